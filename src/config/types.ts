@@ -1,0 +1,112 @@
+/**
+ * Configuration types: {@link BrokerConfig} is what a user writes (YAML file or object, the seed's
+ * kebab-case schema); {@link ResolvedConfig} is what the broker runs on, with every default filled
+ * in and every file already read.
+ *
+ * @module
+ */
+import type { TlsOptions } from "../runtime/types.ts";
+import type { Plugin } from "../plugins/types.ts";
+
+/** `on`/`off` as in the seed; YAML 1.2 reads those as strings, so booleans work too. */
+export type Switch = boolean | "on" | "off";
+
+/** One entry of `listeners`. */
+export interface ListenerConfig {
+  /** `host:port`; IPv6 as `[::1]:1883`. */
+  bind?: string;
+  /** Most clients at once on this listener; 0 means no limit. */
+  "max-connections"?: number;
+  type?: "tcp" | "ws";
+  ssl?: Switch;
+  /** CA certificates (PEM file) for verifying client certificates. */
+  cafile?: string;
+  /** A folder of PEM CA certificates. */
+  capath?: string;
+  /** CA certificates as PEM text. */
+  cadata?: string;
+  certfile?: string;
+  keyfile?: string;
+}
+
+/** The whole configuration, as in the seed document plus the limits. */
+export interface BrokerConfig {
+  listeners?: Record<string, ListenerConfig>;
+  /** Seconds of grace added to 1.5 x keepalive before a silent client is dropped. */
+  "timeout-disconnect-delay"?: number;
+  auth?: {
+    plugins?: string[];
+    "allow-anonymous"?: Switch;
+    "password-file"?: string;
+  };
+  "topic-check"?: {
+    enabled?: Switch;
+    plugins?: string[];
+    /** user name (or `anonymous`) -> topic filters allowed to subscribe to (and publish to, unless `publish-acl` is given). */
+    acl?: Record<string, string[]>;
+    /** user name (or `anonymous`) -> topic filters allowed to publish to. */
+    "publish-acl"?: Record<string, string[]>;
+  };
+  /** Seconds between `$SYS` updates; 0 disables them. */
+  sys_interval?: number;
+  /** Plugins to load: built-in names, module paths or URLs, or plugin objects. */
+  plugins?: (string | Plugin)[];
+  /** Largest packet accepted, in bytes (whole packet, header included). */
+  "max-packet-size"?: number;
+  /** QoS 1/2 messages sent to one client and not yet acknowledged. */
+  "max-inflight-messages"?: number;
+  /** QoS 1/2 messages queued for one session beyond the in-flight window. */
+  "max-queued-messages"?: number;
+  /** Bytes of payload queued for one session; 0 means count only. */
+  "max-queued-bytes"?: number;
+  /** Seconds a new connection may take to send CONNECT. */
+  "connect-timeout"?: number;
+  /** Bytes written to one connection and not yet taken by the network. */
+  "max-output-bytes"?: number;
+  /** Seconds a connection with pending output may accept no bytes before it is closed. */
+  "write-timeout"?: number;
+}
+
+/** A listener ready to bind. */
+export interface ResolvedListener {
+  name: string;
+  hostname: string;
+  port: number;
+  type: "tcp" | "ws";
+  /** 0 means no limit. */
+  maxConnections: number;
+  tls?: TlsOptions;
+}
+
+/** Limits, all in bytes, counts or milliseconds. */
+export interface Limits {
+  maxPacketSize: number;
+  maxInflightMessages: number;
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+  connectTimeoutMs: number;
+  maxOutputBytes: number;
+  writeTimeoutMs: number;
+}
+
+/** The configuration the broker runs on: validated, defaults applied, files read. */
+export interface ResolvedConfig {
+  listeners: ResolvedListener[];
+  timeoutDisconnectDelayMs: number;
+  auth: {
+    /** Names of the plugins asked to authenticate; undefined asks every loaded one. */
+    plugins?: string[];
+    allowAnonymous: boolean;
+    passwordFile?: string;
+  };
+  topicCheck: {
+    enabled: boolean;
+    plugins?: string[];
+    acl?: Record<string, string[]>;
+    publishAcl?: Record<string, string[]>;
+  };
+  sysIntervalMs: number;
+  /** undefined loads the default set of built-ins. */
+  plugins?: (string | Plugin)[];
+  limits: Limits;
+}

@@ -1,0 +1,64 @@
+/**
+ * Topic names and topic filters: validation per the standard, and matching level by level.
+ *
+ * @module
+ */
+
+/** Why a topic name is invalid, or undefined when it is valid. */
+export function topicNameError(topic: string): string | undefined {
+  if (topic.length === 0) return "topic name is empty";
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic.charCodeAt(i);
+    if (c === 0x2b || c === 0x23) return "topic name contains a wildcard";
+    if (c === 0) return "topic name contains U+0000";
+  }
+  return undefined;
+}
+
+/** Why a topic filter is invalid, or undefined when it is valid. */
+export function topicFilterError(filter: string): string | undefined {
+  if (filter.length === 0) return "topic filter is empty";
+  const levels = filter.split("/");
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i];
+    if (level.includes("\u0000")) return "topic filter contains U+0000";
+    if (level.includes("#") && (level !== "#" || i !== levels.length - 1)) {
+      return "'#' must be the last level and alone in it";
+    }
+    if (level.includes("+") && level !== "+") return "'+' must be alone in its level";
+  }
+  return undefined;
+}
+
+/**
+ * Whether `filter` (valid) matches `topic` (valid). Wildcards in the first level do not match
+ * topics that start with `$`; `a/#` matches `a`.
+ */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split("/");
+  const t = topic.split("/");
+  if (topic.startsWith("$") && (f[0] === "+" || f[0] === "#")) return false;
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === "#") return true;
+    if (i >= t.length) return false;
+    if (f[i] !== "+" && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+/**
+ * Whether every topic that `inner` matches is also matched by `outer` (both valid filters):
+ * `calendar/#` covers `calendar/+/x`, but not `#`.
+ */
+export function filterCovers(outer: string, inner: string): boolean {
+  const o = outer.split("/");
+  const n = inner.split("/");
+  if (inner.startsWith("$") && (o[0] === "+" || o[0] === "#")) return false;
+  for (let i = 0; i < o.length; i++) {
+    if (o[i] === "#") return true;
+    if (i >= n.length) return false;
+    if (n[i] === "#") return false;
+    if (o[i] !== "+" && (n[i] === "+" || o[i] !== n[i])) return false;
+  }
+  return o.length === n.length;
+}

@@ -1,0 +1,66 @@
+/**
+ * The adapter layer's contract. The core (`protocol/`, `broker/`, `plugins/`) sees only these
+ * types; each runtime file (`deno.ts`, `bun.ts`, `node.ts`) turns its native servers into them.
+ *
+ * @module
+ */
+
+/** Transport a connection arrived on. */
+export type Transport = "tcp" | "tls" | "ws" | "wss";
+
+/** Where a connection comes from. */
+export interface RemoteAddr {
+  hostname: string;
+  port: number;
+  transport: Transport;
+}
+
+/**
+ * One accepted client connection as a pair of byte streams.
+ *
+ * `readable` yields chunks the core owns (the adapter never reuses a chunk's memory) and applies
+ * backpressure: while the core does not read, the adapter stops reading the socket.
+ * `writable` resolves each write once the runtime has taken the bytes without going over its own
+ * buffer, so a writer that awaits (or watches `desiredSize`) never buffers without bound.
+ */
+export interface Connection {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  readonly remoteAddr: RemoteAddr;
+  /** Closes both directions at once; safe to call more than once. */
+  close(): void;
+}
+
+/** TLS material, already read from disk (PEM text). */
+export interface TlsOptions {
+  cert: string;
+  key: string;
+  /** CA certificates; when given, client certificates are requested and verified. */
+  ca?: string;
+}
+
+/** What to listen on. */
+export interface ListenOptions {
+  hostname: string;
+  port: number;
+  type: "tcp" | "ws";
+  tls?: TlsOptions;
+  /** Called for every accepted connection. */
+  onConnection(conn: Connection): void;
+}
+
+/** A bound server. */
+export interface Server {
+  /** The address actually bound (port 0 resolved to the real port). */
+  readonly hostname: string;
+  readonly port: number;
+  /** Stops accepting; open connections are left to their owner. Resolves once the port is free. */
+  close(): Promise<void>;
+}
+
+/** One runtime's implementation of the adapter layer. */
+export interface RuntimeAdapter {
+  readonly name: "deno" | "bun" | "node";
+  /** Binds a server; rejects with an error whose message names the address when it cannot. */
+  listen(options: ListenOptions): Promise<Server>;
+}
