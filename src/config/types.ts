@@ -46,6 +46,8 @@ export interface BrokerConfig {
     acl?: Record<string, string[]>;
     /** user name (or `anonymous`) -> topic filters allowed to publish to. */
     "publish-acl"?: Record<string, string[]>;
+    /** Topics `topic_taboo` forbids to everyone but the user `admin`. */
+    taboo?: string[];
   };
   /** Seconds between `$SYS` updates; 0 disables them. */
   sys_interval?: number;
@@ -104,6 +106,7 @@ export interface ResolvedConfig {
     plugins?: string[];
     acl?: Record<string, string[]>;
     publishAcl?: Record<string, string[]>;
+    taboo: string[];
   };
   sysIntervalMs: number;
   /** undefined loads the default set of built-ins. */
