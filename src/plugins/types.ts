@@ -87,9 +87,18 @@ export interface Plugin {
   /** Asked when a client connects, if the plugin is in `auth.plugins` (or that key is absent). */
   authenticate?(request: AuthRequest): Verdict | Promise<Verdict>;
   /** Asked per topic, if `topic-check.enabled` and the plugin is in `topic-check.plugins`. */
-  topicFiltering?(client: ClientInfo, topic: string, action: TopicAction): Verdict | Promise<Verdict>;
+  topicFiltering?(
+    client: ClientInfo,
+    topic: string,
+    action: TopicAction,
+  ): Verdict | Promise<Verdict>;
   /** Event listeners, by the seed's event names. */
   on?: { [E in BrokerEventName]?: BrokerEventHandler<E> };
+  /**
+   * Re-reads whatever the plugin loaded from disk (the CLI calls it on SIGHUP). On failure it
+   * rejects and the plugin keeps its previous state.
+   */
+  reload?(): void | Promise<void>;
   /** Called once after the broker has stopped; frees what `setup` took. */
   teardown?(): void | Promise<void>;
 }
