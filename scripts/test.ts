@@ -10,8 +10,9 @@
  * Prints one line per runtime and a last line `tests: N passed, N failed`.
  */
 import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 
 const { values, positionals } = parseArgs({
@@ -57,6 +58,15 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}): Pro
 
 type Counts = { passed: number; failed: number };
 
+/** Deno reports `describe` blocks as tests and their tests as steps: count the leaves only. */
+function countJunitLeaves(xml: string): Counts {
+  const cases = [...xml.matchAll(/<testcase name="([^"]*)"[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)]
+    .map((m) => ({ name: m[1], failed: /<failure/.test(m[3] ?? "") }));
+  const leaves = cases.filter((c) => !cases.some((o) => o.name.startsWith(`${c.name} &gt; `)));
+  const failed = leaves.filter((c) => c.failed).length;
+  return { passed: leaves.length - failed, failed };
+}
+
 function last(output: string, re: RegExp): number | undefined {
   const all = [...output.matchAll(re)];
   return all.length ? Number(all[all.length - 1][1]) : undefined;
@@ -64,10 +74,12 @@ function last(output: string, re: RegExp): number | undefined {
 
 const runtimes: Record<string, (files: string[]) => Promise<Counts & { code: number }>> = {
   async deno(files) {
-    const { code, output } = await run(bin("deno"), ["test", "-A", "--quiet", ...files]);
-    const passed = last(output, /\| (\d+) passed/g) ?? 0;
-    const failed = last(output, /\| (\d+) failed/g) ?? (code ? 1 : 0);
-    return { code, passed, failed };
+    const junit = join(mkdtempSync(join(tmpdir(), "deno-junit-")), "report.xml");
+    const args = ["test", "-A", "--quiet", `--junit-path=${junit}`, ...files];
+    const { code } = await run(bin("deno"), args);
+    const counts = existsSync(junit) ? countJunitLeaves(readFileSync(junit, "utf8")) : undefined;
+    rmSync(dirname(junit), { recursive: true, force: true });
+    return { code, passed: counts?.passed ?? 0, failed: counts?.failed ?? (code ? 1 : 0) };
   },
   async bun(files) {
     const args = ["test", "--timeout", "30000", ...files.map((f) => `./${f}`)];
@@ -103,7 +115,9 @@ let failedChecks = false;
 if (!values["no-checks"]) failedChecks = !(await checks());
 if (values["only-checks"]) process.exit(failedChecks ? 1 : 0);
 
-const files = positionals.length ? positionals : listTests("tests");
+const files = (positionals.length ? positionals : ["tests"]).flatMap((path) =>
+  statSync(path).isDirectory() ? listTests(path) : [path]
+);
 const chosen = values.runtime ?? Object.keys(runtimes);
 const summary: string[] = [];
 let passed = 0;

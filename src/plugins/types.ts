@@ -41,6 +41,8 @@ export type DisconnectReason =
   | "takeover"
   | "protocol"
   | "slow"
+  | "timeout"
+  | "refused"
   | "shutdown";
 
 /** The broker's events, by the seed's names, with their arguments. */

@@ -1,0 +1,389 @@
+/**
+ * The broker: listeners, connections, sessions, routing and retained messages. It sees the
+ * network only through a {@link RuntimeAdapter} and plugins only through {@link BrokerHooks}.
+ *
+ * @module
+ */
+import type { ConnectPacket, QoS } from "../protocol/packets.ts";
+import { topicNameError } from "../protocol/topic.ts";
+import type { ResolvedConfig, ResolvedListener } from "../config/types.ts";
+import type { Connection, RuntimeAdapter, Server } from "../runtime/types.ts";
+import type {
+  AuthRequest,
+  BrokerEventHandler,
+  BrokerEventName,
+  BrokerEvents,
+  ClientInfo,
+  DisconnectReason,
+  Message,
+  TopicAction,
+} from "../plugins/types.ts";
+import type { Logger } from "../log.ts";
+import { Client } from "./client.ts";
+import { EventHub } from "./events.ts";
+import { RoutedMessage } from "./message.ts";
+import { RetainedStore } from "./retained.ts";
+import { Session, type SessionContext } from "./session.ts";
+import { newStats, type Stats } from "./stats.ts";
+import { SubscriptionTree } from "./subscriptions.ts";
+import { encodeConnack } from "../protocol/encode.ts";
+
+/** What the broker asks of its plugins (the plugin manager provides it). */
+export interface BrokerHooks {
+  authenticate(request: AuthRequest): boolean | Promise<boolean>;
+  checkTopic(client: ClientInfo, topic: string, action: TopicAction): boolean | Promise<boolean>;
+  emit<E extends BrokerEventName>(event: E, ...args: BrokerEvents[E]): void;
+  listens(event: BrokerEventName): boolean;
+  /** Frees what the plugins hold; called last by `close()`. */
+  teardown?(): Promise<void>;
+  /** Re-reads what plugins loaded from files (e.g. the password file), on SIGHUP. */
+  reload?(): Promise<void>;
+}
+
+/** A listener as bound. */
+export interface BoundListener {
+  readonly name: string;
+  readonly type: "tcp" | "ws";
+  readonly tls: boolean;
+  readonly hostname: string;
+  /** The real port, also when the config said 0. */
+  readonly port: number;
+}
+
+/** A message to publish from the embedding application. */
+export interface PublishOptions {
+  topic: string;
+  payload?: Uint8Array | string;
+  qos?: QoS;
+  retain?: boolean;
+}
+
+/** How often timeouts are checked. */
+const SWEEP_MS = 500;
+
+const utf8 = new TextEncoder();
+
+/** The MQTT broker core. Create it with `createBroker`. */
+export class Broker {
+  readonly stats: Stats = newStats();
+  readonly #events: EventHub;
+  readonly #connections = new Set<Client>();
+  readonly #clients = new Map<string, Client>();
+  readonly #sessions = new Map<string, Session>();
+  readonly #subscriptions = new SubscriptionTree<Session>();
+  readonly #retained = new RetainedStore();
+  readonly #perListener = new Map<string, number>();
+  readonly #servers: { server: Server; listener: BoundListener }[] = [];
+  readonly #sessionContext: SessionContext;
+  readonly #startedAt = Date.now();
+  #sweep: ReturnType<typeof setInterval> | undefined;
+  #closing: Promise<void> | undefined;
+  #routeMark = 0;
+  #routeTargets: Session[] = [];
+  #nextId = 0;
+
+  /** What plugins say; replaced once plugins are loaded. */
+  hooks: BrokerHooks = {
+    authenticate: () => true,
+    checkTopic: () => true,
+    emit: () => {},
+    listens: () => false,
+  };
+
+  constructor(readonly config: ResolvedConfig, readonly logger: Logger) {
+    this.#events = new EventHub(logger);
+    this.#sessionContext = { limits: config.limits, stats: this.stats, logger };
+  }
+
+  /** Adds an event listener. */
+  on<E extends BrokerEventName>(event: E, listener: BrokerEventHandler<E>): this {
+    this.#events.on(event, listener);
+    return this;
+  }
+
+  /** Removes an event listener. */
+  off<E extends BrokerEventName>(event: E, listener: BrokerEventHandler<E>): this {
+    this.#events.off(event, listener);
+    return this;
+  }
+
+  /** @internal Emits to embedders' listeners and to plugins. */
+  emit<E extends BrokerEventName>(event: E, ...args: BrokerEvents[E]): void {
+    this.#events.emit(event, ...args);
+    this.hooks.emit(event, ...args);
+  }
+
+  #listens(event: BrokerEventName): boolean {
+    return this.#events.listens(event) || this.hooks.listens(event);
+  }
+
+  /** The listeners as bound. */
+  get listeners(): BoundListener[] {
+    return this.#servers.map((s) => s.listener);
+  }
+
+  /** The clients connected now. */
+  get clients(): ClientInfo[] {
+    return [...this.#clients.values()].map((c) => c.info!);
+  }
+
+  /** Gauges for `$SYS` and monitoring. */
+  get gauges(): {
+    clientsConnected: number;
+    sessionsTotal: number;
+    sessionsDisconnected: number;
+    inflight: number;
+    queued: number;
+    retained: number;
+    subscriptions: number;
+    uptimeSeconds: number;
+  } {
+    let inflight = 0;
+    let queued = 0;
+    for (const session of this.#sessions.values()) {
+      inflight += session.inflight.size;
+      queued += session.queue.length;
+    }
+    return {
+      clientsConnected: this.#clients.size,
+      sessionsTotal: this.#sessions.size,
+      sessionsDisconnected: this.#sessions.size - this.#clients.size,
+      inflight,
+      queued,
+      retained: this.#retained.size,
+      subscriptions: this.#subscriptions.size,
+      uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
+    };
+  }
+
+  /** Binds every configured listener; on failure unbinds what was bound and rethrows. */
+  async listen(adapter: RuntimeAdapter): Promise<void> {
+    try {
+      for (const listener of this.config.listeners) {
+        const server = await adapter.listen({
+          hostname: listener.hostname,
+          port: listener.port,
+          type: listener.type,
+          tls: listener.tls,
+          onConnection: (conn) => this.#accept(conn, listener),
+        }).catch((error: Error) => {
+          throw new Error(`listener ${listener.name}: ${error.message}`);
+        });
+        const bound: BoundListener = {
+          name: listener.name,
+          type: listener.type,
+          tls: listener.tls !== undefined,
+          hostname: server.hostname,
+          port: server.port,
+        };
+        this.#servers.push({ server, listener: bound });
+        const scheme = (listener.type === "ws" ? "ws" : "mqtt") + (listener.tls ? "s" : "");
+        const host = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
+        this.logger.info(`listener ${listener.name} ready on ${scheme}://${host}:${server.port}`);
+      }
+    } catch (error) {
+      await this.#unbind();
+      throw error;
+    }
+    this.#sweep = setInterval(() => {
+      const now = Date.now();
+      for (const client of this.#connections) client.checkTimers(now);
+    }, SWEEP_MS);
+  }
+
+  #accept(conn: Connection, listener: ResolvedListener): void {
+    if (this.#closing) {
+      conn.close();
+      return;
+    }
+    const open = this.#perListener.get(listener.name) ?? 0;
+    if (listener.maxConnections > 0 && open >= listener.maxConnections) {
+      this.stats.connectionsRefused++;
+      const { hostname, port } = conn.remoteAddr;
+      this.logger.warn(
+        `listener ${listener.name}: refused ${hostname}:${port}, max-connections ${listener.maxConnections} reached`,
+      );
+      conn.close();
+      return;
+    }
+    this.#perListener.set(listener.name, open + 1);
+    const client = new Client(this, conn, listener.name);
+    this.#connections.add(client);
+    client.run();
+  }
+
+  /** @internal A fresh client id for a client that sent an empty one. */
+  newClientId(): string {
+    let id: string;
+    do id = `auto-${Date.now().toString(36)}-${(this.#nextId++).toString(36)}`;
+    while (this.#sessions.has(id));
+    return id;
+  }
+
+  /** @internal CONNECT accepted: take over, find or create the session, answer CONNACK. */
+  attach(client: Client, info: ClientInfo, packet: ConnectPacket): void {
+    const id = info.clientId;
+    this.#clients.get(id)?.close("takeover", "another connection took over its client id");
+    let session = this.#sessions.get(id);
+    if (session && packet.cleanSession) {
+      this.#endSession(session);
+      session = undefined;
+    }
+    const present = session !== undefined;
+    if (!session) {
+      session = new Session(id, packet.cleanSession, this.#sessionContext);
+      this.#sessions.set(id, session);
+    }
+    session.client = client;
+    client.session = session;
+    client.info = info;
+    client.will = packet.will;
+    client.keepaliveMs = packet.keepalive * 1000;
+    this.#clients.set(id, client);
+    this.stats.clientsMaximum = Math.max(this.stats.clientsMaximum, this.#clients.size);
+    client.send(encodeConnack(0, present));
+    this.logger.debug(`connected ${client.label}${present ? " (session resumed)" : ""}`);
+    this.emit("broker_client_connected", info);
+    if (present) session.resend();
+  }
+
+  /** @internal The connection ended: will, session, bookkeeping. */
+  detach(client: Client, reason: DisconnectReason): void {
+    if (this.#connections.delete(client)) {
+      const open = this.#perListener.get(client.listener) ?? 1;
+      this.#perListener.set(client.listener, open - 1);
+    }
+    const session = client.session;
+    if (!session || !client.info) return;
+    if (this.#clients.get(session.clientId) === client) this.#clients.delete(session.clientId);
+    if (session.client === client) session.client = undefined;
+    const will = client.will;
+    client.will = undefined;
+    if (will && reason !== "disconnect" && reason !== "shutdown") {
+      this.#publishWill(client.info, will);
+    }
+    if (session.cleanSession && !session.client && this.#sessions.get(session.clientId) === session) {
+      this.#endSession(session);
+    }
+    this.logger.debug(`disconnected ${client.label}: ${reason}`);
+    this.emit("broker_client_disconnected", client.info, reason);
+  }
+
+  #publishWill(info: ClientInfo, will: NonNullable<Client["will"]>): void {
+    const route = (allowed: boolean) => {
+      if (allowed) {
+        this.route(new RoutedMessage(will.topic, will.payload, will.qos, will.retain), info);
+      }
+    };
+    if (will.topic === "$SYS" || will.topic.startsWith("$SYS/")) return;
+    const verdict = this.hooks.checkTopic(info, will.topic, "publish");
+    if (typeof verdict === "boolean") route(verdict);
+    else verdict.then(route);
+  }
+
+  #endSession(session: Session): void {
+    for (const filter of session.subscriptions.keys()) this.#subscriptions.remove(filter, session);
+    session.subscriptions.clear();
+    session.clear();
+    this.#sessions.delete(session.clientId);
+  }
+
+  /** @internal Adds or replaces a subscription of a connected client's session. */
+  subscribe(client: Client, filter: string, qos: QoS): void {
+    const session = client.session!;
+    session.subscriptions.set(filter, qos);
+    this.#subscriptions.add(filter, session, qos);
+    this.emit("broker_client_subscribed", client.info!, filter, qos);
+  }
+
+  /** @internal Removes a subscription if the session has it. */
+  unsubscribe(client: Client, filter: string): void {
+    const session = client.session!;
+    if (!session.subscriptions.delete(filter)) return;
+    this.#subscriptions.remove(filter, session);
+    this.emit("broker_client_unsubscribed", client.info!, filter);
+  }
+
+  /** @internal Sends the retained messages matching a new subscription, with retain set. */
+  sendRetained(client: Client, filter: string, qos: QoS): void {
+    const session = client.session!;
+    this.#retained.match(filter, (message) => {
+      session.deliver(message, message.qos < qos ? message.qos : qos, true);
+    });
+  }
+
+  /** Collects each matching session once, with the highest QoS among its matching filters. */
+  #collect = (session: Session, qos: QoS): void => {
+    if (session.routeMark !== this.#routeMark) {
+      session.routeMark = this.#routeMark;
+      session.routeQos = qos;
+      this.#routeTargets.push(session);
+    } else if (qos > session.routeQos) {
+      session.routeQos = qos;
+    }
+  };
+
+  /** @internal Stores (if retained) and delivers a message to every matching session. */
+  route(message: RoutedMessage, from: ClientInfo | undefined): void {
+    if (message.retain) this.#retained.set(message);
+    this.#routeMark++;
+    const targets = this.#routeTargets;
+    this.#subscriptions.match(message.topic, this.#collect);
+    const qos = message.qos;
+    for (let i = 0; i < targets.length; i++) {
+      const session = targets[i];
+      session.deliver(message, session.routeQos < qos ? session.routeQos : qos, false);
+    }
+    targets.length = 0;
+    if (this.#listens("broker_message_received")) {
+      this.emit("broker_message_received", from, message);
+    }
+  }
+
+  /**
+   * Publishes a message as the broker itself (it may use `$SYS`). Throws on an invalid topic.
+   */
+  publish(options: PublishOptions | Message): void {
+    const error = topicNameError(options.topic);
+    if (error) throw new TypeError(`cannot publish to ${JSON.stringify(options.topic)}: ${error}`);
+    const payload = typeof options.payload === "string"
+      ? utf8.encode(options.payload)
+      : options.payload ?? new Uint8Array(0);
+    this.route(
+      new RoutedMessage(options.topic, payload, options.qos ?? 0, options.retain ?? false),
+      undefined,
+    );
+  }
+
+  async #unbind(): Promise<void> {
+    const servers = this.#servers.splice(0);
+    await Promise.all(servers.map(({ server }) => server.close()));
+  }
+
+  /** Re-reads plugin files such as the password file (the CLI calls this on SIGHUP). */
+  async reload(): Promise<void> {
+    await this.hooks.reload?.();
+  }
+
+  /**
+   * Stops listening, disconnects every client, runs the shutdown hooks and stops every timer:
+   * afterwards nothing of the broker keeps the process alive. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.emit("broker_pre_shutdown");
+      clearInterval(this.#sweep);
+      await this.#unbind();
+      for (const client of [...this.#connections]) client.close("shutdown");
+      this.emit("broker_post_shutdown");
+      await this.hooks.teardown?.();
+      this.logger.info("broker stopped");
+    })();
+    return this.#closing;
+  }
+
+  /** `await using broker = await createBroker(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

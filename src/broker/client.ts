@@ -1,0 +1,218 @@
+/**
+ * One network connection: reads and dispatches packets, batches output, and tracks the timers
+ * (connect, keepalive, write) that the broker's sweep enforces.
+ *
+ * @module
+ */
+import { decodePacket } from "../protocol/decode.ts";
+import { PacketFramer } from "../protocol/framer.ts";
+import { type ClientPacket, PacketType, ProtocolError, type Will } from "../protocol/packets.ts";
+import type { Connection } from "../runtime/types.ts";
+import type { ClientInfo, DisconnectReason } from "../plugins/types.ts";
+import type { Broker } from "./broker.ts";
+import type { Session } from "./session.ts";
+import { handleConnect } from "./handlers/connect.ts";
+import { handlePublish } from "./handlers/publish.ts";
+import { handlePuback } from "./handlers/puback.ts";
+import { handlePubrec } from "./handlers/pubrec.ts";
+import { handlePubrel } from "./handlers/pubrel.ts";
+import { handlePubcomp } from "./handlers/pubcomp.ts";
+import { handleSubscribe } from "./handlers/subscribe.ts";
+import { handleUnsubscribe } from "./handlers/unsubscribe.ts";
+import { handlePingreq } from "./handlers/pingreq.ts";
+import { handleDisconnect } from "./handlers/disconnect.ts";
+
+/** How long a closing connection may take to flush its last bytes (e.g. a refusing CONNACK). */
+const CLOSE_FLUSH_MS = 1000;
+
+function join(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** A client connection, from accept to close. */
+export class Client {
+  /** Set once CONNECT is accepted. */
+  session: Session | undefined;
+  info: ClientInfo | undefined;
+  will: Will | undefined;
+  keepaliveMs = 0;
+  readonly acceptedAt: number = Date.now();
+  lastRead: number = this.acceptedAt;
+  #closed = false;
+  #connecting = false;
+  readonly #framer: PacketFramer;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** Output of this turn of the event loop, written as one chunk at its end. */
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #flushQueued = false;
+  /** Bytes handed to the writer that the network has not taken yet. */
+  #writing = 0;
+  #lastProgress = 0;
+  #lastWrite: Promise<void> | undefined;
+
+  constructor(
+    readonly broker: Broker,
+    readonly conn: Connection,
+    readonly listener: string,
+  ) {
+    this.#framer = new PacketFramer(broker.config.limits.maxPacketSize);
+    this.#writer = conn.writable.getWriter();
+    this.#writer.closed.catch(() => this.close("error", "write failed"));
+  }
+
+  /** Whether the connection has been closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** A name for log lines. */
+  get label(): string {
+    const { hostname, port } = this.conn.remoteAddr;
+    return `${this.info?.clientId ?? "(no CONNECT yet)"} from ${hostname}:${port}`;
+  }
+
+  /** Reads until the connection ends; never throws. */
+  async run(): Promise<void> {
+    const reader = this.conn.readable.getReader();
+    const stats = this.broker.stats;
+    try {
+      while (!this.#closed) {
+        const { value, done } = await reader.read();
+        if (done || this.#closed) break;
+        this.lastRead = Date.now();
+        stats.bytesReceived += value.length;
+        this.#framer.push(value);
+        let frame: Uint8Array | undefined;
+        while (!this.#closed && (frame = this.#framer.next())) {
+          const pending = this.#dispatch(decodePacket(frame));
+          if (pending) await pending;
+        }
+      }
+      this.close("closed");
+    } catch (error) {
+      if (error instanceof ProtocolError) this.close("protocol", error.message);
+      else this.close("error", error instanceof Error ? error.message : String(error));
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  #dispatch(packet: ClientPacket): void | Promise<void> {
+    this.broker.stats.messagesReceived++;
+    if (!this.session) {
+      if (packet.type !== PacketType.CONNECT) {
+        throw new ProtocolError(`packet type ${packet.type} before CONNECT`);
+      }
+      if (this.#connecting) throw new ProtocolError("second CONNECT");
+      this.#connecting = true;
+      return handleConnect(this, packet);
+    }
+    switch (packet.type) {
+      case PacketType.PUBLISH:
+        return handlePublish(this, packet);
+      case PacketType.PUBACK:
+        return handlePuback(this, packet);
+      case PacketType.PUBREC:
+        return handlePubrec(this, packet);
+      case PacketType.PUBREL:
+        return handlePubrel(this, packet);
+      case PacketType.PUBCOMP:
+        return handlePubcomp(this, packet);
+      case PacketType.SUBSCRIBE:
+        return handleSubscribe(this, packet);
+      case PacketType.UNSUBSCRIBE:
+        return handleUnsubscribe(this, packet);
+      case PacketType.PINGREQ:
+        return handlePingreq(this);
+      case PacketType.DISCONNECT:
+        return handleDisconnect(this);
+      case PacketType.CONNECT:
+        throw new ProtocolError("second CONNECT");
+    }
+  }
+
+  /** Whether `bytes` more fit in the output bound (always true for the first bytes). */
+  canSend(bytes: number): boolean {
+    const backlog = this.#pendingBytes + this.#writing;
+    return backlog === 0 || backlog + bytes <= this.broker.config.limits.maxOutputBytes;
+  }
+
+  /** Queues bytes; they are written together at the end of this turn of the event loop. */
+  send(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#pending.push(bytes);
+    this.#pendingBytes += bytes.length;
+    this.broker.stats.messagesSent++;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  #flush = (): void => {
+    this.#flushQueued = false;
+    const count = this.#pending.length;
+    if (count === 0) return;
+    const size = this.#pendingBytes;
+    const data = count === 1 ? this.#pending[0] : join(this.#pending, size);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (this.#writing === 0) this.#lastProgress = Date.now();
+    this.#writing += size;
+    this.broker.stats.bytesSent += size;
+    this.#lastWrite = this.#writer.write(data).then(() => {
+      this.#writing -= size;
+      this.#lastProgress = Date.now();
+      // Room again: queued QoS 1/2 messages may go now.
+      if (!this.#closed) this.session?.pump();
+    }, () => this.close("error", "write failed"));
+  };
+
+  /** Enforces the connect, keepalive and write timeouts; called by the broker's sweep. */
+  checkTimers(now: number): void {
+    const { limits, timeoutDisconnectDelayMs } = this.broker.config;
+    if (!this.session) {
+      if (!this.#connecting && now - this.acceptedAt > limits.connectTimeoutMs) {
+        this.close("timeout", `no CONNECT within ${limits.connectTimeoutMs} ms`);
+      }
+      return;
+    }
+    if (this.keepaliveMs > 0 && now - this.lastRead > this.keepaliveMs * 1.5 + timeoutDisconnectDelayMs) {
+      this.close("keepalive", "keepalive expired");
+      return;
+    }
+    if (this.#writing > 0 && now - this.#lastProgress > limits.writeTimeoutMs) {
+      this.close("slow", `took no bytes for ${limits.writeTimeoutMs} ms`);
+    }
+  }
+
+  /**
+   * Ends the connection: the broker detaches the session (publishing the will unless the client
+   * said DISCONNECT), pending output gets a short chance to leave, then the socket closes.
+   */
+  close(reason: DisconnectReason, detail?: string): void {
+    if (this.#closed) return;
+    if (detail) this.broker.logger.debug(`closing ${this.label}: ${detail}`);
+    this.#flush();
+    this.#closed = true;
+    this.broker.detach(this, reason);
+    const last = this.#lastWrite;
+    if (!last || this.#writing === 0) {
+      this.conn.close();
+      return;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_FLUSH_MS));
+    Promise.race([last, waited]).finally(() => {
+      clearTimeout(timer);
+      this.conn.close();
+    });
+  }
+}

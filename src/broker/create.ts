@@ -1,0 +1,58 @@
+/**
+ * `createBroker`: configuration, plugins and listeners in one call.
+ *
+ * @module
+ */
+import process from "node:process";
+import type { BrokerConfig } from "../config/types.ts";
+import { resolveConfig } from "../config/resolve.ts";
+import { createLogger, type Logger, type LogLevel } from "../log.ts";
+import { PluginManager } from "../plugins/manager.ts";
+import { brokerSys } from "../plugins/builtin/broker_sys.ts";
+import { getRuntimeAdapter } from "../runtime/select.ts";
+import type { RuntimeAdapter } from "../runtime/types.ts";
+import { Broker } from "./broker.ts";
+
+/** Options that are not part of the configuration schema. */
+export interface CreateBrokerOptions {
+  /** Where log lines go; default: stderr at `logLevel`. */
+  logger?: Logger;
+  /** Default `warn` for embedders (the CLI uses `info`). */
+  logLevel?: LogLevel;
+  /** Folder that relative paths in the configuration are relative to; default: the cwd. */
+  baseDir?: string;
+  /** The network layer; default: the one for the runtime this runs on. */
+  adapter?: RuntimeAdapter;
+}
+
+/**
+ * Validates the configuration, loads the plugins, binds every listener and returns the running
+ * broker. Rejects with a `ConfigError` listing every problem, or an error naming the listener
+ * that could not bind.
+ *
+ * @example
+ * ```ts
+ * await using broker = await createBroker({ listeners: { default: { bind: "127.0.0.1:1883" } } });
+ * broker.on("broker_client_connected", (client) => console.log(client.clientId));
+ * ```
+ */
+export async function createBroker(
+  config: BrokerConfig = {},
+  options: CreateBrokerOptions = {},
+): Promise<Broker> {
+  const logger = options.logger ?? createLogger(options.logLevel ?? "warn");
+  const resolved = await resolveConfig(config, { baseDir: options.baseDir ?? process.cwd() });
+  const broker = new Broker(resolved, logger);
+  broker.hooks = await PluginManager.load(resolved, logger, (m) => broker.publish(m), {
+    broker_sys: () => brokerSys(broker),
+  });
+  broker.emit("broker_pre_start");
+  try {
+    await broker.listen(options.adapter ?? await getRuntimeAdapter());
+  } catch (error) {
+    await broker.close();
+    throw error;
+  }
+  broker.emit("broker_post_start");
+  return broker;
+}

@@ -1,0 +1,42 @@
+/**
+ * SUBSCRIBE: each filter is validated and checked on its own (a refused one gets 0x80 while the
+ * rest is granted), then SUBACK, then the retained messages of the granted filters.
+ *
+ * @module
+ */
+import { encodeSuback } from "../../protocol/encode.ts";
+import type { SubscribePacket } from "../../protocol/packets.ts";
+import { topicFilterError } from "../../protocol/topic.ts";
+import type { Client } from "../client.ts";
+
+const FAILURE = 0x80;
+
+function grant(client: Client, packet: SubscribePacket, verdicts: boolean[]): void {
+  if (client.closed) return;
+  const broker = client.broker;
+  const codes = packet.subscriptions.map(({ filter, qos }, i) => {
+    if (!verdicts[i]) {
+      broker.logger.info(`denied ${client.label} subscribing to ${filter}`);
+      return FAILURE;
+    }
+    broker.subscribe(client, filter, qos);
+    return qos;
+  });
+  client.send(encodeSuback(packet.packetId, codes));
+  packet.subscriptions.forEach(({ filter, qos }, i) => {
+    if (codes[i] !== FAILURE) broker.sendRetained(client, filter, qos);
+  });
+}
+
+/** Handles SUBSCRIBE. */
+export function handleSubscribe(client: Client, packet: SubscribePacket): void | Promise<void> {
+  const broker = client.broker;
+  const answers = packet.subscriptions.map(({ filter }) =>
+    topicFilterError(filter) === undefined &&
+    broker.hooks.checkTopic(client.info!, filter, "subscribe")
+  );
+  if (answers.every((a) => typeof a === "boolean")) {
+    return grant(client, packet, answers as boolean[]);
+  }
+  return Promise.all(answers).then((verdicts) => grant(client, packet, verdicts));
+}

@@ -1,0 +1,208 @@
+/**
+ * A client's session: subscriptions, QoS 1/2 messages in flight and queued, and QoS 2 receive
+ * state. A session with clean-session 0 outlives its connection; delivery to it goes through
+ * here whether or not a client is connected.
+ *
+ * @module
+ */
+import { encodeAck } from "../protocol/encode.ts";
+import { PacketType, type QoS } from "../protocol/packets.ts";
+import type { RoutedMessage } from "./message.ts";
+import type { Client } from "./client.ts";
+import type { Limits } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import type { Stats } from "./stats.ts";
+
+/** A QoS 1/2 message for one session, in flight or queued. */
+export interface Outgoing {
+  message: RoutedMessage;
+  qos: 1 | 2;
+  retain: boolean;
+  packetId: number;
+  /** QoS 2: PUBREC received and PUBREL sent, waiting for PUBCOMP. */
+  released: boolean;
+}
+
+/** What sessions share with the broker. */
+export interface SessionContext {
+  readonly limits: Limits;
+  readonly stats: Stats;
+  readonly logger: Logger;
+}
+
+/** A FIFO with O(1) shift, since session queues drain from the front. */
+class Fifo<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  push(item: T): void {
+    this.#items.push(item);
+  }
+  peek(): T | undefined {
+    return this.#items[this.#head];
+  }
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+}
+
+/** One client id's session. */
+export class Session {
+  /** The connected client, if any. */
+  client: Client | undefined;
+  readonly subscriptions: Map<string, QoS> = new Map();
+  /** In send order: a Map iterates in insertion order, which is what a resend needs. */
+  readonly inflight: Map<number, Outgoing> = new Map();
+  readonly queue: Fifo<Outgoing> = new Fifo();
+  queuedBytes = 0;
+  /** QoS 2 packet identifiers received and not yet released by PUBREL. */
+  readonly awaitingRelease: Set<number> = new Set();
+  /** Scratch for de-duplicating overlapping subscriptions during one routing. */
+  routeMark = 0;
+  routeQos: QoS = 0;
+  #nextPacketId = 1;
+  #dropping = false;
+
+  constructor(
+    readonly clientId: string,
+    public cleanSession: boolean,
+    readonly context: SessionContext,
+  ) {}
+
+  #allocatePacketId(): number {
+    for (;;) {
+      const id = this.#nextPacketId;
+      this.#nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  /** Delivers a message at `qos` (already the minimum of publish and subscription). */
+  deliver(message: RoutedMessage, qos: QoS, retain: boolean): void {
+    const { stats } = this.context;
+    if (qos === 0) {
+      const client = this.client;
+      // QoS 0 is never queued for an offline session.
+      if (!client) return;
+      const bytes = message.encode(0, retain, 0);
+      if (!client.canSend(bytes.length)) {
+        stats.droppedQos0++;
+        this.#noteDrop("QoS 0", "its connection is not taking bytes fast enough");
+        return;
+      }
+      client.send(bytes);
+      stats.publishSent++;
+      return;
+    }
+    const outgoing: Outgoing = { message, qos, retain, packetId: 0, released: false };
+    const { maxInflightMessages } = this.context.limits;
+    if (
+      this.client && this.queue.length === 0 && this.inflight.size < maxInflightMessages &&
+      this.client.canSend(message.encodedLength(qos))
+    ) {
+      this.#transmit(outgoing, this.client);
+      return;
+    }
+    this.#enqueue(outgoing);
+  }
+
+  #enqueue(outgoing: Outgoing): void {
+    const { maxQueuedMessages, maxQueuedBytes } = this.context.limits;
+    const size = outgoing.message.payload.length;
+    if (
+      this.queue.length >= maxQueuedMessages ||
+      (maxQueuedBytes > 0 && this.queuedBytes + size > maxQueuedBytes)
+    ) {
+      this.context.stats.droppedQueued++;
+      this.#noteDrop(`QoS ${outgoing.qos}`, "its queue is full");
+      return;
+    }
+    outgoing.message.own();
+    this.queue.push(outgoing);
+    this.queuedBytes += size;
+    this.#dropping = false;
+  }
+
+  /** Logs the first drop of a run of drops, not every one: a flood would flood the log too. */
+  #noteDrop(what: string, why: string): void {
+    if (this.#dropping) return;
+    this.#dropping = true;
+    this.context.logger.warn(`dropping ${what} messages for ${this.clientId}: ${why}`);
+  }
+
+  #transmit(outgoing: Outgoing, client: Client): void {
+    outgoing.packetId = this.#allocatePacketId();
+    this.inflight.set(outgoing.packetId, outgoing);
+    client.send(outgoing.message.encode(outgoing.qos, outgoing.retain, outgoing.packetId));
+    this.context.stats.publishSent++;
+  }
+
+  /** Moves queued messages into flight while the window and the connection allow. */
+  pump(): void {
+    const client = this.client;
+    if (!client) return;
+    const { maxInflightMessages } = this.context.limits;
+    let next: Outgoing | undefined;
+    while (
+      this.inflight.size < maxInflightMessages && (next = this.queue.peek()) &&
+      client.canSend(next.message.encodedLength(next.qos))
+    ) {
+      this.queue.shift();
+      this.queuedBytes -= next.message.payload.length;
+      this.#transmit(next, client);
+    }
+    if (this.queue.length === 0) this.#dropping = false;
+  }
+
+  /** After a reconnect: everything unacknowledged goes again, PUBLISH with DUP set, in order. */
+  resend(): void {
+    const client = this.client;
+    if (!client) return;
+    for (const outgoing of this.inflight.values()) {
+      client.send(
+        outgoing.released
+          ? encodeAck(PacketType.PUBREL, outgoing.packetId)
+          : outgoing.message.encode(outgoing.qos, outgoing.retain, outgoing.packetId, true),
+      );
+    }
+    this.pump();
+  }
+
+  /** PUBACK or PUBCOMP: the message is done. */
+  complete(packetId: number, qos: 1 | 2): void {
+    const outgoing = this.inflight.get(packetId);
+    if (!outgoing || outgoing.qos !== qos || (qos === 2 && !outgoing.released)) return;
+    this.inflight.delete(packetId);
+    this.pump();
+  }
+
+  /** PUBREC: returns whether the packet identifier was a QoS 2 message in flight. */
+  received(packetId: number): boolean {
+    const outgoing = this.inflight.get(packetId);
+    if (!outgoing || outgoing.qos !== 2) return false;
+    outgoing.released = true;
+    return true;
+  }
+
+  /** Forgets everything in flight and queued (the session ends). */
+  clear(): void {
+    this.inflight.clear();
+    this.queue.clear();
+    this.queuedBytes = 0;
+    this.awaitingRelease.clear();
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Counters the broker keeps for `$SYS` and for embedders. Plain numbers bumped on the hot path;
+ * gauges (clients, retained, subscriptions) are read from the broker when asked.
+ *
+ * @module
+ */
+
+/** Running totals since start. */
+export interface Stats {
+  bytesReceived: number;
+  bytesSent: number;
+  /** Every packet received. */
+  messagesReceived: number;
+  /** Every packet sent. */
+  messagesSent: number;
+  publishReceived: number;
+  publishSent: number;
+  /** QoS 0 messages dropped because a connection's output was full. */
+  droppedQos0: number;
+  /** QoS 1/2 messages dropped because a session's queue was full. */
+  droppedQueued: number;
+  /** Connections refused by `max-connections`. */
+  connectionsRefused: number;
+  /** Most clients connected at once. */
+  clientsMaximum: number;
+}
+
+/** Counters all at zero. */
+export function newStats(): Stats {
+  return {
+    bytesReceived: 0,
+    bytesSent: 0,
+    messagesReceived: 0,
+    messagesSent: 0,
+    publishReceived: 0,
+    publishSent: 0,
+    droppedQos0: 0,
+    droppedQueued: 0,
+    connectionsRefused: 0,
+    clientsMaximum: 0,
+  };
+}

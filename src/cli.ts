@@ -1,0 +1,134 @@
+/**
+ * The `broker` command.
+ *
+ *   broker [-c FILE] [--host ADDR] [-p PORT] [-v]
+ *   broker passwd FILE USER [--password P] [-c] [-D]
+ *
+ * Runs as `deno run -A src/cli.ts`, `bun src/cli.ts`, `node dist/cli.js`, or the compiled binary.
+ *
+ * @module
+ */
+import process from "node:process";
+import { dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { createBroker } from "./broker/create.ts";
+import { loadConfigFile } from "./config/load.ts";
+import { ConfigError } from "./config/error.ts";
+import type { BrokerConfig } from "./config/types.ts";
+import { createLogger } from "./log.ts";
+import { runPasswd } from "./passwd.ts";
+import { VERSION } from "./version.ts";
+
+const HELP = `broker ${VERSION}: an MQTT 3.1.1 broker
+
+Usage:
+  broker [options]                 run the broker
+  broker passwd FILE USER [opts]   add, update (-D: delete) a user in a password file
+
+Options:
+  -c, --config FILE   YAML configuration (see broker.yaml in the package for every key)
+      --host ADDR     address of the default listener (default 127.0.0.1)
+  -p, --port PORT     port of the default listener (default 1883)
+  -v, --verbose       log every connection and protocol error (debug level)
+  -h, --help          this text
+      --version       print the version
+
+Without a configuration file the broker listens on 127.0.0.1:1883 only. To accept remote
+clients, pass --host 0.0.0.0 or give listeners in a configuration file.
+
+Signals: SIGINT/SIGTERM stop the broker; SIGHUP reloads the password file.`;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "passwd") return runPasswd(argv.slice(1));
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string", short: "c" },
+        host: { type: "string" },
+        port: { type: "string", short: "p" },
+        verbose: { type: "boolean", short: "v" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
+      },
+    }));
+  } catch (error) {
+    console.error(`broker: ${(error as Error).message}\nTry 'broker --help'.`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (values.version) {
+    console.log(VERSION);
+    return 0;
+  }
+  const logger = createLogger(values.verbose ? "debug" : "info");
+  let config: BrokerConfig = {};
+  let baseDir = process.cwd();
+  try {
+    if (values.config) {
+      const path = resolve(values.config);
+      config = await loadConfigFile(path) as BrokerConfig;
+      baseDir = dirname(path);
+    }
+    if (values.host !== undefined || values.port !== undefined) {
+      config = withDefaultBind(config, values.host, values.port);
+    }
+  } catch (error) {
+    console.error(`broker: ${(error as Error).message}`);
+    return 2;
+  }
+  if (!values.config && values.host === undefined) {
+    logger.info(
+      "no configuration file: listening on 127.0.0.1 only; use --host 0.0.0.0 or a " +
+        "configuration file (-c broker.yaml) to accept remote clients",
+    );
+  }
+  let broker;
+  try {
+    broker = await createBroker(config, { logger, baseDir });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`broker: invalid configuration${values.config ? ` in ${values.config}` : ""}:`);
+      for (const problem of error.problems) console.error(`  ${problem}`);
+      return 2;
+    }
+    console.error(`broker: ${(error as Error).message}`);
+    return 1;
+  }
+  const running = broker;
+  return await new Promise<number>((done) => {
+    const stop = (signal: string) => {
+      logger.info(`${signal}: stopping`);
+      // A hung close must not keep a stopping service alive.
+      setTimeout(() => done(1), 3000).unref?.();
+      running.close().then(() => done(0), () => done(1));
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    if (process.platform !== "win32") {
+      process.on("SIGHUP", () => {
+        logger.info("SIGHUP: reloading plugin files");
+        running.reload().catch((error: Error) => logger.error(`reload failed: ${error.message}`));
+      });
+    }
+  });
+}
+
+/** Applies --host/--port to the `default` listener, which every listener inherits from. */
+function withDefaultBind(config: BrokerConfig, host?: string, port?: string): BrokerConfig {
+  if (port !== undefined && !/^\d+$/.test(port)) throw new Error(`--port ${port} is not a number`);
+  const listeners = { ...config.listeners };
+  const current = listeners.default?.bind ?? "127.0.0.1:1883";
+  const match = /^(\[.*\]|[^:]*):(\d+)$/.exec(current);
+  const oldHost = match ? match[1] : "127.0.0.1";
+  const oldPort = match ? match[2] : "1883";
+  const newHost = host === undefined ? oldHost : host.includes(":") ? `[${host}]` : host;
+  listeners.default = { ...listeners.default, bind: `${newHost}:${port ?? oldPort}` };
+  return { ...config, listeners };
+}
+
+process.exit(await main(process.argv.slice(2)));

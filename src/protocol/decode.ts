@@ -1,0 +1,252 @@
+/**
+ * Decodes one whole packet (as cut by the framer) into a {@link ClientPacket}, checking every
+ * server-side rule of the standard that can be checked on the bytes alone. PUBLISH, the
+ * acknowledgements, SUBSCRIBE and UNSUBSCRIBE are decoded here without copying (the hot path and
+ * trivial layouts); CONNECT goes through `mqtt-packet` once its strings have been checked here.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import mqttPacket from "mqtt-packet";
+import {
+  type AckPacket,
+  type ClientPacket,
+  type ConnectPacket,
+  PacketType,
+  ProtocolError,
+  type PublishPacket,
+  type QoS,
+  type SubscribePacket,
+  type UnsubscribePacket,
+} from "./packets.ts";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** CONNACK return code for an unsupported protocol level. */
+const UNACCEPTABLE_PROTOCOL_VERSION = 1;
+
+/** Reads the length-prefixed strings and fields of one packet body, bounds-checked. */
+class Reader {
+  pos: number;
+  constructor(readonly bytes: Uint8Array, start: number) {
+    this.pos = start;
+  }
+  get left(): number {
+    return this.bytes.length - this.pos;
+  }
+  byte(what: string): number {
+    if (this.left < 1) throw new ProtocolError(`packet too short for ${what}`);
+    return this.bytes[this.pos++];
+  }
+  uint16(what: string): number {
+    if (this.left < 2) throw new ProtocolError(`packet too short for ${what}`);
+    const value = (this.bytes[this.pos] << 8) | this.bytes[this.pos + 1];
+    this.pos += 2;
+    return value;
+  }
+  binary(what: string): Uint8Array {
+    const length = this.uint16(what);
+    if (this.left < length) throw new ProtocolError(`packet too short for ${what}`);
+    const value = this.bytes.subarray(this.pos, this.pos + length);
+    this.pos += length;
+    return value;
+  }
+  string(what: string): string {
+    const raw = this.binary(what);
+    let text: string;
+    try {
+      text = utf8.decode(raw);
+    } catch {
+      throw new ProtocolError(`${what} is not valid UTF-8`);
+    }
+    if (text.includes("\u0000")) throw new ProtocolError(`${what} contains U+0000`);
+    return text;
+  }
+  packetId(): number {
+    const id = this.uint16("packet identifier");
+    if (id === 0) throw new ProtocolError("packet identifier 0");
+    return id;
+  }
+}
+
+/** Offset of the variable header: after the type byte and the remaining-length bytes. */
+function bodyStart(frame: Uint8Array): number {
+  let i = 1;
+  while (frame[i] & 0x80) i++;
+  return i + 1;
+}
+
+function expectFlags(frame: Uint8Array, flags: number, name: string): void {
+  if ((frame[0] & 0x0f) !== flags) throw new ProtocolError(`reserved flags of ${name} are wrong`);
+}
+
+function decodePublish(frame: Uint8Array): PublishPacket {
+  const header = frame[0];
+  const qos = (header >> 1) & 3;
+  if (qos === 3) throw new ProtocolError("PUBLISH with QoS 3");
+  const dup = (header & 8) !== 0;
+  if (dup && qos === 0) throw new ProtocolError("PUBLISH QoS 0 with DUP set");
+  const reader = new Reader(frame, bodyStart(frame));
+  const topic = reader.string("topic name");
+  if (topic.length === 0) throw new ProtocolError("empty topic name");
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic.charCodeAt(i);
+    if (c === 0x2b || c === 0x23) throw new ProtocolError("wildcard in PUBLISH topic");
+  }
+  const packetIdOffset = qos > 0 ? reader.pos : -1;
+  const packetId = qos > 0 ? reader.packetId() : 0;
+  return {
+    type: PacketType.PUBLISH,
+    topic,
+    payload: frame.subarray(reader.pos),
+    qos: qos as QoS,
+    retain: (header & 1) !== 0,
+    dup,
+    packetId,
+    frame,
+    packetIdOffset,
+  };
+}
+
+function decodeAck(frame: Uint8Array, type: AckPacket["type"]): AckPacket {
+  expectFlags(frame, type === PacketType.PUBREL ? 2 : 0, "acknowledgement");
+  if (frame.length !== 4) throw new ProtocolError("acknowledgement of the wrong length");
+  return { type, packetId: new Reader(frame, 2).packetId() };
+}
+
+function decodeSubscribe(frame: Uint8Array): SubscribePacket {
+  expectFlags(frame, 2, "SUBSCRIBE");
+  const reader = new Reader(frame, bodyStart(frame));
+  const packetId = reader.packetId();
+  const subscriptions: SubscribePacket["subscriptions"] = [];
+  while (reader.left > 0) {
+    const filter = reader.string("topic filter");
+    const qos = reader.byte("requested QoS");
+    if (qos > 2) throw new ProtocolError("SUBSCRIBE with an invalid requested QoS byte");
+    subscriptions.push({ filter, qos: qos as QoS });
+  }
+  if (subscriptions.length === 0) throw new ProtocolError("SUBSCRIBE without a topic filter");
+  return { type: PacketType.SUBSCRIBE, packetId, subscriptions };
+}
+
+function decodeUnsubscribe(frame: Uint8Array): UnsubscribePacket {
+  expectFlags(frame, 2, "UNSUBSCRIBE");
+  const reader = new Reader(frame, bodyStart(frame));
+  const packetId = reader.packetId();
+  const filters: string[] = [];
+  while (reader.left > 0) filters.push(reader.string("topic filter"));
+  if (filters.length === 0) throw new ProtocolError("UNSUBSCRIBE without a topic filter");
+  return { type: PacketType.UNSUBSCRIBE, packetId, filters };
+}
+
+/** The fields mqtt-packet gives for CONNECT (its own types are Node-specific). */
+interface ParsedConnect {
+  clientId: string;
+  clean?: boolean;
+  keepalive?: number;
+  username?: string;
+  password?: Uint8Array;
+  will?: { topic: string; payload: Uint8Array; qos?: number; retain?: boolean };
+}
+
+function parseWithMqttPacket(frame: Uint8Array): ParsedConnect {
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  let packet: ParsedConnect | undefined;
+  let error: Error | undefined;
+  parser.on("packet", (p: unknown) => packet = p as ParsedConnect);
+  parser.on("error", (e: Error) => error = e);
+  parser.parse(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+  if (error || !packet) throw new ProtocolError(`malformed CONNECT: ${error?.message ?? "incomplete"}`);
+  return packet;
+}
+
+function decodeConnect(frame: Uint8Array): ConnectPacket {
+  expectFlags(frame, 0, "CONNECT");
+  const reader = new Reader(frame, bodyStart(frame));
+  const protocolName = reader.string("protocol name");
+  const protocolVersion = reader.byte("protocol level");
+  const refused = (returnCode: number): ConnectPacket => ({
+    type: PacketType.CONNECT,
+    protocolName,
+    protocolVersion,
+    clientId: "",
+    cleanSession: true,
+    keepalive: 0,
+    returnCode,
+  });
+  if (protocolName === "MQTT") {
+    if (protocolVersion !== 4) return refused(UNACCEPTABLE_PROTOCOL_VERSION);
+  } else if (protocolName === "MQIsdp") {
+    if (protocolVersion !== 3) return refused(UNACCEPTABLE_PROTOCOL_VERSION);
+  } else {
+    throw new ProtocolError(`unknown protocol name ${JSON.stringify(protocolName)}`);
+  }
+  const flags = reader.byte("connect flags");
+  if (flags & 1) throw new ProtocolError("reserved CONNECT flag set");
+  const hasWill = (flags & 0x04) !== 0;
+  const willQos = (flags >> 3) & 3;
+  if (willQos === 3) throw new ProtocolError("will QoS 3");
+  if (!hasWill && (willQos !== 0 || (flags & 0x20))) {
+    throw new ProtocolError("will QoS or retain set without a will");
+  }
+  const hasUsername = (flags & 0x80) !== 0;
+  const hasPassword = (flags & 0x40) !== 0;
+  if (hasPassword && !hasUsername && protocolVersion === 4) {
+    throw new ProtocolError("password without user name");
+  }
+  reader.uint16("keepalive");
+  reader.string("client identifier");
+  if (hasWill) {
+    const topic = reader.string("will topic");
+    if (topic.length === 0 || /[+#]/.test(topic)) throw new ProtocolError("invalid will topic");
+    reader.binary("will message");
+  }
+  if (hasUsername) reader.string("user name");
+  if (hasPassword) reader.binary("password");
+  if (reader.left !== 0) throw new ProtocolError("trailing bytes after CONNECT payload");
+
+  const parsed = parseWithMqttPacket(frame);
+  return {
+    type: PacketType.CONNECT,
+    protocolName,
+    protocolVersion,
+    clientId: parsed.clientId,
+    cleanSession: parsed.clean ?? false,
+    keepalive: parsed.keepalive ?? 0,
+    username: parsed.username,
+    password: parsed.password && new Uint8Array(parsed.password),
+    will: parsed.will && {
+      topic: parsed.will.topic,
+      payload: new Uint8Array(parsed.will.payload),
+      qos: (parsed.will.qos ?? 0) as QoS,
+      retain: parsed.will.retain ?? false,
+    },
+  };
+}
+
+/** Decodes one whole packet; throws {@link ProtocolError} for anything the standard forbids. */
+export function decodePacket(frame: Uint8Array): ClientPacket {
+  const type = frame[0] >> 4;
+  switch (type) {
+    case PacketType.PUBLISH:
+      return decodePublish(frame);
+    case PacketType.PUBACK:
+    case PacketType.PUBREC:
+    case PacketType.PUBREL:
+    case PacketType.PUBCOMP:
+      return decodeAck(frame, type);
+    case PacketType.SUBSCRIBE:
+      return decodeSubscribe(frame);
+    case PacketType.UNSUBSCRIBE:
+      return decodeUnsubscribe(frame);
+    case PacketType.PINGREQ:
+    case PacketType.DISCONNECT:
+      expectFlags(frame, 0, type === PacketType.PINGREQ ? "PINGREQ" : "DISCONNECT");
+      if (frame.length !== 2) throw new ProtocolError("PINGREQ or DISCONNECT with a body");
+      return { type };
+    case PacketType.CONNECT:
+      return decodeConnect(frame);
+    default:
+      throw new ProtocolError(`packet type ${type} is not sent by clients`);
+  }
+}
