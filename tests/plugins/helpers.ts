@@ -1,0 +1,76 @@
+/**
+ * Shared test helpers for the plugin tests: a resolved configuration, a client, a logger that
+ * remembers what it was told.
+ *
+ * @module
+ */
+import type { ResolvedConfig } from "../../src/config/types.ts";
+import type { Logger } from "../../src/log.ts";
+import type { AuthRequest, ClientInfo, PluginContext } from "../../src/plugins/types.ts";
+
+/** Overrides for {@link makeConfig}. */
+export interface ConfigOverrides {
+  auth?: Partial<ResolvedConfig["auth"]>;
+  topicCheck?: Partial<ResolvedConfig["topicCheck"]>;
+  plugins?: ResolvedConfig["plugins"];
+}
+
+/** A resolved configuration with the defaults the tests rely on. */
+export function makeConfig(overrides: ConfigOverrides = {}): ResolvedConfig {
+  return {
+    listeners: [],
+    timeoutDisconnectDelayMs: 2000,
+    auth: { allowAnonymous: true, ...overrides.auth },
+    topicCheck: { enabled: false, taboo: [], ...overrides.topicCheck },
+    sysIntervalMs: 0,
+    plugins: overrides.plugins,
+    limits: {
+      maxPacketSize: 1 << 20,
+      maxInflightMessages: 20,
+      maxQueuedMessages: 1000,
+      maxQueuedBytes: 0,
+      connectTimeoutMs: 10000,
+      maxOutputBytes: 1 << 20,
+      writeTimeoutMs: 30000,
+    },
+  };
+}
+
+/** A client as plugins see it. */
+export function client(username?: string, clientId = "c1"): ClientInfo {
+  return {
+    clientId,
+    username,
+    remoteAddr: { hostname: "127.0.0.1", port: 50000, transport: "tcp" },
+    listener: "default",
+    cleanSession: true,
+    protocolVersion: 4,
+  };
+}
+
+/** An auth request with a text password. */
+export function authRequest(username?: string, password?: string): AuthRequest {
+  return {
+    ...client(username),
+    password: password === undefined ? undefined : new TextEncoder().encode(password),
+  };
+}
+
+/** A logger that keeps every line, for assertions. */
+export interface MemoryLogger extends Logger {
+  readonly lines: string[];
+}
+
+/** Makes a {@link MemoryLogger}. */
+export function memoryLogger(): MemoryLogger {
+  const lines: string[] = [];
+  const at = (level: string) => (message: string) => {
+    lines.push(`${level} ${message}`);
+  };
+  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+/** A plugin context over `config`. */
+export function context(config: ResolvedConfig, logger: Logger = memoryLogger()): PluginContext {
+  return { config, logger, publish: () => {} };
+}
