@@ -63,8 +63,9 @@ function readHidden(prompt: string): Promise<string> {
         else value += ch;
       }
     };
-    process.stdout.write(prompt);
+    // Echo goes off before the prompt shows, so nothing typed after seeing it is echoed.
     input.setRawMode(true);
+    process.stdout.write(prompt);
     input.resume();
     input.on("data", onData);
   });

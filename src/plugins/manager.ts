@@ -240,8 +240,7 @@ export class PluginManager {
    * throws, rejects or times out. A plain boolean when every hook answered synchronously.
    */
   authenticate(request: AuthRequest): boolean | Promise<boolean> {
-    // deno-lint-ignore no-non-null-assertion
-    return this.#decide(this.#authPlugins, "authenticate", (p) => p.authenticate!(request));
+    return this.#decide(this.#authPlugins, "authenticate", (p) => p.authenticate?.(request));
   }
 
   /**
@@ -254,8 +253,7 @@ export class PluginManager {
     return this.#decide(
       this.#topicPlugins,
       "topicFiltering",
-      // deno-lint-ignore no-non-null-assertion
-      (p) => p.topicFiltering!(client, topic, action),
+      (p) => p.topicFiltering?.(client, topic, action),
     );
   }
 
