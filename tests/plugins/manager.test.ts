@@ -89,6 +89,13 @@ test("auth.plugins and topic-check.plugins choose who is asked", async () => {
   assert.equal(manager.authenticate(authRequest("u")), true);
   assert.equal(manager.checkTopic(client("u"), "t", "publish"), true);
   assert.ok(logger.lines.some((l) => l.startsWith("warn") && l.includes("missing")));
+
+  const dotted = await load({
+    plugins: ["auth_anonymous", deny],
+    auth: { plugins: ["auth.anonymous"], allowAnonymous: false },
+  });
+  assert.equal(dotted.authenticate(authRequest()), false);
+  assert.equal(dotted.authenticate(authRequest("u")), true, "deny is not in auth.plugins");
 });
 
 test("topic checks are off unless topic-check.enabled", async () => {
