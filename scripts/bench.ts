@@ -1,0 +1,757 @@
+/**
+ * The benchmark: this broker on Deno, Bun and Node against Aedes and Mosquitto, on loopback, in one
+ * run, as ratios. Runs on Node through tsx, as does the load generator it starts.
+ *
+ *   npm run bench                                   everything, under 5 minutes
+ *   npm run bench -- --quick                        shorter windows, 1,000 idle connections, ~1 minute
+ *   npm run bench -- --brokers bun,mosquitto        some brokers: deno, bun, node, aedes, mosquitto
+ *   npm run bench -- --scenarios fanin,qos1         some scenarios: fanin, fanout, qos1, latency, idle, connrate
+ *
+ * Run `npm run build` first so that Node runs `dist/cli.js`; without it Node runs
+ * `node --import tsx src/cli.ts`, and the report says so. Mosquitto is used when the `mosquitto`
+ * program is installed (`apt-get install mosquitto`), and skipped with a note otherwise.
+ *
+ * For each scenario, each broker in turn gets a fresh process on a free 127.0.0.1 port, and a fresh
+ * load generator (scripts/bench/loadgen.ts) in a separate process drives it and reads the broker's CPU
+ * time and memory from /proc. A broker that exits or refuses connections mid-run is reported as
+ * crashed and the run goes on. Results go to bench/results/latest.{json,md} and a timestamped copy.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { connect, createServer } from "node:net";
+import { cpus, release, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import {
+  type Job,
+  type LoadResult,
+  RESULT_PREFIX,
+  SCENARIO_IDS,
+  type ScenarioId,
+} from "./bench/shared.ts";
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const RESULTS_DIR = join(ROOT, "bench", "results");
+const HOST = "127.0.0.1";
+
+const BROKER_NAMES = ["deno", "bun", "node", "aedes", "mosquitto"] as const;
+type BrokerName = (typeof BROKER_NAMES)[number];
+
+/** Mosquitto's defaults (20 in flight, 1,000 queued) would make it drop QoS 1 messages under this load. */
+const MOSQUITTO_SETTINGS = [
+  "allow_anonymous true",
+  "max_inflight_messages 1000",
+  "max_queued_messages 1000000",
+  "set_tcp_nodelay true",
+  "connection_messages false",
+  "log_type error",
+  "log_type warning",
+  "log_dest stderr",
+];
+
+interface Settings {
+  warmupMs: number;
+  windowMs: number;
+  drainMs: number;
+  idleConnections: number;
+  budgetMs: number;
+}
+
+const FULL: Settings = {
+  warmupMs: 1000,
+  windowMs: 4000,
+  drainMs: 3000,
+  idleConnections: 5000,
+  budgetMs: 280_000,
+};
+const QUICK: Settings = {
+  warmupMs: 500,
+  windowMs: 1000,
+  drainMs: 1500,
+  idleConnections: 1000,
+  budgetMs: 75_000,
+};
+
+interface Launch {
+  command: string;
+  args: string[];
+}
+
+interface Broker {
+  name: BrokerName;
+  /** Why the broker cannot run here, or null. */
+  missing: string | null;
+  /** Said in the report, e.g. how Node was started. */
+  note: string | null;
+  launch(port: number): Launch;
+}
+
+type Status = "ok" | "crashed" | "error" | "skipped";
+
+interface Outcome {
+  broker: BrokerName;
+  scenario: ScenarioId;
+  status: Status;
+  note?: string;
+  result?: LoadResult;
+}
+
+interface Row {
+  scenario: ScenarioId;
+  key: string;
+  label: string;
+  unit: string;
+  better: "higher" | "lower";
+  ratios: boolean;
+}
+
+const ROWS: Row[] = [
+  {
+    scenario: "fanin",
+    key: "rate",
+    label: "fan-in QoS 0: 10 pub → 1 sub on bench/#",
+    unit: "msg/s",
+    better: "higher",
+    ratios: true,
+  },
+  {
+    scenario: "fanout",
+    key: "rate",
+    label: "fan-out QoS 0: 10 pub → 20 sub, one topic",
+    unit: "msg/s",
+    better: "higher",
+    ratios: true,
+  },
+  {
+    scenario: "qos1",
+    key: "rate",
+    label: "QoS 1: 10 pub × 100 in flight → 1 sub",
+    unit: "msg/s",
+    better: "higher",
+    ratios: true,
+  },
+  {
+    scenario: "qos1",
+    key: "lost",
+    label: "QoS 1: acknowledged but never delivered",
+    unit: "msgs",
+    better: "lower",
+    ratios: false,
+  },
+  {
+    scenario: "latency",
+    key: "p50Ms",
+    label: "latency p50 at 10k msg/s",
+    unit: "ms",
+    better: "lower",
+    ratios: true,
+  },
+  {
+    scenario: "latency",
+    key: "p99Ms",
+    label: "latency p99 at 10k msg/s",
+    unit: "ms",
+    better: "lower",
+    ratios: true,
+  },
+  {
+    scenario: "idle",
+    key: "rssPerConnKb",
+    label: "RSS per idle connection",
+    unit: "KiB",
+    better: "lower",
+    ratios: true,
+  },
+  {
+    scenario: "connrate",
+    key: "rate",
+    label: "connection rate: CONNECT+CONNACK",
+    unit: "conn/s",
+    better: "higher",
+    ratios: true,
+  },
+];
+
+const children = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
+
+function cleanUp(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }
+  children.clear();
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Whether `promise` settled within `ms`; the timer is cleared so that it keeps nothing alive. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function which(program: string): string | null {
+  const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/usr/local/sbin", "/sbin"];
+  for (const dir of dirs.filter((d) => d !== "")) {
+    const path = join(dir, program);
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      continue;
+    }
+  }
+  return null;
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function brokers(): Broker[] {
+  const bin = (name: string): string => join(ROOT, "node_modules", ".bin", name);
+  const cli = join(ROOT, "src", "cli.ts");
+  const noCli = existsSync(cli) ? null : "src/cli.ts does not exist yet";
+  const ours = ["--host", HOST, "-p"];
+  const dist = join(ROOT, "dist", "cli.js");
+  let nodeNote: string | null = null;
+  if (!existsSync(dist)) {
+    nodeNote = "dist/cli.js missing (run `npm run build`): Node ran `node --import tsx src/cli.ts`";
+  } else if (noCli === null && statSync(dist).mtimeMs < newestMtime(join(ROOT, "src"))) {
+    nodeNote = "dist/cli.js is older than src/: run `npm run build` to measure the current code";
+  }
+  const mosquitto = which("mosquitto");
+  return [
+    {
+      name: "deno",
+      missing: noCli,
+      note: null,
+      launch: (port) => ({ command: bin("deno"), args: ["run", "-A", cli, ...ours, String(port)] }),
+    },
+    {
+      name: "bun",
+      missing: noCli,
+      note: null,
+      launch: (port) => ({ command: bin("bun"), args: [cli, ...ours, String(port)] }),
+    },
+    {
+      name: "node",
+      missing: noCli,
+      note: nodeNote,
+      launch: (port) => ({
+        command: process.execPath,
+        args: existsSync(dist)
+          ? [dist, ...ours, String(port)]
+          : ["--import", "tsx", cli, ...ours, String(port)],
+      }),
+    },
+    {
+      name: "aedes",
+      missing: null,
+      note: null,
+      launch: (port) => ({
+        command: process.execPath,
+        args: [
+          "--import",
+          "tsx",
+          join(ROOT, "scripts", "bench", "aedes-server.ts"),
+          "--port",
+          String(port),
+        ],
+      }),
+    },
+    {
+      name: "mosquitto",
+      missing: mosquitto === null ? "mosquitto is not installed (apt-get install mosquitto)" : null,
+      note: null,
+      launch: (port) => {
+        const dir = mkdtempSync(join(tmpdir(), "bench-mosquitto-"));
+        tempDirs.add(dir);
+        const config = join(dir, "mosquitto.conf");
+        writeFileSync(config, [`listener ${port} ${HOST}`, ...MOSQUITTO_SETTINGS, ""].join("\n"));
+        return { command: mosquitto ?? "mosquitto", args: ["-c", config] };
+      },
+    },
+  ];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A child process with the tail of its output kept for the report. */
+interface Running {
+  child: ChildProcess;
+  tail: () => string;
+  exited: Promise<void>;
+}
+
+function start(launch: Launch): Running {
+  const child = spawn(launch.command, launch.args, {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let tail = "";
+  const keep = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString()).slice(-8192);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const exited = new Promise<void>((resolve) => {
+    child.on("error", (error) => {
+      keep(Buffer.from(`\n${error.message}\n`));
+      resolve();
+    });
+    child.on("exit", () => resolve());
+  });
+  exited.then(() => children.delete(child));
+  return { child, tail: () => tail, exited };
+}
+
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+async function stop(running: Running): Promise<void> {
+  if (hasExited(running.child) || running.child.pid === undefined) return;
+  running.child.kill("SIGTERM");
+  if (!(await within(running.exited, 2000))) {
+    running.child.kill("SIGKILL");
+    await within(running.exited, 2000);
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: HOST, port });
+    socket.setTimeout(1000);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+async function waitUntilAccepting(
+  port: number,
+  running: Running,
+  timeoutMs: number,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (hasExited(running.child)) {
+      throw new Error(`exited before listening: ${lastError(running.tail())}`);
+    }
+    if (await accepts(port)) return;
+    await sleep(100);
+  }
+  throw new Error(`not accepting connections on port ${port} after ${timeoutMs} ms`);
+}
+
+/** The line of a crash log that says what happened, rather than where. */
+function lastError(tail: string): string {
+  const lines = tail.split("\n").map((line) => line.trim()).filter((line) => line !== "");
+  const telling = lines.filter((line) =>
+    /error|exception|panic|fatal|abort|segmentation/i.test(line)
+  );
+  return (telling.at(-1) ?? lines.at(-1) ?? "no output").slice(0, 200);
+}
+
+function describeExit(child: ChildProcess): string {
+  return child.signalCode !== null
+    ? `killed by ${child.signalCode}`
+    : `exit code ${child.exitCode}`;
+}
+
+async function runLoadgen(job: Job): Promise<LoadResult> {
+  const running = start({
+    command: process.execPath,
+    args: ["--import", "tsx", join(ROOT, "scripts", "bench", "loadgen.ts"), JSON.stringify(job)],
+  });
+  let stdout = "";
+  running.child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const finished = await within(running.exited, job.deadlineMs + 10_000);
+  if (!finished) await stop(running);
+  const line = stdout.split("\n").find((l) => l.startsWith(RESULT_PREFIX));
+  if (line === undefined) {
+    return {
+      status: "failed",
+      error: `load generator ${finished ? "ended" : "hung"} without a result: ${
+        lastError(running.tail())
+      }`,
+      metrics: {},
+    };
+  }
+  return JSON.parse(line.slice(RESULT_PREFIX.length)) as LoadResult;
+}
+
+function deadline(settings: Settings, scenario: ScenarioId): number {
+  const measured = settings.warmupMs + settings.windowMs;
+  return measured + (scenario === "qos1" ? settings.drainMs : 0) +
+    (scenario === "idle" ? 30_000 : 15_000);
+}
+
+async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings): Promise<Outcome> {
+  const base = { broker: broker.name, scenario };
+  const port = await freePort();
+  const running = start(broker.launch(port));
+  try {
+    try {
+      await waitUntilAccepting(port, running, 30_000);
+    } catch (error) {
+      return {
+        ...base,
+        status: "error",
+        note: error instanceof Error ? error.message : String(error),
+      };
+    }
+    // Give a runtime a moment to finish start-up work before the idle RSS baseline is taken.
+    await sleep(300);
+    const result = await runLoadgen({
+      scenario,
+      port,
+      brokerPid: running.child.pid ?? 0,
+      warmupMs: settings.warmupMs,
+      windowMs: settings.windowMs,
+      drainMs: settings.drainMs,
+      idleConnections: settings.idleConnections,
+      payloadBytes: 64,
+      latencyRate: 10_000,
+      deadlineMs: deadline(settings, scenario),
+    });
+    // A crash is usually what made the load generator fail; its exit may be reported a bit later.
+    if (result.status === "failed") await within(running.exited, 1000);
+    if (hasExited(running.child)) {
+      const why = `${describeExit(running.child)}: ${lastError(running.tail())}`;
+      return {
+        ...base,
+        status: "crashed",
+        note: `${why}${result.error ? ` (${result.error})` : ""}`,
+        result,
+      };
+    }
+    if (result.status === "failed") return { ...base, status: "error", note: result.error, result };
+    return { ...base, status: "ok", result };
+  } finally {
+    await stop(running);
+  }
+}
+
+function formatValue(value: number, unit: string): string {
+  if (!Number.isFinite(value)) return "n/a";
+  if (unit === "ms") return value < 10 ? value.toFixed(2) : value.toFixed(1);
+  if (unit === "KiB") return value.toFixed(1);
+  if (value >= 10_000) return `${(value / 1000).toFixed(0)}k`;
+  return value.toFixed(0);
+}
+
+function ratio(value: number, reference: number | undefined): string | null {
+  if (reference === undefined || !Number.isFinite(value) || !(reference > 0)) return null;
+  const r = value / reference;
+  return `${r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2)}×`;
+}
+
+function find(outcomes: Outcome[], broker: BrokerName, scenario: ScenarioId): Outcome | undefined {
+  return outcomes.find((o) => o.broker === broker && o.scenario === scenario);
+}
+
+function metric(outcome: Outcome | undefined, key: string): number | undefined {
+  return outcome?.status === "ok" ? outcome.result?.metrics[key] : undefined;
+}
+
+function statusCell(outcome: Outcome | undefined): string {
+  return outcome?.status ?? "";
+}
+
+function table(header: string[], rows: string[][]): string {
+  return [
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+  ].join("\n");
+}
+
+function resultsTable(outcomes: Outcome[], names: BrokerName[]): string {
+  const rows = ROWS.filter((row) => outcomes.some((o) => o.scenario === row.scenario)).map(
+    (row) => {
+      const reference = {
+        mosquitto: metric(find(outcomes, "mosquitto", row.scenario), row.key),
+        aedes: metric(find(outcomes, "aedes", row.scenario), row.key),
+      };
+      const cells = names.map((name) => {
+        const outcome = find(outcomes, name, row.scenario);
+        const value = metric(outcome, row.key);
+        if (value === undefined) return statusCell(outcome);
+        const against = row.ratios
+          ? [
+            name !== "mosquitto" ? ratio(value, reference.mosquitto) : null,
+            name !== "aedes" && name !== "mosquitto" ? ratio(value, reference.aedes) : null,
+          ]
+          : [null, null];
+        const parts = [
+          against[0] === null ? null : `${against[0]} M`,
+          against[1] === null ? null : `${against[1]} A`,
+        ].filter((p) => p !== null);
+        return `${formatValue(value, row.unit)}${parts.length > 0 ? ` (${parts.join(", ")})` : ""}`;
+      });
+      return [`${row.label} (${row.unit}, ${row.better} is better)`, ...cells];
+    },
+  );
+  return table(["scenario", ...names], rows);
+}
+
+function resourcesTable(outcomes: Outcome[], names: BrokerName[], scenarios: ScenarioId[]): string {
+  const rows = scenarios.map((scenario) => [
+    scenario,
+    ...names.map((name) => {
+      const outcome = find(outcomes, name, scenario);
+      const r = outcome?.result;
+      if (outcome?.status !== "ok" || r === undefined) return statusCell(outcome);
+      const cpu = r.brokerCpuPct === undefined ? "?" : `${r.brokerCpuPct.toFixed(0)}%`;
+      const rss = r.brokerPeakRssKb === undefined
+        ? "?"
+        : `${(r.brokerPeakRssKb / 1024).toFixed(0)} MiB`;
+      const lg = r.loadgenCpuPct === undefined ? "?" : `${r.loadgenCpuPct.toFixed(0)}%`;
+      return `${cpu} / ${rss} / lg ${lg}`;
+    }),
+  ]);
+  return table(["scenario", ...names], rows);
+}
+
+function firstLine(command: string, args: string[]): string {
+  const out = spawnSync(command, args, { encoding: "utf8", timeout: 15_000 });
+  return `${out.stdout ?? ""}${out.stderr ?? ""}`.split("\n").find((l) => l.trim() !== "")
+    ?.trim() ??
+    "unknown";
+}
+
+function versions(list: Broker[]): Record<string, string> {
+  const out: Record<string, string> = { node: process.version };
+  const bin = (name: string): string => join(ROOT, "node_modules", ".bin", name);
+  if (list.some((b) => b.name === "deno")) out.deno = firstLine(bin("deno"), ["--version"]);
+  if (list.some((b) => b.name === "bun")) out.bun = firstLine(bin("bun"), ["--version"]);
+  if (list.some((b) => b.name === "aedes")) {
+    const pkg = JSON.parse(
+      readFileSync(join(ROOT, "node_modules", "aedes", "package.json"), "utf8"),
+    ) as {
+      version: string;
+    };
+    out.aedes = pkg.version;
+  }
+  const mosquitto = list.find((b) => b.name === "mosquitto");
+  if (mosquitto !== undefined && mosquitto.missing === null) {
+    out.mosquitto = firstLine(which("mosquitto") ?? "mosquitto", ["-h"]);
+  }
+  return out;
+}
+
+function cpuModel(): string {
+  return `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Linux ${release()}`;
+}
+
+interface Report {
+  startedAt: string;
+  durationSeconds: number;
+  mode: "quick" | "full";
+  settings: Settings & { payloadBytes: number; latencyRate: number };
+  machine: string;
+  versions: Record<string, string>;
+  mosquittoConfig: string[];
+  aedesOptions: string;
+  brokerNotes: Partial<Record<BrokerName, string>>;
+  outcomes: Outcome[];
+}
+
+function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]): string {
+  const s = report.settings;
+  const notes = [
+    ...Object.entries(report.brokerNotes).map(([name, note]) => `- ${name}: ${note}`),
+    ...report.outcomes
+      .filter((o) => o.status !== "ok" && o.note !== undefined)
+      .map((o) => `- ${o.broker}, ${o.scenario}: **${o.status}**: ${o.note}`),
+  ];
+  return [
+    `# Benchmark ${report.startedAt}`,
+    "",
+    `${report.machine}. ${
+      Object.entries(report.versions).map(([k, v]) => `${k}: ${v}`).join("; ")
+    }.`,
+    "",
+    `Mode ${report.mode}: warm-up ${s.warmupMs / 1000} s, window ${s.windowMs / 1000} s, ` +
+    `${s.payloadBytes}-byte payloads, ${s.idleConnections} idle connections, ` +
+    `latency at ${s.latencyRate} msg/s; run took ${report.durationSeconds.toFixed(0)} s.`,
+    "",
+    resultsTable(report.outcomes, names),
+    "",
+    "Throughput is messages delivered to subscribers per second. M: ratio to Mosquitto, A: ratio to Aedes " +
+    "(this broker's value ÷ theirs, so above 1 is better for rates and worse for latency and memory).",
+    "",
+    "Broker CPU (percent of one core, over the window) / broker peak RSS / load generator CPU:",
+    "",
+    resourcesTable(report.outcomes, names, scenarios),
+    "",
+    `Mosquitto config: \`${report.mosquittoConfig.join("; ")}\`. Aedes: ${report.aedesOptions}.`,
+    ...(notes.length > 0 ? ["", "Notes:", "", ...notes] : []),
+    "",
+  ].join("\n");
+}
+
+function progress(startedMs: number, outcome: Outcome): void {
+  const r = outcome.result;
+  const summary = outcome.status === "ok" && r !== undefined
+    ? Object.entries(r.metrics).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(2)}`)
+      .join(" ") + ` cpu=${r.brokerCpuPct?.toFixed(0)}% lg=${r.loadgenCpuPct?.toFixed(0)}%`
+    : `${outcome.status}${outcome.note ? `: ${outcome.note}` : ""}`;
+  const at = ((Date.now() - startedMs) / 1000).toFixed(0).padStart(4);
+  console.error(`[${at}s] ${outcome.scenario.padEnd(8)} ${outcome.broker.padEnd(9)} ${summary}`);
+}
+
+function pick<T extends string>(flag: string, value: string | undefined, all: readonly T[]): T[] {
+  if (value === undefined) return [...all];
+  const chosen = value.split(",").map((v) => v.trim()).filter((v) => v !== "");
+  const unknown = chosen.filter((v) => !(all as readonly string[]).includes(v));
+  if (unknown.length > 0) {
+    throw new Error(`--${flag}: unknown ${unknown.join(", ")}; choose from ${all.join(", ")}`);
+  }
+  return all.filter((v) => chosen.includes(v));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      brokers: { type: "string" },
+      scenarios: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      "usage: npm run bench -- [--quick] [--brokers deno,bun,node,aedes,mosquitto] " +
+        "[--scenarios fanin,fanout,qos1,latency,idle,connrate]",
+    );
+    return;
+  }
+  const names = pick("brokers", values.brokers, BROKER_NAMES);
+  const scenarios = pick("scenarios", values.scenarios, SCENARIO_IDS);
+  const settings = values.quick ? QUICK : FULL;
+  const list = brokers().filter((b) => names.includes(b.name));
+
+  const startedMs = Date.now();
+  const startedAt = new Date(startedMs).toISOString();
+  const brokerNotes: Partial<Record<BrokerName, string>> = {};
+  for (const broker of list) {
+    const note = broker.missing ?? broker.note;
+    if (note !== null) {
+      brokerNotes[broker.name] = note;
+      console.error(`${broker.name}: ${note}`);
+    }
+  }
+  const report: Report = {
+    startedAt,
+    durationSeconds: 0,
+    mode: values.quick ? "quick" : "full",
+    settings: { ...settings, payloadBytes: 64, latencyRate: 10_000 },
+    machine: cpuModel(),
+    versions: versions(list),
+    mosquittoConfig: ["listener PORT 127.0.0.1", ...MOSQUITTO_SETTINGS],
+    aedesOptions: "Aedes.createBroker() with its defaults, on node:net with noDelay " +
+      "(scripts/bench/aedes-server.ts)",
+    brokerNotes,
+    outcomes: [],
+  };
+
+  // Scenario by scenario, every broker in turn, so that drift on the machine hits all of them alike.
+  for (const scenario of scenarios) {
+    for (const broker of list) {
+      let outcome: Outcome;
+      if (broker.missing !== null) {
+        outcome = { broker: broker.name, scenario, status: "skipped", note: broker.missing };
+      } else if (Date.now() - startedMs > settings.budgetMs) {
+        outcome = { broker: broker.name, scenario, status: "skipped", note: "time budget used up" };
+      } else {
+        outcome = await runOne(broker, scenario, settings);
+      }
+      report.outcomes.push(outcome);
+      progress(startedMs, outcome);
+    }
+  }
+  report.durationSeconds = (Date.now() - startedMs) / 1000;
+
+  const text = markdown(report, names, scenarios);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const stamp = startedAt.replace(/[:.]/g, "-");
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  for (const base of ["latest", stamp]) {
+    writeFileSync(join(RESULTS_DIR, `${base}.json`), json);
+    writeFileSync(join(RESULTS_DIR, `${base}.md`), text);
+  }
+  console.log(`\n${text}`);
+  console.error(`written: bench/results/latest.{json,md}, bench/results/${stamp}.{json,md}`);
+}
+
+process.on("exit", cleanUp);
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(signal, () => {
+    console.error(`\n${signal}: stopping every broker and load generator`);
+    cleanUp();
+    process.exit(130);
+  });
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exitCode = 1;
+} finally {
+  cleanUp();
+}

@@ -1,0 +1,25 @@
+/**
+ * Cheap readings of another process from Linux /proc: CPU ticks and resident memory.
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+
+/** Linux exports CPU times to user space in USER_HZ, which is 100 on every architecture we run. */
+const TICKS_PER_SECOND = 100;
+
+/** User plus system CPU time of `pid` (all its threads), in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name may hold spaces and parentheses, so fields are counted from the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** A `Vm*` line of /proc/PID/status, in KiB. */
+export function statusKb(pid: number, key: "VmRSS" | "VmHWM"): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const match = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status);
+  if (match === null) throw new Error(`no ${key} in /proc/${pid}/status`);
+  return Number(match[1]);
+}

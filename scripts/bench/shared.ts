@@ -1,0 +1,46 @@
+/**
+ * What the benchmark driver and its load generator agree on: the job the driver hands over as one
+ * JSON argument, and the result the load generator prints back as one JSON line on stdout.
+ *
+ * @module
+ */
+
+/** The scenarios, in the order they run. */
+export const SCENARIO_IDS = ["fanin", "fanout", "qos1", "latency", "idle", "connrate"] as const;
+
+/** One scenario's id. */
+export type ScenarioId = (typeof SCENARIO_IDS)[number];
+
+/** Everything the load generator needs to drive one broker through one scenario. */
+export interface Job {
+  scenario: ScenarioId;
+  port: number;
+  /** The broker's process id, whose CPU time and RSS are read from /proc. */
+  brokerPid: number;
+  warmupMs: number;
+  windowMs: number;
+  /** How long QoS 1 waits after publishers stop for deliveries to catch up with acknowledgements. */
+  drainMs: number;
+  idleConnections: number;
+  payloadBytes: number;
+  /** The fixed publish rate of the latency scenario, in messages per second. */
+  latencyRate: number;
+  /** The load generator gives up and reports a failure after this long. */
+  deadlineMs: number;
+}
+
+/** What the load generator reports; `metrics` keys depend on the scenario (see loadgen.ts). */
+export interface LoadResult {
+  status: "ok" | "failed";
+  error?: string;
+  metrics: Record<string, number>;
+  /** Broker CPU over the measurement window, in percent of one core. */
+  brokerCpuPct?: number;
+  /** The broker's peak resident set (VmHWM) at the end of the scenario. */
+  brokerPeakRssKb?: number;
+  /** The load generator's own CPU over the window, to show whether it was the bottleneck. */
+  loadgenCpuPct?: number;
+}
+
+/** Prefix of the one stdout line that carries the LoadResult. */
+export const RESULT_PREFIX = "RESULT ";
