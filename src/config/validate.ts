@@ -300,23 +300,23 @@ export function checkConfig(input: unknown, problems: Problems): CheckedConfig {
     ? {}
     : section(problems, [], input, "a map of configuration keys") ?? {};
   problems.unknownKeys([], map, TOP_KEYS);
-  const config: CheckedConfig = {
-    listeners: checkListeners(problems, map.listeners),
-    auth: checkAuth(problems, map.auth),
-    topicCheck: checkTopicCheck(problems, map["topic-check"]),
-    limits: checkLimits(problems, map),
-  };
-  if ("timeout-disconnect-delay" in map) {
-    config.timeoutDisconnectDelayMs = checkSeconds(
-      problems,
-      ["timeout-disconnect-delay"],
-      map["timeout-disconnect-delay"],
-    );
+  const listeners = checkListeners(problems, map.listeners);
+  const timeoutDisconnectDelayMs = "timeout-disconnect-delay" in map
+    ? checkSeconds(problems, ["timeout-disconnect-delay"], map["timeout-disconnect-delay"])
+    : undefined;
+  const auth = checkAuth(problems, map.auth);
+  const topicCheck = checkTopicCheck(problems, map["topic-check"]);
+  const sysIntervalMs = "sys_interval" in map
+    ? checkSeconds(problems, ["sys_interval"], map.sys_interval)
+    : undefined;
+  const plugins = "plugins" in map ? checkPlugins(problems, map.plugins) : undefined;
+  const limits = checkLimits(problems, map);
+  const config: CheckedConfig = { listeners, auth, topicCheck, limits };
+  if (timeoutDisconnectDelayMs !== undefined) {
+    config.timeoutDisconnectDelayMs = timeoutDisconnectDelayMs;
   }
-  if ("sys_interval" in map) {
-    config.sysIntervalMs = checkSeconds(problems, ["sys_interval"], map.sys_interval);
-  }
-  if ("plugins" in map) config.plugins = checkPlugins(problems, map.plugins);
+  if (sysIntervalMs !== undefined) config.sysIntervalMs = sysIntervalMs;
+  if (plugins !== undefined) config.plugins = plugins;
   return config;
 }
 
