@@ -153,8 +153,12 @@ async function resolveListeners(
   const taken = new Map<string, string>();
   for (const listener of listenersToStart(checked.listeners)) {
     const resolved = await resolveListener(listener, baseDir, files, problems);
-    // A bind that failed its check has been reported; comparing its stand-in would mislead.
-    if (!listener.broken("bind")) {
+    // A bind (or the type and ssl a default bind depends on) that failed its check has been
+    // reported; comparing its stand-in would only add a misleading clash.
+    const unsure = listener.broken("bind") ||
+      (listener.origin("bind") === undefined &&
+        (listener.broken("type") || listener.broken("ssl")));
+    if (!unsure) {
       const bind = bindOf(listener);
       const address = formatAddress(bind);
       const owner = taken.get(address.toLowerCase());

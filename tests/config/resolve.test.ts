@@ -193,6 +193,10 @@ describe("resolveConfig listeners", () => {
       await problemsOf({ listeners: { a: {}, b: { bind: "nope" } } }),
       ['listeners.b.bind: "nope" is not host:port'],
     );
+    assert.deepEqual(
+      await problemsOf({ listeners: { a: {}, b: { ssl: "maybe" } } }),
+      ['listeners.b.ssl: "maybe" is not on/off (true/false)'],
+    );
   });
 });
 
