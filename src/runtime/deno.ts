@@ -1,0 +1,207 @@
+/**
+ * The Deno adapter.
+ *
+ * - TCP: `Deno.listen`. TLS: `Deno.listenTls`, a connection is handed over once its handshake
+ *   completed.
+ * - TLS with client certificates (`tls.ca`): Deno's `node:tls`, through `node.ts`.
+ *   `Deno.listenTls` (and `Deno.serve`) can neither request nor verify a client certificate
+ *   (denoland/deno#26825, still open for Deno 2.9); Deno's `node:tls` server honours
+ *   `requestCert`/`ca` since denoland/deno#33439 and refuses certificates from other CAs, which the
+ *   tests check.
+ * - WS and WSS: the `ws` package on Deno's `node:http`/`node:https`, through `node.ts`, not
+ *   `Deno.serve` + `Deno.upgradeWebSocket`. Checked on Deno 2.9.6: `HttpServer.shutdown()` and
+ *   aborting its signal both close every upgraded WebSocket, so a listener cannot be closed while
+ *   its clients stay connected, which the contract requires; Deno's WebSocket cannot pause reading,
+ *   so an unread client could make the process buffer without bound; and `Deno.serve` cannot
+ *   verify client certificates either. `Deno.upgradeWebSocket({ socket })` over `node:http` refuses
+ *   TLS sockets and kept the HTTP server from closing.
+ *
+ * @module
+ */
+import { listenWithNodeApis } from "./node.ts";
+import { closedError, listenError, readStrategy } from "./shared.ts";
+import type { Connection, ListenOptions, RuntimeAdapter, Server, Transport } from "./types.ts";
+
+interface DenoNetAddr {
+  hostname: string;
+  port: number;
+}
+
+interface DenoConn {
+  readonly remoteAddr: DenoNetAddr;
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(data: Uint8Array): Promise<number>;
+  close(): void;
+  setNoDelay?(noDelay?: boolean): void;
+  handshake?(): Promise<unknown>;
+}
+
+interface DenoListener {
+  readonly addr: DenoNetAddr;
+  accept(): Promise<DenoConn>;
+  close(): void;
+}
+
+interface DenoLike {
+  listen(options: { hostname: string; port: number; transport: "tcp" }): DenoListener;
+  listenTls(
+    options: { hostname: string; port: number; transport: "tcp"; cert: string; key: string },
+  ): DenoListener;
+}
+
+/** Size of each read. Reads much smaller than this are copied out so the buffer can go. */
+const READ_SIZE = 16 * 1024;
+
+function denoConnection(conn: DenoConn, transport: Transport): Connection {
+  let closed = false;
+  let readDone = false;
+  let reader!: ReadableStreamDefaultController<Uint8Array>;
+  let writer!: WritableStreamDefaultController;
+
+  const endRead = () => {
+    if (readDone) return;
+    readDone = true;
+    reader.close();
+  };
+
+  const readable = new ReadableStream<Uint8Array>({
+    start(controller) {
+      reader = controller;
+    },
+    // Reading only when the stream asks for more is the backpressure: an unread connection is
+    // not read from, and the peer's sends stall in the kernel.
+    async pull(controller) {
+      const buffer = new Uint8Array(READ_SIZE);
+      let n: number | null;
+      try {
+        n = await conn.read(buffer);
+      } catch {
+        n = null;
+      }
+      if (readDone) return;
+      if (n === null) {
+        connection.close();
+        return;
+      }
+      controller.enqueue(n < READ_SIZE / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
+    },
+    cancel() {
+      readDone = true;
+      connection.close();
+    },
+  }, readStrategy);
+
+  const writable = new WritableStream<Uint8Array>({
+    start(controller) {
+      writer = controller;
+    },
+    async write(chunk) {
+      if (closed) throw closedError();
+      try {
+        let written = await conn.write(chunk);
+        while (written < chunk.byteLength) written += await conn.write(chunk.subarray(written));
+      } catch {
+        connection.close();
+        throw closedError();
+      }
+    },
+    close() {
+      connection.close();
+    },
+    abort() {
+      connection.close();
+    },
+  });
+
+  const connection: Connection = {
+    readable,
+    writable,
+    remoteAddr: { hostname: conn.remoteAddr.hostname, port: conn.remoteAddr.port, transport },
+    close() {
+      if (closed) return;
+      closed = true;
+      endRead();
+      writer.error(closedError());
+      try {
+        conn.close();
+      } catch {
+        // Already closed by the runtime after a reset.
+      }
+    },
+  };
+  return connection;
+}
+
+function serveListener(listener: DenoListener, options: ListenOptions, transport: Transport) {
+  let stopped = false;
+  const deliver = (conn: DenoConn) => {
+    try {
+      conn.setNoDelay?.(true);
+    } catch {
+      // Not every connection type supports it; the data still flows.
+    }
+    options.onConnection(denoConnection(conn, transport));
+  };
+  const accept = async () => {
+    while (!stopped) {
+      let conn: DenoConn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        if (stopped) return;
+        // Out of descriptors or similar: give the process a moment instead of spinning.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      if (transport === "tls" && conn.handshake) {
+        // The core only sees connections whose handshake succeeded, as on Node and Bun.
+        conn.handshake().then(() => deliver(conn), () => {
+          try {
+            conn.close();
+          } catch {
+            // Closed by the failed handshake already.
+          }
+        });
+      } else {
+        deliver(conn);
+      }
+    }
+  };
+  const accepting = accept();
+  let closing: Promise<void> | undefined;
+  const server: Server = {
+    hostname: options.hostname,
+    port: listener.addr.port,
+    close() {
+      // The socket is released only once the pending accept gave the listener back, a turn later.
+      closing ??= (async () => {
+        stopped = true;
+        listener.close();
+        await accepting;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      })();
+      return closing;
+    },
+  };
+  return server;
+}
+
+function listen(options: ListenOptions): Promise<Server> {
+  if (options.type === "ws" || options.tls?.ca !== undefined) return listenWithNodeApis(options);
+  const Deno = (globalThis as unknown as { Deno: DenoLike }).Deno;
+  const { hostname, port } = options;
+  try {
+    if (options.tls) {
+      const { cert, key } = options.tls;
+      const listener = Deno.listenTls({ hostname, port, transport: "tcp", cert, key });
+      return Promise.resolve(serveListener(listener, options, "tls"));
+    }
+    const listener = Deno.listen({ hostname, port, transport: "tcp" });
+    return Promise.resolve(serveListener(listener, options, "tcp"));
+  } catch (err) {
+    return Promise.reject(listenError(hostname, port, err));
+  }
+}
+
+/** The adapter for Deno. */
+export const denoAdapter: RuntimeAdapter = { name: "deno", listen };

@@ -1,0 +1,302 @@
+/**
+ * The Node adapter: `node:net` and `node:tls` for TCP and TLS, and the `ws` package on a
+ * `node:http`/`node:https` server for WS and WSS, since Node has no WebSocket server of its own.
+ *
+ * WebSocket accepts any path (`/mqtt` is the one clients usually ask for), answers the
+ * subprotocol `mqtt` or `mqttv3.1` when offered, and accepts clients that offer none.
+ *
+ * The Deno adapter reuses this file where Deno's own APIs fall short (see `deno.ts`).
+ *
+ * @module
+ */
+import http from "node:http";
+import https from "node:https";
+import net from "node:net";
+import tls from "node:tls";
+import { type WebSocket, WebSocketServer } from "ws";
+import {
+  chooseSubprotocol,
+  CLOSE_LINGER_MS,
+  closedError,
+  listenError,
+  readStrategy,
+  WS_MAX_MESSAGE_BYTES,
+  WS_SEND_BUFFER_BYTES,
+} from "./shared.ts";
+import type {
+  Connection,
+  ListenOptions,
+  RemoteAddr,
+  RuntimeAdapter,
+  Server,
+  Transport,
+} from "./types.ts";
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+function remoteOf(socket: net.Socket, transport: Transport): RemoteAddr {
+  return { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0, transport };
+}
+
+function socketConnection(socket: net.Socket, transport: Transport): Connection {
+  let closed = false;
+  let readDone = false;
+  let drainWaiter: Waiter | undefined;
+  let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  let reader!: ReadableStreamDefaultController<Uint8Array>;
+  let writer!: WritableStreamDefaultController;
+
+  const endRead = () => {
+    if (readDone) return;
+    readDone = true;
+    reader.close();
+  };
+  const shut = () => {
+    closed = true;
+    endRead();
+    writer.error(closedError());
+    drainWaiter?.reject(closedError());
+    drainWaiter = undefined;
+  };
+
+  const readable = new ReadableStream<Uint8Array>({
+    start(controller) {
+      reader = controller;
+    },
+    pull() {
+      socket.resume();
+    },
+    cancel() {
+      readDone = true;
+      conn.close();
+    },
+  }, readStrategy);
+
+  const writable = new WritableStream<Uint8Array>({
+    start(controller) {
+      writer = controller;
+    },
+    write(chunk) {
+      if (closed) throw closedError();
+      if (socket.write(chunk)) return;
+      return new Promise<void>((resolve, reject) => {
+        drainWaiter = { resolve, reject };
+      });
+    },
+    close() {
+      conn.close();
+    },
+    abort() {
+      conn.close();
+    },
+  });
+
+  // Node hands out a fresh Buffer per read, so chunks go to the consumer without a copy.
+  socket.on("data", (chunk: Buffer) => {
+    if (readDone) return;
+    reader.enqueue(chunk);
+    if ((reader.desiredSize ?? 0) <= 0) socket.pause();
+  });
+  socket.on("drain", () => {
+    const waiter = drainWaiter;
+    drainWaiter = undefined;
+    waiter?.resolve();
+  });
+  socket.on("end", endRead);
+  // A reset or a failed write only ends this connection; 'close' follows and cleans up.
+  socket.on("error", () => {});
+  socket.on("close", () => {
+    clearTimeout(lingerTimer);
+    if (!closed) shut();
+  });
+
+  const conn: Connection = {
+    readable,
+    writable,
+    remoteAddr: remoteOf(socket, transport),
+    close() {
+      if (closed) return;
+      shut();
+      // Flush what Node still holds, send FIN, then free the socket; keep draining input so the
+      // kernel does not answer the peer with a reset. A peer that never reads is dropped later.
+      socket.resume();
+      socket.destroySoon();
+      if (!socket.destroyed) {
+        lingerTimer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS);
+        lingerTimer.unref();
+      }
+    },
+  };
+  return conn;
+}
+
+const SEND_OPTIONS = { binary: true, compress: false, fin: true };
+
+function webSocketConnection(ws: WebSocket, socket: net.Socket, transport: Transport): Connection {
+  let closed = false;
+  let readDone = false;
+  let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  let reader!: ReadableStreamDefaultController<Uint8Array>;
+  let writer!: WritableStreamDefaultController;
+
+  const endRead = () => {
+    if (readDone) return;
+    readDone = true;
+    reader.close();
+  };
+  const shut = () => {
+    closed = true;
+    endRead();
+    writer.error(closedError());
+  };
+
+  const readable = new ReadableStream<Uint8Array>({
+    start(controller) {
+      reader = controller;
+    },
+    pull() {
+      if (ws.isPaused) ws.resume();
+    },
+    cancel() {
+      readDone = true;
+      conn.close();
+    },
+  }, readStrategy);
+
+  const writable = new WritableStream<Uint8Array>({
+    start(controller) {
+      writer = controller;
+    },
+    write(chunk) {
+      if (closed) throw closedError();
+      if (ws.bufferedAmount < WS_SEND_BUFFER_BYTES) {
+        ws.send(chunk, SEND_OPTIONS);
+        return;
+      }
+      // The callback runs once this frame, and so every frame before it, reached the kernel.
+      return new Promise<void>((resolve, reject) => {
+        ws.send(chunk, SEND_OPTIONS, (err) => (err ? reject(closedError()) : resolve()));
+      });
+    },
+    close() {
+      conn.close();
+    },
+    abort() {
+      conn.close();
+    },
+  });
+
+  // With the default binaryType, ws delivers each message as a Buffer of its own.
+  ws.on("message", (data: Buffer, isBinary: boolean) => {
+    if (readDone) return;
+    if (!isBinary) {
+      ws.close(1003, "binary frames only");
+      shut();
+      return;
+    }
+    reader.enqueue(data);
+    if ((reader.desiredSize ?? 0) <= 0) ws.pause();
+  });
+  ws.on("error", () => {});
+  ws.on("close", () => {
+    clearTimeout(lingerTimer);
+    if (!closed) shut();
+  });
+
+  const conn: Connection = {
+    readable,
+    writable,
+    remoteAddr: remoteOf(socket, transport),
+    close() {
+      if (closed) return;
+      shut();
+      ws.close(1000);
+      // ws waits up to 30 s for the peer's close frame on a timer that holds the process; ours
+      // does not, and ending the socket clears theirs.
+      lingerTimer = setTimeout(() => ws.terminate(), CLOSE_LINGER_MS);
+      lingerTimer.unref();
+    },
+  };
+  return conn;
+}
+
+function tlsServerOptions(options: ListenOptions): tls.TlsOptions {
+  const { cert, key, ca } = options.tls!;
+  return { cert, key, ca, requestCert: ca !== undefined, rejectUnauthorized: true };
+}
+
+function createServer(options: ListenOptions): net.Server {
+  const secure = options.tls !== undefined;
+  if (options.type === "tcp") {
+    const transport: Transport = secure ? "tls" : "tcp";
+    const accept = (socket: net.Socket) => {
+      socket.setNoDelay(true);
+      options.onConnection(socketConnection(socket, transport));
+    };
+    if (!secure) return net.createServer(accept);
+    const server = tls.createServer(tlsServerOptions(options));
+    server.on("secureConnection", accept);
+    server.on("tlsClientError", () => {});
+    return server;
+  }
+
+  const transport: Transport = secure ? "wss" : "ws";
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: WS_MAX_MESSAGE_BYTES,
+    perMessageDeflate: false,
+    handleProtocols: (offered) => chooseSubprotocol([...offered].join(",")) ?? false,
+  });
+  const refuse = (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.writeHead(426, { connection: "close", upgrade: "websocket" }).end();
+  };
+  const server = secure
+    ? https.createServer(tlsServerOptions(options), refuse)
+    : http.createServer(refuse);
+  server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    socket.setNoDelay(true);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      options.onConnection(webSocketConnection(ws, socket, transport));
+    });
+  });
+  server.on("tlsClientError", () => {});
+  server.on("clientError", (_err: Error, socket: net.Socket) => socket.destroy());
+  return server;
+}
+
+/** Binds a server with Node's APIs; the Deno adapter uses it too. */
+export function listenWithNodeApis(options: ListenOptions): Promise<Server> {
+  const server = createServer(options);
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(listenError(options.hostname, options.port, err));
+    server.once("error", onError);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", onError);
+      server.on("error", () => {});
+      const port = (server.address() as net.AddressInfo).port;
+      let closing: Promise<void> | undefined;
+      resolve({
+        hostname: options.hostname,
+        port,
+        close() {
+          // net.Server's own callback waits for every accepted socket to end, but the listening
+          // socket is released at once; the next turn is enough to bind the port again.
+          closing ??= new Promise((done) => {
+            server.close();
+            setImmediate(done);
+          });
+          return closing;
+        },
+      });
+    });
+  });
+}
+
+/** The adapter for Node. */
+export const nodeAdapter: RuntimeAdapter = {
+  name: "node",
+  listen: listenWithNodeApis,
+};

@@ -1,0 +1,258 @@
+/**
+ * Test helpers for the adapter suites: an echo handler for server connections and small clients
+ * (TCP, TLS, WebSocket) that collect bytes. The clients use `node:net`, `node:tls` and the `ws`
+ * package, which all three runtimes provide.
+ *
+ * @module
+ */
+import net from "node:net";
+import tls from "node:tls";
+import WebSocket from "ws";
+import type { Connection } from "../../src/runtime/types.ts";
+
+/** Echoes every chunk back until the peer goes away, then closes. */
+export async function echo(conn: Connection): Promise<void> {
+  const reader = conn.readable.getReader();
+  const writer = conn.writable.getWriter();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      await writer.write(value);
+    }
+  } catch {
+    // The peer left mid-write; closing below is all there is to do.
+  } finally {
+    conn.close();
+  }
+}
+
+/** Reads `conn` to its end and returns every byte. */
+export async function readAll(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const reader = readable.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+  }
+  return concat(chunks);
+}
+
+/** Joins byte arrays. */
+export function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+/** `size` bytes of a pattern that makes lost, repeated or reordered bytes visible. */
+export function pattern(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >>> 11)) & 0xff;
+  return bytes;
+}
+
+/** Whether two byte arrays are equal; cheaper than deepStrictEqual on megabytes. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Text to bytes. */
+export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+/** A connected client socket (plain or TLS) that gathers what it receives. */
+export interface SocketClient {
+  socket: net.Socket;
+  /** Resolves with the first `n` bytes received. */
+  receive(n: number): Promise<Uint8Array>;
+  /** Resolves once the server ended or closed the connection. */
+  closed: Promise<void>;
+}
+
+function gather(socket: net.Socket): SocketClient {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let want: { n: number; resolve(b: Uint8Array): void; reject(e: Error): void } | undefined;
+  let ended = false;
+  const settle = () => {
+    if (!want) return;
+    if (size >= want.n) {
+      const all = concat(chunks);
+      const w = want;
+      want = undefined;
+      w.resolve(all.subarray(0, w.n));
+    } else if (ended) {
+      const w = want;
+      want = undefined;
+      w.reject(new Error(`connection ended after ${size} of ${w.n} bytes`));
+    }
+  };
+  socket.on("data", (chunk: Buffer) => {
+    chunks.push(chunk);
+    size += chunk.byteLength;
+    settle();
+  });
+  socket.on("error", () => {});
+  const closed = new Promise<void>((resolve) => {
+    socket.on("close", () => {
+      ended = true;
+      settle();
+      resolve();
+    });
+  });
+  return {
+    socket,
+    closed,
+    receive(n) {
+      return new Promise((resolve, reject) => {
+        want = { n, resolve, reject };
+        settle();
+      });
+    },
+  };
+}
+
+/** Connects over TCP. */
+export function connectTcp(port: number, host = "127.0.0.1"): Promise<SocketClient> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, host);
+    socket.once("error", reject);
+    socket.once("connect", () => {
+      socket.off("error", reject);
+      resolve(gather(socket));
+    });
+  });
+}
+
+/** PEM files for a TLS client. */
+export interface ClientTls {
+  ca: string;
+  cert?: string;
+  key?: string;
+}
+
+/** Connects over TLS, checking the server certificate for `localhost` against `ca`. */
+export function connectTls(
+  port: number,
+  creds: ClientTls,
+  host = "127.0.0.1",
+): Promise<SocketClient> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host, port, servername: "localhost", ...creds });
+    socket.once("error", reject);
+    socket.once("secureConnect", () => {
+      socket.off("error", reject);
+      resolve(gather(socket));
+    });
+  });
+}
+
+/**
+ * Tries a TLS echo with the given client certificate: "echoed" when the server answered,
+ * "refused" when the handshake failed or the server hung up without a word.
+ */
+export function tlsEcho(port: number, creds: ClientTls): Promise<"echoed" | "refused"> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host: "127.0.0.1", port, servername: "localhost", ...creds });
+    socket.on("secureConnect", () => socket.write("ping"));
+    socket.on("data", () => {
+      resolve("echoed");
+      socket.destroy();
+    });
+    socket.on("error", () => resolve("refused"));
+    socket.on("close", () => resolve("refused"));
+  });
+}
+
+/** A connected WebSocket client that gathers the binary messages it receives. */
+export interface WsClient {
+  ws: WebSocket;
+  receive(n: number): Promise<Uint8Array>;
+  closed: Promise<number>;
+}
+
+/** Opens a WebSocket; `tls` carries the CA (and client certificate) for wss. */
+export function connectWs(
+  url: string,
+  protocols: string[],
+  creds?: ClientTls,
+): Promise<WsClient> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols, { ...creds });
+    ws.binaryType = "nodebuffer";
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    let ended = false;
+    let want: { n: number; resolve(b: Uint8Array): void; reject(e: Error): void } | undefined;
+    const settle = () => {
+      if (!want) return;
+      if (size >= want.n) {
+        const w = want;
+        want = undefined;
+        w.resolve(concat(chunks).subarray(0, w.n));
+      } else if (ended) {
+        const w = want;
+        want = undefined;
+        w.reject(new Error(`websocket closed after ${size} of ${w.n} bytes`));
+      }
+    };
+    ws.on("message", (data: Buffer) => {
+      chunks.push(new Uint8Array(data));
+      size += data.byteLength;
+      settle();
+    });
+    const closed = new Promise<number>((resolveClosed) => {
+      ws.on("close", (code: number) => {
+        ended = true;
+        settle();
+        resolveClosed(code);
+      });
+    });
+    ws.once("error", reject);
+    ws.once("open", () => {
+      ws.off("error", reject);
+      ws.on("error", () => {});
+      resolve({
+        ws,
+        closed,
+        receive(n) {
+          return new Promise((res, rej) => {
+            want = { n, resolve: res, reject: rej };
+            settle();
+          });
+        },
+      });
+    });
+  });
+}
+
+/** Whether this machine can bind IPv6 loopback. */
+export function hasIpv6Loopback(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(0, "::1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** A promise with its resolvers (Node 20 lacks `Promise.withResolvers`). */
+export function deferred<T = void>(): {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+} {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

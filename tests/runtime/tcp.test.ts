@@ -1,0 +1,299 @@
+import { before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { getRuntimeAdapter } from "../../src/runtime/select.ts";
+import type { Connection, RuntimeAdapter, Server } from "../../src/runtime/types.ts";
+import {
+  bytes,
+  concat,
+  connectTcp,
+  deferred,
+  echo,
+  hasIpv6Loopback,
+  pattern,
+  readAll,
+  sameBytes,
+} from "./helpers.ts";
+
+const host = "127.0.0.1";
+/** Waits a moment for bytes to settle in socket buffers; never asserted on as a duration. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+
+describe("runtime adapter: TCP", () => {
+  let adapter: RuntimeAdapter;
+  before(async () => {
+    adapter = await getRuntimeAdapter();
+  });
+
+  test("the adapter matches the runtime", () => {
+    const expected = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+    assert.equal(adapter.name, expected);
+  });
+
+  test("echo round trip, with the remote address", async () => {
+    const accepted: Connection[] = [];
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "tcp",
+      onConnection(conn) {
+        accepted.push(conn);
+        echo(conn);
+      },
+    });
+    try {
+      assert.ok(server.port > 0);
+      assert.equal(server.hostname, host);
+      const client = await connectTcp(server.port);
+      client.socket.write("hello, broker");
+      assert.equal(new TextDecoder().decode(await client.receive(13)), "hello, broker");
+      assert.equal(accepted.length, 1);
+      assert.equal(accepted[0].remoteAddr.transport, "tcp");
+      assert.match(accepted[0].remoteAddr.hostname, /127\.0\.0\.1$/);
+      assert.equal(accepted[0].remoteAddr.port, client.socket.localPort);
+      client.socket.end();
+      await client.closed;
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a slow reader gets every byte, and an idle one stops the sender", async () => {
+    const size = 32 * 1024 * 1024;
+    const data = pattern(size);
+    let conn!: Connection;
+    const accepted = deferred<void>();
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "tcp",
+      onConnection(c) {
+        conn = c;
+        accepted.resolve();
+      },
+    });
+    try {
+      const client = await connectTcp(server.port);
+      await accepted.promise;
+      let flushed = 0;
+      const piece = 64 * 1024;
+      const sending = (async () => {
+        for (let offset = 0; offset < size; offset += piece) {
+          await new Promise<void>((resolve, reject) =>
+            client.socket.write(
+              data.subarray(offset, offset + piece),
+              (err) => err ? reject(err) : resolve(),
+            )
+          );
+          flushed += piece;
+        }
+        client.socket.end();
+      })();
+      // The server reads nothing yet: the adapter must stop reading the socket, so the client's
+      // writes stall once the kernel buffers are full, well short of 32 MiB.
+      await settle();
+      assert.ok(flushed < size, `client flushed all ${size} bytes to an idle reader`);
+
+      const reader = conn.readable.getReader();
+      const chunks: Uint8Array[] = [];
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        // Yield a macrotask per chunk: a reader slower than the network.
+        if (chunks.length % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      await sending;
+      assert.ok(sameBytes(concat(chunks), data), "bytes arrived altered");
+      conn.close();
+      await client.closed;
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("writes wait while the peer does not read, and arrive intact", async () => {
+    const size = 32 * 1024 * 1024;
+    const data = pattern(size);
+    let written = 0;
+    let writing!: Promise<void>;
+    const started = deferred<void>();
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "tcp",
+      onConnection(conn) {
+        writing = (async () => {
+          const writer = conn.writable.getWriter();
+          for (let offset = 0; offset < size; offset += 16 * 1024) {
+            await writer.write(data.subarray(offset, offset + 16 * 1024));
+            written += 16 * 1024;
+          }
+          conn.close();
+        })();
+        started.resolve();
+      },
+    });
+    try {
+      const client = await connectTcp(server.port);
+      client.socket.pause();
+      await started.promise;
+      await settle();
+      assert.ok(written < size, "the adapter took 32 MiB for a peer that reads nothing");
+      client.socket.resume();
+      assert.ok(sameBytes(await client.receive(size), data), "bytes arrived altered");
+      await writing;
+      await client.closed;
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("close() on the server side ends the client, and is idempotent", async () => {
+    let conn!: Connection;
+    const accepted = deferred<void>();
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "tcp",
+      onConnection(c) {
+        conn = c;
+        accepted.resolve();
+      },
+    });
+    try {
+      const client = await connectTcp(server.port);
+      await accepted.promise;
+      const writer = conn.writable.getWriter();
+      await writer.write(bytes("bye"));
+      conn.close();
+      conn.close();
+      assert.equal(new TextDecoder().decode(await client.receive(3)), "bye");
+      await client.closed;
+      assert.equal((await readAll(conn.readable)).byteLength, 0);
+      await assert.rejects(writer.write(bytes("too late")));
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a client hanging up ends the readable; later writes reject quietly", async () => {
+    const result = deferred<Uint8Array>();
+    let conn!: Connection;
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "tcp",
+      onConnection(c) {
+        conn = c;
+        readAll(c.readable).then(result.resolve, result.reject);
+      },
+    });
+    try {
+      const client = await connectTcp(server.port);
+      client.socket.end("last words");
+      assert.equal(new TextDecoder().decode(await result.promise), "last words");
+      await client.closed;
+      const writer = conn.writable.getWriter();
+      await assert.rejects(async () => {
+        // The first write after a hang-up may still be taken by the kernel; a later one fails.
+        for (let i = 0; i < 100; i++) {
+          await writer.write(bytes("anyone?"));
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      });
+      conn.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a peer reset ends the connection without an uncaught error", async () => {
+    const done = deferred<Uint8Array>();
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "tcp",
+      onConnection(c) {
+        readAll(c.readable).then(done.resolve, done.reject).finally(() => c.close());
+      },
+    });
+    try {
+      const client = await connectTcp(server.port);
+      client.socket.write("x");
+      client.socket.resetAndDestroy();
+      await done.promise;
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a taken port fails with the address in the message", async () => {
+    const first = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "tcp",
+      onConnection: echo,
+    });
+    try {
+      await assert.rejects(
+        adapter.listen({ hostname: host, port: first.port, type: "tcp", onConnection: echo }),
+        { message: `${host}:${first.port}: address already in use` },
+      );
+    } finally {
+      await first.close();
+    }
+  });
+
+  test("close() frees the port and leaves accepted connections open", async () => {
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "tcp",
+      onConnection: echo,
+    });
+    const client = await connectTcp(server.port);
+    await server.close();
+    await server.close();
+    let again: Server | undefined;
+    try {
+      again = await adapter.listen({
+        hostname: host,
+        port: server.port,
+        type: "tcp",
+        onConnection: echo,
+      });
+      client.socket.write("still here");
+      assert.equal(new TextDecoder().decode(await client.receive(10)), "still here");
+    } finally {
+      client.socket.end();
+      await client.closed;
+      await again?.close();
+    }
+  });
+
+  test("IPv6 loopback", async (t) => {
+    if (!(await hasIpv6Loopback())) {
+      t.skip("this machine cannot bind ::1 (IPv6 disabled or no loopback address)");
+      return;
+    }
+    const server = await adapter.listen({
+      hostname: "::1",
+      port: 0,
+      type: "tcp",
+      onConnection: echo,
+    });
+    try {
+      const client = await connectTcp(server.port, "::1");
+      client.socket.write("v6");
+      assert.equal(new TextDecoder().decode(await client.receive(2)), "v6");
+      client.socket.end();
+      await client.closed;
+      await assert.rejects(
+        adapter.listen({ hostname: "::1", port: server.port, type: "tcp", onConnection: echo }),
+        { message: `[::1]:${server.port}: address already in use` },
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});
