@@ -1,0 +1,46 @@
+/**
+ * `npm run compile`: `dist/broker`, one executable that needs no Deno, Bun or Node on the machine
+ * it runs on, built with `bun build --compile`.
+ *
+ *   npm run compile                     dist/broker for this machine
+ *   npm run compile -- --outfile PATH   somewhere else (the tests build into a temp folder)
+ *   npm run compile -- --target bun-linux-arm64   another platform (Bun downloads its runtime)
+ *
+ * Everything is bundled, npm dependencies included: the runtime adapters are imported with
+ * literal specifiers, so Bun follows them, and `ws` comes along although only Node needs it.
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const { values } = parseArgs({
+  options: { outfile: { type: "string" }, target: { type: "string" } },
+});
+const outfile = resolve(values.outfile ?? join(root, "dist", "broker"));
+mkdirSync(dirname(outfile), { recursive: true });
+
+const bun = join(root, "node_modules", ".bin", "bun");
+const args = [
+  "build",
+  "--compile",
+  "--minify",
+  ...(values.target ? [`--target=${values.target}`] : []),
+  join(root, "src", "cli.ts"),
+  "--outfile",
+  outfile,
+];
+const result = spawnSync(bun, args, { stdio: ["ignore", "pipe", "inherit"], cwd: root });
+if (result.status !== 0) {
+  process.stdout.write(result.stdout);
+  console.error(`compile: bun build exited with ${result.status ?? result.signal}`);
+  process.exit(1);
+}
+const size = statSync(outfile).size;
+const shown = relative(process.cwd(), outfile) || outfile;
+console.log(`${shown}: ${(size / 1024 / 1024).toFixed(1)} MiB (${size} bytes)`);
