@@ -19,6 +19,7 @@ import {
   type SubscribePacket,
   type UnsubscribePacket,
 } from "./packets.ts";
+import { MAX_TOPIC_LEVELS, tooManyLevels } from "./topic.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -50,6 +51,14 @@ class Reader {
     const value = this.bytes.subarray(this.pos, this.pos + length);
     this.pos += length;
     return value;
+  }
+  /** A topic name or filter: a string of at most {@link MAX_TOPIC_LEVELS} levels. */
+  topic(what: string): string {
+    const text = this.string(what);
+    if (tooManyLevels(text)) {
+      throw new ProtocolError(`${what} has more than ${MAX_TOPIC_LEVELS} levels`);
+    }
+    return text;
   }
   string(what: string): string {
     const raw = this.binary(what);
@@ -93,6 +102,9 @@ function decodePublish(frame: Uint8Array): PublishPacket {
     const c = topic.charCodeAt(i);
     if (c === 0x2b || c === 0x23) throw new ProtocolError("wildcard in PUBLISH topic");
   }
+  if (tooManyLevels(topic)) {
+    throw new ProtocolError(`topic name has more than ${MAX_TOPIC_LEVELS} levels`);
+  }
   const packetIdOffset = qos > 0 ? reader.pos : -1;
   const packetId = qos > 0 ? reader.packetId() : 0;
   return {
@@ -120,7 +132,7 @@ function decodeSubscribe(frame: Uint8Array): SubscribePacket {
   const packetId = reader.packetId();
   const subscriptions: SubscribePacket["subscriptions"] = [];
   while (reader.left > 0) {
-    const filter = reader.string("topic filter");
+    const filter = reader.topic("topic filter");
     const qos = reader.byte("requested QoS");
     if (qos > 2) throw new ProtocolError("SUBSCRIBE with an invalid requested QoS byte");
     subscriptions.push({ filter, qos: qos as QoS });
@@ -134,7 +146,7 @@ function decodeUnsubscribe(frame: Uint8Array): UnsubscribePacket {
   const reader = new Reader(frame, bodyStart(frame));
   const packetId = reader.packetId();
   const filters: string[] = [];
-  while (reader.left > 0) filters.push(reader.string("topic filter"));
+  while (reader.left > 0) filters.push(reader.topic("topic filter"));
   if (filters.length === 0) throw new ProtocolError("UNSUBSCRIBE without a topic filter");
   return { type: PacketType.UNSUBSCRIBE, packetId, filters };
 }
@@ -156,7 +168,9 @@ function parseWithMqttPacket(frame: Uint8Array): ParsedConnect {
   parser.on("packet", (p: unknown) => packet = p as ParsedConnect);
   parser.on("error", (e: Error) => error = e);
   parser.parse(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
-  if (error || !packet) throw new ProtocolError(`malformed CONNECT: ${error?.message ?? "incomplete"}`);
+  if (error || !packet) {
+    throw new ProtocolError(`malformed CONNECT: ${error?.message ?? "incomplete"}`);
+  }
   return packet;
 }
 
@@ -197,7 +211,7 @@ function decodeConnect(frame: Uint8Array): ConnectPacket {
   reader.uint16("keepalive");
   reader.string("client identifier");
   if (hasWill) {
-    const topic = reader.string("will topic");
+    const topic = reader.topic("will topic");
     if (topic.length === 0 || /[+#]/.test(topic)) throw new ProtocolError("invalid will topic");
     reader.binary("will message");
   }

@@ -4,6 +4,23 @@
  * @module
  */
 
+/**
+ * Most levels a topic name or filter may have. Matching walks one level per call, so a topic of
+ * tens of thousands of levels (a 64 KiB string of slashes) would exhaust the stack mid-routing;
+ * and every level of a filter is a trie node. Mosquitto stops at 200; real topics stay far below.
+ */
+export const MAX_TOPIC_LEVELS = 1024;
+
+/** Whether `topic` has more than {@link MAX_TOPIC_LEVELS} levels. */
+export function tooManyLevels(topic: string): boolean {
+  if (topic.length < MAX_TOPIC_LEVELS) return false;
+  let slashes = 0;
+  for (let i = topic.indexOf("/"); i !== -1; i = topic.indexOf("/", i + 1)) {
+    if (++slashes >= MAX_TOPIC_LEVELS) return true;
+  }
+  return false;
+}
+
 /** Why a topic name is invalid, or undefined when it is valid. */
 export function topicNameError(topic: string): string | undefined {
   if (topic.length === 0) return "topic name is empty";
@@ -12,12 +29,14 @@ export function topicNameError(topic: string): string | undefined {
     if (c === 0x2b || c === 0x23) return "topic name contains a wildcard";
     if (c === 0) return "topic name contains U+0000";
   }
+  if (tooManyLevels(topic)) return `topic name has more than ${MAX_TOPIC_LEVELS} levels`;
   return undefined;
 }
 
 /** Why a topic filter is invalid, or undefined when it is valid. */
 export function topicFilterError(filter: string): string | undefined {
   if (filter.length === 0) return "topic filter is empty";
+  if (tooManyLevels(filter)) return `topic filter has more than ${MAX_TOPIC_LEVELS} levels`;
   const levels = filter.split("/");
   for (let i = 0; i < levels.length; i++) {
     const level = levels[i];
