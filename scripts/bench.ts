@@ -32,7 +32,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { connect, createServer } from "node:net";
-import { cpus, release, tmpdir } from "node:os";
+import { cpus, loadavg, release, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -400,7 +400,7 @@ function lastError(tail: string): string {
   const telling = lines.filter((line) =>
     /error|exception|panic|fatal|abort|segmentation/i.test(line)
   );
-  return (telling.at(-1) ?? lines.at(-1) ?? "no output").slice(0, 200);
+  return (telling.at(-1) ?? "no error in its output").slice(0, 200);
 }
 
 function describeExit(child: ChildProcess): string {
@@ -560,7 +560,8 @@ function resourcesTable(outcomes: Outcome[], names: BrokerName[], scenarios: Sce
         ? "?"
         : `${(r.brokerPeakRssKb / 1024).toFixed(0)} MiB`;
       const lg = r.loadgenCpuPct === undefined ? "?" : `${r.loadgenCpuPct.toFixed(0)}%`;
-      return `${cpu} / ${rss} / lg ${lg}`;
+      const other = r.otherCpuPct === undefined ? "?" : `${r.otherCpuPct.toFixed(0)}%`;
+      return `${cpu} / ${rss} / ${lg} / ${other}`;
     }),
   ]);
   return table(["scenario", ...names], rows);
@@ -593,8 +594,10 @@ function versions(list: Broker[]): Record<string, string> {
   return out;
 }
 
-function cpuModel(): string {
-  return `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Linux ${release()}`;
+function machine(): string {
+  const load = loadavg().map((l) => l.toFixed(2)).join(" ");
+  return `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Linux ${release()}, ` +
+    `load average ${load} at start`;
 }
 
 interface Report {
@@ -634,7 +637,8 @@ function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]):
     "Throughput is messages delivered to subscribers per second. M: ratio to Mosquitto, A: ratio to Aedes " +
     "(this broker's value ÷ theirs, so above 1 is better for rates and worse for latency and memory).",
     "",
-    "Broker CPU (percent of one core, over the window) / broker peak RSS / load generator CPU:",
+    "Broker CPU (percent of one core, over the window) / broker peak RSS / load generator CPU / " +
+    "CPU of everything else on the machine (kernel threads, other programs: high values mean a disturbed run):",
     "",
     resourcesTable(report.outcomes, names, scenarios),
     "",
@@ -648,7 +652,9 @@ function progress(startedMs: number, outcome: Outcome): void {
   const r = outcome.result;
   const summary = outcome.status === "ok" && r !== undefined
     ? Object.entries(r.metrics).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(2)}`)
-      .join(" ") + ` cpu=${r.brokerCpuPct?.toFixed(0)}% lg=${r.loadgenCpuPct?.toFixed(0)}%`
+      .join(" ") +
+      ` cpu=${r.brokerCpuPct?.toFixed(0)}% lg=${r.loadgenCpuPct?.toFixed(0)}%` +
+      ` other=${r.otherCpuPct?.toFixed(0)}%`
     : `${outcome.status}${outcome.note ? `: ${outcome.note}` : ""}`;
   const at = ((Date.now() - startedMs) / 1000).toFixed(0).padStart(4);
   console.error(`[${at}s] ${outcome.scenario.padEnd(8)} ${outcome.broker.padEnd(9)} ${summary}`);
@@ -700,7 +706,7 @@ async function main(): Promise<void> {
     durationSeconds: 0,
     mode: values.quick ? "quick" : "full",
     settings: { ...settings, payloadBytes: 64, latencyRate: 10_000 },
-    machine: cpuModel(),
+    machine: machine(),
     versions: versions(list),
     mosquittoConfig: ["listener PORT 127.0.0.1", ...MOSQUITTO_SETTINGS],
     aedesOptions: "Aedes.createBroker() with its defaults, on node:net with noDelay " +

@@ -31,7 +31,7 @@ import {
   SUBACK,
   writePuback,
 } from "./mqtt.ts";
-import { cpuSeconds, statusKb } from "./procfs.ts";
+import { cpuSeconds, machineBusySeconds, statusKb } from "./procfs.ts";
 import { type Job, type LoadResult, RESULT_PREFIX, type ScenarioId } from "./shared.ts";
 
 const HOST = "127.0.0.1";
@@ -132,14 +132,15 @@ class Client {
       this.#errorCode = error.code ?? error.message;
     });
     this.socket.on("close", () => {
+      if (!this.#closeExpected) {
+        const how = this.#errorCode === "ECONNREFUSED"
+          ? "connection refused"
+          : this.#errorCode === ""
+          ? "connection closed by the broker"
+          : `connection lost (${this.#errorCode})`;
+        run.fail(`${how} (client ${id})`);
+      }
       for (const check of this.#waiters) check();
-      if (this.#closeExpected) return;
-      const how = this.#errorCode === "ECONNREFUSED"
-        ? "connection refused"
-        : this.#errorCode === ""
-        ? "connection closed by the broker"
-        : `connection lost (${this.#errorCode})`;
-      run.fail(`${how} (client ${id})`);
     });
     // Node queues writes until the socket is connected.
     this.socket.write(encodeConnect(id, 60));
@@ -227,6 +228,7 @@ interface Snapshot {
   at: number;
   count: number;
   broker: number;
+  machine: number;
   self: NodeJS.CpuUsage;
 }
 
@@ -237,24 +239,33 @@ function snapshot(job: Job, count: number): Snapshot {
   } catch {
     throw new Failure("broker process is gone");
   }
-  return { at: performance.now(), count, broker, self: process.cpuUsage() };
+  return {
+    at: performance.now(),
+    count,
+    broker,
+    machine: machineBusySeconds(),
+    self: process.cpuUsage(),
+  };
 }
 
 interface Window {
   rate: number;
   brokerCpuPct: number;
   loadgenCpuPct: number;
-  seconds: number;
+  otherCpuPct: number;
 }
 
 function between(a: Snapshot, b: Snapshot): Window {
   const seconds = (b.at - a.at) / 1000;
   const self = process.cpuUsage(a.self);
+  const brokerCpuPct = (100 * (b.broker - a.broker)) / seconds;
+  const loadgenCpuPct = (100 * (self.user + self.system)) / 1e6 / seconds;
+  const machineCpuPct = (100 * (b.machine - a.machine)) / seconds;
   return {
     rate: (b.count - a.count) / seconds,
-    brokerCpuPct: (100 * (b.broker - a.broker)) / seconds,
-    loadgenCpuPct: (100 * (self.user + self.system)) / 1e6 / seconds,
-    seconds,
+    brokerCpuPct,
+    loadgenCpuPct,
+    otherCpuPct: Math.max(0, machineCpuPct - brokerCpuPct - loadgenCpuPct),
   };
 }
 
@@ -288,17 +299,26 @@ async function throughput(run: Run, job: Job, fanout: boolean): Promise<LoadResu
   );
   await connectAll(publishers);
   const body = payload(job.payloadBytes);
-  publishers.forEach((client, i) => {
-    const chunk = repeat(encodePublish(fanout ? "bench/fanout" : `bench/${i}`, body, 0));
-    flood(client, chunk);
-  });
+  const packets = publishers.map((_, i) =>
+    encodePublish(fanout ? "bench/fanout" : `bench/${i}`, body, 0)
+  );
+  publishers.forEach((client, i) => flood(client, repeat(packets[i])));
   const window = await measure(run, job, () => sum(subscribers, PUBLISH));
   run.stopping = true;
+  // A scanner out of step with the stream would count garbage; it cannot count more than was sent.
+  const published = publishers.reduce((total, client) => total + client.socket.bytesWritten, 0) /
+    packets[0].length;
+  if (sum(subscribers, PUBLISH) > published * subscribers.length) {
+    throw new Failure(
+      `counted more deliveries than ${published} publishes × ${subscribers.length}`,
+    );
+  }
   return {
     status: "ok",
     metrics: { rate: window.rate },
     brokerCpuPct: window.brokerCpuPct,
     loadgenCpuPct: window.loadgenCpuPct,
+    otherCpuPct: window.otherCpuPct,
   };
 }
 
@@ -377,6 +397,7 @@ async function qos1(run: Run, job: Job): Promise<LoadResult> {
     },
     brokerCpuPct: window.brokerCpuPct,
     loadgenCpuPct: window.loadgenCpuPct,
+    otherCpuPct: window.otherCpuPct,
   };
 }
 
@@ -452,6 +473,7 @@ async function latency(run: Run, job: Job): Promise<LoadResult> {
       },
       brokerCpuPct: window.brokerCpuPct,
       loadgenCpuPct: window.loadgenCpuPct,
+      otherCpuPct: window.otherCpuPct,
     };
   } finally {
     clearInterval(tick);
@@ -498,6 +520,7 @@ async function idle(run: Run, job: Job): Promise<LoadResult> {
     },
     brokerCpuPct: window.brokerCpuPct,
     loadgenCpuPct: window.loadgenCpuPct,
+    otherCpuPct: window.otherCpuPct,
   };
 }
 
@@ -526,6 +549,7 @@ async function connrate(run: Run, job: Job): Promise<LoadResult> {
     metrics: { rate: window.rate, connections: connacks },
     brokerCpuPct: window.brokerCpuPct,
     loadgenCpuPct: window.loadgenCpuPct,
+    otherCpuPct: window.otherCpuPct,
   };
 }
 

@@ -23,3 +23,11 @@ export function statusKb(pid: number, key: "VmRSS" | "VmHWM"): number {
   if (match === null) throw new Error(`no ${key} in /proc/${pid}/status`);
   return Number(match[1]);
 }
+
+/** CPU time all cores spent busy (anything but idle and iowait) since boot, in seconds. */
+export function machineBusySeconds(): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0];
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  return (total - ticks[3] - ticks[4]) / TICKS_PER_SECOND;
+}

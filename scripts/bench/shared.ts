@@ -40,6 +40,8 @@ export interface LoadResult {
   brokerPeakRssKb?: number;
   /** The load generator's own CPU over the window, to show whether it was the bottleneck. */
   loadgenCpuPct?: number;
+  /** CPU used on the machine by everything else (kernel work, other programs) over the window. */
+  otherCpuPct?: number;
 }
 
 /** Prefix of the one stdout line that carries the LoadResult. */
