@@ -16,7 +16,7 @@
  * @module
  */
 export { createBroker, type CreateBrokerOptions } from "./src/broker/create.ts";
-export type { Broker, BoundListener, PublishOptions } from "./src/broker/broker.ts";
+export type { BoundListener, Broker, PublishOptions } from "./src/broker/broker.ts";
 export type { Stats } from "./src/broker/stats.ts";
 export type { BrokerConfig, ListenerConfig } from "./src/config/types.ts";
 export { ConfigError } from "./src/config/error.ts";

@@ -99,11 +99,13 @@ const runtimes: Record<string, (files: string[]) => Promise<Counts & { code: num
 
 async function checks(): Promise<boolean> {
   let ok = true;
-  for (const [cmd, args] of [
-    [bin("deno"), ["fmt", "--check"]],
-    [bin("deno"), ["lint"]],
-    [bin("tsc"), ["-p", "tsconfig.json"]],
-  ] as const) {
+  for (
+    const [cmd, args] of [
+      [bin("deno"), ["fmt", "--check"]],
+      [bin("deno"), ["lint"]],
+      [bin("tsc"), ["-p", "tsconfig.json"]],
+    ] as const
+  ) {
     console.log(`\n== ${cmd} ${args.join(" ")}`);
     const { code } = await run(cmd, [...args]);
     if (code !== 0) ok = false;

@@ -215,8 +215,9 @@ export class Broker {
   /** @internal A fresh client id for a client that sent an empty one. */
   newClientId(): string {
     let id: string;
-    do id = `auto-${Date.now().toString(36)}-${(this.#nextId++).toString(36)}`;
-    while (this.#sessions.has(id));
+    do id = `auto-${Date.now().toString(36)}-${(this.#nextId++).toString(36)}`; while (
+      this.#sessions.has(id)
+    );
     return id;
   }
 
@@ -262,7 +263,9 @@ export class Broker {
     if (will && reason !== "disconnect" && reason !== "shutdown") {
       this.#publishWill(client.info, will);
     }
-    if (session.cleanSession && !session.client && this.#sessions.get(session.clientId) === session) {
+    if (
+      session.cleanSession && !session.client && this.#sessions.get(session.clientId) === session
+    ) {
       this.#endSession(session);
     }
     this.logger.debug(`disconnected ${client.label}: ${reason}`);

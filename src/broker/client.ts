@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { concatBytes } from "../protocol/bytes.ts";
 import { decodePacket } from "../protocol/decode.ts";
 import { PacketFramer } from "../protocol/framer.ts";
 import { type ClientPacket, PacketType, ProtocolError, type Will } from "../protocol/packets.ts";
@@ -24,16 +25,6 @@ import { handleDisconnect } from "./handlers/disconnect.ts";
 
 /** How long a closing connection may take to flush its last bytes (e.g. a refusing CONNACK). */
 const CLOSE_FLUSH_MS = 1000;
-
-function join(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 /** A client connection, from accept to close. */
 export class Client {
@@ -56,6 +47,8 @@ export class Client {
   #writing = 0;
   #lastProgress = 0;
   #lastWrite: Promise<void> | undefined;
+  /** Wakes the read loop, parked while the output backlog is over the bound. */
+  #outputRoom: (() => void) | undefined;
 
   constructor(
     readonly broker: Broker,
@@ -93,6 +86,11 @@ export class Client {
         while (!this.#closed && (frame = this.#framer.next())) {
           const pending = this.#dispatch(decodePacket(frame));
           if (pending) await pending;
+        }
+        // A client that sends faster than it takes our answers (acks, PINGRESP) is not read again
+        // until its backlog drains: backpressure on its socket rather than a growing buffer here.
+        if (this.#pendingBytes + this.#writing > this.broker.config.limits.maxOutputBytes) {
+          await new Promise<void>((resolve) => this.#outputRoom = resolve);
         }
       }
       this.close("closed");
@@ -161,7 +159,7 @@ export class Client {
     const count = this.#pending.length;
     if (count === 0) return;
     const size = this.#pendingBytes;
-    const data = count === 1 ? this.#pending[0] : join(this.#pending, size);
+    const data = count === 1 ? this.#pending[0] : concatBytes(this.#pending, size);
     this.#pending = [];
     this.#pendingBytes = 0;
     if (this.#writing === 0) this.#lastProgress = Date.now();
@@ -170,6 +168,11 @@ export class Client {
     this.#lastWrite = this.#writer.write(data).then(() => {
       this.#writing -= size;
       this.#lastProgress = Date.now();
+      const wake = this.#outputRoom;
+      if (wake && this.#pendingBytes + this.#writing <= this.broker.config.limits.maxOutputBytes) {
+        this.#outputRoom = undefined;
+        wake();
+      }
       // Room again: queued QoS 1/2 messages may go now.
       if (!this.#closed) this.session?.pump();
     }, () => this.close("error", "write failed"));
@@ -184,7 +187,10 @@ export class Client {
       }
       return;
     }
-    if (this.keepaliveMs > 0 && now - this.lastRead > this.keepaliveMs * 1.5 + timeoutDisconnectDelayMs) {
+    if (
+      this.keepaliveMs > 0 &&
+      now - this.lastRead > this.keepaliveMs * 1.5 + timeoutDisconnectDelayMs
+    ) {
       this.close("keepalive", "keepalive expired");
       return;
     }
@@ -202,6 +208,7 @@ export class Client {
     if (detail) this.broker.logger.debug(`closing ${this.label}: ${detail}`);
     this.#flush();
     this.#closed = true;
+    this.#outputRoom?.();
     this.broker.detach(this, reason);
     const last = this.#lastWrite;
     if (!last || this.#writing === 0) {

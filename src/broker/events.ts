@@ -45,6 +45,8 @@ export class EventHub {
   }
 
   #report(event: string, error: unknown): void {
-    this.logger.error(`a ${event} listener failed: ${error instanceof Error ? error.message : error}`);
+    this.logger.error(
+      `a ${event} listener failed: ${error instanceof Error ? error.message : error}`,
+    );
   }
 }

@@ -48,7 +48,9 @@ export class RoutedMessage implements Message {
    */
   own(): this {
     const payload = this.#payload;
-    if (payload.buffer.byteLength > SMALL_BUFFER && payload.buffer.byteLength > payload.length * 2) {
+    if (
+      payload.buffer.byteLength > SMALL_BUFFER && payload.buffer.byteLength > payload.length * 2
+    ) {
       this.#payload = payload.slice();
       this.#templates = [];
     }

@@ -68,7 +68,7 @@ export class RetainedStore {
 
 function everything(node: Node, visit: (message: RoutedMessage) => void): void {
   if (node.message) visit(node.message);
-  if (node.children) for (const child of node.children.values()) everything(child, visit);
+  if (node.children) { for (const child of node.children.values()) everything(child, visit); }
 }
 
 function collect(

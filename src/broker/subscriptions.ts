@@ -71,7 +71,11 @@ export class SubscriptionTree<S> {
 }
 
 function visitAll<S>(node: Node<S> | undefined, visit: (subscriber: S, qos: QoS) => void): void {
-  if (node?.subscribers) for (const [subscriber, qos] of node.subscribers) visit(subscriber, qos);
+  if (node?.subscribers) {
+    for (const [subscriber, qos] of node.subscribers) {
+      visit(subscriber, qos);
+    }
+  }
 }
 
 function walk<S>(

@@ -4,19 +4,10 @@
  *
  * @module
  */
+import { concatBytes } from "./bytes.ts";
 import { ProtocolError } from "./packets.ts";
 
 const EMPTY = new Uint8Array(0);
-
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 /** Accumulates chunks and yields complete packets (fixed header included). */
 export class PacketFramer {
@@ -36,13 +27,13 @@ export class PacketFramer {
       this.#parts.push(chunk);
       this.#partsLength += chunk.length;
       if (this.#partsLength < this.#need) return;
-      this.#buf = concat(this.#parts, this.#partsLength);
+      this.#buf = concatBytes(this.#parts, this.#partsLength);
       this.#parts = [];
       this.#partsLength = 0;
       this.#need = 0;
     } else if (this.#pos < this.#buf.length) {
       const rest = this.#buf.subarray(this.#pos);
-      this.#buf = concat([rest, chunk], rest.length + chunk.length);
+      this.#buf = concatBytes([rest, chunk], rest.length + chunk.length);
     } else {
       this.#buf = chunk;
     }
@@ -68,7 +59,9 @@ export class PacketFramer {
     }
     const total = i - start + remaining;
     if (total > this.maxPacketSize) {
-      throw new ProtocolError(`packet of ${total} bytes exceeds max-packet-size ${this.maxPacketSize}`);
+      throw new ProtocolError(
+        `packet of ${total} bytes exceeds max-packet-size ${this.maxPacketSize}`,
+      );
     }
     if (available < total) {
       this.#parts = [buf.subarray(start)];

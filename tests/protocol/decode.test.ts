@@ -9,7 +9,10 @@ const gen = (packet: Record<string, unknown>) =>
   new Uint8Array(mqttPacket.generate(packet as unknown as mqttPacket.Packet));
 
 const fails = (bytes: Uint8Array, pattern: RegExp) =>
-  assert.throws(() => decodePacket(bytes), (e) => e instanceof ProtocolError && pattern.test(e.message));
+  assert.throws(
+    () => decodePacket(bytes),
+    (e) => e instanceof ProtocolError && pattern.test(e.message),
+  );
 
 describe("decodePacket", () => {
   test("CONNECT with will, user name and password", () => {
@@ -67,7 +70,13 @@ describe("decodePacket", () => {
   });
 
   test("PUBLISH keeps the frame and finds the packet identifier", () => {
-    const bytes = gen({ cmd: "publish", topic: "a/b", payload: Buffer.from("hi"), qos: 1, messageId: 513 });
+    const bytes = gen({
+      cmd: "publish",
+      topic: "a/b",
+      payload: Buffer.from("hi"),
+      qos: 1,
+      messageId: 513,
+    });
     const packet = decodePacket(bytes) as PublishPacket;
     assert.equal(packet.topic, "a/b");
     assert.equal(packet.packetId, 513);
@@ -107,8 +116,14 @@ describe("decodePacket", () => {
   });
 
   test("acknowledgements, PINGREQ, DISCONNECT and packets clients never send", () => {
-    assert.deepEqual(decodePacket(Uint8Array.of(0x40, 2, 1, 2)), { type: PacketType.PUBACK, packetId: 258 });
-    assert.deepEqual(decodePacket(Uint8Array.of(0x62, 2, 0, 3)), { type: PacketType.PUBREL, packetId: 3 });
+    assert.deepEqual(decodePacket(Uint8Array.of(0x40, 2, 1, 2)), {
+      type: PacketType.PUBACK,
+      packetId: 258,
+    });
+    assert.deepEqual(decodePacket(Uint8Array.of(0x62, 2, 0, 3)), {
+      type: PacketType.PUBREL,
+      packetId: 3,
+    });
     fails(Uint8Array.of(0x60, 2, 0, 3), /reserved flags/);
     fails(Uint8Array.of(0x40, 2, 0, 0), /packet identifier 0/);
     assert.deepEqual(decodePacket(Uint8Array.of(0xc0, 0)), { type: PacketType.PINGREQ });

@@ -7,7 +7,7 @@ const ping = Uint8Array.of(0xc0, 0);
 function publish(size: number): Uint8Array {
   // PUBLISH QoS 0, topic "t", then `size - 3` payload bytes; remaining length `size`.
   const header = [0x30];
-  for (let n = size; ; n = Math.floor(n / 128)) {
+  for (let n = size;; n = Math.floor(n / 128)) {
     header.push((n % 128) | (n >= 128 ? 0x80 : 0));
     if (n < 128) break;
   }
@@ -55,7 +55,10 @@ describe("PacketFramer", () => {
     const framer = new PacketFramer(1000);
     // Remaining length 268,435,455 (the maximum): nothing of the body has arrived.
     framer.push(Uint8Array.of(0x30, 0xff, 0xff, 0xff, 0x7f));
-    assert.throws(() => framer.next(), (e) => e instanceof ProtocolError && /exceeds/.test(e.message));
+    assert.throws(
+      () => framer.next(),
+      (e) => e instanceof ProtocolError && /exceeds/.test(e.message),
+    );
   });
 
   test("a remaining length of more than four bytes is malformed", () => {

@@ -9,7 +9,9 @@ import {
 
 describe("topic names", () => {
   test("valid names pass", () => {
-    for (const t of ["a", "a/b", "/", "a//b", "$SYS/x", " "]) assert.equal(topicNameError(t), undefined);
+    for (const t of ["a", "a/b", "/", "a//b", "$SYS/x", " "]) {
+      assert.equal(topicNameError(t), undefined);
+    }
   });
   test("empty, wildcards and U+0000 are refused", () => {
     assert.match(topicNameError("")!, /empty/);

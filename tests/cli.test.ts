@@ -1,0 +1,103 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { VERSION } from "../src/version.ts";
+import { collect, connect, eventually, runtimeCommand, within } from "./helpers/broker.ts";
+
+const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function start(args: string[]): Running {
+  const [cmd, argv] = runtimeCommand(cli, args);
+  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (d) => output += d);
+  child.stderr!.on("data", (d) => output += d);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function finish(run: Running, ms = 20000): Promise<number | null> {
+  try {
+    return await within(run.exited, ms, "the broker command to exit");
+  } finally {
+    run.child.kill("SIGKILL");
+  }
+}
+
+describe("the broker command", () => {
+  test("--version prints the package version, which deno.json and package.json share", async () => {
+    const run = start(["--version"]);
+    assert.equal(await finish(run), 0);
+    assert.equal(run.output().trim(), VERSION);
+    const root = new URL("../", import.meta.url);
+    for (const file of ["package.json", "deno.json"]) {
+      const { version } = JSON.parse(readFileSync(new URL(file, root), "utf8"));
+      assert.equal(version, VERSION, file);
+    }
+  });
+
+  test("--help describes the flags", async () => {
+    const run = start(["--help"]);
+    assert.equal(await finish(run), 0);
+    for (const flag of ["--config", "--host", "--port", "--verbose", "--version"]) {
+      assert.ok(run.output().includes(flag), flag);
+    }
+  });
+
+  test("an unknown flag is an error", async () => {
+    const run = start(["--nope"]);
+    assert.equal(await finish(run), 2);
+    assert.match(run.output(), /--nope/);
+  });
+
+  test("runs on loopback by default, says so, serves clients and exits 0 on SIGTERM", async () => {
+    const run = start(["-p", "0"]);
+    try {
+      await eventually(
+        () => /ready on mqtt:\/\/127\.0\.0\.1:\d+/.test(run.output()),
+        15000,
+        "the ready line",
+      );
+      assert.match(run.output(), /127\.0\.0\.1 only/);
+      const port = /ready on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(run.output())![1];
+      const c = await connect(`mqtt://127.0.0.1:${port}`);
+      const got = collect(c);
+      await c.subscribeAsync("cli");
+      await c.publishAsync("cli", "works", { qos: 1 });
+      await eventually(() => got.length === 1, 5000, "the round trip");
+      c.end(true);
+      // process.kill rather than child.kill: Deno's child_process reports a child it signalled
+      // itself as killed (code null) even when the child handled the signal and exited 0.
+      process.kill(run.child.pid!, "SIGTERM");
+      assert.equal(await finish(run, 10000), 0, run.output());
+      assert.match(run.output(), /broker stopped/);
+    } finally {
+      run.child.kill("SIGKILL");
+    }
+  });
+
+  test("a bad configuration file exits non-zero naming the key", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "broker-cli-"));
+    try {
+      const file = join(dir, "broker.yaml");
+      writeFileSync(file, "listeners:\n  default:\n    bind: 127.0.0.1:0\n    max-conections: 3\n");
+      const run = start(["-c", file]);
+      assert.equal(await finish(run), 2);
+      assert.match(run.output(), /listeners\.default\.max-conections/);
+      assert.match(run.output(), /max-connections/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,264 @@
+/**
+ * Test helpers: a broker on a free loopback port, MQTT.js clients, and a raw client for sending
+ * what MQTT.js never would.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import net from "node:net";
+import process from "node:process";
+import mqtt from "mqtt";
+import mqttPacket from "mqtt-packet";
+import { createBroker } from "../../src/broker/create.ts";
+import type { Broker } from "../../src/broker/broker.ts";
+import type { BrokerConfig } from "../../src/config/types.ts";
+import type { Logger } from "../../src/log.ts";
+
+/** A logger that keeps lines for assertions instead of printing them. */
+export function memoryLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const keep = (level: string) => (message: string) => lines.push(`${level} ${message}`);
+  return {
+    lines,
+    debug: keep("debug"),
+    info: keep("info"),
+    warn: keep("warn"),
+    error: keep("error"),
+  };
+}
+
+/** Starts a broker with one TCP listener on 127.0.0.1 and a free port. */
+export async function startBroker(
+  config: BrokerConfig = {},
+  logger: Logger = memoryLogger(),
+): Promise<{ broker: Broker; port: number; url: string }> {
+  const broker = await createBroker({
+    listeners: { default: { bind: "127.0.0.1:0" } },
+    "timeout-disconnect-delay": 0,
+    ...config,
+  }, { logger });
+  const port = broker.listeners[0].port;
+  return { broker, port, url: `mqtt://127.0.0.1:${port}` };
+}
+
+/** Rejects after `ms` unless `promise` settles first; the timer never outlives the race. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` until it is true, for at most `ms`. */
+export async function eventually(
+  check: () => boolean,
+  ms = 5000,
+  what = "a condition",
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** A received message. */
+export interface Received {
+  topic: string;
+  payload: string;
+  qos: number;
+  retain: boolean;
+  dup: boolean;
+}
+
+const received = new WeakMap<mqtt.MqttClient, Received[]>();
+
+/**
+ * An MQTT.js client, connected, that never reconnects by itself. Messages are recorded from the
+ * start (see {@link collect}): a resumed session's messages can arrive with the CONNACK.
+ */
+export function connect(url: string, options: mqtt.IClientOptions = {}): Promise<mqtt.MqttClient> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
+  const out: Received[] = [];
+  received.set(client, out);
+  client.on("message", (topic, payload, packet) => {
+    out.push({
+      topic,
+      payload: payload.toString(),
+      qos: packet.qos,
+      retain: packet.retain,
+      dup: packet.dup,
+    });
+  });
+  const connected = new Promise<mqtt.MqttClient>((resolve, reject) => {
+    client.once("connect", () => resolve(client));
+    client.once("error", reject);
+    client.once("close", () => reject(new Error("closed before CONNACK")));
+  });
+  return within(connected, 6000, "MQTT.js to connect").catch((error) => {
+    client.end(true);
+    throw error;
+  });
+}
+
+/** Every message the client (made by {@link connect}) has received, growing as more arrive. */
+export function collect(client: mqtt.MqttClient): Received[] {
+  const out = received.get(client);
+  if (!out) throw new Error("collect() needs a client made by connect()");
+  return out;
+}
+
+/** A decoded packet from the broker, as mqtt-packet gives it. */
+export type Packet = mqttPacket.Packet & Record<string, unknown>;
+
+/** A TCP client speaking raw packets, for what MQTT.js cannot do wrong on purpose. */
+export class RawClient {
+  readonly packets: Packet[] = [];
+  readonly closed: Promise<void>;
+  #waiters: (() => void)[] = [];
+  #socket: net.Socket;
+  #parser = mqttPacket.parser({ protocolVersion: 4 });
+
+  private constructor(socket: net.Socket) {
+    this.#socket = socket;
+    this.#parser.on("packet", (packet) => {
+      this.packets.push(packet as Packet);
+      this.#wake();
+    });
+    socket.on("data", (chunk) => this.#parser.parse(chunk));
+    socket.on("error", () => {});
+    this.closed = new Promise((resolve) =>
+      socket.on("close", () => {
+        resolve();
+        this.#wake();
+      })
+    );
+  }
+
+  #wake(): void {
+    for (const waiter of this.#waiters.splice(0)) waiter();
+  }
+
+  /** Opens a connection to the broker. */
+  static connect(port: number): Promise<RawClient> {
+    return within(
+      new Promise((resolve, reject) => {
+        const socket = net.connect(port, "127.0.0.1", () => resolve(new RawClient(socket)));
+        socket.once("error", reject);
+      }),
+      5000,
+      "a TCP connection",
+    );
+  }
+
+  /** Sends bytes, or a packet object encoded by mqtt-packet. */
+  send(packet: Uint8Array | Record<string, unknown>): void {
+    const bytes = packet instanceof Uint8Array
+      ? packet
+      : mqttPacket.generate(packet as unknown as mqttPacket.Packet);
+    this.#socket.write(Buffer.from(bytes));
+  }
+
+  /** CONNECT with MQTT 3.1.1 defaults; resolves with the CONNACK. */
+  async handshake(fields: Record<string, unknown> = {}): Promise<Packet> {
+    this.send({
+      cmd: "connect",
+      protocolId: "MQTT",
+      protocolVersion: 4,
+      clientId: `raw-${Math.random().toString(36).slice(2)}`,
+      clean: true,
+      keepalive: 0,
+      ...fields,
+    });
+    return await this.next("connack");
+  }
+
+  /** The next packet (of command `cmd` if given, skipping none), or rejects after `ms`. */
+  async next(cmd?: string, ms = 5000): Promise<Packet> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const packet = this.packets.shift();
+      if (packet) {
+        if (cmd && packet.cmd !== cmd) throw new Error(`expected ${cmd}, got ${packet.cmd}`);
+        return packet;
+      }
+      if (this.#socket.destroyed) {
+        throw new Error(`connection closed while waiting for ${cmd ?? "a packet"}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${cmd ?? "a packet"}`);
+      await within(
+        new Promise<void>((resolve) => this.#waiters.push(resolve)),
+        left,
+        cmd ?? "a packet",
+      )
+        .catch(() => {});
+    }
+  }
+
+  /** Resolves when the broker closes the connection, or rejects after `ms`. */
+  waitClosed(ms = 5000): Promise<void> {
+    return within(this.closed, ms, "the broker to close the connection");
+  }
+
+  /** Closes the socket (abruptly: no DISCONNECT). */
+  destroy(): void {
+    this.#socket.destroy();
+  }
+}
+
+/** The command that runs a TypeScript file on the runtime running the tests. */
+export function runtimeCommand(script: string, args: string[] = []): [string, string[]] {
+  if ("Deno" in globalThis) return [process.execPath, ["run", "-A", script, ...args]];
+  if ("Bun" in globalThis) return [process.execPath, [script, ...args]];
+  return [process.execPath, ["--import", "tsx", script, ...args]];
+}
+
+/** What a test gets from {@link withBroker}. */
+export interface BrokerScope {
+  broker: Broker;
+  port: number;
+  url: string;
+  logger: Logger & { lines: string[] };
+  /** An MQTT.js client, closed when the test ends. */
+  client(options?: mqtt.IClientOptions): Promise<mqtt.MqttClient>;
+  /** A raw client, closed when the test ends. */
+  raw(): Promise<RawClient>;
+}
+
+/** Runs `fn` against a fresh broker and closes the broker and every client afterwards. */
+export async function withBroker(
+  config: BrokerConfig,
+  fn: (scope: BrokerScope) => Promise<void>,
+): Promise<void> {
+  const logger = memoryLogger();
+  const { broker, port, url } = await startBroker(config, logger);
+  const closers: (() => void)[] = [];
+  try {
+    await fn({
+      broker,
+      port,
+      url,
+      logger,
+      client: async (options) => {
+        const c = await connect(url, options);
+        closers.push(() => c.end(true));
+        return c;
+      },
+      raw: async () => {
+        const r = await RawClient.connect(port);
+        closers.push(() => r.destroy());
+        return r;
+      },
+    });
+  } finally {
+    for (const close of closers) close();
+    await broker.close();
+  }
+}
