@@ -30,6 +30,10 @@ const args = [
   "build",
   "--compile",
   "--minify",
+  // Precompiled bytecode roughly halves start-up for about 3 MiB more; it needs ESM output here
+  // because the CLI uses top-level await.
+  "--bytecode",
+  "--format=esm",
   ...(values.target ? [`--target=${values.target}`] : []),
   join(root, "src", "cli.ts"),
   "--outfile",
