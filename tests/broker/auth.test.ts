@@ -1,0 +1,109 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RawClient, withBroker } from "../helpers/broker.ts";
+
+// Made with `openssl passwd -6/-5 -salt ...` and `mosquitto_passwd -b`, so the test needs neither.
+const PASSWORD_FILE = `# users for the end-to-end auth tests
+
+six:$6$e2esalt6$ssXXvfM/0yYyJZACl13jyE/BSl/DJhiNWqU49VUSYuo6d8P3tU8id.ExhEvo9daDvATvzvCtJjFrUb8/vd1XZ0
+five:$5$e2esalt5$fJAh6or5XWmu40CZUk/EusevW9Yh4lbjzHL3.u87g79
+seven:$7$101$IJQ/St4GZMGu8QXI$GwfFgE+wYbZGxYSkDRsTaYV/4af5/uw+bp4gE2L2yhWV/2Xc1LEL9TuwDwTim4SaWApjs4J3EGPed3+hmcDbWA==
+`;
+
+let dir = "";
+let passwordFile = "";
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "broker-auth-"));
+  passwordFile = join(dir, "passwd");
+  writeFileSync(passwordFile, PASSWORD_FILE);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function connackCode(port: number, fields: Record<string, unknown>): Promise<number> {
+  const c = await RawClient.connect(port);
+  try {
+    const code = (await c.handshake(fields)).returnCode as number;
+    if (code !== 0) await c.waitClosed();
+    return code;
+  } finally {
+    c.destroy();
+  }
+}
+
+describe("authentication", () => {
+  test("password file users of every scheme connect; wrong passwords get CONNACK 4", () =>
+    withBroker(
+      { auth: { "allow-anonymous": false, "password-file": passwordFile } },
+      async ({ port }) => {
+        for (
+          const [user, password] of [["six", "sixpass"], ["five", "fivepass"], [
+            "seven",
+            "sevenpass",
+          ]]
+        ) {
+          assert.equal(
+            await connackCode(port, { username: user, password: Buffer.from(password) }),
+            0,
+            user,
+          );
+          assert.equal(
+            await connackCode(port, { username: user, password: Buffer.from("nope") }),
+            4,
+            user,
+          );
+        }
+        assert.equal(await connackCode(port, { username: "ghost", password: Buffer.from("x") }), 4);
+      },
+    ));
+
+  test("anonymous clients get CONNACK 5 when allow-anonymous is off", () =>
+    withBroker(
+      { auth: { "allow-anonymous": false, "password-file": passwordFile } },
+      async ({ port, logger }) => {
+        assert.equal(await connackCode(port, {}), 5);
+        assert.ok(logger.lines.some((l) => /refused/.test(l)));
+      },
+    ));
+
+  test("anonymous clients connect when allowed", () =>
+    withBroker({ auth: { "allow-anonymous": true } }, async ({ port }) => {
+      assert.equal(await connackCode(port, {}), 0);
+    }));
+
+  test("reload() picks up a changed password file", () =>
+    withBroker(
+      { auth: { "allow-anonymous": false, "password-file": passwordFile } },
+      async ({ port, broker }) => {
+        assert.equal(
+          await connackCode(port, { username: "seven", password: Buffer.from("sevenpass") }),
+          0,
+        );
+        writeFileSync(passwordFile, PASSWORD_FILE.replace(/^seven:.*$/m, ""));
+        try {
+          await broker.reload();
+          assert.equal(
+            await connackCode(port, { username: "seven", password: Buffer.from("sevenpass") }),
+            4,
+          );
+        } finally {
+          writeFileSync(passwordFile, PASSWORD_FILE);
+        }
+      },
+    ));
+
+  test("a plugin module named by path in the configuration is loaded and asked", () =>
+    withBroker(
+      { plugins: ["auth_anonymous", new URL("../fixtures/deny-mallory.ts", import.meta.url).href] },
+      async ({ port }) => {
+        assert.equal(
+          await connackCode(port, { username: "mallory", password: Buffer.from("x") }),
+          4,
+        );
+        assert.equal(await connackCode(port, { username: "alice", password: Buffer.from("x") }), 0);
+      },
+    ));
+});
