@@ -236,6 +236,7 @@ export class Broker {
       this.#sessions.set(id, session);
     }
     session.client = client;
+    session.info = info;
     client.session = session;
     client.info = info;
     client.will = packet.will;
@@ -311,8 +312,24 @@ export class Broker {
   sendRetained(client: Client, filter: string, qos: QoS): void {
     const session = client.session!;
     this.#retained.match(filter, (message) => {
-      session.deliver(message, message.qos < qos ? message.qos : qos, true);
+      this.#deliver(session, message, message.qos < qos ? message.qos : qos, true);
     });
+  }
+
+  /**
+   * Delivers, asking the topic plugins about `receive` first when topic checks are on (a plugin
+   * may narrow what a subscription granted, e.g. after a reload). An async answer delivers late.
+   */
+  #deliver(session: Session, message: RoutedMessage, qos: QoS, retain: boolean): void {
+    if (this.config.topicCheck.enabled && session.info) {
+      const verdict = this.hooks.checkTopic(session.info, message.topic, "receive");
+      if (verdict === false) return;
+      if (verdict !== true) {
+        verdict.then((allowed) => allowed && session.deliver(message, qos, retain));
+        return;
+      }
+    }
+    session.deliver(message, qos, retain);
   }
 
   /** Collects each matching session once, with the highest QoS among its matching filters. */
@@ -335,7 +352,7 @@ export class Broker {
     const qos = message.qos;
     for (let i = 0; i < targets.length; i++) {
       const session = targets[i];
-      session.deliver(message, session.routeQos < qos ? session.routeQos : qos, false);
+      this.#deliver(session, message, session.routeQos < qos ? session.routeQos : qos, false);
     }
     targets.length = 0;
     if (this.#listens("broker_message_received")) {

@@ -9,6 +9,7 @@ import { encodeAck } from "../protocol/encode.ts";
 import { PacketType, type QoS } from "../protocol/packets.ts";
 import type { RoutedMessage } from "./message.ts";
 import type { Client } from "./client.ts";
+import type { ClientInfo } from "../plugins/types.ts";
 import type { Limits } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { Stats } from "./stats.ts";
@@ -64,6 +65,8 @@ class Fifo<T> {
 export class Session {
   /** The connected client, if any. */
   client: Client | undefined;
+  /** Who the session belongs to, as of its last connection (plugins judge offline delivery by it). */
+  info: ClientInfo | undefined;
   readonly subscriptions: Map<string, QoS> = new Map();
   /** In send order: a Map iterates in insertion order, which is what a resend needs. */
   readonly inflight: Map<number, Outgoing> = new Map();

@@ -67,3 +67,29 @@ describe("topic ACL, end to end", () => {
       assert.deepEqual((await anon.next("suback")).granted, [0, 128]);
     }));
 });
+
+describe("receive checks", () => {
+  test("a plugin can refuse delivery per message, synchronously or not", () =>
+    withBroker({
+      "topic-check": { enabled: true },
+      plugins: ["auth_anonymous", {
+        name: "no_secrets",
+        topicFiltering: (_client, topic, action) => {
+          if (action !== "receive") return true;
+          if (topic === "later/secret") return Promise.resolve(false);
+          return topic !== "now/secret";
+        },
+      }],
+    }, async ({ client }) => {
+      const sub = await client();
+      const got = collect(sub);
+      await sub.subscribeAsync("#", { qos: 1 });
+      const pub = await client();
+      for (const topic of ["now/secret", "later/secret", "now/open", "later/open"]) {
+        await pub.publishAsync(topic, topic, { qos: 1 });
+      }
+      await eventually(() => got.length === 2, 5000, "the open messages");
+      await sleep(50);
+      assert.deepEqual(got.map((m) => m.topic).sort(), ["later/open", "now/open"]);
+    }));
+});
