@@ -3,8 +3,10 @@
  * for WS and WSS.
  *
  * - Client certificates (`tls.ca`): both take `requestCert`/`rejectUnauthorized` with `ca`, and
- *   BoringSSL refuses certificates from other CAs during the handshake. `Bun.listen` still calls
- *   `open` for such a client (with `authorized` false) before closing it, so `open` drops those.
+ *   BoringSSL refuses certificates from other CAs during the handshake. `Bun.listen` without a
+ *   `handshake` handler calls `open` even for a failed handshake (and reports `success` true with
+ *   an `authorizationError` for a certificate from another CA), so a TLS connection is handed over
+ *   from `handshake`, and only when it succeeded with no authorization error.
  * - Reads: `binaryType: "uint8array"` gives a fresh array per read, handed over without a copy;
  *   `socket.pause()`/`resume()` (and the same on a ServerWebSocket) stop reading while the
  *   consumer is behind.
@@ -31,7 +33,6 @@ interface BunSocket {
   data: BunTcpConnection | undefined;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  readonly authorized: boolean;
   write(data: Uint8Array): number;
   end(): void;
   terminate(): void;
@@ -52,6 +53,7 @@ interface BunTlsConfig {
 interface BunSocketHandlers {
   binaryType: "uint8array";
   open(socket: BunSocket): void;
+  handshake(socket: BunSocket, success: boolean, authorizationError: Error | null): void;
   data(socket: BunSocket, data: Uint8Array): void;
   drain(socket: BunSocket): void;
   close(socket: BunSocket): void;
@@ -341,6 +343,12 @@ function listenTcp(Bun: BunLike, options: ListenOptions): Server {
   const tls = tlsConfig(options);
   const transport: Transport = tls ? "tls" : "tcp";
   const verifyClients = tls?.ca !== undefined;
+  const accept = (socket: BunSocket) => {
+    socket.setNoDelay(true);
+    const conn = new BunTcpConnection(socket, transport);
+    socket.data = conn;
+    options.onConnection(conn);
+  };
   const listener = Bun.listen({
     hostname: options.hostname,
     port: options.port,
@@ -350,11 +358,11 @@ function listenTcp(Bun: BunLike, options: ListenOptions): Server {
     socket: {
       binaryType: "uint8array",
       open(socket) {
-        if (verifyClients && !socket.authorized) return socket.terminate();
-        socket.setNoDelay(true);
-        const conn = new BunTcpConnection(socket, transport);
-        socket.data = conn;
-        options.onConnection(conn);
+        if (!tls) accept(socket);
+      },
+      handshake(socket, success, authorizationError) {
+        if (!success || (verifyClients && authorizationError)) return socket.terminate();
+        accept(socket);
       },
       data(socket, data) {
         socket.data?.onData(data);
