@@ -68,6 +68,14 @@ async function ok(cmd: string, args: string[], options: Parameters<typeof run>[2
   return outcome.output;
 }
 
+/** Every file under `dir`, as `/`-separated paths relative to it. */
+function filesUnder(dir: string, prefix = ""): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    return entry.isDirectory() ? filesUnder(dir, path) : [path];
+  });
+}
+
 /** A broker process started from a command, with the ports its listeners got. */
 interface Started {
   child: ChildProcess;
@@ -82,8 +90,9 @@ async function startBroker(
   args: string[],
   listeners: string[],
   env: Record<string, string>,
+  cwd: string,
 ): Promise<Started> {
-  const child = spawn(cmd, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout!.on("data", (d) => output += d);
   child.stderr!.on("data", (d) => output += d);
@@ -167,15 +176,23 @@ function writeConfig(dir: string): string {
 
 const alice: mqtt.IClientOptions = { username: "alice", password: "s3cret" };
 
-/** Runs the full scenario against one way of running the broker. */
-async function exercise(cmd: string, prefix: string[], dir: string, env: Record<string, string>) {
-  const version = await ok(cmd, [...prefix, "--version"], { env });
+/**
+ * Runs the full scenario against one way of running the broker: `cmd` with `prefix` before the
+ * broker's own arguments, in `cwd`, with its configuration and password file in `dir`.
+ */
+async function exercise(
+  cmd: string,
+  prefix: string[],
+  dir: string,
+  env: Record<string, string>,
+  cwd = root,
+) {
+  const version = await ok(cmd, [...prefix, "--version"], { env, cwd });
   assert.equal(version.trim(), VERSION);
-  await ok(cmd, [...prefix, "passwd", join(dir, "passwd"), "alice", "--password", "s3cret", "-c"], {
-    env,
-  });
+  const passwd = [...prefix, "passwd", join(dir, "passwd"), "alice", "--password", "s3cret", "-c"];
+  await ok(cmd, passwd, { env, cwd });
   const config = writeConfig(dir);
-  const broker = await startBroker(cmd, [...prefix, "-c", config], ["tcp", "ws"], env);
+  const broker = await startBroker(cmd, [...prefix, "-c", config], ["tcp", "ws"], env, cwd);
   try {
     const tcp = `mqtt://127.0.0.1:${broker.ports.get("tcp")}`;
     const ws = `ws://127.0.0.1:${broker.ports.get("ws")}/mqtt`;
@@ -223,12 +240,18 @@ describe("packaging", () => {
         cwd: app,
         ms: 90_000,
       });
+      const shipped = filesUnder(join(app, "node_modules", "broker"));
+      for (const needed of ["dist/cli.js", "dist/mod.js", "dist/mod.d.ts", "broker.yaml"]) {
+        assert.ok(shipped.includes(needed), `the package lacks ${needed}`);
+      }
+      const runs = /^(dist\/.*\.(js|d\.ts)|broker\.yaml|package\.json|README\.md|LICENSE)$/;
+      assert.deepEqual(shipped.filter((path) => !runs.test(path)), [], "files that do not run");
       const env = { ...process.env, NO_COLOR: "1" };
       const installed = join(app, "node_modules", ".bin", "broker");
       await exercise(installed, [], dir, env);
 
-      const viaBun = await ok(bin("bun"), ["x", "--bun", "broker", "--version"], { cwd: app, env });
-      assert.equal(viaBun.trim(), VERSION);
+      // bunx --bun runs the same dist/cli.js on Bun, so the Bun adapter in the bundle is used.
+      await exercise(bin("bun"), ["x", "--bun", "broker"], dir, env, app);
 
       const library = await ok(process.execPath, [
         "--input-type=module",
