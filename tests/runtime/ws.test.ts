@@ -1,0 +1,359 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateCertificates } from "../../scripts/gen-certs.ts";
+import { getRuntimeAdapter } from "../../src/runtime/select.ts";
+import type { Connection, RuntimeAdapter, TlsOptions } from "../../src/runtime/types.ts";
+import {
+  bytes,
+  concat,
+  connectWs,
+  deferred,
+  echo,
+  hasIpv6Loopback,
+  pattern,
+  readAll,
+  sameBytes,
+} from "./helpers.ts";
+
+const host = "127.0.0.1";
+const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+
+describe("runtime adapter: WebSocket", () => {
+  let adapter: RuntimeAdapter;
+  let dir: string;
+  let ca: string;
+  let serverTls: TlsOptions;
+  let client: { cert: string; key: string };
+  let otherClient: { cert: string; key: string };
+
+  before(async () => {
+    adapter = await getRuntimeAdapter();
+    dir = await mkdtemp(join(tmpdir(), "broker-certs-"));
+    const paths = await generateCertificates(dir);
+    const read = (path: string) => readFile(path, "utf8");
+    ca = await read(paths.ca);
+    serverTls = { cert: await read(paths.serverCert), key: await read(paths.serverKey) };
+    client = { cert: await read(paths.clientCert), key: await read(paths.clientKey) };
+    otherClient = {
+      cert: await read(paths.otherClientCert),
+      key: await read(paths.otherClientKey),
+    };
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("round trip with subprotocol mqtt, on any path", async () => {
+    const accepted: Connection[] = [];
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "ws",
+      onConnection(conn) {
+        accepted.push(conn);
+        echo(conn);
+      },
+    });
+    try {
+      for (
+        const [path, offered, answered] of [
+          ["/mqtt", ["mqtt"], "mqtt"],
+          ["/", ["mqttv3.1"], "mqttv3.1"],
+          ["/any/path", [], ""],
+        ] as const
+      ) {
+        const ws = await connectWs(`ws://${host}:${server.port}${path}`, [...offered]);
+        assert.equal(ws.ws.protocol, answered);
+        ws.ws.send(bytes("hello"));
+        assert.equal(new TextDecoder().decode(await ws.receive(5)), "hello");
+        ws.ws.close();
+        await ws.closed;
+      }
+      assert.equal(accepted[0].remoteAddr.transport, "ws");
+      assert.match(accepted[0].remoteAddr.hostname, /127\.0\.0\.1$/);
+      assert.ok(accepted[0].remoteAddr.port > 0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("frames are only bytes: one message split over frames, several in one", async () => {
+    const received = deferred<Uint8Array>();
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "ws",
+      async onConnection(conn) {
+        const reader = conn.readable.getReader();
+        const chunks: Uint8Array[] = [];
+        let size = 0;
+        while (size < 12) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          chunks.push(value);
+          size += value.byteLength;
+        }
+        const all = concat(chunks);
+        received.resolve(all);
+        const writer = conn.writable.getWriter();
+        // Sent back as one frame holding two "packets", then one "packet" over two frames.
+        await writer.write(all.subarray(0, 8));
+        await writer.write(all.subarray(8, 10));
+        await writer.write(all.subarray(10));
+      },
+    });
+    try {
+      const ws = await connectWs(`ws://${host}:${server.port}/mqtt`, ["mqtt"]);
+      // Two 4-byte packets split as 2+6, then one in two frames as 2+2.
+      const packets = bytes("AAAABBBBCCCC");
+      ws.ws.send(packets.subarray(0, 2));
+      ws.ws.send(packets.subarray(2, 8));
+      ws.ws.send(packets.subarray(8, 10));
+      ws.ws.send(packets.subarray(10));
+      assert.deepEqual(await received.promise, packets);
+      assert.deepEqual(await ws.receive(12), packets);
+      ws.ws.close();
+      await ws.closed;
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a text frame closes the connection", async () => {
+    const ended = deferred<Uint8Array>();
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "ws",
+      onConnection(conn) {
+        readAll(conn.readable).then(ended.resolve, ended.reject);
+      },
+    });
+    try {
+      const ws = await connectWs(`ws://${host}:${server.port}/mqtt`, ["mqtt"]);
+      ws.ws.send("not mqtt");
+      await ws.closed;
+      assert.equal((await ended.promise).byteLength, 0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("close() on either side ends the other; writes after it reject", async () => {
+    const conns: Connection[] = [];
+    const next = deferred<Connection>();
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "ws",
+      onConnection(conn) {
+        conns.push(conn);
+        next.resolve(conn);
+      },
+    });
+    try {
+      const ws = await connectWs(`ws://${host}:${server.port}/mqtt`, ["mqtt"]);
+      const conn = await next.promise;
+      const writer = conn.writable.getWriter();
+      await writer.write(bytes("bye"));
+      conn.close();
+      conn.close();
+      assert.equal(new TextDecoder().decode(await ws.receive(3)), "bye");
+      await ws.closed;
+      await assert.rejects(writer.write(bytes("late")));
+
+      const ended = deferred<Uint8Array>();
+      const ws2 = await connectWs(`ws://${host}:${server.port}/mqtt`, ["mqtt"]);
+      while (conns.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+      readAll(conns[1].readable).then(ended.resolve, ended.reject);
+      ws2.ws.send(bytes("last"));
+      ws2.ws.close();
+      assert.equal(new TextDecoder().decode(await ended.promise), "last");
+      await assert.rejects(async () => {
+        const w = conns[1].writable.getWriter();
+        for (let i = 0; i < 100; i++) {
+          await w.write(bytes("anyone?"));
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      });
+      conns[1].close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("backpressure both ways, bytes intact", async () => {
+    const size = 16 * 1024 * 1024;
+    const data = pattern(size);
+    let conn!: Connection;
+    const accepted = deferred();
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "ws",
+      onConnection(c) {
+        conn = c;
+        accepted.resolve();
+      },
+    });
+    try {
+      const ws = await connectWs(`ws://${host}:${server.port}/mqtt`, ["mqtt"]);
+      await accepted.promise;
+      // Outbound: the client reads nothing, so the server's writes must stall.
+      ws.ws.pause();
+      let written = 0;
+      const writing = (async () => {
+        const writer = conn.writable.getWriter();
+        for (let offset = 0; offset < size; offset += 16 * 1024) {
+          await writer.write(data.subarray(offset, offset + 16 * 1024));
+          written += 16 * 1024;
+        }
+        writer.releaseLock();
+      })();
+      await settle();
+      assert.ok(written < size, "the adapter took 16 MiB for a peer that reads nothing");
+      ws.ws.resume();
+      assert.ok(sameBytes(await ws.receive(size), data), "bytes sent arrived altered");
+      await writing;
+
+      // Inbound: read slowly, a macrotask every few chunks.
+      for (let offset = 0; offset < size; offset += 64 * 1024) {
+        ws.ws.send(data.subarray(offset, offset + 64 * 1024));
+      }
+      const reader = conn.readable.getReader();
+      const chunks: Uint8Array[] = [];
+      let got = 0;
+      while (got < size) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        got += value.byteLength;
+        if (chunks.length % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      assert.ok(sameBytes(concat(chunks), data), "bytes received arrived altered");
+      conn.close();
+      await ws.closed;
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("WSS round trip, and client certificates checked against the CA", async () => {
+    const accepted: Connection[] = [];
+    const plain = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "ws",
+      tls: serverTls,
+      onConnection(conn) {
+        accepted.push(conn);
+        echo(conn);
+      },
+    });
+    const verifying = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "ws",
+      tls: { ...serverTls, ca },
+      onConnection(conn) {
+        accepted.push(conn);
+        echo(conn);
+      },
+    });
+    try {
+      const ws = await connectWs(`wss://localhost:${plain.port}/mqtt`, ["mqtt"], { ca });
+      assert.equal(ws.ws.protocol, "mqtt");
+      ws.ws.send(bytes("secret"));
+      assert.equal(new TextDecoder().decode(await ws.receive(6)), "secret");
+      ws.ws.close();
+      await ws.closed;
+      assert.equal(accepted[0].remoteAddr.transport, "wss");
+
+      const trusted = await connectWs(`wss://localhost:${verifying.port}/mqtt`, ["mqtt"], {
+        ca,
+        ...client,
+      });
+      trusted.ws.send(bytes("signed"));
+      assert.equal(new TextDecoder().decode(await trusted.receive(6)), "signed");
+      trusted.ws.close();
+      await trusted.closed;
+
+      const refused = async (creds: { cert?: string; key?: string }) => {
+        try {
+          const ws = await connectWs(`wss://localhost:${verifying.port}/mqtt`, ["mqtt"], {
+            ca,
+            ...creds,
+          });
+          ws.ws.send(bytes("let me in"));
+          await ws.receive(9);
+          ws.ws.close();
+          return false;
+        } catch {
+          return true;
+        }
+      };
+      assert.ok(await refused(otherClient), "a client certificate from another CA got through");
+      assert.ok(await refused({}), "a client without a certificate got through");
+      assert.equal(accepted.length, 2);
+    } finally {
+      await plain.close();
+      await verifying.close();
+    }
+  });
+
+  test("a taken port fails with the address; close() frees it and keeps clients", async () => {
+    const server = await adapter.listen({
+      hostname: host,
+      port: 0,
+      type: "ws",
+      onConnection: echo,
+    });
+    const ws = await connectWs(`ws://${host}:${server.port}/mqtt`, ["mqtt"]);
+    try {
+      await assert.rejects(
+        adapter.listen({ hostname: host, port: server.port, type: "ws", onConnection: echo }),
+        { message: `${host}:${server.port}: address already in use` },
+      );
+      await server.close();
+      const again = await adapter.listen({
+        hostname: host,
+        port: server.port,
+        type: "ws",
+        onConnection: echo,
+      });
+      await again.close();
+      ws.ws.send(bytes("still here"));
+      assert.equal(new TextDecoder().decode(await ws.receive(10)), "still here");
+    } finally {
+      ws.ws.close();
+      await ws.closed;
+      await server.close();
+    }
+  });
+
+  test("WebSocket on IPv6 loopback", async (t) => {
+    if (!(await hasIpv6Loopback())) {
+      t.skip("this machine cannot bind ::1 (IPv6 disabled or no loopback address)");
+      return;
+    }
+    const server = await adapter.listen({
+      hostname: "::1",
+      port: 0,
+      type: "ws",
+      onConnection: echo,
+    });
+    try {
+      const ws = await connectWs(`ws://[::1]:${server.port}/mqtt`, ["mqtt"]);
+      ws.ws.send(bytes("v6"));
+      assert.equal(new TextDecoder().decode(await ws.receive(2)), "v6");
+      ws.ws.close();
+      await ws.closed;
+    } finally {
+      await server.close();
+    }
+  });
+});
