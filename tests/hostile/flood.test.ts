@@ -107,7 +107,11 @@ describe("floods", () => {
       const payload = Buffer.alloc(1024);
       for (let i = 0; i < 5000; i++) pub.publish("q0", payload, { qos: 0 });
       await pub.publishAsync("q0", "last", { qos: 1 });
-      await eventually(() => count + broker.stats.droppedQos0 >= 5001, 10_000, "every message or its drop");
+      await eventually(
+        () => count + broker.stats.droppedQos0 >= 5001,
+        10_000,
+        "every message or its drop",
+      );
       assert.equal(broker.clients.length, 2);
     }));
 });
