@@ -112,7 +112,10 @@ async function main(argv: string[]): Promise<number> {
     if (process.platform !== "win32") {
       process.on("SIGHUP", () => {
         logger.info("SIGHUP: reloading plugin files");
-        running.reload().catch((error: Error) => logger.error(`reload failed: ${error.message}`));
+        running.reload().then(
+          () => logger.info("plugin files reloaded"),
+          (error: Error) => logger.error(`reload failed: ${error.message}`),
+        );
       });
     }
   });

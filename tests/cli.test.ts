@@ -100,4 +100,44 @@ describe("the broker command", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test("broker passwd writes users; SIGHUP makes a running broker reload them", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "broker-cli-"));
+    try {
+      const passwd = join(dir, "passwd");
+      assert.equal(
+        await finish(start(["passwd", "-c", passwd, "alice", "--password", "wonder"])),
+        0,
+      );
+      const config = join(dir, "broker.yaml");
+      writeFileSync(
+        config,
+        "listeners:\n  default:\n    bind: 127.0.0.1:0\nauth:\n  allow-anonymous: false\n" +
+          "  password-file: passwd\n",
+      );
+      const broker = start(["-c", config]);
+      try {
+        await eventually(
+          () => /ready on mqtt:\/\/127\.0\.0\.1:\d+/.test(broker.output()),
+          15000,
+          "ready",
+        );
+        const url = `mqtt://127.0.0.1:${
+          /ready on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(broker.output())![1]
+        }`;
+        (await connect(url, { username: "alice", password: "wonder" })).end(true);
+        await assert.rejects(connect(url, { username: "bob", password: "builder" }));
+        assert.equal(await finish(start(["passwd", passwd, "bob", "--password", "builder"])), 0);
+        process.kill(broker.child.pid!, "SIGHUP");
+        await eventually(() => /plugin files reloaded/.test(broker.output()), 10000, "the reload");
+        (await connect(url, { username: "bob", password: "builder" })).end(true);
+        process.kill(broker.child.pid!, "SIGTERM");
+        assert.equal(await finish(broker, 10000), 0, broker.output());
+      } finally {
+        broker.child.kill("SIGKILL");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
