@@ -61,10 +61,15 @@ type Counts = { passed: number; failed: number };
 /** Deno reports `describe` blocks as tests and their tests as steps: count the leaves only. */
 function countJunitLeaves(xml: string): Counts {
   const cases = [...xml.matchAll(/<testcase name="([^"]*)"[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)]
-    .map((m) => ({ name: m[1], failed: /<failure/.test(m[3] ?? "") }));
+    .map((m) => ({
+      name: m[1],
+      failed: /<failure/.test(m[3] ?? ""),
+      skipped: /<skipped/.test(m[3] ?? ""),
+    }));
   const leaves = cases.filter((c) => !cases.some((o) => o.name.startsWith(`${c.name} &gt; `)));
   const failed = leaves.filter((c) => c.failed).length;
-  return { passed: leaves.length - failed, failed };
+  const skipped = leaves.filter((c) => c.skipped).length;
+  return { passed: leaves.length - failed - skipped, failed };
 }
 
 function last(output: string, re: RegExp): number | undefined {
