@@ -19,7 +19,7 @@
  * @module
  */
 import { listenWithNodeApis } from "./node.ts";
-import { closedError, listenError, readStrategy } from "./shared.ts";
+import { closedError, listenError, readStrategy, TLS_HANDSHAKE_TIMEOUT_MS } from "./shared.ts";
 import type { Connection, ListenOptions, RuntimeAdapter, Server, Transport } from "./types.ts";
 
 interface DenoNetAddr {
@@ -155,13 +155,20 @@ function serveListener(listener: DenoListener, options: ListenOptions, transport
       }
       if (transport === "tls" && conn.handshake) {
         // The core only sees connections whose handshake succeeded, as on Node and Bun.
-        conn.handshake().then(() => deliver(conn), () => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stalled = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error("TLS handshake timed out")),
+            TLS_HANDSHAKE_TIMEOUT_MS,
+          );
+        });
+        Promise.race([conn.handshake(), stalled]).then(() => deliver(conn), () => {
           try {
             conn.close();
           } catch {
             // Closed by the failed handshake already.
           }
-        });
+        }).finally(() => clearTimeout(timer));
       } else {
         deliver(conn);
       }

@@ -20,6 +20,7 @@ import {
   closedError,
   listenError,
   readStrategy,
+  TLS_HANDSHAKE_TIMEOUT_MS,
   WS_MAX_MESSAGE_BYTES,
   WS_SEND_BUFFER_BYTES,
 } from "./shared.ts";
@@ -225,7 +226,14 @@ function webSocketConnection(ws: WebSocket, socket: net.Socket, transport: Trans
 
 function tlsServerOptions(options: ListenOptions): tls.TlsOptions {
   const { cert, key, ca } = options.tls!;
-  return { cert, key, ca, requestCert: ca !== undefined, rejectUnauthorized: true };
+  return {
+    cert,
+    key,
+    ca,
+    requestCert: ca !== undefined,
+    rejectUnauthorized: true,
+    handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+  };
 }
 
 function createServer(options: ListenOptions): net.Server {
