@@ -79,7 +79,12 @@ export class Broker {
   #sweep: ReturnType<typeof setInterval> | undefined;
   #closing: Promise<void> | undefined;
   #routeMark = 0;
-  #routeTargets: Session[] = [];
+  /** Reused by every routing that is not nested in another one's deliveries. */
+  readonly #routeTargets: Session[] = [];
+  readonly #routeLevels: QoS[] = [];
+  /** Where {@link Broker.#collect} puts sessions during the current match. */
+  #collecting: Session[] = this.#routeTargets;
+  #delivering = false;
   #nextId = 0;
 
   /** What plugins say; replaced once plugins are loaded. */
@@ -337,7 +342,7 @@ export class Broker {
     if (session.routeMark !== this.#routeMark) {
       session.routeMark = this.#routeMark;
       session.routeQos = qos;
-      this.#routeTargets.push(session);
+      this.#collecting.push(session);
     } else if (qos > session.routeQos) {
       session.routeQos = qos;
     }
@@ -346,15 +351,27 @@ export class Broker {
   /** @internal Stores (if retained) and delivers a message to every matching session. */
   route(message: RoutedMessage, from: ClientInfo | undefined): void {
     if (message.retain) this.#retained.set(message);
+    // A plugin asked during delivery may publish: such a nested routing gets arrays of its own,
+    // and every QoS is fixed before the first delivery because nesting reuses `routeQos`.
+    const nested = this.#delivering;
+    const targets = nested ? [] : this.#routeTargets;
+    const levels = nested ? [] : this.#routeLevels;
     this.#routeMark++;
-    const targets = this.#routeTargets;
+    this.#collecting = targets;
     this.#subscriptions.match(message.topic, this.#collect);
     const qos = message.qos;
     for (let i = 0; i < targets.length; i++) {
-      const session = targets[i];
-      this.#deliver(session, message, session.routeQos < qos ? session.routeQos : qos, false);
+      const granted = targets[i].routeQos;
+      levels[i] = granted < qos ? granted : qos;
     }
-    targets.length = 0;
+    this.#delivering = true;
+    try {
+      for (let i = 0; i < targets.length; i++) this.#deliver(targets[i], message, levels[i], false);
+    } finally {
+      this.#delivering = nested;
+      targets.length = 0;
+      levels.length = 0;
+    }
     if (this.#listens("broker_message_received")) {
       this.emit("broker_message_received", from, message);
     }

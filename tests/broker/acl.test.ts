@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { collect, eventually, RawClient, sleep, withBroker } from "../helpers/broker.ts";
+import type { Plugin, PluginContext } from "../../src/plugins/types.ts";
 
 const config = {
   "topic-check": {
@@ -91,5 +92,49 @@ describe("receive checks", () => {
       await eventually(() => got.length === 2, 5000, "the open messages");
       await sleep(50);
       assert.deepEqual(got.map((m) => m.topic).sort(), ["later/open", "now/open"]);
+    }));
+});
+
+/** A plugin that publishes `audit/<topic>` from inside the receive check of every other topic. */
+function echoAudit(): Plugin {
+  let context: PluginContext | undefined;
+  return {
+    name: "echo_audit",
+    setup: (ctx) => void (context = ctx),
+    topicFiltering: (_client, topic, action) => {
+      if (action === "receive" && !topic.startsWith("audit/")) {
+        context!.publish({
+          topic: `audit/${topic}`,
+          payload: new Uint8Array(),
+          qos: 1,
+          retain: false,
+        });
+      }
+      return true;
+    },
+  };
+}
+
+describe("re-entrant publishing", () => {
+  test("a plugin that publishes while a message is delivered breaks no routing", () =>
+    withBroker({
+      "topic-check": { enabled: true },
+      plugins: ["auth_anonymous", echoAudit()],
+    }, async ({ client }) => {
+      const a = await client();
+      const b = await client();
+      const gotA = collect(a);
+      const gotB = collect(b);
+      await a.subscribeAsync({ "#": { qos: 1 } });
+      await b.subscribeAsync({ "x/#": { qos: 0 }, "audit/#": { qos: 1 } });
+      const pub = await client();
+      await pub.publishAsync("x/1", "one", { qos: 1 });
+      // x/1 reaches a (QoS 1) and b (QoS 0); each delivery publishes one audit/x/1 message, which
+      // reaches a and b at QoS 1.
+      await eventually(() => gotA.length === 3 && gotB.length === 3, 5000, "every copy");
+      await sleep(50);
+      const summary = (got: typeof gotA) => got.map((m) => `${m.topic}@${m.qos}`).sort();
+      assert.deepEqual(summary(gotA), ["audit/x/1@1", "audit/x/1@1", "x/1@1"]);
+      assert.deepEqual(summary(gotB), ["audit/x/1@1", "audit/x/1@1", "x/1@0"]);
     }));
 });
