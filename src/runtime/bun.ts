@@ -23,14 +23,14 @@ import {
   CLOSE_LINGER_MS,
   closedError,
   listenError,
-  readStrategy,
   WS_MAX_MESSAGE_BYTES,
   WS_SEND_BUFFER_BYTES,
 } from "./shared.ts";
-import type { Connection, ListenOptions, RuntimeAdapter, Server, Transport } from "./types.ts";
+import { type ByteTransport, StreamConnection } from "./stream_connection.ts";
+import type { ListenOptions, RuntimeAdapter, Server, Transport } from "./types.ts";
 
 interface BunSocket {
-  data: BunTcpConnection | undefined;
+  data: BunTcpTransport | undefined;
   readonly remoteAddress: string;
   readonly remotePort: number;
   write(data: Uint8Array): number;
@@ -68,7 +68,7 @@ interface BunTcpListener {
 interface WsState {
   hostname: string;
   port: number;
-  conn?: BunWsConnection;
+  conn?: StreamConnection;
 }
 
 interface BunServerWebSocket {
@@ -117,215 +117,85 @@ interface BunLike {
   }): BunHttpServer;
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(err: Error): void;
-}
-
-class BunTcpConnection implements Connection {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
-  readonly remoteAddr;
+/** A TCP or TLS socket's side of its `StreamConnection`, and the socket's `data`. */
+class BunTcpTransport implements ByteTransport {
+  readonly conn: StreamConnection;
   #socket: BunSocket;
-  #closed = false;
-  #readDone = false;
-  #paused = false;
-  #reader!: ReadableStreamDefaultController<Uint8Array>;
-  #writer!: WritableStreamDefaultController;
   /** Bytes of the last write the kernel did not take yet. */
   #rest: Uint8Array | undefined;
-  #waiter: Waiter | undefined;
 
   constructor(socket: BunSocket, transport: Transport) {
     this.#socket = socket;
-    this.remoteAddr = { hostname: socket.remoteAddress, port: socket.remotePort, transport };
-    this.readable = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#reader = controller;
-      },
-      pull: () => {
-        if (!this.#paused) return;
-        this.#paused = false;
-        this.#socket.resume();
-      },
-      cancel: () => {
-        this.#readDone = true;
-        this.close();
-      },
-    }, readStrategy);
-    this.writable = new WritableStream<Uint8Array>({
-      start: (controller) => {
-        this.#writer = controller;
-      },
-      write: (chunk) => this.#write(chunk),
-      close: () => this.close(),
-      abort: () => this.close(),
-    });
+    const remote = { hostname: socket.remoteAddress, port: socket.remotePort, transport };
+    this.conn = new StreamConnection(this, remote);
   }
 
-  #write(chunk: Uint8Array): Promise<void> | undefined {
-    if (this.#closed) throw closedError();
+  write(chunk: Uint8Array): boolean {
     const written = this.#socket.write(chunk);
-    if (written === chunk.byteLength) return;
+    if (written === chunk.byteLength) return true;
     if (written < 0) {
-      this.close();
+      this.conn.close();
       throw closedError();
     }
     this.#rest = chunk.subarray(written);
-    return new Promise((resolve, reject) => {
-      this.#waiter = { resolve, reject };
-    });
+    return false;
   }
 
-  onData(chunk: Uint8Array): void {
-    if (this.#readDone) return;
-    this.#reader.enqueue(chunk);
-    if ((this.#reader.desiredSize ?? 0) <= 0 && !this.#paused) {
-      this.#paused = true;
-      this.#socket.pause();
-    }
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  close(readingPaused: boolean): void {
+    this.#rest = undefined;
+    // Bun's writes are unbuffered, so `end` only has a FIN to send. Reading resumes so the kernel
+    // does not answer the peer with a reset; a peer that never closes its side is dropped by the
+    // socket's own timeout, which holds no timer in JavaScript.
+    if (readingPaused) this.#socket.resume();
+    this.#socket.end();
+    this.#socket.timeout(Math.ceil(CLOSE_LINGER_MS / 1000));
   }
 
   onDrain(): void {
     const rest = this.#rest;
     if (!rest) return;
     const written = this.#socket.write(rest);
-    if (written < 0) return this.close();
+    if (written < 0) return this.conn.close();
     if (written < rest.byteLength) {
       this.#rest = rest.subarray(written);
       return;
     }
     this.#rest = undefined;
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.resolve();
+    this.conn.drained();
   }
 
   onClose(): void {
-    this.#shut();
-  }
-
-  #shut(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (!this.#readDone) {
-      this.#readDone = true;
-      this.#reader.close();
-    }
-    this.#writer.error(closedError());
     this.#rest = undefined;
-    this.#waiter?.reject(closedError());
-    this.#waiter = undefined;
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#shut();
-    // Bun's writes are unbuffered, so `end` only has a FIN to send. Reading resumes so the kernel
-    // does not answer the peer with a reset; a peer that never closes its side is dropped by the
-    // socket's own timeout, which holds no timer in JavaScript.
-    if (this.#paused) this.#socket.resume();
-    this.#socket.end();
-    this.#socket.timeout(Math.ceil(CLOSE_LINGER_MS / 1000));
+    this.conn.shut();
   }
 }
 
-class BunWsConnection implements Connection {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
-  readonly remoteAddr;
-  #ws: BunServerWebSocket;
-  #closed = false;
-  #readDone = false;
-  #paused = false;
-  #reader!: ReadableStreamDefaultController<Uint8Array>;
-  #writer!: WritableStreamDefaultController;
-  #waiter: Waiter | undefined;
-
-  constructor(ws: BunServerWebSocket, transport: Transport) {
-    this.#ws = ws;
-    this.remoteAddr = { hostname: ws.data.hostname, port: ws.data.port, transport };
-    this.readable = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#reader = controller;
-      },
-      pull: () => {
-        if (!this.#paused) return;
-        this.#paused = false;
-        this.#ws.resume();
-      },
-      cancel: () => {
-        this.#readDone = true;
-        this.close();
-      },
-    }, readStrategy);
-    this.writable = new WritableStream<Uint8Array>({
-      start: (controller) => {
-        this.#writer = controller;
-      },
-      write: (chunk) => this.#write(chunk),
-      close: () => this.close(),
-      abort: () => this.close(),
-    });
-  }
-
-  #write(chunk: Uint8Array): Promise<void> | undefined {
-    if (this.#closed) throw closedError();
-    const status = this.#ws.sendBinary(chunk);
-    if (status > 0) return;
-    if (status === 0) {
-      // Dropped: only past `backpressureLimit`, which waiting on `drain` keeps us under.
-      this.close();
-      throw closedError();
-    }
-    if (this.#ws.getBufferedAmount() < WS_SEND_BUFFER_BYTES) return;
-    return new Promise((resolve, reject) => {
-      this.#waiter = { resolve, reject };
-    });
-  }
-
-  onMessage(message: string | Uint8Array): void {
-    if (this.#readDone) return;
-    if (typeof message === "string") {
-      this.#ws.close(1003, "binary frames only");
-      this.#shut();
-      return;
-    }
-    this.#reader.enqueue(message);
-    if ((this.#reader.desiredSize ?? 0) <= 0 && !this.#paused) {
-      this.#paused = true;
-      this.#ws.pause();
-    }
-  }
-
-  onDrain(): void {
-    if (this.#ws.getBufferedAmount() >= WS_SEND_BUFFER_BYTES) return;
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.resolve();
-  }
-
-  onClose(): void {
-    this.#shut();
-  }
-
-  #shut(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (!this.#readDone) {
-      this.#readDone = true;
-      this.#reader.close();
-    }
-    this.#writer.error(closedError());
-    this.#waiter?.reject(closedError());
-    this.#waiter = undefined;
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#shut();
-    this.#ws.close(1000);
-  }
+function wsConnection(ws: BunServerWebSocket, transport: Transport): StreamConnection {
+  const remote = { hostname: ws.data.hostname, port: ws.data.port, transport };
+  const conn = new StreamConnection({
+    write(chunk) {
+      const status = ws.sendBinary(chunk);
+      if (status > 0) return true;
+      if (status === 0) {
+        // Dropped: only past `backpressureLimit`, which waiting on `drain` keeps us under.
+        conn.close();
+        throw closedError();
+      }
+      return ws.getBufferedAmount() < WS_SEND_BUFFER_BYTES;
+    },
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+    close: () => ws.close(1000),
+  }, remote);
+  return conn;
 }
 
 function tlsConfig(options: ListenOptions): BunTlsConfig | undefined {
@@ -345,9 +215,9 @@ function listenTcp(Bun: BunLike, options: ListenOptions): Server {
   const verifyClients = tls?.ca !== undefined;
   const accept = (socket: BunSocket) => {
     socket.setNoDelay(true);
-    const conn = new BunTcpConnection(socket, transport);
-    socket.data = conn;
-    options.onConnection(conn);
+    const data = new BunTcpTransport(socket, transport);
+    socket.data = data;
+    options.onConnection(data.conn);
   };
   const listener = Bun.listen({
     hostname: options.hostname,
@@ -365,7 +235,7 @@ function listenTcp(Bun: BunLike, options: ListenOptions): Server {
         accept(socket);
       },
       data(socket, data) {
-        socket.data?.onData(data);
+        socket.data?.conn.push(data);
       },
       drain(socket) {
         socket.data?.onDrain();
@@ -419,18 +289,25 @@ function listenWs(Bun: BunLike, options: ListenOptions): Server {
       sendPings: false,
       perMessageDeflate: false,
       open(ws) {
-        const conn = new BunWsConnection(ws, transport);
+        const conn = wsConnection(ws, transport);
         ws.data.conn = conn;
         options.onConnection(conn);
       },
       message(ws, message) {
-        ws.data.conn?.onMessage(message);
+        const conn = ws.data.conn;
+        if (!conn || conn.closed) return;
+        if (typeof message === "string") {
+          ws.close(1003, "binary frames only");
+          conn.shut();
+          return;
+        }
+        conn.push(message);
       },
       drain(ws) {
-        ws.data.conn?.onDrain();
+        if (ws.getBufferedAmount() < WS_SEND_BUFFER_BYTES) ws.data.conn?.drained();
       },
       close(ws) {
-        ws.data.conn?.onClose();
+        ws.data.conn?.shut();
       },
     },
   });

@@ -19,7 +19,8 @@
  * @module
  */
 import { listenWithNodeApis } from "./node.ts";
-import { closedError, listenError, readStrategy, TLS_HANDSHAKE_TIMEOUT_MS } from "./shared.ts";
+import { closedError, listenError, TLS_HANDSHAKE_TIMEOUT_MS } from "./shared.ts";
+import { StreamConnection } from "./stream_connection.ts";
 import type { Connection, ListenOptions, RuntimeAdapter, Server, Transport } from "./types.ts";
 
 interface DenoNetAddr {
@@ -53,24 +54,11 @@ interface DenoLike {
 const READ_SIZE = 16 * 1024;
 
 function denoConnection(conn: DenoConn, transport: Transport): Connection {
-  let closed = false;
-  let readDone = false;
-  let reader!: ReadableStreamDefaultController<Uint8Array>;
-  let writer!: WritableStreamDefaultController;
-
-  const endRead = () => {
-    if (readDone) return;
-    readDone = true;
-    reader.close();
-  };
-
-  const readable = new ReadableStream<Uint8Array>({
-    start(controller) {
-      reader = controller;
-    },
-    // Reading only when the stream asks for more is the backpressure: an unread connection is
-    // not read from, and the peer's sends stall in the kernel.
-    async pull(controller) {
+  // Reading only while the stream wants more is the backpressure: an unread connection is not
+  // read from, and the peer's sends stall in the kernel.
+  let flowing = true;
+  const read = async () => {
+    while (flowing && !connection.closed) {
       const buffer = new Uint8Array(READ_SIZE);
       let n: number | null;
       try {
@@ -78,25 +66,12 @@ function denoConnection(conn: DenoConn, transport: Transport): Connection {
       } catch {
         n = null;
       }
-      if (readDone) return;
-      if (n === null) {
-        connection.close();
-        return;
-      }
-      controller.enqueue(n < READ_SIZE / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
-    },
-    cancel() {
-      readDone = true;
-      connection.close();
-    },
-  }, readStrategy);
-
-  const writable = new WritableStream<Uint8Array>({
-    start(controller) {
-      writer = controller;
-    },
+      if (n === null) return connection.close();
+      connection.push(n < READ_SIZE / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
+    }
+  };
+  const connection = new StreamConnection({
     async write(chunk) {
-      if (closed) throw closedError();
       try {
         let written = await conn.write(chunk);
         while (written < chunk.byteLength) written += await conn.write(chunk.subarray(written));
@@ -105,30 +80,22 @@ function denoConnection(conn: DenoConn, transport: Transport): Connection {
         throw closedError();
       }
     },
-    close() {
-      connection.close();
+    pause() {
+      flowing = false;
     },
-    abort() {
-      connection.close();
+    resume() {
+      flowing = true;
+      read();
     },
-  });
-
-  const connection: Connection = {
-    readable,
-    writable,
-    remoteAddr: { hostname: conn.remoteAddr.hostname, port: conn.remoteAddr.port, transport },
     close() {
-      if (closed) return;
-      closed = true;
-      endRead();
-      writer.error(closedError());
       try {
         conn.close();
       } catch {
         // Already closed by the runtime after a reset.
       }
     },
-  };
+  }, { hostname: conn.remoteAddr.hostname, port: conn.remoteAddr.port, transport });
+  read();
   return connection;
 }
 

@@ -19,11 +19,11 @@ import {
   CLOSE_LINGER_MS,
   closedError,
   listenError,
-  readStrategy,
   TLS_HANDSHAKE_TIMEOUT_MS,
   WS_MAX_MESSAGE_BYTES,
   WS_SEND_BUFFER_BYTES,
 } from "./shared.ts";
+import { StreamConnection } from "./stream_connection.ts";
 import type {
   Connection,
   ListenOptions,
@@ -33,94 +33,17 @@ import type {
   Transport,
 } from "./types.ts";
 
-interface Waiter {
-  resolve(): void;
-  reject(err: Error): void;
-}
-
 function remoteOf(socket: net.Socket, transport: Transport): RemoteAddr {
   return { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0, transport };
 }
 
 function socketConnection(socket: net.Socket, transport: Transport): Connection {
-  let closed = false;
-  let readDone = false;
-  let drainWaiter: Waiter | undefined;
   let lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  let reader!: ReadableStreamDefaultController<Uint8Array>;
-  let writer!: WritableStreamDefaultController;
-
-  const endRead = () => {
-    if (readDone) return;
-    readDone = true;
-    reader.close();
-  };
-  const shut = () => {
-    closed = true;
-    endRead();
-    writer.error(closedError());
-    drainWaiter?.reject(closedError());
-    drainWaiter = undefined;
-  };
-
-  const readable = new ReadableStream<Uint8Array>({
-    start(controller) {
-      reader = controller;
-    },
-    pull() {
-      socket.resume();
-    },
-    cancel() {
-      readDone = true;
-      conn.close();
-    },
-  }, readStrategy);
-
-  const writable = new WritableStream<Uint8Array>({
-    start(controller) {
-      writer = controller;
-    },
-    write(chunk) {
-      if (closed) throw closedError();
-      if (socket.write(chunk)) return;
-      return new Promise<void>((resolve, reject) => {
-        drainWaiter = { resolve, reject };
-      });
-    },
+  const conn = new StreamConnection({
+    write: (chunk) => socket.write(chunk),
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
     close() {
-      conn.close();
-    },
-    abort() {
-      conn.close();
-    },
-  });
-
-  // Node hands out a fresh Buffer per read, so chunks go to the consumer without a copy.
-  socket.on("data", (chunk: Buffer) => {
-    if (readDone) return;
-    reader.enqueue(chunk);
-    if ((reader.desiredSize ?? 0) <= 0) socket.pause();
-  });
-  socket.on("drain", () => {
-    const waiter = drainWaiter;
-    drainWaiter = undefined;
-    waiter?.resolve();
-  });
-  socket.on("end", endRead);
-  // A reset or a failed write only ends this connection; 'close' follows and cleans up.
-  socket.on("error", () => {});
-  socket.on("close", () => {
-    clearTimeout(lingerTimer);
-    if (!closed) shut();
-  });
-
-  const conn: Connection = {
-    readable,
-    writable,
-    remoteAddr: remoteOf(socket, transport),
-    close() {
-      if (closed) return;
-      shut();
       // Flush what Node still holds, send FIN, then free the socket; keep draining input so the
       // kernel does not answer the peer with a reset. A peer that never reads is dropped later.
       socket.resume();
@@ -130,97 +53,62 @@ function socketConnection(socket: net.Socket, transport: Transport): Connection 
         lingerTimer.unref();
       }
     },
-  };
+  }, remoteOf(socket, transport));
+
+  // Node hands out a fresh Buffer per read, so chunks go to the consumer without a copy.
+  socket.on("data", (chunk: Buffer) => conn.push(chunk));
+  socket.on("drain", () => conn.drained());
+  socket.on("end", () => conn.endRead());
+  // A reset or a failed write only ends this connection; 'close' follows and cleans up.
+  socket.on("error", () => {});
+  socket.on("close", () => {
+    clearTimeout(lingerTimer);
+    conn.shut();
+  });
   return conn;
 }
 
 const SEND_OPTIONS = { binary: true, compress: false, fin: true };
 
 function webSocketConnection(ws: WebSocket, socket: net.Socket, transport: Transport): Connection {
-  let closed = false;
-  let readDone = false;
   let lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  let reader!: ReadableStreamDefaultController<Uint8Array>;
-  let writer!: WritableStreamDefaultController;
-
-  const endRead = () => {
-    if (readDone) return;
-    readDone = true;
-    reader.close();
-  };
-  const shut = () => {
-    closed = true;
-    endRead();
-    writer.error(closedError());
-  };
-
-  const readable = new ReadableStream<Uint8Array>({
-    start(controller) {
-      reader = controller;
-    },
-    pull() {
-      if (ws.isPaused) ws.resume();
-    },
-    cancel() {
-      readDone = true;
-      conn.close();
-    },
-  }, readStrategy);
-
-  const writable = new WritableStream<Uint8Array>({
-    start(controller) {
-      writer = controller;
-    },
+  const conn = new StreamConnection({
     write(chunk) {
-      if (closed) throw closedError();
       if (ws.bufferedAmount < WS_SEND_BUFFER_BYTES) {
         ws.send(chunk, SEND_OPTIONS);
-        return;
+        return true;
       }
       // The callback runs once this frame, and so every frame before it, reached the kernel.
       return new Promise<void>((resolve, reject) => {
         ws.send(chunk, SEND_OPTIONS, (err) => (err ? reject(closedError()) : resolve()));
       });
     },
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
     close() {
-      conn.close();
-    },
-    abort() {
-      conn.close();
-    },
-  });
-
-  // With the default binaryType, ws delivers each message as a Buffer of its own.
-  ws.on("message", (data: Buffer, isBinary: boolean) => {
-    if (readDone) return;
-    if (!isBinary) {
-      ws.close(1003, "binary frames only");
-      shut();
-      return;
-    }
-    reader.enqueue(data);
-    if ((reader.desiredSize ?? 0) <= 0) ws.pause();
-  });
-  ws.on("error", () => {});
-  ws.on("close", () => {
-    clearTimeout(lingerTimer);
-    if (!closed) shut();
-  });
-
-  const conn: Connection = {
-    readable,
-    writable,
-    remoteAddr: remoteOf(socket, transport),
-    close() {
-      if (closed) return;
-      shut();
       ws.close(1000);
       // ws waits up to 30 s for the peer's close frame on a timer that holds the process; ours
       // does not, and ending the socket clears theirs.
       lingerTimer = setTimeout(() => ws.terminate(), CLOSE_LINGER_MS);
       lingerTimer.unref();
     },
-  };
+  }, remoteOf(socket, transport));
+
+  // With the default binaryType, ws delivers each message as a Buffer of its own.
+  ws.on("message", (data: Buffer, isBinary: boolean) => {
+    if (conn.closed) return;
+    if (!isBinary) {
+      ws.close(1003, "binary frames only");
+      conn.shut();
+      return;
+    }
+    conn.push(data);
+  });
+  ws.on("error", () => {});
+  ws.on("close", () => {
+    clearTimeout(lingerTimer);
+    conn.shut();
+  });
   return conn;
 }
 
