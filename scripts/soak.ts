@@ -13,13 +13,26 @@
  *
  * Exits 1 if a QoS 1/2 message was lost, a QoS 2 message duplicated, or the broker died.
  *
+ *   npx tsx scripts/soak.ts --flood [--seconds 60] [--runtime node]
+ *
+ * The flood run instead: default limits, one subscriber that stops reading, one publisher that
+ * never reads its PUBACKs, publishers flooding QoS 0 (1 KiB) with a QoS 1 message every 100, and
+ * a healthy subscriber that must get every QoS 1 message. Reports the broker's RSS and `$SYS`.
+ *
  * @module
  */
+import { Buffer } from "node:buffer";
+import net from "node:net";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import mqtt from "mqtt";
 import { statusKb } from "./bench/procfs.ts";
-import { spawnBroker } from "../tests/helpers/hostile.ts";
+import {
+  connectPacket,
+  publishPacket,
+  spawnBroker,
+  subscribePacket,
+} from "../tests/helpers/hostile.ts";
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +40,8 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "400" },
     stable: { type: "string", default: "20" },
     runtime: { type: "string", default: "node" },
+    flood: { type: "boolean" },
+    seconds: { type: "string", default: "60" },
   },
 });
 const durationMs = Number(values.minutes) * 60_000;
@@ -48,12 +63,123 @@ function untilClosed(client: mqtt.MqttClient, promise: Promise<unknown>): Promis
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const between = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo));
 
+const base = { reconnectPeriod: 0, connectTimeout: 10_000, keepalive: 30 };
+const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
+
+/** The `--flood` run; returns the exit code. */
+async function floodRun(): Promise<number> {
+  const seconds = Number(values.seconds);
+  const broker = await spawnBroker({ sys_interval: 1 }, values.runtime as "node" | "deno" | "bun");
+  const url = `mqtt://127.0.0.1:${broker.port}`;
+  const rssStart = statusKb(broker.pid, "VmRSS");
+  const ascii = (text: string) => Array.from(Buffer.from(text));
+  const rawSocket = async (bytes: Uint8Array[]) => {
+    const socket = net.connect(broker.port, "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise((resolve) => socket.once("connect", resolve));
+    for (const b of bytes) socket.write(b);
+    return socket;
+  };
+  // The subscriber that stops reading once it has its CONNACK and SUBACK.
+  const stuck = await rawSocket([
+    connectPacket("flood-stuck"),
+    subscribePacket([[ascii("flood/#"), 1]]),
+  ]);
+  await new Promise<void>((resolve) => {
+    let seen = 0;
+    stuck.on("data", (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen >= 9) resolve();
+    });
+  });
+  stuck.pause();
+  // The publisher that never reads: QoS 1 PUBLISH packets for as long as the broker takes them.
+  const chunk = Buffer.concat(
+    Array.from({ length: 4096 }, (_, i) => publishPacket(ascii("noread"), [], 1, 1 + i)),
+  );
+  const flooder = await rawSocket([connectPacket("flood-noread")]);
+  flooder.pause();
+  let flooderWritten = 0;
+  const pumpFlooder = () => {
+    while (flooder.write(chunk)) flooderWritten += chunk.length;
+    flooderWritten += chunk.length;
+  };
+  flooder.on("drain", pumpFlooder);
+  pumpFlooder();
+
+  const sys = new Map<string, string>();
+  const monitor = await mqtt.connectAsync(url, { ...base, clientId: "flood-monitor" });
+  monitor.on("message", (topic, payload) => sys.set(topic.slice(12), payload.toString()));
+  await monitor.subscribeAsync("$SYS/broker/#");
+  const healthy = await mqtt.connectAsync(url, { ...base, clientId: "flood-healthy" });
+  const got = new Set<string>();
+  healthy.on("message", (_topic, payload, packet) => {
+    if (packet.qos === 1) got.add(payload.toString());
+  });
+  await healthy.subscribeAsync("flood/#", { qos: 1 });
+
+  const started = Date.now();
+  let rssPeak = rssStart;
+  const sampler = setInterval(() => {
+    if (broker.alive) rssPeak = Math.max(rssPeak, statusKb(broker.pid, "VmRSS"));
+  }, 250);
+  const acked = new Set<string>();
+  let sent0 = 0;
+  const payload = Buffer.alloc(1024, 0x66);
+  await Promise.all(Array.from({ length: 4 }, async (_, p) => {
+    const pub = await mqtt.connectAsync(url, { ...base, clientId: `flood-pub-${p}` });
+    for (let n = 0; Date.now() - started < seconds * 1000; n++) {
+      for (let i = 0; i < 100; i++) pub.publish(`flood/${p}`, payload, { qos: 0 });
+      sent0 += 100;
+      await pub.publishAsync(`flood/${p}/1`, `${p}:${n}`, { qos: 1 });
+      acked.add(`${p}:${n}`);
+    }
+    await pub.endAsync();
+  }));
+  const deadline = Date.now() + 10_000;
+  while ([...acked].some((k) => !got.has(k)) && Date.now() < deadline) await sleep(100);
+  await sleep(2500);
+  clearInterval(sampler);
+  const rssEnd = statusKb(broker.pid, "VmRSS");
+  const hwm = statusKb(broker.pid, "VmHWM");
+  const missed = [...acked].filter((k) => !got.has(k)).length;
+  stuck.destroy();
+  flooder.destroy();
+  healthy.end(true);
+  monitor.end(true);
+  await broker.stop();
+  console.log(
+    `flood on ${values.runtime}: ${seconds} s, default limits (max-output-bytes 1 MiB, write-timeout 30 s)`,
+  );
+  console.log(
+    `  QoS 0: ${sent0} x 1 KiB published; QoS 1: ${acked.size} acknowledged, healthy subscriber missed ${missed}`,
+  );
+  console.log(
+    `  non-reading publisher: wrote ${
+      (flooderWritten / 1048576).toFixed(1)
+    } MiB before the broker stopped reading it`,
+  );
+  const keys = [
+    "clients/connected",
+    "messages/publish/dropped/qos0",
+    "messages/publish/dropped/queued",
+    "messages/queued",
+    "load/bytes/received",
+  ];
+  console.log(`  $SYS: ${keys.map((k) => `${k}=${sys.get(k)}`).join(", ")}`);
+  console.log(
+    `  broker RSS: start ${mib(rssStart)}, peak ${mib(Math.max(rssPeak, hwm))}, end ${mib(rssEnd)}`,
+  );
+  return missed === 0 ? 0 : 1;
+}
+
+if (values.flood) process.exit(await floodRun());
+
 const broker = await spawnBroker(
   { "max-queued-messages": 20000, "max-queued-bytes": 0, sys_interval: 0, "connect-timeout": 5 },
   values.runtime as "node" | "deno" | "bun",
 );
 const url = `mqtt://127.0.0.1:${broker.port}`;
-const base = { reconnectPeriod: 0, connectTimeout: 10_000, keepalive: 30 };
 
 /** How often each QoS 1/2 payload arrived at its subscriber, by QoS. */
 const arrived = [new Map<string, number>(), new Map<string, number>(), new Map<string, number>()];
@@ -175,7 +301,6 @@ function r<T>(items: T[]): T {
   return items[between(0, items.length)];
 }
 
-const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
 const rssStart = statusKb(broker.pid, "VmRSS");
 const samples: [number, number][] = [[0, rssStart]];
 const started = Date.now();
