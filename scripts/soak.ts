@@ -168,6 +168,9 @@ async function floodRun(): Promise<number> {
   ];
   console.log(`  $SYS: ${keys.map((k) => `${k}=${sys.get(k)}`).join(", ")}`);
   console.log(
+    `  broker "dropping" log lines: ${broker.lines.filter((l) => / dropping /.test(l)).length}`,
+  );
+  console.log(
     `  broker RSS: start ${mib(rssStart)}, peak ${mib(Math.max(rssPeak, hwm))}, end ${mib(rssEnd)}`,
   );
   return missed === 0 ? 0 : 1;
