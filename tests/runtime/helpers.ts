@@ -1,14 +1,122 @@
 /**
- * Test helpers for the adapter suites: an echo handler for server connections and small clients
- * (TCP, TLS, WebSocket) that collect bytes. The clients use `node:net`, `node:tls` and the `ws`
- * package, which all three runtimes provide.
+ * Test helpers for the adapter suites: test servers that echo or hand over what they accept, test
+ * certificates, and small clients (TCP, TLS, WebSocket) that collect bytes. The clients use
+ * `node:net`, `node:tls` and the `ws` package, which all three runtimes provide.
  *
  * @module
  */
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
 import tls from "node:tls";
 import WebSocket from "ws";
-import type { Connection } from "../../src/runtime/types.ts";
+import { type CertificatePaths, generateCertificates } from "../../scripts/gen-certs.ts";
+import type {
+  Connection,
+  ListenOptions,
+  RuntimeAdapter,
+  Server,
+  TlsOptions,
+} from "../../src/runtime/types.ts";
+
+/** Waits a moment for bytes to settle in socket buffers; never asserted on as a duration. */
+export const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));
+
+/** A server on port 0 for one test, and the connections it accepted. */
+export interface TestServer {
+  server: Server;
+  port: number;
+  /** Every connection accepted so far, in order. */
+  accepted: Connection[];
+  /** Resolves with the `index`th accepted connection (the first by default) once it arrived. */
+  connection(index?: number): Promise<Connection>;
+  close(): Promise<void>;
+}
+
+/** What `listenForTest` binds; `onConnection` runs on each accepted connection, `echo` if not given. */
+export interface TestListenOptions {
+  type: ListenOptions["type"];
+  hostname?: string;
+  tls?: TlsOptions;
+  onConnection?(conn: Connection): void;
+}
+
+/** Binds a server on port 0 (on 127.0.0.1 unless `hostname` says otherwise). */
+export async function listenForTest(
+  adapter: RuntimeAdapter,
+  options: TestListenOptions,
+): Promise<TestServer> {
+  const accepted: Connection[] = [];
+  const arrivals: { promise: Promise<Connection>; resolve(conn: Connection): void }[] = [];
+  const arrival = (index: number) => (arrivals[index] ??= deferred<Connection>());
+  const handle = options.onConnection ?? echo;
+  const server = await adapter.listen({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: 0,
+    type: options.type,
+    tls: options.tls,
+    onConnection(conn) {
+      accepted.push(conn);
+      handle(conn);
+      arrival(accepted.length - 1).resolve(conn);
+    },
+  });
+  return {
+    server,
+    port: server.port,
+    accepted,
+    connection: (index = 0) => arrival(index).promise,
+    close: () => server.close(),
+  };
+}
+
+/**
+ * Asserts that binding `port` again fails with the address in the message: `host:port`, or
+ * `[host]:port` for an IPv6 literal.
+ */
+export async function assertPortTaken(
+  adapter: RuntimeAdapter,
+  options: { hostname: string; port: number; type: ListenOptions["type"]; tls?: TlsOptions },
+): Promise<void> {
+  const { hostname, port } = options;
+  const address = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  await assert.rejects(
+    adapter.listen({ ...options, onConnection: echo }),
+    { message: `${address}: address already in use` },
+  );
+}
+
+/** Skips `t` and returns true when this machine cannot bind IPv6 loopback. */
+export async function skipWithoutIpv6(t: TestContext): Promise<boolean> {
+  if (await hasIpv6Loopback()) return false;
+  t.skip("this machine cannot bind ::1 (IPv6 disabled or no loopback address)");
+  return true;
+}
+
+/** The test certificates as PEM text, in a temporary directory that `remove` deletes. */
+export interface TestCertificates {
+  pem: Record<keyof CertificatePaths, string>;
+  remove(): Promise<void>;
+}
+
+/** Generates a CA, a server certificate for `localhost` and client certificates. */
+export async function testCertificates(): Promise<TestCertificates> {
+  const dir = await mkdtemp(join(tmpdir(), "broker-certs-"));
+  const paths = await generateCertificates(dir);
+  const entries = await Promise.all(
+    Object.entries(paths).map(async ([name, path]) => [name, await readFile(path, "utf8")]),
+  );
+  return {
+    pem: Object.fromEntries(entries),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Bytes to text. */
+export const text = (data: Uint8Array): string => new TextDecoder().decode(data);
 
 /** Echoes every chunk back until the peer goes away, then closes. */
 export async function echo(conn: Connection): Promise<void> {

@@ -1,22 +1,24 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { getRuntimeAdapter } from "../../src/runtime/select.ts";
-import type { Connection, RuntimeAdapter, Server } from "../../src/runtime/types.ts";
+import type { RuntimeAdapter, Server } from "../../src/runtime/types.ts";
 import {
+  assertPortTaken,
   bytes,
   concat,
   connectTcp,
   deferred,
   echo,
-  hasIpv6Loopback,
+  listenForTest,
   pattern,
   readAll,
   sameBytes,
+  settle,
+  skipWithoutIpv6,
+  text,
 } from "./helpers.ts";
 
 const host = "127.0.0.1";
-/** Waits a moment for bytes to settle in socket buffers; never asserted on as a duration. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 
 describe("runtime adapter: TCP", () => {
   let adapter: RuntimeAdapter;
@@ -30,22 +32,13 @@ describe("runtime adapter: TCP", () => {
   });
 
   test("echo round trip, with the remote address", async () => {
-    const accepted: Connection[] = [];
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "tcp",
-      onConnection(conn) {
-        accepted.push(conn);
-        echo(conn);
-      },
-    });
+    const { server, accepted } = await listenForTest(adapter, { type: "tcp" });
     try {
       assert.ok(server.port > 0);
       assert.equal(server.hostname, host);
       const client = await connectTcp(server.port);
       client.socket.write("hello, broker");
-      assert.equal(new TextDecoder().decode(await client.receive(13)), "hello, broker");
+      assert.equal(text(await client.receive(13)), "hello, broker");
       assert.equal(accepted.length, 1);
       assert.equal(accepted[0].remoteAddr.transport, "tcp");
       assert.match(accepted[0].remoteAddr.hostname, /127\.0\.0\.1$/);
@@ -60,20 +53,10 @@ describe("runtime adapter: TCP", () => {
   test("a slow reader gets every byte, and an idle one stops the sender", async () => {
     const size = 32 * 1024 * 1024;
     const data = pattern(size);
-    let conn!: Connection;
-    const accepted = deferred<void>();
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "tcp",
-      onConnection(c) {
-        conn = c;
-        accepted.resolve();
-      },
-    });
+    const server = await listenForTest(adapter, { type: "tcp", onConnection() {} });
     try {
       const client = await connectTcp(server.port);
-      await accepted.promise;
+      const conn = await server.connection();
       let flushed = 0;
       const piece = 64 * 1024;
       const sending = (async () => {
@@ -116,10 +99,7 @@ describe("runtime adapter: TCP", () => {
     const data = pattern(size);
     let written = 0;
     let writing!: Promise<void>;
-    const started = deferred<void>();
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
+    const server = await listenForTest(adapter, {
       type: "tcp",
       onConnection(conn) {
         writing = (async () => {
@@ -130,13 +110,12 @@ describe("runtime adapter: TCP", () => {
           }
           conn.close();
         })();
-        started.resolve();
       },
     });
     try {
       const client = await connectTcp(server.port);
       client.socket.pause();
-      await started.promise;
+      await server.connection();
       await settle();
       assert.ok(written < size, "the adapter took 32 MiB for a peer that reads nothing");
       client.socket.resume();
@@ -149,25 +128,15 @@ describe("runtime adapter: TCP", () => {
   });
 
   test("close() on the server side ends the client, and is idempotent", async () => {
-    let conn!: Connection;
-    const accepted = deferred<void>();
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "tcp",
-      onConnection(c) {
-        conn = c;
-        accepted.resolve();
-      },
-    });
+    const server = await listenForTest(adapter, { type: "tcp", onConnection() {} });
     try {
       const client = await connectTcp(server.port);
-      await accepted.promise;
+      const conn = await server.connection();
       const writer = conn.writable.getWriter();
       await writer.write(bytes("bye"));
       conn.close();
       conn.close();
-      assert.equal(new TextDecoder().decode(await client.receive(3)), "bye");
+      assert.equal(text(await client.receive(3)), "bye");
       await client.closed;
       assert.equal((await readAll(conn.readable)).byteLength, 0);
       await assert.rejects(writer.write(bytes("too late")));
@@ -178,21 +147,18 @@ describe("runtime adapter: TCP", () => {
 
   test("a client hanging up ends the readable; later writes reject quietly", async () => {
     const result = deferred<Uint8Array>();
-    let conn!: Connection;
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
+    const server = await listenForTest(adapter, {
       type: "tcp",
       onConnection(c) {
-        conn = c;
         readAll(c.readable).then(result.resolve, result.reject);
       },
     });
     try {
       const client = await connectTcp(server.port);
       client.socket.end("last words");
-      assert.equal(new TextDecoder().decode(await result.promise), "last words");
+      assert.equal(text(await result.promise), "last words");
       await client.closed;
+      const conn = await server.connection();
       const writer = conn.writable.getWriter();
       await assert.rejects(async () => {
         // The first write after a hang-up may still be taken by the kernel; a later one fails.
@@ -209,9 +175,7 @@ describe("runtime adapter: TCP", () => {
 
   test("a peer reset ends the connection without an uncaught error", async () => {
     const done = deferred<Uint8Array>();
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
+    const server = await listenForTest(adapter, {
       type: "tcp",
       onConnection(c) {
         readAll(c.readable).then(done.resolve, done.reject).finally(() => c.close());
@@ -228,29 +192,16 @@ describe("runtime adapter: TCP", () => {
   });
 
   test("a taken port fails with the address in the message", async () => {
-    const first = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "tcp",
-      onConnection: echo,
-    });
+    const first = await listenForTest(adapter, { type: "tcp" });
     try {
-      await assert.rejects(
-        adapter.listen({ hostname: host, port: first.port, type: "tcp", onConnection: echo }),
-        { message: `${host}:${first.port}: address already in use` },
-      );
+      await assertPortTaken(adapter, { hostname: host, port: first.port, type: "tcp" });
     } finally {
       await first.close();
     }
   });
 
   test("close() frees the port and leaves accepted connections open", async () => {
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "tcp",
-      onConnection: echo,
-    });
+    const server = await listenForTest(adapter, { type: "tcp" });
     const client = await connectTcp(server.port);
     await server.close();
     await server.close();
@@ -263,7 +214,7 @@ describe("runtime adapter: TCP", () => {
         onConnection: echo,
       });
       client.socket.write("still here");
-      assert.equal(new TextDecoder().decode(await client.receive(10)), "still here");
+      assert.equal(text(await client.receive(10)), "still here");
     } finally {
       client.socket.end();
       await client.closed;
@@ -272,26 +223,15 @@ describe("runtime adapter: TCP", () => {
   });
 
   test("IPv6 loopback", async (t) => {
-    if (!(await hasIpv6Loopback())) {
-      t.skip("this machine cannot bind ::1 (IPv6 disabled or no loopback address)");
-      return;
-    }
-    const server = await adapter.listen({
-      hostname: "::1",
-      port: 0,
-      type: "tcp",
-      onConnection: echo,
-    });
+    if (await skipWithoutIpv6(t)) return;
+    const server = await listenForTest(adapter, { hostname: "::1", type: "tcp" });
     try {
       const client = await connectTcp(server.port, "::1");
       client.socket.write("v6");
-      assert.equal(new TextDecoder().decode(await client.receive(2)), "v6");
+      assert.equal(text(await client.receive(2)), "v6");
       client.socket.end();
       await client.closed;
-      await assert.rejects(
-        adapter.listen({ hostname: "::1", port: server.port, type: "tcp", onConnection: echo }),
-        { message: `[::1]:${server.port}: address already in use` },
-      );
+      await assertPortTaken(adapter, { hostname: "::1", port: server.port, type: "tcp" });
     } finally {
       await server.close();
     }

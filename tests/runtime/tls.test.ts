@@ -1,18 +1,18 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type CertificatePaths, generateCertificates } from "../../scripts/gen-certs.ts";
 import { getRuntimeAdapter } from "../../src/runtime/select.ts";
-import type { Connection, RuntimeAdapter, TlsOptions } from "../../src/runtime/types.ts";
+import type { RuntimeAdapter, TlsOptions } from "../../src/runtime/types.ts";
 import {
+  assertPortTaken,
   connectTls,
   deferred,
-  echo,
-  hasIpv6Loopback,
+  listenForTest,
   pattern,
   sameBytes,
+  skipWithoutIpv6,
+  type TestCertificates,
+  testCertificates,
+  text,
   tlsEcho,
 } from "./helpers.ts";
 
@@ -20,38 +20,23 @@ const host = "127.0.0.1";
 
 describe("runtime adapter: TLS", () => {
   let adapter: RuntimeAdapter;
-  let dir: string;
-  let paths: CertificatePaths;
-  let pem: Record<keyof CertificatePaths, string>;
+  let certs: TestCertificates;
+  let pem: TestCertificates["pem"];
   let serverTls: TlsOptions;
 
   before(async () => {
     adapter = await getRuntimeAdapter();
-    dir = await mkdtemp(join(tmpdir(), "broker-certs-"));
-    paths = await generateCertificates(dir);
-    const entries = await Promise.all(
-      Object.entries(paths).map(async ([name, path]) => [name, await readFile(path, "utf8")]),
-    );
-    pem = Object.fromEntries(entries);
+    certs = await testCertificates();
+    pem = certs.pem;
     serverTls = { cert: pem.serverCert, key: pem.serverKey };
   });
 
   after(async () => {
-    await rm(dir, { recursive: true, force: true });
+    await certs.remove();
   });
 
   test("round trip over TLS", async () => {
-    const accepted: Connection[] = [];
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "tcp",
-      tls: serverTls,
-      onConnection(conn) {
-        accepted.push(conn);
-        echo(conn);
-      },
-    });
+    const { server, accepted } = await listenForTest(adapter, { type: "tcp", tls: serverTls });
     try {
       const client = await connectTls(server.port, { ca: pem.ca });
       const data = pattern(1024 * 1024);
@@ -66,17 +51,7 @@ describe("runtime adapter: TLS", () => {
   });
 
   test("a failed handshake never reaches the core nor crashes", async () => {
-    let accepted = 0;
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "tcp",
-      tls: serverTls,
-      onConnection(conn) {
-        accepted++;
-        echo(conn);
-      },
-    });
+    const { server, accepted } = await listenForTest(adapter, { type: "tcp", tls: serverTls });
     try {
       // The client does not trust the server's CA, so it aborts the handshake.
       assert.equal(await tlsEcho(server.port, { ca: pem.otherClientCert }), "refused");
@@ -89,23 +64,16 @@ describe("runtime adapter: TLS", () => {
       socket.on("close", () => garbage.resolve());
       await garbage.promise;
       assert.equal(await tlsEcho(server.port, { ca: pem.ca }), "echoed");
-      assert.equal(accepted, 1);
+      assert.equal(accepted.length, 1);
     } finally {
       await server.close();
     }
   });
 
   test("client certificates: signed by the CA accepted, others refused", async () => {
-    let accepted = 0;
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
+    const { server, accepted } = await listenForTest(adapter, {
       type: "tcp",
       tls: { ...serverTls, ca: pem.ca },
-      onConnection(conn) {
-        accepted++;
-        echo(conn);
-      },
     });
     try {
       const trusted = { ca: pem.ca, cert: pem.clientCert, key: pem.clientKey };
@@ -113,32 +81,17 @@ describe("runtime adapter: TLS", () => {
       assert.equal(await tlsEcho(server.port, trusted), "echoed");
       assert.equal(await tlsEcho(server.port, untrusted), "refused");
       assert.equal(await tlsEcho(server.port, { ca: pem.ca }), "refused");
-      assert.equal(accepted, 1);
+      assert.equal(accepted.length, 1);
     } finally {
       await server.close();
     }
   });
 
   test("a taken TLS port fails with the address in the message", async () => {
-    const first = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "tcp",
-      tls: { ...serverTls, ca: pem.ca },
-      onConnection: echo,
-    });
+    const first = await listenForTest(adapter, { type: "tcp", tls: { ...serverTls, ca: pem.ca } });
     try {
       for (const tls of [serverTls, { ...serverTls, ca: pem.ca }]) {
-        await assert.rejects(
-          adapter.listen({
-            hostname: host,
-            port: first.port,
-            type: "tcp",
-            tls,
-            onConnection: echo,
-          }),
-          { message: `${host}:${first.port}: address already in use` },
-        );
+        await assertPortTaken(adapter, { hostname: host, port: first.port, type: "tcp", tls });
       }
     } finally {
       await first.close();
@@ -146,21 +99,12 @@ describe("runtime adapter: TLS", () => {
   });
 
   test("TLS on IPv6 loopback", async (t) => {
-    if (!(await hasIpv6Loopback())) {
-      t.skip("this machine cannot bind ::1 (IPv6 disabled or no loopback address)");
-      return;
-    }
-    const server = await adapter.listen({
-      hostname: "::1",
-      port: 0,
-      type: "tcp",
-      tls: serverTls,
-      onConnection: echo,
-    });
+    if (await skipWithoutIpv6(t)) return;
+    const server = await listenForTest(adapter, { hostname: "::1", type: "tcp", tls: serverTls });
     try {
       const client = await connectTls(server.port, { ca: pem.ca }, "::1");
       client.socket.write("v6");
-      assert.equal(new TextDecoder().decode(await client.receive(2)), "v6");
+      assert.equal(text(await client.receive(2)), "v6");
       client.socket.end();
       await client.closed;
     } finally {

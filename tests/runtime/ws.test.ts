@@ -1,29 +1,30 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { generateCertificates } from "../../scripts/gen-certs.ts";
 import { getRuntimeAdapter } from "../../src/runtime/select.ts";
-import type { Connection, RuntimeAdapter, TlsOptions } from "../../src/runtime/types.ts";
+import type { RuntimeAdapter, TlsOptions } from "../../src/runtime/types.ts";
 import {
+  assertPortTaken,
   bytes,
   concat,
   connectWs,
   deferred,
   echo,
-  hasIpv6Loopback,
+  listenForTest,
   pattern,
   readAll,
   sameBytes,
+  settle,
+  skipWithoutIpv6,
+  type TestCertificates,
+  testCertificates,
+  text,
 } from "./helpers.ts";
 
 const host = "127.0.0.1";
-const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 
 describe("runtime adapter: WebSocket", () => {
   let adapter: RuntimeAdapter;
-  let dir: string;
+  let certs: TestCertificates;
   let ca: string;
   let serverTls: TlsOptions;
   let client: { cert: string; key: string };
@@ -31,33 +32,20 @@ describe("runtime adapter: WebSocket", () => {
 
   before(async () => {
     adapter = await getRuntimeAdapter();
-    dir = await mkdtemp(join(tmpdir(), "broker-certs-"));
-    const paths = await generateCertificates(dir);
-    const read = (path: string) => readFile(path, "utf8");
-    ca = await read(paths.ca);
-    serverTls = { cert: await read(paths.serverCert), key: await read(paths.serverKey) };
-    client = { cert: await read(paths.clientCert), key: await read(paths.clientKey) };
-    otherClient = {
-      cert: await read(paths.otherClientCert),
-      key: await read(paths.otherClientKey),
-    };
+    certs = await testCertificates();
+    const { pem } = certs;
+    ca = pem.ca;
+    serverTls = { cert: pem.serverCert, key: pem.serverKey };
+    client = { cert: pem.clientCert, key: pem.clientKey };
+    otherClient = { cert: pem.otherClientCert, key: pem.otherClientKey };
   });
 
   after(async () => {
-    await rm(dir, { recursive: true, force: true });
+    await certs.remove();
   });
 
   test("round trip with subprotocol mqtt, on any path", async () => {
-    const accepted: Connection[] = [];
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "ws",
-      onConnection(conn) {
-        accepted.push(conn);
-        echo(conn);
-      },
-    });
+    const { server, accepted } = await listenForTest(adapter, { type: "ws" });
     try {
       for (
         const [path, offered, answered] of [
@@ -69,7 +57,7 @@ describe("runtime adapter: WebSocket", () => {
         const ws = await connectWs(`ws://${host}:${server.port}${path}`, [...offered]);
         assert.equal(ws.ws.protocol, answered);
         ws.ws.send(bytes("hello"));
-        assert.equal(new TextDecoder().decode(await ws.receive(5)), "hello");
+        assert.equal(text(await ws.receive(5)), "hello");
         ws.ws.close();
         await ws.closed;
       }
@@ -83,9 +71,7 @@ describe("runtime adapter: WebSocket", () => {
 
   test("frames are only bytes: one message split over frames, several in one", async () => {
     const received = deferred<Uint8Array>();
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
+    const server = await listenForTest(adapter, {
       type: "ws",
       async onConnection(conn) {
         const reader = conn.readable.getReader();
@@ -125,9 +111,7 @@ describe("runtime adapter: WebSocket", () => {
 
   test("a text frame closes the connection", async () => {
     const ended = deferred<Uint8Array>();
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
+    const server = await listenForTest(adapter, {
       type: "ws",
       onConnection(conn) {
         readAll(conn.readable).then(ended.resolve, ended.reject);
@@ -144,43 +128,33 @@ describe("runtime adapter: WebSocket", () => {
   });
 
   test("close() on either side ends the other; writes after it reject", async () => {
-    const conns: Connection[] = [];
-    const next = deferred<Connection>();
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "ws",
-      onConnection(conn) {
-        conns.push(conn);
-        next.resolve(conn);
-      },
-    });
+    const server = await listenForTest(adapter, { type: "ws", onConnection() {} });
     try {
       const ws = await connectWs(`ws://${host}:${server.port}/mqtt`, ["mqtt"]);
-      const conn = await next.promise;
+      const conn = await server.connection();
       const writer = conn.writable.getWriter();
       await writer.write(bytes("bye"));
       conn.close();
       conn.close();
-      assert.equal(new TextDecoder().decode(await ws.receive(3)), "bye");
+      assert.equal(text(await ws.receive(3)), "bye");
       await ws.closed;
       await assert.rejects(writer.write(bytes("late")));
 
       const ended = deferred<Uint8Array>();
       const ws2 = await connectWs(`ws://${host}:${server.port}/mqtt`, ["mqtt"]);
-      while (conns.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
-      readAll(conns[1].readable).then(ended.resolve, ended.reject);
+      const conn2 = await server.connection(1);
+      readAll(conn2.readable).then(ended.resolve, ended.reject);
       ws2.ws.send(bytes("last"));
       ws2.ws.close();
-      assert.equal(new TextDecoder().decode(await ended.promise), "last");
+      assert.equal(text(await ended.promise), "last");
       await assert.rejects(async () => {
-        const w = conns[1].writable.getWriter();
+        const w = conn2.writable.getWriter();
         for (let i = 0; i < 100; i++) {
           await w.write(bytes("anyone?"));
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
       });
-      conns[1].close();
+      conn2.close();
     } finally {
       await server.close();
     }
@@ -189,20 +163,10 @@ describe("runtime adapter: WebSocket", () => {
   test("backpressure both ways, bytes intact", async () => {
     const size = 16 * 1024 * 1024;
     const data = pattern(size);
-    let conn!: Connection;
-    const accepted = deferred();
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "ws",
-      onConnection(c) {
-        conn = c;
-        accepted.resolve();
-      },
-    });
+    const server = await listenForTest(adapter, { type: "ws", onConnection() {} });
     try {
       const ws = await connectWs(`ws://${host}:${server.port}/mqtt`, ["mqtt"]);
-      await accepted.promise;
+      const conn = await server.connection();
       // Outbound: the client reads nothing, so the server's writes must stall.
       ws.ws.pause();
       let written = 0;
@@ -243,42 +207,23 @@ describe("runtime adapter: WebSocket", () => {
   });
 
   test("WSS round trip, and client certificates checked against the CA", async () => {
-    const accepted: Connection[] = [];
-    const plain = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "ws",
-      tls: serverTls,
-      onConnection(conn) {
-        accepted.push(conn);
-        echo(conn);
-      },
-    });
-    const verifying = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "ws",
-      tls: { ...serverTls, ca },
-      onConnection(conn) {
-        accepted.push(conn);
-        echo(conn);
-      },
-    });
+    const plain = await listenForTest(adapter, { type: "ws", tls: serverTls });
+    const verifying = await listenForTest(adapter, { type: "ws", tls: { ...serverTls, ca } });
     try {
       const ws = await connectWs(`wss://localhost:${plain.port}/mqtt`, ["mqtt"], { ca });
       assert.equal(ws.ws.protocol, "mqtt");
       ws.ws.send(bytes("secret"));
-      assert.equal(new TextDecoder().decode(await ws.receive(6)), "secret");
+      assert.equal(text(await ws.receive(6)), "secret");
       ws.ws.close();
       await ws.closed;
-      assert.equal(accepted[0].remoteAddr.transport, "wss");
+      assert.equal(plain.accepted[0].remoteAddr.transport, "wss");
 
       const trusted = await connectWs(`wss://localhost:${verifying.port}/mqtt`, ["mqtt"], {
         ca,
         ...client,
       });
       trusted.ws.send(bytes("signed"));
-      assert.equal(new TextDecoder().decode(await trusted.receive(6)), "signed");
+      assert.equal(text(await trusted.receive(6)), "signed");
       trusted.ws.close();
       await trusted.closed;
 
@@ -298,7 +243,7 @@ describe("runtime adapter: WebSocket", () => {
       };
       assert.ok(await refused(otherClient), "a client certificate from another CA got through");
       assert.ok(await refused({}), "a client without a certificate got through");
-      assert.equal(accepted.length, 2);
+      assert.equal(plain.accepted.length + verifying.accepted.length, 2);
     } finally {
       await plain.close();
       await verifying.close();
@@ -306,18 +251,10 @@ describe("runtime adapter: WebSocket", () => {
   });
 
   test("a taken port fails with the address; close() frees it and keeps clients", async () => {
-    const server = await adapter.listen({
-      hostname: host,
-      port: 0,
-      type: "ws",
-      onConnection: echo,
-    });
+    const server = await listenForTest(adapter, { type: "ws" });
     const ws = await connectWs(`ws://${host}:${server.port}/mqtt`, ["mqtt"]);
     try {
-      await assert.rejects(
-        adapter.listen({ hostname: host, port: server.port, type: "ws", onConnection: echo }),
-        { message: `${host}:${server.port}: address already in use` },
-      );
+      await assertPortTaken(adapter, { hostname: host, port: server.port, type: "ws" });
       await server.close();
       const again = await adapter.listen({
         hostname: host,
@@ -327,7 +264,7 @@ describe("runtime adapter: WebSocket", () => {
       });
       await again.close();
       ws.ws.send(bytes("still here"));
-      assert.equal(new TextDecoder().decode(await ws.receive(10)), "still here");
+      assert.equal(text(await ws.receive(10)), "still here");
     } finally {
       ws.ws.close();
       await ws.closed;
@@ -336,20 +273,12 @@ describe("runtime adapter: WebSocket", () => {
   });
 
   test("WebSocket on IPv6 loopback", async (t) => {
-    if (!(await hasIpv6Loopback())) {
-      t.skip("this machine cannot bind ::1 (IPv6 disabled or no loopback address)");
-      return;
-    }
-    const server = await adapter.listen({
-      hostname: "::1",
-      port: 0,
-      type: "ws",
-      onConnection: echo,
-    });
+    if (await skipWithoutIpv6(t)) return;
+    const server = await listenForTest(adapter, { hostname: "::1", type: "ws" });
     try {
       const ws = await connectWs(`ws://[::1]:${server.port}/mqtt`, ["mqtt"]);
       ws.ws.send(bytes("v6"));
-      assert.equal(new TextDecoder().decode(await ws.receive(2)), "v6");
+      assert.equal(text(await ws.receive(2)), "v6");
       ws.ws.close();
       await ws.closed;
     } finally {
