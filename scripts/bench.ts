@@ -74,17 +74,17 @@ interface Settings {
 
 const FULL: Settings = {
   warmupMs: 1000,
-  windowMs: 4000,
+  windowMs: 5000,
   drainMs: 3000,
   idleConnections: 5000,
-  budgetMs: 280_000,
+  budgetMs: 270_000,
 };
 const QUICK: Settings = {
-  warmupMs: 500,
-  windowMs: 1000,
-  drainMs: 1500,
+  warmupMs: 400,
+  windowMs: 800,
+  drainMs: 1000,
   idleConnections: 1000,
-  budgetMs: 75_000,
+  budgetMs: 100_000,
 };
 
 interface Launch {
@@ -325,11 +325,11 @@ interface Running {
   exited: Promise<void>;
 }
 
-function start(launch: Launch): Running {
+function start(launch: Launch, stdin: "ignore" | "pipe" = "ignore"): Running {
   const child = spawn(launch.command, launch.args, {
     cwd: ROOT,
     env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [stdin, "pipe", "pipe"],
   });
   children.add(child);
   let tail = "";
@@ -409,18 +409,32 @@ function describeExit(child: ChildProcess): string {
     : `exit code ${child.exitCode}`;
 }
 
-async function runLoadgen(job: Job): Promise<LoadResult> {
+/** A load generator process, started early so that its boot overlaps the broker's. */
+interface Loadgen {
+  running: Running;
+  stdout: () => string;
+}
+
+function startLoadgen(): Loadgen {
   const running = start({
     command: process.execPath,
-    args: ["--import", "tsx", join(ROOT, "scripts", "bench", "loadgen.ts"), JSON.stringify(job)],
-  });
+    args: ["--import", "tsx", join(ROOT, "scripts", "bench", "loadgen.ts")],
+  }, "pipe");
   let stdout = "";
   running.child.stdout?.on("data", (chunk: Buffer) => {
     stdout += chunk.toString();
   });
+  // A load generator that died early closes its stdin; the exit is what gets reported.
+  running.child.stdin?.on("error", () => {});
+  return { running, stdout: () => stdout };
+}
+
+async function runLoadgen(loadgen: Loadgen, job: Job): Promise<LoadResult> {
+  const { running } = loadgen;
+  running.child.stdin?.end(`${JSON.stringify(job)}\n`);
   const finished = await within(running.exited, job.deadlineMs + 10_000);
   if (!finished) await stop(running);
-  const line = stdout.split("\n").find((l) => l.startsWith(RESULT_PREFIX));
+  const line = loadgen.stdout().split("\n").find((l) => l.startsWith(RESULT_PREFIX));
   if (line === undefined) {
     return {
       status: "failed",
@@ -442,6 +456,7 @@ function deadline(settings: Settings, scenario: ScenarioId): number {
 async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings): Promise<Outcome> {
   const base = { broker: broker.name, scenario };
   const port = await freePort();
+  const loadgen = startLoadgen();
   const running = start(broker.launch(port));
   try {
     try {
@@ -454,8 +469,8 @@ async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings):
       };
     }
     // Give a runtime a moment to finish start-up work before the idle RSS baseline is taken.
-    await sleep(300);
-    const result = await runLoadgen({
+    await sleep(200);
+    const result = await runLoadgen(loadgen, {
       scenario,
       port,
       brokerPid: running.child.pid ?? 0,
@@ -481,7 +496,7 @@ async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings):
     if (result.status === "failed") return { ...base, status: "error", note: result.error, result };
     return { ...base, status: "ok", result };
   } finally {
-    await stop(running);
+    await Promise.all([stop(running), stop(loadgen.running)]);
   }
 }
 

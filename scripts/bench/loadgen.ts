@@ -1,8 +1,8 @@
 /**
  * The load generator: drives one broker through one scenario and prints one line
  * `RESULT {...LoadResult}` on stdout. Started by scripts/bench.ts as
- * `node --import tsx scripts/bench/loadgen.ts '<Job as JSON>'`, in its own process so that it gets a
- * core of its own. Raw node:net sockets, packets encoded once at start, incoming bytes scanned by
+ * `node --import tsx scripts/bench/loadgen.ts`, with the Job as JSON on stdin, in its own process so
+ * that it gets a core of its own. Raw node:net sockets, packets encoded once at start, incoming bytes scanned by
  * fixed header only; payloads are read only where the latency scenario needs its timestamp.
  *
  * Metrics by scenario:
@@ -579,7 +579,10 @@ function failed(error: unknown): LoadResult {
   };
 }
 
-const job = JSON.parse(process.argv[2] ?? "") as Job;
+// The driver starts this process while the broker boots and sends the job once the broker listens.
+let input = "";
+for await (const chunk of process.stdin) input += String(chunk);
+const job = JSON.parse(input) as Job;
 const run = new Run();
 process.on("unhandledRejection", (error) => report(failed(error)));
 setTimeout(
