@@ -1,20 +1,38 @@
 /**
  * The benchmark: this broker on Deno, Bun and Node against Aedes and Mosquitto, on loopback, in one
- * run, as ratios. Runs on Node through tsx, as does the load generator it starts.
+ * run, as ratios. This driver and the load generator it starts run on Node through tsx.
  *
- *   npm run bench                                   everything, under 5 minutes
- *   npm run bench -- --quick                        shorter windows, 1,000 idle connections, ~1 minute
- *   npm run bench -- --brokers bun,mosquitto        some brokers: deno, bun, node, aedes, mosquitto
- *   npm run bench -- --scenarios fanin,qos1         some scenarios: fanin, fanout, qos1, latency, idle, connrate
+ *   npm run bench                               everything, about 4 minutes (bounded under 5)
+ *   npm run bench -- --quick                    short windows, 1,000 idle connections, ~1 minute
+ *   npm run bench -- --brokers bun,mosquitto    some of: deno bun node aedes mosquitto
+ *   npm run bench -- --scenarios fanin,qos1     some of: fanin fanout qos1 latency idle connrate
  *
- * Run `npm run build` first so that Node runs `dist/cli.js`; without it Node runs
- * `node --import tsx src/cli.ts`, and the report says so. Mosquitto is used when the `mosquitto`
- * program is installed (`apt-get install mosquitto`), and skipped with a note otherwise.
+ * Our broker is started by its CLI: `deno run -A src/cli.ts`, `bun src/cli.ts`, and
+ * `node dist/cli.js` (run `npm run build` first; without dist/cli.js Node runs
+ * `node --import tsx src/cli.ts`, and the report says so). Aedes runs from scripts/bench/aedes-server.ts with its
+ * defaults. Mosquitto runs when the `mosquitto` program is installed (`apt-get install mosquitto`)
+ * with MOSQUITTO_SETTINGS below, and is skipped with a note otherwise.
  *
- * For each scenario, each broker in turn gets a fresh process on a free 127.0.0.1 port, and a fresh
- * load generator (scripts/bench/loadgen.ts) in a separate process drives it and reads the broker's CPU
- * time and memory from /proc. A broker that exits or refuses connections mid-run is reported as
- * crashed and the run goes on. Results go to bench/results/latest.{json,md} and a timestamped copy.
+ * Scenarios, all with 64-byte payloads; throughput is messages delivered to subscribers per second
+ * over the window (5 s after a 1 s warm-up; 0.8 s after 0.4 s with --quick), publishers sending as
+ * fast as socket backpressure allows:
+ * - fanin: 10 publishers on bench/N, QoS 0, one subscriber on bench/#
+ * - fanout: 10 publishers, QoS 0, 20 subscribers on the same topic
+ * - qos1: 10 publishers keeping 100 QoS 1 messages in flight each, one acking subscriber on
+ *   bench/#; also how many messages the broker acknowledged to a publisher but had not delivered
+ *   3 s after publishing stopped ("lost")
+ * - latency: one publisher at a fixed 10,000 msg/s with a timestamp in the payload; p50/p99
+ * - idle: 5,000 connections (1,000 with --quick) that CONNECT and stay idle; broker VmRSS growth
+ *   per connection
+ * - connrate: CONNECT, CONNACK, DISCONNECT cycles in sequential batches of 50 at once, per second
+ *
+ * For each scenario each broker in turn gets a fresh process on a free 127.0.0.1 port, and a fresh
+ * load generator (scripts/bench/loadgen.ts) in a separate process drives it and reads the broker's
+ * CPU time and memory from /proc. A broker that exits, or refuses connections, mid-run is reported
+ * as crashed and the run goes on. The report also gives broker CPU and peak RSS, the load
+ * generator's CPU (near 100% means it, not the broker, was the limit) and the CPU used by
+ * everything else on the machine. Results go to bench/results/latest.{json,md} and a timestamped
+ * copy (not committed).
  *
  * @module
  */
@@ -52,7 +70,11 @@ const HOST = "127.0.0.1";
 const BROKER_NAMES = ["deno", "bun", "node", "aedes", "mosquitto"] as const;
 type BrokerName = (typeof BROKER_NAMES)[number];
 
-/** Mosquitto's defaults (20 in flight, 1,000 queued) would make it drop QoS 1 messages under this load. */
+/**
+ * Mosquitto's defaults (20 in flight, 1,000 queued) would make it drop QoS 1 messages under the qos1
+ * load, and so did 100,000 queued; Nagle's algorithm would add delay to the latency scenario; logging
+ * every connection would slow the connection scenarios.
+ */
 const MOSQUITTO_SETTINGS = [
   "allow_anonymous true",
   "max_inflight_messages 1000",
@@ -484,8 +506,10 @@ async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings):
     });
     // A crash is usually what made the load generator fail; its exit may be reported a bit later.
     if (result.status === "failed") await within(running.exited, 1000);
-    if (hasExited(running.child)) {
-      const why = `${describeExit(running.child)}: ${lastError(running.tail())}`;
+    if (hasExited(running.child) || result.brokerDown === true) {
+      const why = hasExited(running.child)
+        ? `${describeExit(running.child)}: ${lastError(running.tail())}`
+        : "process alive but refusing connections";
       return {
         ...base,
         status: "crashed",

@@ -49,7 +49,15 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 1_000;
 
 /** The reason a run stopped early; its message goes into the result as is. */
-class Failure extends Error {}
+class Failure extends Error {
+  /** The broker refused connections or its process is gone: the driver reports a crash. */
+  readonly brokerDown: boolean;
+
+  constructor(message: string, brokerDown = false) {
+    super(message);
+    this.brokerDown = brokerDown;
+  }
+}
 
 /** State shared by every client of one run: the first unexpected failure ends the run. */
 class Run {
@@ -58,10 +66,10 @@ class Run {
   stopping = false;
   readonly #onFail = new Set<(error: Failure) => void>();
 
-  fail(reason: string): void {
+  fail(reason: string, brokerDown = false): void {
     if (this.failure !== null || this.stopping) return;
     this.failure = reason;
-    const error = new Failure(reason);
+    const error = new Failure(reason, brokerDown);
     for (const reject of this.#onFail) reject(error);
     this.#onFail.clear();
   }
@@ -138,7 +146,7 @@ class Client {
           : this.#errorCode === ""
           ? "connection closed by the broker"
           : `connection lost (${this.#errorCode})`;
-        run.fail(`${how} (client ${id})`);
+        run.fail(`${how} (client ${id})`, this.#errorCode === "ECONNREFUSED");
       }
       for (const check of this.#waiters) check();
     });
@@ -237,7 +245,7 @@ function snapshot(job: Job, count: number): Snapshot {
   try {
     broker = cpuSeconds(job.brokerPid);
   } catch {
-    throw new Failure("broker process is gone");
+    throw new Failure("broker process is gone", true);
   }
   return {
     at: performance.now(),
@@ -484,7 +492,7 @@ function rssKb(job: Job): number {
   try {
     return statusKb(job.brokerPid, "VmRSS");
   } catch {
-    throw new Failure("broker process is gone");
+    throw new Failure("broker process is gone", true);
   }
 }
 
@@ -575,6 +583,7 @@ function failed(error: unknown): LoadResult {
   return {
     status: "failed",
     error: error instanceof Error ? error.message : String(error),
+    brokerDown: error instanceof Failure && error.brokerDown,
     metrics: {},
   };
 }

@@ -33,6 +33,8 @@ export interface Job {
 export interface LoadResult {
   status: "ok" | "failed";
   error?: string;
+  /** The failure was the broker refusing connections or its process vanishing. */
+  brokerDown?: boolean;
   metrics: Record<string, number>;
   /** Broker CPU over the measurement window, in percent of one core. */
   brokerCpuPct?: number;
