@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { isAbsolute, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import process from "node:process";
+import { isModuleSpecifier, isPluginObject, moduleUrl } from "../config/plugins.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { BUILTIN_PLUGINS, type PluginFactory } from "./builtin/mod.ts";
@@ -53,19 +53,13 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function isPlugin(value: unknown): value is Plugin {
-  return typeof value === "object" && value !== null &&
-    typeof (value as { name?: unknown }).name === "string" &&
-    (value as { name: string }).name !== "";
-}
-
-/** Module specifiers that are paths or URLs, not plugin names. */
+/**
+ * What to import for a `plugins` entry that is a path or URL, or undefined for a plugin name.
+ * `resolveConfig` has already made configured paths absolute; a hand-built configuration's
+ * relative paths are taken from the working directory.
+ */
 function importTarget(spec: string): string | undefined {
-  if (/^(?:file|https?|data|npm|jsr):/.test(spec)) return spec;
-  if (spec.startsWith(".") || isAbsolute(spec) || /\.[cm]?[jt]s$/.test(spec)) {
-    return pathToFileURL(resolve(spec)).href;
-  }
-  return undefined;
+  return isModuleSpecifier(spec) ? moduleUrl(spec, process.cwd()) : undefined;
 }
 
 async function importPlugin(spec: string, url: string, config: ResolvedConfig): Promise<Plugin> {
@@ -79,7 +73,7 @@ async function importPlugin(spec: string, url: string, config: ResolvedConfig): 
   const plugin = typeof exported === "function"
     ? await (exported as PluginFactory)(config)
     : exported;
-  if (!isPlugin(plugin)) {
+  if (!isPluginObject(plugin)) {
     throw new Error(
       `plugin ${spec}: its default export must be a plugin object with a name, ` +
         "or a function (config) => plugin",
@@ -94,7 +88,7 @@ async function instantiate(
   registry: Record<string, PluginFactory>,
 ): Promise<Plugin> {
   if (typeof entry !== "string") {
-    if (!isPlugin(entry)) throw new Error("plugins: an entry is an object without a name");
+    if (!isPluginObject(entry)) throw new Error("plugins: an entry is an object without a name");
     return entry;
   }
   const url = importTarget(entry);
