@@ -179,7 +179,7 @@ async function floodRun(): Promise<number> {
 if (values.flood) process.exit(await floodRun());
 
 const broker = await spawnBroker(
-  { "max-queued-messages": 20000, "max-queued-bytes": 0, sys_interval: 0, "connect-timeout": 5 },
+  { sys_interval: 5, "connect-timeout": 5 },
   values.runtime as "node" | "deno" | "bun",
 );
 const url = `mqtt://127.0.0.1:${broker.port}`;
@@ -188,7 +188,12 @@ const url = `mqtt://127.0.0.1:${broker.port}`;
 const arrived = [new Map<string, number>(), new Map<string, number>(), new Map<string, number>()];
 /** Payloads whose publisher got the acknowledgement, by QoS. */
 const acked = [new Set<string>(), new Set<string>(), new Set<string>()];
-let errors = 0;
+/** Client-side errors by message, so that expected ones (takeovers, resets) can be told apart. */
+const errors = new Map<string, number>();
+const noteError = (error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  errors.set(message, (errors.get(message) ?? 0) + 1);
+};
 let clientsStarted = 0;
 let abrupt = 0;
 let published = 0;
@@ -212,7 +217,7 @@ const stable = Array.from({ length: stableCount }, (_, i) => {
     // The handler must be there before CONNACK: a resumed session's messages follow at once.
     const c = mqtt.connect(url, options);
     c.on("message", onMessage);
-    c.on("error", () => void errors++);
+    c.on("error", noteError);
     await new Promise<void>((resolve, reject) => {
       c.once("connect", () => resolve());
       c.once("close", () => reject(new Error("closed before CONNACK")));
@@ -231,7 +236,7 @@ const stable = Array.from({ length: stableCount }, (_, i) => {
       } else await untilClosed(c, c.endAsync());
       current = undefined;
       await sleep(between(300, 2000));
-      await open().catch(() => void errors++);
+      await open().catch(noteError);
     }
   };
   return {
@@ -259,7 +264,7 @@ async function churnClient(n: number): Promise<void> {
     clientId: persistent ? `soak-pool-${n % 200}` : `soak-churn-${n}`,
     clean: !persistent,
   });
-  c.on("error", () => void errors++);
+  c.on("error", noteError);
   try {
     await untilClosed(
       c,
@@ -294,8 +299,8 @@ async function churnClient(n: number): Promise<void> {
       abrupt++;
       c.end(true);
     } else await untilClosed(c, c.endAsync());
-  } catch {
-    errors++;
+  } catch (error) {
+    noteError(error);
     c.end(true);
   }
 }
@@ -317,6 +322,10 @@ const sampler = setInterval(() => {
   );
 }, 10_000);
 
+const sys = new Map<string, string>();
+const monitor = await mqtt.connectAsync(url, { ...base, clientId: "soak-monitor" });
+monitor.on("message", (topic, payload) => sys.set(topic.slice(12), payload.toString()));
+await monitor.subscribeAsync("$SYS/broker/#");
 await Promise.all(stable.map((s) => s.start()));
 const stableLoops = stable.map((s) => s.loop());
 
@@ -324,13 +333,13 @@ let next = 0;
 const workers = Array.from({ length: concurrency }, async (_, w) => {
   await sleep(w * 10);
   while (Date.now() - started < durationMs && broker.alive) {
-    await churnClient(next++).catch(() => void errors++);
+    await churnClient(next++).catch(noteError);
   }
 });
 await Promise.all(workers);
 running = false;
 await Promise.all(stableLoops);
-await Promise.all(stable.map((s) => s.settle().catch(() => void errors++)));
+await Promise.all(stable.map((s) => s.settle().catch(noteError)));
 
 // Drain: wait until every acknowledged message arrived, or nothing new came for 5 s.
 const total = () => arrived[1].size + arrived[2].size;
@@ -348,7 +357,8 @@ while (Date.now() - quietSince < 5000) {
 await sleep(2000);
 const rssLoaded = statusKb(broker.pid, "VmRSS");
 for (const s of stable) s.close();
-await sleep(5000);
+await sleep(6000);
+monitor.end(true);
 clearInterval(sampler);
 const alive = broker.alive;
 const rssEnd = alive ? statusKb(broker.pid, "VmRSS") : 0;
@@ -374,7 +384,9 @@ console.log(
   } s, ${clientsStarted} churn clients (${concurrency} at a time) + ${stableCount} persistent subscribers`,
 );
 console.log(
-  `  ${published} messages published, ${abrupt} abrupt disconnects, ${errors} client-side errors`,
+  `  ${published} messages published, ${abrupt} abrupt disconnects, client-side errors: ${
+    [...errors].map(([message, n]) => `${n} x ${message}`).join("; ") || "none"
+  }`,
 );
 console.log(
   `  QoS 1: ${q1.sent} acknowledged to persistent sessions, lost ${q1.lost}, duplicated ${q1.dups} (allowed for QoS 1), ${q1.unacked} more from publishers that vanished before PUBACK`,
@@ -383,6 +395,16 @@ console.log(
   `  QoS 2: ${q2.sent} acknowledged to persistent sessions, lost ${q2.lost}, duplicated ${q2.dups}, ${q2.unacked} more from publishers that vanished before PUBCOMP`,
 );
 console.log(`  broker "dropping" log lines: ${dropLines}`);
+const sysKeys = [
+  "clients/connected",
+  "clients/total",
+  "messages/queued",
+  "messages/inflight",
+  "messages/publish/dropped/qos0",
+  "messages/publish/dropped/queued",
+  "messages/subscriptions/count",
+];
+console.log(`  $SYS at the end: ${sysKeys.map((k) => `${k}=${sys.get(k)}`).join(", ")}`);
 console.log(
   `  broker RSS: start ${mib(rssStart)}, peak ${mib(rssPeak)}, loaded end ${
     mib(rssLoaded)
