@@ -119,6 +119,10 @@ async function floodRun(): Promise<number> {
   await healthy.subscribeAsync("flood/#", { qos: 1 });
 
   const started = Date.now();
+  // What the non-reading publisher got in, well before write-timeout: if the broker stops
+  // reading it, both figures are the same. (After its close the broker drains and discards.)
+  const flooderAt: number[] = [];
+  const marks = [10_000, 25_000].map((ms) => setTimeout(() => flooderAt.push(flooderWritten), ms));
   let rssPeak = rssStart;
   const sampler = setInterval(() => {
     if (broker.alive) rssPeak = Math.max(rssPeak, statusKb(broker.pid, "VmRSS"));
@@ -140,6 +144,7 @@ async function floodRun(): Promise<number> {
   while ([...acked].some((k) => !got.has(k)) && Date.now() < deadline) await sleep(100);
   await sleep(2500);
   clearInterval(sampler);
+  marks.forEach(clearTimeout);
   const rssEnd = statusKb(broker.pid, "VmRSS");
   const hwm = statusKb(broker.pid, "VmHWM");
   const missed = [...acked].filter((k) => !got.has(k)).length;
@@ -155,9 +160,9 @@ async function floodRun(): Promise<number> {
     `  QoS 0: ${sent0} x 1 KiB published; QoS 1: ${acked.size} acknowledged, healthy subscriber missed ${missed}`,
   );
   console.log(
-    `  non-reading publisher: wrote ${
-      (flooderWritten / 1048576).toFixed(1)
-    } MiB before the broker stopped reading it`,
+    `  non-reading publisher: had written ${
+      flooderAt.map((n) => `${(n / 1048576).toFixed(1)} MiB`).join(" at 10 s, ")
+    } at 25 s`,
   );
   const keys = [
     "clients/connected",
