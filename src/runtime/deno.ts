@@ -50,16 +50,22 @@ interface DenoLike {
   ): DenoListener;
 }
 
-/** Size of each read. Reads much smaller than this are copied out so the buffer can go. */
-const READ_SIZE = 16 * 1024;
+/**
+ * Read buffer sizes. A pending read holds its buffer, so an idle connection waits on the smallest
+ * one; a read that fills its buffer doubles the next, up to the largest, and small reads shrink it
+ * back. Reads much smaller than their buffer are copied out so the buffer can go.
+ */
+const MIN_READ_SIZE = 1024;
+const MAX_READ_SIZE = 64 * 1024;
 
 function denoConnection(conn: DenoConn, transport: Transport): Connection {
   // Reading only while the stream wants more is the backpressure: an unread connection is not
   // read from, and the peer's sends stall in the kernel.
   let flowing = true;
+  let size = MIN_READ_SIZE;
   const read = async () => {
     while (flowing && !connection.closed) {
-      const buffer = new Uint8Array(READ_SIZE);
+      const buffer = new Uint8Array(size);
       let n: number | null;
       try {
         n = await conn.read(buffer);
@@ -67,7 +73,9 @@ function denoConnection(conn: DenoConn, transport: Transport): Connection {
         n = null;
       }
       if (n === null) return connection.close();
-      connection.push(n < READ_SIZE / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
+      if (n === size && size < MAX_READ_SIZE) size *= 2;
+      else if (n < size / 4 && size > MIN_READ_SIZE) size /= 2;
+      connection.push(n < buffer.length / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
     }
   };
   const connection = new StreamConnection({
