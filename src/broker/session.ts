@@ -14,6 +14,9 @@ import type { Limits } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { Stats } from "./stats.ts";
 
+/** Least time between two log lines about drops of one kind for one session. */
+const DROP_LOG_INTERVAL_MS = 10_000;
+
 /** A QoS 1/2 message for one session, in flight or queued. */
 export interface Outgoing {
   message: RoutedMessage;
@@ -78,7 +81,8 @@ export class Session {
   routeMark = 0;
   routeQos: QoS = 0;
   #nextPacketId = 1;
-  #dropping = false;
+  /** Until when further drops go unlogged, for QoS 0 drops and for queue drops. */
+  #quietUntil: [number, number] = [0, 0];
 
   constructor(
     readonly clientId: string,
@@ -104,7 +108,7 @@ export class Session {
       const bytes = message.encode(0, retain, 0);
       if (!client.canSend(bytes.length)) {
         stats.droppedQos0++;
-        this.#noteDrop("QoS 0", "its connection is not taking bytes fast enough");
+        this.#noteDrop(0, "QoS 0", "its connection is not taking bytes fast enough");
         return;
       }
       client.send(bytes);
@@ -131,19 +135,23 @@ export class Session {
       (maxQueuedBytes > 0 && this.queuedBytes + size > maxQueuedBytes)
     ) {
       this.context.stats.droppedQueued++;
-      this.#noteDrop(`QoS ${outgoing.qos}`, "its queue is full");
+      this.#noteDrop(1, `QoS ${outgoing.qos}`, "its queue is full");
       return;
     }
     outgoing.message.own();
     this.queue.push(outgoing);
     this.queuedBytes += size;
-    this.#dropping = false;
   }
 
-  /** Logs the first drop of a run of drops, not every one: a flood would flood the log too. */
-  #noteDrop(what: string, why: string): void {
-    if (this.#dropping) return;
-    this.#dropping = true;
+  /**
+   * Logs a drop at most once per {@link DROP_LOG_INTERVAL_MS} per kind: a flood must not flood
+   * the log too (the counters in `$SYS` have every drop). Time, not a "run" of drops, because a
+   * client at its bound alternates drops and sends, and a run would end at every send.
+   */
+  #noteDrop(kind: 0 | 1, what: string, why: string): void {
+    const now = Date.now();
+    if (now < this.#quietUntil[kind]) return;
+    this.#quietUntil[kind] = now + DROP_LOG_INTERVAL_MS;
     this.context.logger.warn(`dropping ${what} messages for ${this.clientId}: ${why}`);
   }
 
@@ -168,7 +176,6 @@ export class Session {
       this.queuedBytes -= next.message.payload.length;
       this.#transmit(next, client);
     }
-    if (this.queue.length === 0) this.#dropping = false;
   }
 
   /** After a reconnect: everything unacknowledged goes again, PUBLISH with DUP set, in order. */

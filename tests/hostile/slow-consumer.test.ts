@@ -3,8 +3,13 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import { sysValues } from "../../src/plugins/builtin/broker_sys.ts";
+import type { Client } from "../../src/broker/client.ts";
+import { RoutedMessage } from "../../src/broker/message.ts";
+import { Session } from "../../src/broker/session.ts";
+import { newStats } from "../../src/broker/stats.ts";
+import { DEFAULT_LIMITS } from "../../src/config/defaults.ts";
 import type { DisconnectReason } from "../../src/plugins/types.ts";
-import { collect, eventually, sleep, withBroker, within } from "../helpers/broker.ts";
+import { collect, eventually, memoryLogger, sleep, withBroker, within } from "../helpers/broker.ts";
 import { connectPacket, subscribePacket } from "../helpers/hostile.ts";
 
 const ascii = (s: string) => Array.from(new TextEncoder().encode(s));
@@ -139,4 +144,24 @@ describe("slow consumers", () => {
         stuck.socket.destroy();
       }
     }));
+
+  test("a flood of drops logs one line per kind, not one per message", () => {
+    const logger = memoryLogger();
+    const stats = newStats();
+    const limits = { ...DEFAULT_LIMITS, maxQueuedMessages: 50 };
+    const session = new Session("jammed", true, { limits, stats, logger });
+    const full = { canSend: () => false, send: () => {} };
+    session.client = full as unknown as Client;
+    const payload = new Uint8Array(8);
+    for (let i = 0; i < 200; i++) {
+      session.deliver(new RoutedMessage("t", payload, 0, false), 0, false);
+      session.deliver(new RoutedMessage("t", payload, 1, false), 1, false);
+    }
+    assert.equal(stats.droppedQos0, 200);
+    assert.equal(stats.droppedQueued, 150);
+    assert.deepEqual(logger.lines, [
+      "warn dropping QoS 0 messages for jammed: its connection is not taking bytes fast enough",
+      "warn dropping QoS 1 messages for jammed: its queue is full",
+    ]);
+  });
 });
