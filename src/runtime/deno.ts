@@ -51,18 +51,24 @@ interface DenoLike {
 }
 
 /**
- * Read buffer sizes. A pending read holds its buffer, so an idle connection waits on the smallest
- * one; a read that fills its buffer doubles the next, up to the largest, and small reads shrink it
- * back. Reads much smaller than their buffer are copied out so the buffer can go.
+ * Read buffer sizes. A pending read holds its buffer, so a quiet connection waits on the smallest
+ * one (idle RSS per connection: 42 KiB with 16 KiB buffers, 25 KiB with this). A read that fills
+ * its buffer means a busy connection: the next reads use the largest at once, and only a long run
+ * of small reads goes back to the smallest. The largest stays 16 KiB: a fresh 64 KiB buffer per
+ * read cut fan-in throughput to a fifth. Reads much smaller than their buffer are copied out so
+ * the buffer can go.
  */
 const MIN_READ_SIZE = 1024;
-const MAX_READ_SIZE = 64 * 1024;
+const MAX_READ_SIZE = 16 * 1024;
+/** Consecutive small reads after which a connection counts as quiet again. */
+const QUIET_READS = 16;
 
 function denoConnection(conn: DenoConn, transport: Transport): Connection {
   // Reading only while the stream wants more is the backpressure: an unread connection is not
   // read from, and the peer's sends stall in the kernel.
   let flowing = true;
   let size = MIN_READ_SIZE;
+  let smallReads = 0;
   const read = async () => {
     while (flowing && !connection.closed) {
       const buffer = new Uint8Array(size);
@@ -73,8 +79,13 @@ function denoConnection(conn: DenoConn, transport: Transport): Connection {
         n = null;
       }
       if (n === null) return connection.close();
-      if (n === size && size < MAX_READ_SIZE) size *= 2;
-      else if (n < size / 4 && size > MIN_READ_SIZE) size /= 2;
+      if (n === size) {
+        size = MAX_READ_SIZE;
+        smallReads = 0;
+      } else if (size > MIN_READ_SIZE && n < MIN_READ_SIZE && ++smallReads >= QUIET_READS) {
+        size = MIN_READ_SIZE;
+        smallReads = 0;
+      }
       connection.push(n < buffer.length / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
     }
   };
