@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { describe, test, type TestContext } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -27,12 +27,7 @@ const skipReason = "Deno" in globalThis || "Bun" in globalThis
   ? "the packaging tests build the binary and the npm package once, under Node (npm test runs them there)"
   : undefined;
 
-function skipped(t: TestContext): boolean {
-  if (skipReason === undefined) return false;
-  console.log(`skipped: ${skipReason}`);
-  t.skip(skipReason);
-  return true;
-}
+if (skipReason !== undefined) console.log(`skipped: ${skipReason}`);
 
 interface Outcome {
   code: number | null;
@@ -203,30 +198,34 @@ async function exercise(
 }
 
 describe("packaging", () => {
-  test("the compiled binary runs with no JavaScript runtime on PATH", async (t) => {
-    if (skipped(t)) return;
-    const dir = mkdtempSync(join(tmpdir(), "broker-binary-"));
-    try {
-      const binary = join(dir, "broker");
-      const built = await ok(process.execPath, [
-        "--import",
-        "tsx",
-        join(root, "scripts", "compile.ts"),
-        "--outfile",
-        binary,
-      ]);
-      assert.match(built, /MiB/);
-      // An empty PATH: the binary cannot fall back on a node, bun or deno of this machine.
-      const empty = join(dir, "empty-path");
-      mkdirSync(empty);
-      await exercise(binary, [], dir, { PATH: empty, NO_COLOR: "1" });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  test(
+    "the compiled binary runs with no JavaScript runtime on PATH",
+    { skip: skipReason },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "broker-binary-"));
+      try {
+        const binary = join(dir, "broker");
+        const built = await ok(process.execPath, [
+          "--import",
+          "tsx",
+          join(root, "scripts", "compile.ts"),
+          "--outfile",
+          binary,
+        ]);
+        assert.match(built, /MiB/);
+        // An empty PATH: the binary cannot fall back on a node, bun or deno of this machine.
+        const empty = join(dir, "empty-path");
+        mkdirSync(empty);
+        await exercise(binary, [], dir, { PATH: empty, NO_COLOR: "1" });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
-  test("the npm tarball installs offline and its bin works on Node and through bunx", async (t) => {
-    if (skipped(t)) return;
+  test("the npm tarball installs offline and its bin works on Node and through bunx", {
+    skip: skipReason,
+  }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "broker-package-"));
     try {
       // npm pack runs prepack (npm run build), so the tarball holds a fresh dist/.
