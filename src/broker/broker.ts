@@ -170,6 +170,8 @@ export class Broker {
           port: listener.port,
           type: listener.type,
           tls: listener.tls,
+          // A stalled TLS handshake is an idle connection like one that sends no CONNECT.
+          handshakeTimeoutMs: this.config.limits.connectTimeoutMs,
           onConnection: (conn) => this.#accept(conn, listener),
         }).catch((error: Error) => {
           throw new Error(`listener ${listener.name}: ${error.message}`);

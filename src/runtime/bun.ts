@@ -23,6 +23,7 @@ import {
   CLOSE_LINGER_MS,
   closedError,
   listenError,
+  TLS_HANDSHAKE_TIMEOUT_MS,
   WS_MAX_MESSAGE_BYTES,
   WS_SEND_BUFFER_BYTES,
 } from "./shared.ts";
@@ -56,6 +57,7 @@ interface BunSocketHandlers {
   handshake(socket: BunSocket, success: boolean, authorizationError: Error | null): void;
   data(socket: BunSocket, data: Uint8Array): void;
   drain(socket: BunSocket): void;
+  timeout(socket: BunSocket): void;
   close(socket: BunSocket): void;
   error(socket: BunSocket, error: Error): void;
 }
@@ -213,6 +215,9 @@ function listenTcp(Bun: BunLike, options: ListenOptions): Server {
   const tls = tlsConfig(options);
   const transport: Transport = tls ? "tls" : "tcp";
   const verifyClients = tls?.ca !== undefined;
+  const handshakeSeconds = Math.ceil(
+    (options.handshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS) / 1000,
+  );
   const accept = (socket: BunSocket) => {
     socket.setNoDelay(true);
     const data = new BunTcpTransport(socket, transport);
@@ -228,11 +233,17 @@ function listenTcp(Bun: BunLike, options: ListenOptions): Server {
     socket: {
       binaryType: "uint8array",
       open(socket) {
-        if (!tls) accept(socket);
+        if (!tls) return accept(socket);
+        socket.timeout(handshakeSeconds);
       },
       handshake(socket, success, authorizationError) {
         if (!success || (verifyClients && authorizationError)) return socket.terminate();
+        socket.timeout(0);
         accept(socket);
+      },
+      timeout(socket) {
+        // Only a stalled handshake or a closing socket's linger arms this timeout.
+        socket.terminate();
       },
       data(socket, data) {
         socket.data?.conn.push(data);

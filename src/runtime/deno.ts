@@ -1,13 +1,13 @@
 /**
  * The Deno adapter.
  *
- * - TCP: `Deno.listen`. TLS: `Deno.listenTls`, a connection is handed over once its handshake
- *   completed.
- * - TLS with client certificates (`tls.ca`): Deno's `node:tls`, through `node.ts`.
- *   `Deno.listenTls` (and `Deno.serve`) can neither request nor verify a client certificate
- *   (denoland/deno#26825, still open for Deno 2.9); Deno's `node:tls` server honours
- *   `requestCert`/`ca` since denoland/deno#33439 and refuses certificates from other CAs, which the
- *   tests check.
+ * - TCP: `Deno.listen`.
+ * - TLS: Deno's `node:tls`, through `node.ts`, not `Deno.listenTls`. `Deno.listenTls` (and
+ *   `Deno.serve`) can neither request nor verify a client certificate (denoland/deno#26825, still
+ *   open for Deno 2.9), and closing a `TlsConn` whose handshake is pending cancels the handshake
+ *   but leaves the socket open (checked on Deno 2.9.6), so a client stalled in its handshake could
+ *   never be dropped. Deno's `node:tls` server honours `requestCert`/`ca` since denoland/deno#33439,
+ *   refuses certificates from other CAs, and times handshakes out, which the tests check.
  * - WS and WSS: the `ws` package on Deno's `node:http`/`node:https`, through `node.ts`, not
  *   `Deno.serve` + `Deno.upgradeWebSocket`. Checked on Deno 2.9.6: `HttpServer.shutdown()` and
  *   aborting its signal both close every upgraded WebSocket, so a listener cannot be closed while
@@ -19,9 +19,9 @@
  * @module
  */
 import { listenWithNodeApis } from "./node.ts";
-import { closedError, listenError, TLS_HANDSHAKE_TIMEOUT_MS } from "./shared.ts";
+import { closedError, listenError } from "./shared.ts";
 import { StreamConnection } from "./stream_connection.ts";
-import type { Connection, ListenOptions, RuntimeAdapter, Server, Transport } from "./types.ts";
+import type { Connection, ListenOptions, RuntimeAdapter, Server } from "./types.ts";
 
 interface DenoNetAddr {
   hostname: string;
@@ -34,7 +34,6 @@ interface DenoConn {
   write(data: Uint8Array): Promise<number>;
   close(): void;
   setNoDelay?(noDelay?: boolean): void;
-  handshake?(): Promise<unknown>;
 }
 
 interface DenoListener {
@@ -45,9 +44,6 @@ interface DenoListener {
 
 interface DenoLike {
   listen(options: { hostname: string; port: number; transport: "tcp" }): DenoListener;
-  listenTls(
-    options: { hostname: string; port: number; transport: "tcp"; cert: string; key: string },
-  ): DenoListener;
 }
 
 /**
@@ -63,7 +59,7 @@ const MAX_READ_SIZE = 16 * 1024;
 /** Consecutive small reads after which a connection counts as quiet again. */
 const QUIET_READS = 16;
 
-function denoConnection(conn: DenoConn, transport: Transport): Connection {
+function denoConnection(conn: DenoConn): Connection {
   // Reading only while the stream wants more is the backpressure: an unread connection is not
   // read from, and the peer's sends stall in the kernel.
   let flowing = true;
@@ -113,12 +109,12 @@ function denoConnection(conn: DenoConn, transport: Transport): Connection {
         // Already closed by the runtime after a reset.
       }
     },
-  }, { hostname: conn.remoteAddr.hostname, port: conn.remoteAddr.port, transport });
+  }, { hostname: conn.remoteAddr.hostname, port: conn.remoteAddr.port, transport: "tcp" });
   read();
   return connection;
 }
 
-function serveListener(listener: DenoListener, options: ListenOptions, transport: Transport) {
+function serveListener(listener: DenoListener, options: ListenOptions) {
   let stopped = false;
   const deliver = (conn: DenoConn) => {
     try {
@@ -126,7 +122,7 @@ function serveListener(listener: DenoListener, options: ListenOptions, transport
     } catch {
       // Not every connection type supports it; the data still flows.
     }
-    options.onConnection(denoConnection(conn, transport));
+    options.onConnection(denoConnection(conn));
   };
   const accept = async () => {
     while (!stopped) {
@@ -139,25 +135,7 @@ function serveListener(listener: DenoListener, options: ListenOptions, transport
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
       }
-      if (transport === "tls" && conn.handshake) {
-        // The core only sees connections whose handshake succeeded, as on Node and Bun.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const stalled = new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error("TLS handshake timed out")),
-            TLS_HANDSHAKE_TIMEOUT_MS,
-          );
-        });
-        Promise.race([conn.handshake(), stalled]).then(() => deliver(conn), () => {
-          try {
-            conn.close();
-          } catch {
-            // Closed by the failed handshake already.
-          }
-        }).finally(() => clearTimeout(timer));
-      } else {
-        deliver(conn);
-      }
+      deliver(conn);
     }
   };
   const accepting = accept();
@@ -180,17 +158,12 @@ function serveListener(listener: DenoListener, options: ListenOptions, transport
 }
 
 function listen(options: ListenOptions): Promise<Server> {
-  if (options.type === "ws" || options.tls?.ca !== undefined) return listenWithNodeApis(options);
+  if (options.type === "ws" || options.tls) return listenWithNodeApis(options);
   const Deno = (globalThis as unknown as { Deno: DenoLike }).Deno;
   const { hostname, port } = options;
   try {
-    if (options.tls) {
-      const { cert, key } = options.tls;
-      const listener = Deno.listenTls({ hostname, port, transport: "tcp", cert, key });
-      return Promise.resolve(serveListener(listener, options, "tls"));
-    }
     const listener = Deno.listen({ hostname, port, transport: "tcp" });
-    return Promise.resolve(serveListener(listener, options, "tcp"));
+    return Promise.resolve(serveListener(listener, options));
   } catch (err) {
     return Promise.reject(listenError(hostname, port, err));
   }

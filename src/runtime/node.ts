@@ -120,8 +120,16 @@ function tlsServerOptions(options: ListenOptions): tls.TlsOptions {
     ca,
     requestCert: ca !== undefined,
     rejectUnauthorized: true,
-    handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+    handshakeTimeout: options.handshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS,
   };
+}
+
+/**
+ * A failed or timed-out handshake: listening to `tlsClientError` keeps the error from being
+ * thrown, but also leaves closing the socket to us (a timed-out one would stay open).
+ */
+function dropFailedHandshake(_error: Error, socket: tls.TLSSocket): void {
+  socket.destroy();
 }
 
 function createServer(options: ListenOptions): net.Server {
@@ -135,7 +143,7 @@ function createServer(options: ListenOptions): net.Server {
     if (!secure) return net.createServer(accept);
     const server = tls.createServer(tlsServerOptions(options));
     server.on("secureConnection", accept);
-    server.on("tlsClientError", () => {});
+    server.on("tlsClientError", dropFailedHandshake);
     return server;
   }
 
@@ -158,7 +166,7 @@ function createServer(options: ListenOptions): net.Server {
       options.onConnection(webSocketConnection(ws, socket, transport));
     });
   });
-  server.on("tlsClientError", () => {});
+  server.on("tlsClientError", dropFailedHandshake);
   server.on("clientError", (_err: Error, socket: net.Socket) => socket.destroy());
   return server;
 }

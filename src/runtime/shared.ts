@@ -26,10 +26,7 @@ export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
  */
 export const CLOSE_LINGER_MS = 2000;
 
-/**
- * How long a TLS handshake may take. The broker's `connect-timeout` starts only once the core has
- * the connection, so a client that opens a TLS socket and stalls must be cut off here.
- */
+/** How long a TLS handshake may take when `ListenOptions.handshakeTimeoutMs` is not given. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** Subprotocols MQTT clients offer, in our order of preference. */

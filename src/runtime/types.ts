@@ -45,6 +45,11 @@ export interface ListenOptions {
   port: number;
   type: "tcp" | "ws";
   tls?: TlsOptions;
+  /**
+   * How long a TLS handshake may take before the socket is dropped (default 10 s): a client that
+   * opens a socket and stalls in the handshake never reaches the core's own timeouts.
+   */
+  handshakeTimeoutMs?: number;
   /** Called for every accepted connection. */
   onConnection(conn: Connection): void;
 }
