@@ -61,7 +61,7 @@ export interface BrokerConfig {
   "max-queued-messages"?: number;
   /** Bytes of payload queued for one session; 0 means count only. */
   "max-queued-bytes"?: number;
-  /** Seconds a new connection may take to send CONNECT. */
+  /** Seconds a new connection may take to finish its TLS handshake and send CONNECT. */
   "connect-timeout"?: number;
   /** Bytes written to one connection and not yet taken by the network. */
   "max-output-bytes"?: number;
