@@ -11,7 +11,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -69,6 +69,24 @@ function filesUnder(dir: string, prefix = ""): string[] {
     const path = prefix ? `${prefix}/${entry.name}` : entry.name;
     return entry.isDirectory() ? filesUnder(dir, path) : [path];
   });
+}
+
+/**
+ * The folders of the packages the published package needs at run time, as the lock file places
+ * them. Packed beside the broker's tarball, they let `npm install --offline` resolve every
+ * dependency without registry metadata, which `npm ci` never puts in the npm cache.
+ */
+function runtimeDeps(): string[] {
+  const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as {
+    packages: Record<string, { dev?: boolean; devOptional?: boolean }>;
+  };
+  const paths = Object.entries(lock.packages)
+    .filter(([path, entry]) => path !== "" && !entry.dev && !entry.devOptional)
+    .map(([path]) => path);
+  const names = paths.map((path) => path.slice(path.lastIndexOf("node_modules/") + 13));
+  // Two versions of one name cannot both be top-level dependencies of the test's app.
+  assert.equal(new Set(names).size, names.length, `runtime dependencies: ${names.join(", ")}`);
+  return paths.map((path) => join(root, path));
 }
 
 /** A broker process started from a command, with the ports its listeners got. */
@@ -232,10 +250,14 @@ describe("packaging", () => {
       await ok("npm", ["pack", "--pack-destination", dir], { ms: 90_000 });
       const tarball = readdirSync(dir).find((name) => name.endsWith(".tgz"));
       assert.ok(tarball, "npm pack wrote no tarball");
+      const deps = join(dir, "deps");
+      mkdirSync(deps);
+      await ok("npm", ["pack", "--ignore-scripts", "--pack-destination", deps, ...runtimeDeps()]);
       const app = join(dir, "app");
       mkdirSync(app);
       writeFileSync(join(app, "package.json"), '{ "private": true, "type": "module" }\n');
-      await ok("npm", ["install", "--offline", "--no-audit", "--no-fund", join(dir, tarball)], {
+      const tarballs = [join(dir, tarball), ...readdirSync(deps).map((name) => join(deps, name))];
+      await ok("npm", ["install", "--offline", "--no-audit", "--no-fund", ...tarballs], {
         cwd: app,
         ms: 90_000,
       });
