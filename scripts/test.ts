@@ -94,7 +94,15 @@ const runtimes: Record<string, (files: string[]) => Promise<Counts & { code: num
     return { code, passed, failed };
   },
   async node(files) {
-    const args = ["--import", "tsx", "--test", "--test-timeout=60000", ...files];
+    // TAP by name: newer Node prints a human-readable report by default, which has no counts.
+    const args = [
+      "--import",
+      "tsx",
+      "--test",
+      "--test-reporter=tap",
+      "--test-timeout=60000",
+      ...files,
+    ];
     const { code, output } = await run(process.execPath, args);
     const passed = last(output, /^# pass (\d+)$/gm) ?? 0;
     const failed = last(output, /^# fail (\d+)$/gm) ?? (code ? 1 : 0);
@@ -137,7 +145,10 @@ for (const name of chosen) {
   const result = await runner(files);
   passed += result.passed;
   failed += result.failed;
-  if (result.code !== 0 || result.failed > 0) broken = true;
+  // On the whole suite, a runner that ran nothing (a changed report format, a crash before the
+  // first file) is a failure; a chosen file may legitimately skip on some runtime.
+  const ranNothing = positionals.length === 0 && result.passed === 0;
+  if (result.code !== 0 || result.failed > 0 || ranNothing) broken = true;
   summary.push(`${name}: ${result.passed} passed, ${result.failed} failed (exit ${result.code})`);
 }
 console.log("\n== summary");
