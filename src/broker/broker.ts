@@ -18,7 +18,7 @@ import type {
   Message,
   TopicAction,
 } from "../plugins/types.ts";
-import type { Logger } from "../log.ts";
+import { escapingLogger, type Logger } from "../log.ts";
 import { Client } from "./client.ts";
 import { EventHub } from "./events.ts";
 import { RoutedMessage } from "./message.ts";
@@ -95,9 +95,16 @@ export class Broker {
     listens: () => false,
   };
 
-  constructor(readonly config: ResolvedConfig, readonly logger: Logger) {
-    this.#events = new EventHub(logger);
-    this.#sessionContext = { limits: config.limits, stats: this.stats, logger };
+  /**
+   * Every line of the broker and its plugins goes through here; it escapes control characters
+   * (see {@link escapingLogger}).
+   */
+  readonly logger: Logger;
+
+  constructor(readonly config: ResolvedConfig, logger: Logger) {
+    this.logger = escapingLogger(logger);
+    this.#events = new EventHub(this.logger);
+    this.#sessionContext = { limits: config.limits, stats: this.stats, logger: this.logger };
   }
 
   /** Adds an event listener. */
