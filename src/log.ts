@@ -28,3 +28,35 @@ export function createLogger(
   };
   return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
 }
+
+/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
+// deno-lint-ignore no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * `text` with every control character written as an escape (`\n`, `\u001b`), so that text a
+ * client chose (a client id, a user name, a topic) can neither end a log line nor forge another.
+ * Backslashes are left alone: they cannot break a line, and file paths stay readable.
+ */
+function escapeForLog(text: string): string {
+  return text.replace(
+    UNSAFE,
+    (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/**
+ * A logger that escapes control characters in every message before `logger` sees it, so that
+ * text a client chose cannot forge a log line. The broker and its plugins log only through one:
+ * no call site can forget it, whoever provides the logger.
+ */
+export function escapingLogger(logger: Logger): Logger {
+  return {
+    debug: (m) => logger.debug(escapeForLog(m)),
+    info: (m) => logger.info(escapeForLog(m)),
+    warn: (m) => logger.warn(escapeForLog(m)),
+    error: (m) => logger.error(escapeForLog(m)),
+  };
+}

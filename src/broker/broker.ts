@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ConnectPacket, QoS } from "../protocol/packets.ts";
+import { ConnackCode, type ConnectPacket, type QoS } from "../protocol/packets.ts";
 import { topicNameError } from "../protocol/topic.ts";
 import type { ResolvedConfig, ResolvedListener } from "../config/types.ts";
 import type { Connection, RuntimeAdapter, Server } from "../runtime/types.ts";
@@ -18,7 +18,7 @@ import type {
   Message,
   TopicAction,
 } from "../plugins/types.ts";
-import type { Logger } from "../log.ts";
+import { escapingLogger, type Logger } from "../log.ts";
 import { Client } from "./client.ts";
 import { EventHub } from "./events.ts";
 import { RoutedMessage } from "./message.ts";
@@ -58,10 +58,33 @@ export interface PublishOptions {
   retain?: boolean;
 }
 
+/** Why {@link Broker.attach} refused an authenticated CONNECT. */
+export interface Refusal {
+  /** The CONNACK return code. */
+  code: number;
+  /** For the log line. */
+  why: string;
+}
+
+/** A user name for log lines; every client without one is the one anonymous identity. */
+function identity(info: ClientInfo): string {
+  return info.username ? JSON.stringify(info.username) : "anonymous";
+}
+
+/** What a wrong argument is, for error messages: `null`, `number`, `ArrayBuffer`. */
+function kind(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return value.constructor?.name ?? "object";
+}
+
 /** How often timeouts are checked. */
 const SWEEP_MS = 500;
 
 const utf8 = new TextEncoder();
+
+/** A topic name's length field is 16 bits. */
+const MAX_TOPIC_BYTES = 65535;
 
 /** The MQTT broker core. Create it with `createBroker`. */
 export class Broker {
@@ -85,7 +108,13 @@ export class Broker {
   /** Where {@link Broker.#collect} puts sessions during the current match. */
   #collecting: Session[] = this.#routeTargets;
   #delivering = false;
+  /**
+   * Per session, the last delivery still waiting for an async `receive` verdict. Later deliveries
+   * to that session wait behind it, whatever their own verdict, so it gets messages in order.
+   */
+  readonly #receiving = new Map<Session, Promise<void>>();
   #nextId = 0;
+  #connectSeq = 0;
 
   /** What plugins say; replaced once plugins are loaded. */
   hooks: BrokerHooks = {
@@ -95,9 +124,16 @@ export class Broker {
     listens: () => false,
   };
 
-  constructor(readonly config: ResolvedConfig, readonly logger: Logger) {
-    this.#events = new EventHub(logger);
-    this.#sessionContext = { limits: config.limits, stats: this.stats, logger };
+  /**
+   * Every line of the broker and its plugins goes through here; it escapes control characters
+   * (see {@link escapingLogger}).
+   */
+  readonly logger: Logger;
+
+  constructor(readonly config: ResolvedConfig, logger: Logger) {
+    this.logger = escapingLogger(logger);
+    this.#events = new EventHub(this.logger);
+    this.#sessionContext = { limits: config.limits, stats: this.stats, logger: this.logger };
   }
 
   /** Adds an event listener. */
@@ -228,11 +264,38 @@ export class Broker {
     return id;
   }
 
-  /** @internal CONNECT accepted: take over, find or create the session, answer CONNACK. */
-  attach(client: Client, info: ClientInfo, packet: ConnectPacket): void {
+  /** @internal Stamps a CONNECT as it arrives: later CONNECTs get higher numbers. */
+  connectSequence(): number {
+    return ++this.#connectSeq;
+  }
+
+  /**
+   * @internal CONNECT authenticated: unless the client id belongs to someone else or a newer
+   * CONNECT holds it, take over, find or create the session, answer CONNACK.
+   */
+  attach(client: Client, info: ClientInfo, packet: ConnectPacket): Refusal | undefined {
     const id = info.clientId;
-    this.#clients.get(id)?.close("takeover", "another connection took over its client id");
+    const current = this.#clients.get(id);
     let session = this.#sessions.get(id);
+    // A session is its creator's until it ends, whatever clean-session the newcomer asks for:
+    // a clean start would wipe it as surely as a resume would read it.
+    if (session?.info && (session.info.username || "") !== (info.username || "")) {
+      return {
+        code: ConnackCode.NOT_AUTHORIZED,
+        why: `client id ${id} belongs to ${identity(session.info)}, not ${identity(info)}`,
+      };
+    }
+    // A CONNECT whose authentication outlasted a later one's lost the race: taking over now would
+    // close the newer connection. It gets "server unavailable", a transient refusal that says
+    // nothing is wrong with its credentials (4, 5) or its client id (2); if it retries, that is an
+    // ordinary takeover.
+    if (current && current.connectSeq > client.connectSeq) {
+      return {
+        code: ConnackCode.SERVER_UNAVAILABLE,
+        why: `a newer connection with client id ${id} was admitted first`,
+      };
+    }
+    current?.close("takeover", "another connection took over its client id");
     if (session && packet.cleanSession) {
       this.#endSession(session);
       session = undefined;
@@ -248,12 +311,16 @@ export class Broker {
     client.info = info;
     client.will = packet.will;
     client.keepaliveMs = packet.keepalive * 1000;
+    // The keepalive counts from admission: a slow authentication is not the client's silence.
+    client.lastRead = Date.now();
     this.#clients.set(id, client);
     this.stats.clientsMaximum = Math.max(this.stats.clientsMaximum, this.#clients.size);
-    client.send(encodeConnack(0, present));
+    client.send(encodeConnack(ConnackCode.ACCEPTED, present));
+    // In flight before anything new: a listener below may publish to this very session.
+    if (present) session.resend();
     this.logger.debug(`connected ${client.label}${present ? " (session resumed)" : ""}`);
     this.emit("broker_client_connected", info);
-    if (present) session.resend();
+    return undefined;
   }
 
   /** @internal The connection ended: will, session, bookkeeping. */
@@ -325,16 +392,24 @@ export class Broker {
 
   /**
    * Delivers, asking the topic plugins about `receive` first when topic checks are on (a plugin
-   * may narrow what a subscription granted, e.g. after a reload). An async answer delivers late.
+   * may narrow what a subscription granted, e.g. after a reload). An async answer delivers late,
+   * and so does every later message to the same session until it is given: synchronous answers
+   * stay synchronous only while none is pending for that session.
    */
   #deliver(session: Session, message: RoutedMessage, qos: QoS, retain: boolean): void {
     if (this.config.topicCheck.enabled && session.info) {
       const verdict = this.hooks.checkTopic(session.info, message.topic, "receive");
-      if (verdict === false) return;
-      if (verdict !== true) {
-        verdict.then((allowed) => allowed && session.deliver(message, qos, retain));
-        return;
+      const before = this.#receiving.size === 0 ? undefined : this.#receiving.get(session);
+      if (before === undefined) {
+        if (verdict === false) return;
+        if (verdict === true) return session.deliver(message, qos, retain);
       }
+      const done = Promise.all([verdict, before]).then(([allowed]) => {
+        if (allowed) session.deliver(message, qos, retain);
+        if (this.#receiving.get(session) === done) this.#receiving.delete(session);
+      });
+      this.#receiving.set(session, done);
+      return;
     }
     session.deliver(message, qos, retain);
   }
@@ -380,18 +455,42 @@ export class Broker {
   }
 
   /**
-   * Publishes a message as the broker itself (it may use `$SYS`). Throws on an invalid topic.
+   * Publishes a message as the broker itself (it may use `$SYS`). Throws a TypeError for an
+   * invalid topic or a payload that is neither a string nor bytes, and a RangeError for a topic
+   * over 65,535 UTF-8 bytes or a QoS other than 0, 1 or 2.
    */
   publish(options: PublishOptions | Message): void {
-    const error = topicNameError(options.topic);
-    if (error) throw new TypeError(`cannot publish to ${JSON.stringify(options.topic)}: ${error}`);
-    const payload = typeof options.payload === "string"
-      ? utf8.encode(options.payload)
-      : options.payload ?? new Uint8Array(0);
-    this.route(
-      new RoutedMessage(options.topic, payload, options.qos ?? 0, options.retain ?? false),
-      undefined,
-    );
+    const { topic, qos = 0, retain = false } = options;
+    if (typeof topic !== "string") {
+      throw new TypeError(`cannot publish: topic must be a string, not ${kind(topic)}`);
+    }
+    const error = topicNameError(topic);
+    if (error) throw new TypeError(`cannot publish to ${JSON.stringify(topic)}: ${error}`);
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes: only long topics need measuring.
+    if (topic.length > MAX_TOPIC_BYTES / 3 && utf8.encode(topic).length > MAX_TOPIC_BYTES) {
+      throw new RangeError(
+        `cannot publish: the topic is over ${MAX_TOPIC_BYTES} bytes of UTF-8, which MQTT cannot carry`,
+      );
+    }
+    if (qos !== 0 && qos !== 1 && qos !== 2) {
+      throw new RangeError(`cannot publish to ${topic}: qos must be 0, 1 or 2, not ${String(qos)}`);
+    }
+    if (typeof retain !== "boolean") {
+      throw new TypeError(
+        `cannot publish to ${topic}: retain must be a boolean, not ${kind(retain)}`,
+      );
+    }
+    const given: unknown = options.payload;
+    let payload: Uint8Array;
+    if (typeof given === "string") payload = utf8.encode(given);
+    else if (given instanceof Uint8Array) payload = given;
+    else if (given === undefined) payload = new Uint8Array(0);
+    else {
+      throw new TypeError(
+        `cannot publish to ${topic}: payload must be a string or a Uint8Array, not ${kind(given)}`,
+      );
+    }
+    this.route(new RoutedMessage(topic, payload, qos, retain), undefined);
   }
 
   async #unbind(): Promise<void> {

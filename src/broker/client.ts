@@ -33,7 +33,10 @@ export class Client {
   info: ClientInfo | undefined;
   will: Will | undefined;
   keepaliveMs = 0;
+  /** When its CONNECT arrived, in the broker's CONNECT order (see `Broker.attach`). */
+  connectSeq = 0;
   readonly acceptedAt: number = Date.now();
+  /** When the last whole packet arrived, or the CONNECT was admitted. */
   lastRead: number = this.acceptedAt;
   #closed = false;
   #connecting = false;
@@ -79,13 +82,19 @@ export class Client {
       while (!this.#closed) {
         const { value, done } = await reader.read();
         if (done || this.#closed) break;
-        this.lastRead = Date.now();
         stats.bytesReceived += value.length;
         this.#framer.push(value);
         let frame: Uint8Array | undefined;
+        let now = 0;
         while (!this.#closed && (frame = this.#framer.next())) {
+          // Only whole packets prove the client alive: a packet dribbled a byte at a time does not.
+          now ||= Date.now();
+          this.lastRead = now;
           const pending = this.#dispatch(decodePacket(frame));
-          if (pending) await pending;
+          if (pending) {
+            await pending;
+            now = 0;
+          }
         }
         // A client that sends faster than it takes our answers (acks, PINGRESP) is not read again
         // until its backlog drains: backpressure on its socket rather than a growing buffer here.

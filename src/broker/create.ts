@@ -43,7 +43,7 @@ export async function createBroker(
   const logger = options.logger ?? createLogger(options.logLevel ?? "warn");
   const resolved = await resolveConfig(config, { baseDir: options.baseDir ?? process.cwd() });
   const broker = new Broker(resolved, logger);
-  broker.hooks = await PluginManager.load(resolved, logger, (m) => broker.publish(m), {
+  broker.hooks = await PluginManager.load(resolved, broker.logger, (m) => broker.publish(m), {
     broker_sys: () => brokerSys(broker),
   });
   broker.emit("broker_pre_start");

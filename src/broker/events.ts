@@ -36,8 +36,12 @@ export class EventHub {
     if (!set) return;
     for (const listener of set) {
       try {
-        const result = (listener as BrokerEventHandler<E>)(...args);
-        if (result) result.catch((e) => this.#report(event, e));
+        const result: unknown = (listener as BrokerEventHandler<E>)(...args);
+        // Only a rejection is a failure: a listener written `(c) => seen.push(c)` returns a
+        // number, and a thenable need not have `catch`.
+        if (result !== undefined) {
+          Promise.resolve(result).then(undefined, (e) => this.#report(event, e));
+        }
       } catch (e) {
         this.#report(event, e);
       }

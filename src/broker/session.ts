@@ -71,7 +71,10 @@ export class Session {
   /** Who the session belongs to, as of its last connection (plugins judge offline delivery by it). */
   info: ClientInfo | undefined;
   readonly subscriptions: Map<string, QoS> = new Map();
-  /** In send order: a Map iterates in insertion order, which is what a resend needs. */
+  /**
+   * PUBLISHes in send order, PUBRELs in PUBREC order: a Map iterates in insertion order, which is
+   * what a resend needs.
+   */
   readonly inflight: Map<number, Outgoing> = new Map();
   readonly queue: Fifo<Outgoing> = new Fifo();
   queuedBytes = 0;
@@ -200,11 +203,18 @@ export class Session {
     this.pump();
   }
 
-  /** PUBREC: returns whether the packet identifier was a QoS 2 message in flight. */
+  /**
+   * PUBREC: returns whether the packet identifier was a QoS 2 message in flight. The message moves
+   * to the end of {@link Session.inflight}, so that a resend sends PUBRELs in PUBREC order (4.6).
+   */
   received(packetId: number): boolean {
     const outgoing = this.inflight.get(packetId);
     if (!outgoing || outgoing.qos !== 2) return false;
-    outgoing.released = true;
+    if (!outgoing.released) {
+      outgoing.released = true;
+      this.inflight.delete(packetId);
+      this.inflight.set(packetId, outgoing);
+    }
     return true;
   }
 

@@ -11,6 +11,7 @@ import mqttPacket from "mqtt-packet";
 import {
   type AckPacket,
   type ClientPacket,
+  ConnackCode,
   type ConnectPacket,
   PacketType,
   ProtocolError,
@@ -23,8 +24,7 @@ import { MAX_TOPIC_LEVELS, tooManyLevels } from "./topic.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** CONNACK return code for an unsupported protocol level. */
-const UNACCEPTABLE_PROTOCOL_VERSION = 1;
+const { UNACCEPTABLE_PROTOCOL } = ConnackCode;
 
 /** Reads the length-prefixed strings and fields of one packet body, bounds-checked. */
 class Reader {
@@ -189,9 +189,9 @@ function decodeConnect(frame: Uint8Array): ConnectPacket {
     returnCode,
   });
   if (protocolName === "MQTT") {
-    if (protocolVersion !== 4) return refused(UNACCEPTABLE_PROTOCOL_VERSION);
+    if (protocolVersion !== 4) return refused(UNACCEPTABLE_PROTOCOL);
   } else if (protocolName === "MQIsdp") {
-    if (protocolVersion !== 3) return refused(UNACCEPTABLE_PROTOCOL_VERSION);
+    if (protocolVersion !== 3) return refused(UNACCEPTABLE_PROTOCOL);
   } else {
     throw new ProtocolError(`unknown protocol name ${JSON.stringify(protocolName)}`);
   }

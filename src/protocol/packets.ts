@@ -28,6 +28,16 @@ export const PacketType = {
   DISCONNECT: 14,
 } as const;
 
+/** CONNACK return codes of MQTT 3.1.1. */
+export const ConnackCode = {
+  ACCEPTED: 0,
+  UNACCEPTABLE_PROTOCOL: 1,
+  IDENTIFIER_REJECTED: 2,
+  SERVER_UNAVAILABLE: 3,
+  BAD_USER_NAME_OR_PASSWORD: 4,
+  NOT_AUTHORIZED: 5,
+} as const;
+
 /** QoS levels. */
 export type QoS = 0 | 1 | 2;
 

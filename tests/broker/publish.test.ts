@@ -127,4 +127,60 @@ describe("PUBLISH", () => {
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(got.filter((m) => m.topic === "$SYS/fake").length, 0);
     }));
+
+  test("the embedding API refuses what MQTT cannot carry, with a clear error", () =>
+    withBroker({}, ({ broker }) => {
+      const publish = (options: Record<string, unknown>) => () =>
+        broker.publish(options as unknown as Parameters<typeof broker.publish>[0]);
+      assert.throws(publish({ topic: "é".repeat(32768) }), {
+        name: "RangeError",
+        message: /over 65535 bytes of UTF-8/,
+      });
+      broker.publish({ topic: "é".repeat(32767) });
+      for (const qos of [3, -1, 1.5, "1"]) {
+        assert.throws(publish({ topic: "t", qos }), {
+          name: "RangeError",
+          message: /qos must be 0, 1 or 2/,
+        });
+      }
+      for (
+        const [payload, what] of [[42, "number"], [null, "null"], [
+          new ArrayBuffer(1),
+          "ArrayBuffer",
+        ], [
+          [1, 2],
+          "Array",
+        ]] as const
+      ) {
+        assert.throws(publish({ topic: "t", payload }), {
+          name: "TypeError",
+          message: new RegExp(`payload must be a string or a Uint8Array, not ${what}`),
+        });
+      }
+      assert.throws(publish({ topic: 7 }), {
+        name: "TypeError",
+        message: /topic must be a string/,
+      });
+      assert.throws(publish({ topic: "t", retain: "yes" }), {
+        name: "TypeError",
+        message: /retain must be a boolean/,
+      });
+      return Promise.resolve();
+    }));
+
+  test("an event listener that returns a value is not a failure; one that rejects is", () =>
+    withBroker({}, async ({ broker, client, logger }) => {
+      const seen: string[] = [];
+      broker.on("broker_client_connected", (c) => seen.push(c.clientId) as unknown as void);
+      broker.on("broker_client_connected", () => Promise.reject(new Error("listener broke")));
+      await client({ clientId: "counted" });
+      await eventually(
+        () => logger.lines.some((l) => /listener broke/.test(l)),
+        5000,
+        "the rejection to be logged",
+      );
+      assert.deepEqual(seen, ["counted"]);
+      const failures = logger.lines.filter((l) => /^error .*listener failed/.test(l));
+      assert.equal(failures.length, 1, failures.join("\n"));
+    }));
 });

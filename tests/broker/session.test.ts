@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { collect, eventually, withBroker } from "../helpers/broker.ts";
+import { collect, eventually, type Packet, withBroker } from "../helpers/broker.ts";
 
 describe("sessions", () => {
   test("clean session 1 ends with the connection", () =>
@@ -100,5 +100,67 @@ describe("sessions", () => {
       await eventually(() => got.length >= 1, 5000, "the message");
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(got.length, 1);
+    }));
+
+  test("a resumed session resends its in-flight messages before broker_client_connected", () =>
+    withBroker({}, async ({ raw, client, broker }) => {
+      let armed = false;
+      broker.on("broker_client_connected", (c) => {
+        if (armed && c.clientId === "first") {
+          broker.publish({ topic: "f/new", payload: "new", qos: 1 });
+        }
+      });
+      const sub = await raw();
+      await sub.handshake({ clientId: "first", clean: false });
+      sub.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "f/#", qos: 1 }] });
+      await sub.next("suback");
+      const pub = await client();
+      await pub.publishAsync("f/old", "old", { qos: 1 });
+      await sub.next("publish");
+      sub.destroy();
+      armed = true;
+      const again = await raw();
+      await again.handshake({ clientId: "first", clean: false });
+      const [first, second] = [await again.next("publish"), await again.next("publish")];
+      assert.deepEqual([String(first.payload), first.dup], ["old", true]);
+      assert.deepEqual([String(second.payload), second.dup], ["new", false]);
+    }));
+
+  test("PUBRELs are resent in the order their PUBRECs arrived", () =>
+    withBroker({}, async ({ raw, client, broker }) => {
+      const sub = await raw();
+      await sub.handshake({ clientId: "rel", clean: false });
+      sub.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "rel/#", qos: 2 }] });
+      await sub.next("suback");
+      const pub = await client();
+      for (const n of [1, 2, 3]) await pub.publishAsync(`rel/${n}`, `m${n}`, { qos: 2 });
+      const sent: Packet[] = [];
+      for (let i = 0; i < 3; i++) sent.push(await sub.next("publish"));
+      const ids = sent.map((p) => p.messageId as number);
+      // m3 then m1 are received; m2 stays unacknowledged.
+      for (const id of [ids[2], ids[0]]) {
+        sub.send({ cmd: "pubrec", messageId: id });
+        assert.equal((await sub.next("pubrel")).messageId, id);
+      }
+      sub.destroy();
+      const again = await raw();
+      await again.handshake({ clientId: "rel", clean: false });
+      const resent: Packet[] = [];
+      for (let i = 0; i < 3; i++) resent.push(await again.next());
+      assert.deepEqual(
+        resent.filter((p) => p.cmd === "pubrel").map((p) => p.messageId),
+        [ids[2], ids[0]],
+      );
+      const publish = resent.find((p) => p.cmd === "publish");
+      assert.deepEqual([publish?.messageId, String(publish?.payload), publish?.dup], [
+        ids[1],
+        "m2",
+        true,
+      ]);
+      // Moved messages still complete.
+      again.send({ cmd: "pubrec", messageId: ids[1] });
+      assert.equal((await again.next("pubrel")).messageId, ids[1]);
+      for (const id of ids) again.send({ cmd: "pubcomp", messageId: id });
+      await eventually(() => broker.gauges.inflight === 0, 5000, "every message to complete");
     }));
 });

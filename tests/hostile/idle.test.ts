@@ -1,8 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { collect, eventually, withBroker, within } from "../helpers/broker.ts";
-import { connectPacket } from "../helpers/hostile.ts";
+import { collect, eventually, sleep, withBroker, within } from "../helpers/broker.ts";
+import { connectPacket, varint } from "../helpers/hostile.ts";
+import type { Plugin } from "../../src/plugins/types.ts";
 
 /** Opens `count` sockets that send `bytes` (maybe nothing) and then stay silent. */
 async function silentSockets(port: number, count: number, bytes?: Uint8Array) {
@@ -91,4 +92,48 @@ describe("idle and half-open connections", () => {
       c.send({ cmd: "pingreq" });
       await c.next("pingresp");
     }));
+
+  test("a packet dribbled one byte at a time does not keep the connection alive", () =>
+    withBroker({}, async ({ raw, logger }) => {
+      const c = await raw();
+      await c.handshake({ keepalive: 1 });
+      let closed = false;
+      c.closed.then(() => closed = true);
+      // A PUBLISH announcing 1,000 bytes, whose body then comes a byte every 300 ms.
+      c.send(Uint8Array.of(0x30, ...varint(1000)));
+      const deadline = Date.now() + 10_000;
+      while (!closed && Date.now() < deadline) {
+        c.send(Uint8Array.of(0x61));
+        await sleep(300);
+      }
+      assert.equal(closed, true, "closed while it kept dribbling");
+      assert.ok(logger.lines.some((l) => /closing .*keepalive expired/.test(l)));
+    }));
+
+  test("the keepalive counts from admission, not from a slow authentication", () => {
+    let release: (() => void) | undefined;
+    const slow: Plugin = {
+      name: "slow_auth",
+      authenticate: () => new Promise<boolean>((resolve) => release = () => resolve(true)),
+    };
+    return withBroker({ plugins: [slow] }, async ({ raw }) => {
+      const c = await raw();
+      c.send({
+        cmd: "connect",
+        protocolId: "MQTT",
+        protocolVersion: 4,
+        clientId: "slow-auth",
+        clean: true,
+        keepalive: 2,
+      });
+      await eventually(() => release !== undefined, 5000, "the auth hook");
+      // Longer than 1.5 keepalive periods, which is when a silent client is dropped.
+      await sleep(3500);
+      release!();
+      assert.equal((await c.next("connack")).returnCode, 0);
+      await sleep(1000);
+      c.send({ cmd: "pingreq" });
+      await c.next("pingresp");
+    });
+  });
 });

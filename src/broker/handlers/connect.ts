@@ -1,18 +1,15 @@
 /**
  * CONNECT: protocol level, client identifier, authentication, then the broker attaches the
- * session (taking over any connection with the same client id).
+ * session (taking over any connection with the same client id, if it may).
  *
  * @module
  */
 import { encodeConnack } from "../../protocol/encode.ts";
-import type { ConnectPacket } from "../../protocol/packets.ts";
+import { ConnackCode, type ConnectPacket } from "../../protocol/packets.ts";
 import type { ClientInfo } from "../../plugins/types.ts";
 import type { Client } from "../client.ts";
 
-/** CONNACK return codes of MQTT 3.1.1. */
-const IDENTIFIER_REJECTED = 2;
-const BAD_USER_NAME_OR_PASSWORD = 4;
-const NOT_AUTHORIZED = 5;
+const { IDENTIFIER_REJECTED, BAD_USER_NAME_OR_PASSWORD, NOT_AUTHORIZED } = ConnackCode;
 
 function refuse(client: Client, code: number, why: string): void {
   client.send(encodeConnack(code, false));
@@ -22,6 +19,7 @@ function refuse(client: Client, code: number, why: string): void {
 
 /** Handles CONNECT, the first packet of every connection. */
 export function handleConnect(client: Client, packet: ConnectPacket): void | Promise<void> {
+  client.connectSeq = client.broker.connectSequence();
   if (packet.returnCode !== undefined) {
     return refuse(
       client,
@@ -55,5 +53,6 @@ function admit(client: Client, packet: ConnectPacket, info: ClientInfo, allowed:
     const code = packet.username === undefined ? NOT_AUTHORIZED : BAD_USER_NAME_OR_PASSWORD;
     return refuse(client, code, `authentication failed for ${info.clientId}`);
   }
-  client.broker.attach(client, info, packet);
+  const refusal = client.broker.attach(client, info, packet);
+  if (refusal) refuse(client, refusal.code, refusal.why);
 }

@@ -38,7 +38,10 @@ function accept(client: Client, packet: PublishPacket, allowed: boolean): void {
   acknowledge(client, packet);
 }
 
-/** Handles PUBLISH from a connected client. */
+/**
+ * Handles PUBLISH from a connected client. An async verdict keeps this client's messages in order
+ * because the read loop awaits the returned promise before it dispatches the next packet.
+ */
 export function handlePublish(client: Client, packet: PublishPacket): void | Promise<void> {
   const broker = client.broker;
   broker.stats.publishReceived++;

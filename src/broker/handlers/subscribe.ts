@@ -1,11 +1,12 @@
 /**
- * SUBSCRIBE: each filter is validated and checked on its own (a refused one gets 0x80 while the
- * rest is granted), then SUBACK, then the retained messages of the granted filters.
+ * SUBSCRIBE: a malformed filter closes the connection; otherwise each filter is checked on its
+ * own (a refused one gets 0x80 while the rest is granted), then SUBACK, then the retained
+ * messages of the granted filters.
  *
  * @module
  */
 import { encodeSuback } from "../../protocol/encode.ts";
-import type { SubscribePacket } from "../../protocol/packets.ts";
+import { ProtocolError, type SubscribePacket } from "../../protocol/packets.ts";
 import { topicFilterError } from "../../protocol/topic.ts";
 import type { Client } from "../client.ts";
 
@@ -28,11 +29,17 @@ function grant(client: Client, packet: SubscribePacket, verdicts: boolean[]): vo
   });
 }
 
-/** Handles SUBSCRIBE. */
+/**
+ * Handles SUBSCRIBE. A malformed filter is a protocol violation (MQTT 3.1.1 4.7.1), not a refusal:
+ * the connection closes without SUBACK, as with Mosquitto.
+ */
 export function handleSubscribe(client: Client, packet: SubscribePacket): void | Promise<void> {
   const broker = client.broker;
+  for (const { filter } of packet.subscriptions) {
+    const error = topicFilterError(filter);
+    if (error) throw new ProtocolError(`SUBSCRIBE to ${JSON.stringify(filter)}: ${error}`);
+  }
   const answers = packet.subscriptions.map(({ filter }) =>
-    topicFilterError(filter) === undefined &&
     broker.hooks.checkTopic(client.info!, filter, "subscribe")
   );
   if (answers.every((a) => typeof a === "boolean")) {
