@@ -21,6 +21,7 @@ import type {
 import type { Logger } from "../log.ts";
 import { Client } from "./client.ts";
 import { EventHub } from "./events.ts";
+import { ExpiryQueue } from "./expiry.ts";
 import { RoutedMessage } from "./message.ts";
 import { RetainedStore } from "./retained.ts";
 import { Session, type SessionContext } from "./session.ts";
@@ -61,6 +62,9 @@ export interface PublishOptions {
 /** How often timeouts are checked. */
 const SWEEP_MS = 500;
 
+/** CONNACK return code of MQTT 3.1.1 for a server that cannot take the client now. */
+const SERVER_UNAVAILABLE = 3;
+
 const utf8 = new TextEncoder();
 
 /** The MQTT broker core. Create it with `createBroker`. */
@@ -71,7 +75,11 @@ export class Broker {
   readonly #clients = new Map<string, Client>();
   readonly #sessions = new Map<string, Session>();
   readonly #subscriptions = new SubscriptionTree<Session>();
-  readonly #retained = new RetainedStore();
+  readonly #retained: RetainedStore;
+  /** Disconnected persistent sessions, by when they expire. */
+  readonly #expiries = new ExpiryQueue<Session>();
+  /** The bounds already reported in the log: each is logged once per run, the rest counted. */
+  readonly #boundsLogged = new Set<string>();
   readonly #perListener = new Map<string, number>();
   readonly #servers: { server: Server; listener: BoundListener }[] = [];
   readonly #sessionContext: SessionContext;
@@ -97,7 +105,27 @@ export class Broker {
 
   constructor(readonly config: ResolvedConfig, readonly logger: Logger) {
     this.#events = new EventHub(logger);
-    this.#sessionContext = { limits: config.limits, stats: this.stats, logger };
+    const { limits } = config;
+    this.#retained = new RetainedStore({
+      maxMessages: limits.maxRetainedMessages,
+      maxBytes: limits.maxRetainedBytes,
+    });
+    this.#sessionContext = {
+      limits,
+      stats: this.stats,
+      logger,
+      mayReceive: (session, message) =>
+        this.config.topicCheck.enabled && session.info
+          ? this.hooks.checkTopic(session.info, message.topic, "receive")
+          : true,
+    };
+  }
+
+  /** Logs the first refusal at the bound `key` of this run; later ones are only counted. */
+  #bounded(key: string, what: string): void {
+    if (this.#boundsLogged.has(key)) return;
+    this.#boundsLogged.add(key);
+    this.logger.warn(`${key} reached: ${what} (logged once; $SYS counts each)`);
   }
 
   /** Adds an event listener. */
@@ -140,6 +168,7 @@ export class Broker {
     inflight: number;
     queued: number;
     retained: number;
+    retainedBytes: number;
     subscriptions: number;
     uptimeSeconds: number;
   } {
@@ -156,6 +185,7 @@ export class Broker {
       inflight,
       queued,
       retained: this.#retained.size,
+      retainedBytes: this.#retained.bytes,
       subscriptions: this.#subscriptions.size,
       uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
     };
@@ -195,6 +225,7 @@ export class Broker {
     this.#sweep = setInterval(() => {
       const now = Date.now();
       for (const client of this.#connections) client.checkTimers(now);
+      this.#expire(now);
     }, SWEEP_MS);
   }
 
@@ -231,6 +262,7 @@ export class Broker {
   /** @internal CONNECT accepted: take over, find or create the session, answer CONNACK. */
   attach(client: Client, info: ClientInfo, packet: ConnectPacket): void {
     const id = info.clientId;
+    if (this.#refuseNewSession(client, id)) return;
     this.#clients.get(id)?.close("takeover", "another connection took over its client id");
     let session = this.#sessions.get(id);
     if (session && packet.cleanSession) {
@@ -256,6 +288,32 @@ export class Broker {
     if (present) session.resend();
   }
 
+  /**
+   * Refuses a CONNECT that needs a new session when `max-sessions` are there already (taking
+   * over or resuming an existing one needs none, and clean-session ends the old one first).
+   */
+  #refuseNewSession(client: Client, id: string): boolean {
+    const max = this.config.limits.maxSessions;
+    if (max === 0 || this.#sessions.size < max || this.#sessions.has(id)) return false;
+    this.stats.sessionsRefused++;
+    this.#bounded("max-sessions", `CONNECTs of new client ids get CONNACK ${SERVER_UNAVAILABLE}`);
+    client.send(encodeConnack(SERVER_UNAVAILABLE, false));
+    client.close("refused", `max-sessions ${max} reached`);
+    return true;
+  }
+
+  /** Ends the persistent sessions whose expiry has come. */
+  #expire(now: number): void {
+    let session: Session | undefined;
+    while ((session = this.#expiries.pop(now))) {
+      // A session resumed since keeps its deadline only until it next disconnects.
+      if (session.client || this.#sessions.get(session.clientId) !== session) continue;
+      this.stats.sessionsExpired++;
+      this.logger.debug(`session ${session.clientId} expired`);
+      this.#endSession(session);
+    }
+  }
+
   /** @internal The connection ended: will, session, bookkeeping. */
   detach(client: Client, reason: DisconnectReason): void {
     if (this.#connections.delete(client)) {
@@ -275,6 +333,8 @@ export class Broker {
       session.cleanSession && !session.client && this.#sessions.get(session.clientId) === session
     ) {
       this.#endSession(session);
+    } else if (!session.client && session.expiryMs > 0) {
+      this.#expiries.set(session, Date.now() + session.expiryMs);
     }
     this.logger.debug(`disconnected ${client.label}: ${reason}`);
     this.emit("broker_client_disconnected", client.info, reason);
@@ -296,31 +356,43 @@ export class Broker {
     for (const filter of session.subscriptions.keys()) this.#subscriptions.remove(filter, session);
     session.subscriptions.clear();
     session.clear();
+    this.#expiries.delete(session);
     this.#sessions.delete(session.clientId);
   }
 
-  /** @internal Adds or replaces a subscription of a connected client's session. */
-  subscribe(client: Client, filter: string, qos: QoS): void {
+  /**
+   * @internal Adds or replaces a subscription of a connected client's session; returns false,
+   * adding nothing, when a new one would exceed `max-subscriptions-per-session`.
+   */
+  subscribe(client: Client, filter: string, qos: QoS): boolean {
     const session = client.session!;
+    const max = this.config.limits.maxSubscriptionsPerSession;
+    if (max > 0 && session.subscriptions.size >= max && !session.subscriptions.has(filter)) {
+      this.stats.subscriptionsRefused++;
+      this.#bounded("max-subscriptions-per-session", "further topic filters get 0x80 in SUBACK");
+      return false;
+    }
     session.subscriptions.set(filter, qos);
     this.#subscriptions.add(filter, session, qos);
     this.emit("broker_client_subscribed", client.info!, filter, qos);
+    return true;
   }
 
   /** @internal Removes a subscription if the session has it. */
   unsubscribe(client: Client, filter: string): void {
     const session = client.session!;
     if (!session.subscriptions.delete(filter)) return;
+    session.cancelRetained(filter);
     this.#subscriptions.remove(filter, session);
     this.emit("broker_client_unsubscribed", client.info!, filter);
   }
 
-  /** @internal Sends the retained messages matching a new subscription, with retain set. */
+  /**
+   * @internal Sends the retained messages matching a new subscription, with retain set, as fast
+   * as the client takes them.
+   */
   sendRetained(client: Client, filter: string, qos: QoS): void {
-    const session = client.session!;
-    this.#retained.match(filter, (message) => {
-      this.#deliver(session, message, message.qos < qos ? message.qos : qos, true);
-    });
+    client.session!.sendRetained(filter, qos, this.#retained.matching(filter));
   }
 
   /**
@@ -352,7 +424,7 @@ export class Broker {
 
   /** @internal Stores (if retained) and delivers a message to every matching session. */
   route(message: RoutedMessage, from: ClientInfo | undefined): void {
-    if (message.retain) this.#retained.set(message);
+    if (message.retain && !this.#retained.set(message)) this.#retainedDropped();
     // A plugin asked during delivery may publish: such a nested routing gets arrays of its own,
     // and every QoS is fixed before the first delivery because nesting reuses `routeQos`.
     const nested = this.#delivering;
@@ -377,6 +449,16 @@ export class Broker {
     if (this.#listens("broker_message_received")) {
       this.emit("broker_message_received", from, message);
     }
+  }
+
+  #retainedDropped(): void {
+    this.stats.retainedDropped++;
+    // A refused replacement deleted its topic's message, so a full count means a new topic met it.
+    const max = this.config.limits.maxRetainedMessages;
+    this.#bounded(
+      max > 0 && this.#retained.size >= max ? "max-retained-messages" : "max-retained-bytes",
+      "further retained messages are delivered but not stored",
+    );
   }
 
   /**

@@ -6,10 +6,15 @@ import { RoutedMessage } from "../../src/broker/message.ts";
 const msg = (topic: string, payload = "x") =>
   new RoutedMessage(topic, new TextEncoder().encode(payload), 0, true);
 
+function matches(store: RetainedStore, filter: string): RoutedMessage[] {
+  const out: RoutedMessage[] = [];
+  const entries = store.matching(filter);
+  for (let step = entries.next(); !step.done; step = entries.next()) out.push(step.value.message!);
+  return out;
+}
+
 function topics(store: RetainedStore, filter: string): string[] {
-  const out: string[] = [];
-  store.match(filter, (m) => out.push(m.topic));
-  return out.sort();
+  return matches(store, filter).map((m) => m.topic).sort();
 }
 
 describe("RetainedStore", () => {
@@ -18,9 +23,7 @@ describe("RetainedStore", () => {
     store.set(msg("a/b", "1"));
     store.set(msg("a/b", "2"));
     assert.equal(store.size, 1);
-    let payload = "";
-    store.match("a/b", (m) => payload = new TextDecoder().decode(m.payload));
-    assert.equal(payload, "2");
+    assert.equal(new TextDecoder().decode(matches(store, "a/b")[0].payload), "2");
     store.set(msg("a/b", ""));
     assert.equal(store.size, 0);
     assert.deepEqual(topics(store, "#"), []);
