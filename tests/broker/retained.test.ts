@@ -40,3 +40,49 @@ describe("RetainedStore", () => {
     assert.deepEqual(topics(store, "$SYS/#"), ["$SYS/x"]);
   });
 });
+
+describe("RetainedStore bounds", () => {
+  const payloadOf = (store: RetainedStore, topic: string) =>
+    matches(store, topic).map((m) => new TextDecoder().decode(m.payload));
+
+  test("past max-messages a new topic is refused; replacing and deleting still work", () => {
+    const store = new RetainedStore({ maxMessages: 2, maxBytes: 0 });
+    assert.equal(store.set(msg("a", "1")), true);
+    assert.equal(store.set(msg("b", "1")), true);
+    assert.equal(store.set(msg("c", "1")), false);
+    assert.deepEqual(topics(store, "#"), ["a", "b"]);
+    assert.equal(store.set(msg("a", "2")), true, "a replacement is no new message");
+    assert.deepEqual(payloadOf(store, "a"), ["2"]);
+    assert.equal(store.set(msg("b", "")), true);
+    assert.equal(store.set(msg("c", "1")), true, "room again after a delete");
+    assert.deepEqual(topics(store, "#"), ["a", "c"]);
+  });
+
+  test("bytes count the UTF-8 topic and the payload; an oversized replacement deletes the old", () => {
+    const store = new RetainedStore({ maxMessages: 0, maxBytes: 10 });
+    assert.equal(store.set(msg("é/b", "12345")), true, "4 topic bytes + 5 = 9");
+    assert.equal(store.bytes, 9);
+    assert.equal(store.set(msg("x", "12")), false, "9 + 3 > 10");
+    assert.equal(store.set(msg("é/b", "123456")), true, "10 fits exactly");
+    assert.equal(store.bytes, 10);
+    assert.equal(store.set(msg("é/b", "1234567")), false);
+    assert.equal(store.size, 0, "the outdated message went too");
+    assert.equal(store.bytes, 0);
+    assert.equal(store.set(msg("x", "12")), true);
+  });
+
+  test("matching is lazy and each entry gives the topic's current message", () => {
+    const store = new RetainedStore();
+    store.set(msg("t/1", "old"));
+    store.set(msg("t/2", "old"));
+    store.set(msg("t/3", "old"));
+    const entries = store.matching("t/#");
+    const first = entries.next().value!;
+    const second = entries.next().value!;
+    store.set(msg("t/2", "new"));
+    store.set(msg("t/3", ""));
+    assert.equal(new TextDecoder().decode(first.message!.payload), "old");
+    assert.equal(new TextDecoder().decode(second.message!.payload), "new");
+    assert.equal(entries.next().done, true, "t/3 was deleted before the cursor reached it");
+  });
+});
