@@ -333,7 +333,9 @@ export class Broker {
       session.cleanSession && !session.client && this.#sessions.get(session.clientId) === session
     ) {
       this.#endSession(session);
-    } else if (!session.client && session.expiryMs > 0) {
+    } else if (
+      !session.client && session.expiryMs > 0 && this.#sessions.get(session.clientId) === session
+    ) {
       this.#expiries.set(session, Date.now() + session.expiryMs);
     }
     this.logger.debug(`disconnected ${client.label}: ${reason}`);
