@@ -21,6 +21,7 @@ import type {
 import { escapingLogger, type Logger } from "../log.ts";
 import { Client } from "./client.ts";
 import { EventHub } from "./events.ts";
+import { ExpiryQueue } from "./expiry.ts";
 import { RoutedMessage } from "./message.ts";
 import { RetainedStore } from "./retained.ts";
 import { Session, type SessionContext } from "./session.ts";
@@ -94,7 +95,11 @@ export class Broker {
   readonly #clients = new Map<string, Client>();
   readonly #sessions = new Map<string, Session>();
   readonly #subscriptions = new SubscriptionTree<Session>();
-  readonly #retained = new RetainedStore();
+  readonly #retained: RetainedStore;
+  /** Disconnected persistent sessions, by when they expire. */
+  readonly #expiries = new ExpiryQueue<Session>();
+  /** The bounds already reported in the log: each is logged once per run, the rest counted. */
+  readonly #boundsLogged = new Set<string>();
   readonly #perListener = new Map<string, number>();
   readonly #servers: { server: Server; listener: BoundListener }[] = [];
   readonly #sessionContext: SessionContext;
@@ -133,7 +138,27 @@ export class Broker {
   constructor(readonly config: ResolvedConfig, logger: Logger) {
     this.logger = escapingLogger(logger);
     this.#events = new EventHub(this.logger);
-    this.#sessionContext = { limits: config.limits, stats: this.stats, logger: this.logger };
+    const { limits } = config;
+    this.#retained = new RetainedStore({
+      maxMessages: limits.maxRetainedMessages,
+      maxBytes: limits.maxRetainedBytes,
+    });
+    this.#sessionContext = {
+      limits,
+      stats: this.stats,
+      logger: this.logger,
+      mayReceive: (session, message) =>
+        this.config.topicCheck.enabled && session.info
+          ? this.hooks.checkTopic(session.info, message.topic, "receive")
+          : true,
+    };
+  }
+
+  /** Logs the first refusal at the bound `key` of this run; later ones are only counted. */
+  #bounded(key: string, what: string): void {
+    if (this.#boundsLogged.has(key)) return;
+    this.#boundsLogged.add(key);
+    this.logger.warn(`${key} reached: ${what} (logged once; $SYS counts each)`);
   }
 
   /** Adds an event listener. */
@@ -176,6 +201,7 @@ export class Broker {
     inflight: number;
     queued: number;
     retained: number;
+    retainedBytes: number;
     subscriptions: number;
     uptimeSeconds: number;
   } {
@@ -192,6 +218,7 @@ export class Broker {
       inflight,
       queued,
       retained: this.#retained.size,
+      retainedBytes: this.#retained.bytes,
       subscriptions: this.#subscriptions.size,
       uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
     };
@@ -231,6 +258,7 @@ export class Broker {
     this.#sweep = setInterval(() => {
       const now = Date.now();
       for (const client of this.#connections) client.checkTimers(now);
+      this.#expire(now);
     }, SWEEP_MS);
   }
 
@@ -295,6 +323,8 @@ export class Broker {
         why: `a newer connection with client id ${id} was admitted first`,
       };
     }
+    const full = this.#refuseNewSession(id);
+    if (full) return full;
     current?.close("takeover", "another connection took over its client id");
     if (session && packet.cleanSession) {
       this.#endSession(session);
@@ -323,6 +353,31 @@ export class Broker {
     return undefined;
   }
 
+  /**
+   * Refuses a CONNECT that needs a new session when `max-sessions` are there already (taking
+   * over or resuming an existing one needs none, and clean-session ends the old one first).
+   */
+  #refuseNewSession(id: string): Refusal | undefined {
+    const max = this.config.limits.maxSessions;
+    if (max === 0 || this.#sessions.size < max || this.#sessions.has(id)) return undefined;
+    this.stats.sessionsRefused++;
+    const code = ConnackCode.SERVER_UNAVAILABLE;
+    this.#bounded("max-sessions", `CONNECTs of new client ids get CONNACK ${code}`);
+    return { code, why: `max-sessions ${max} reached` };
+  }
+
+  /** Ends the persistent sessions whose expiry has come. */
+  #expire(now: number): void {
+    let session: Session | undefined;
+    while ((session = this.#expiries.pop(now))) {
+      // A session resumed since keeps its deadline only until it next disconnects.
+      if (session.client || this.#sessions.get(session.clientId) !== session) continue;
+      this.stats.sessionsExpired++;
+      this.logger.debug(`session ${session.clientId} expired`);
+      this.#endSession(session);
+    }
+  }
+
   /** @internal The connection ended: will, session, bookkeeping. */
   detach(client: Client, reason: DisconnectReason): void {
     if (this.#connections.delete(client)) {
@@ -342,6 +397,10 @@ export class Broker {
       session.cleanSession && !session.client && this.#sessions.get(session.clientId) === session
     ) {
       this.#endSession(session);
+    } else if (
+      !session.client && session.expiryMs > 0 && this.#sessions.get(session.clientId) === session
+    ) {
+      this.#expiries.set(session, Date.now() + session.expiryMs);
     }
     this.logger.debug(`disconnected ${client.label}: ${reason}`);
     this.emit("broker_client_disconnected", client.info, reason);
@@ -363,31 +422,43 @@ export class Broker {
     for (const filter of session.subscriptions.keys()) this.#subscriptions.remove(filter, session);
     session.subscriptions.clear();
     session.clear();
+    this.#expiries.delete(session);
     this.#sessions.delete(session.clientId);
   }
 
-  /** @internal Adds or replaces a subscription of a connected client's session. */
-  subscribe(client: Client, filter: string, qos: QoS): void {
+  /**
+   * @internal Adds or replaces a subscription of a connected client's session; returns false,
+   * adding nothing, when a new one would exceed `max-subscriptions-per-session`.
+   */
+  subscribe(client: Client, filter: string, qos: QoS): boolean {
     const session = client.session!;
+    const max = this.config.limits.maxSubscriptionsPerSession;
+    if (max > 0 && session.subscriptions.size >= max && !session.subscriptions.has(filter)) {
+      this.stats.subscriptionsRefused++;
+      this.#bounded("max-subscriptions-per-session", "further topic filters get 0x80 in SUBACK");
+      return false;
+    }
     session.subscriptions.set(filter, qos);
     this.#subscriptions.add(filter, session, qos);
     this.emit("broker_client_subscribed", client.info!, filter, qos);
+    return true;
   }
 
   /** @internal Removes a subscription if the session has it. */
   unsubscribe(client: Client, filter: string): void {
     const session = client.session!;
     if (!session.subscriptions.delete(filter)) return;
+    session.cancelRetained(filter);
     this.#subscriptions.remove(filter, session);
     this.emit("broker_client_unsubscribed", client.info!, filter);
   }
 
-  /** @internal Sends the retained messages matching a new subscription, with retain set. */
+  /**
+   * @internal Sends the retained messages matching a new subscription, with retain set, as fast
+   * as the client takes them.
+   */
   sendRetained(client: Client, filter: string, qos: QoS): void {
-    const session = client.session!;
-    this.#retained.match(filter, (message) => {
-      this.#deliver(session, message, message.qos < qos ? message.qos : qos, true);
-    });
+    client.session!.sendRetained(filter, qos, this.#retained.matching(filter));
   }
 
   /**
@@ -427,7 +498,7 @@ export class Broker {
 
   /** @internal Stores (if retained) and delivers a message to every matching session. */
   route(message: RoutedMessage, from: ClientInfo | undefined): void {
-    if (message.retain) this.#retained.set(message);
+    if (message.retain && !this.#retained.set(message)) this.#retainedDropped();
     // A plugin asked during delivery may publish: such a nested routing gets arrays of its own,
     // and every QoS is fixed before the first delivery because nesting reuses `routeQos`.
     const nested = this.#delivering;
@@ -452,6 +523,16 @@ export class Broker {
     if (this.#listens("broker_message_received")) {
       this.emit("broker_message_received", from, message);
     }
+  }
+
+  #retainedDropped(): void {
+    this.stats.retainedDropped++;
+    // A refused replacement deleted its topic's message, so a full count means a new topic met it.
+    const max = this.config.limits.maxRetainedMessages;
+    this.#bounded(
+      max > 0 && this.#retained.size >= max ? "max-retained-messages" : "max-retained-bytes",
+      "further retained messages are delivered but not stored",
+    );
   }
 
   /**

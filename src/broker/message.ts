@@ -42,6 +42,12 @@ export class RoutedMessage implements Message {
     return this.#payload;
   }
 
+  /** Bytes of topic (UTF-8) and payload: what the bounds on stored and queued bytes count. */
+  get size(): number {
+    this.#topicBytes ??= encodeTopic(this.topic);
+    return this.#topicBytes.length + this.#payload.length;
+  }
+
   /**
    * Makes the message hold only its own bytes, not the larger chunk it was read in, before it is
    * kept for long (retained, or queued for an offline session).

@@ -8,6 +8,7 @@
 import { encodeAck } from "../protocol/encode.ts";
 import { PacketType, type QoS } from "../protocol/packets.ts";
 import type { RoutedMessage } from "./message.ts";
+import type { RetainedEntry } from "./retained.ts";
 import type { Client } from "./client.ts";
 import type { ClientInfo } from "../plugins/types.ts";
 import type { Limits } from "../config/types.ts";
@@ -32,6 +33,17 @@ export interface SessionContext {
   readonly limits: Limits;
   readonly stats: Stats;
   readonly logger: Logger;
+  /** Whether the topic plugins let the session's owner receive `message` (true when checks are off). */
+  mayReceive(session: Session, message: RoutedMessage): boolean | Promise<boolean>;
+}
+
+/** The retained messages still to send for one new subscription. */
+interface RetainedCursor {
+  /** The subscription's QoS. */
+  readonly qos: QoS;
+  readonly entries: Iterator<RetainedEntry>;
+  /** Found and not sent yet, for want of room. */
+  next: RetainedEntry | undefined;
 }
 
 /** A FIFO with O(1) shift, since session queues drain from the front. */
@@ -83,6 +95,15 @@ export class Session {
   /** Scratch for de-duplicating overlapping subscriptions during one routing. */
   routeMark = 0;
   routeQos: QoS = 0;
+  /**
+   * How long the session outlives its connection when clean-session is 0, in ms (0: forever).
+   * Per session because MQTT 5 clients choose their own.
+   */
+  expiryMs: number;
+  /** By subscription filter, in the order the subscriptions were made. */
+  readonly #retained = new Map<string, RetainedCursor>();
+  /** A topic plugin is deciding on a retained message: the others wait, to keep their order. */
+  #judging = false;
   #nextPacketId = 1;
   /** Until when further drops go unlogged, for QoS 0 drops and for queue drops. */
   #quietUntil: [number, number] = [0, 0];
@@ -91,7 +112,9 @@ export class Session {
     readonly clientId: string,
     public cleanSession: boolean,
     readonly context: SessionContext,
-  ) {}
+  ) {
+    this.expiryMs = context.limits.persistentSessionExpiryMs;
+  }
 
   #allocatePacketId(): number {
     for (;;) {
@@ -132,7 +155,7 @@ export class Session {
 
   #enqueue(outgoing: Outgoing): void {
     const { maxQueuedMessages, maxQueuedBytes } = this.context.limits;
-    const size = outgoing.message.payload.length;
+    const size = outgoing.message.size;
     if (
       this.queue.length >= maxQueuedMessages ||
       (maxQueuedBytes > 0 && this.queuedBytes + size > maxQueuedBytes)
@@ -176,9 +199,76 @@ export class Session {
       client.canSend(next.message.encodedLength(next.qos))
     ) {
       this.queue.shift();
-      this.queuedBytes -= next.message.payload.length;
+      this.queuedBytes -= next.message.size;
       this.#transmit(next, client);
     }
+    if (this.#retained.size > 0) this.#pumpRetained(client);
+  }
+
+  /**
+   * Sends the retained messages that `entries` finds for a new subscription to `filter` at the
+   * pace the client takes them: QoS 0 within the output bound, QoS 1/2 within the in-flight window
+   * (the queue is left to live messages). Sending them all at once would drop what does not fit.
+   * Replaces what an earlier subscription to the same filter had left to send.
+   */
+  sendRetained(filter: string, qos: QoS, entries: Iterator<RetainedEntry>): void {
+    this.#retained.delete(filter);
+    this.#retained.set(filter, { qos, entries, next: undefined });
+    this.pump();
+  }
+
+  /** Stops sending the retained messages of a subscription to `filter` (it was unsubscribed). */
+  cancelRetained(filter: string): void {
+    this.#retained.delete(filter);
+  }
+
+  #pumpRetained(client: Client): void {
+    const { maxInflightMessages } = this.context.limits;
+    for (const [filter, cursor] of this.#retained) {
+      for (;;) {
+        if (this.#judging) return;
+        if (!cursor.next) {
+          const step = cursor.entries.next();
+          if (step.done) break;
+          cursor.next = step.value;
+        }
+        const entry = cursor.next;
+        const message = entry.message;
+        if (!message) {
+          cursor.next = undefined;
+          continue;
+        }
+        const qos = message.qos < cursor.qos ? message.qos : cursor.qos;
+        const room = qos === 0 ||
+          (this.queue.length === 0 && this.inflight.size < maxInflightMessages);
+        if (!room || !client.canSend(message.encodedLength(qos))) return;
+        cursor.next = undefined;
+        const verdict = this.context.mayReceive(this, message);
+        if (verdict === true) this.deliver(message, qos, true);
+        else if (verdict !== false) return this.#judge(verdict, filter, cursor, entry, qos);
+      }
+      this.#retained.delete(filter);
+    }
+  }
+
+  #judge(
+    verdict: Promise<boolean>,
+    filter: string,
+    cursor: RetainedCursor,
+    entry: RetainedEntry,
+    qos: QoS,
+  ): void {
+    const message = entry.message!;
+    this.#judging = true;
+    verdict.catch(() => false).then((allowed) => {
+      this.#judging = false;
+      // Unsubscribed, resubscribed or ended meanwhile: that cursor is gone. A message replaced
+      // meanwhile reached this subscriber live, so the old one would only be outdated.
+      if (allowed && this.#retained.get(filter) === cursor && entry.message === message) {
+        this.deliver(message, qos, true);
+      }
+      this.pump();
+    });
   }
 
   /** After a reconnect: everything unacknowledged goes again, PUBLISH with DUP set, in order. */
@@ -224,5 +314,6 @@ export class Session {
     this.queue.clear();
     this.queuedBytes = 0;
     this.awaitingRelease.clear();
+    this.#retained.clear();
   }
 }

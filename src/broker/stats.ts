@@ -23,6 +23,14 @@ export interface Stats {
   connectionsRefused: number;
   /** Most clients connected at once. */
   clientsMaximum: number;
+  /** Retained messages delivered but not stored: `max-retained-messages` or `-bytes` reached. */
+  retainedDropped: number;
+  /** CONNECTs refused because `max-sessions` was reached. */
+  sessionsRefused: number;
+  /** Disconnected persistent sessions removed after `persistent-session-expiry`. */
+  sessionsExpired: number;
+  /** Topic filters refused because `max-subscriptions-per-session` was reached. */
+  subscriptionsRefused: number;
 }
 
 /** Counters all at zero. */
@@ -38,5 +46,9 @@ export function newStats(): Stats {
     droppedQueued: 0,
     connectionsRefused: 0,
     clientsMaximum: 0,
+    retainedDropped: 0,
+    sessionsRefused: 0,
+    sessionsExpired: 0,
+    subscriptionsRefused: 0,
   };
 }

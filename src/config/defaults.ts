@@ -46,4 +46,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   connectTimeoutMs: 10_000,
   maxOutputBytes: 1048576,
   writeTimeoutMs: 30_000,
+  maxRetainedMessages: 100_000,
+  maxRetainedBytes: 67108864,
+  maxSessions: 100_000,
+  maxSubscriptionsPerSession: 1000,
+  persistentSessionExpiryMs: 7 * 24 * 3600 * 1000,
 };
+
+/** The longest session expiry, in seconds: MQTT 5's session expiry interval is a 32-bit count. */
+export const MAX_SESSION_EXPIRY = 4294967295;

@@ -59,7 +59,7 @@ export interface BrokerConfig {
   "max-inflight-messages"?: number;
   /** QoS 1/2 messages queued for one session beyond the in-flight window. */
   "max-queued-messages"?: number;
-  /** Bytes of payload queued for one session; 0 means count only. */
+  /** Bytes (topic and payload) queued for one session; 0 means count only. */
   "max-queued-bytes"?: number;
   /** Seconds a new connection may take to finish its TLS handshake and send CONNECT. */
   "connect-timeout"?: number;
@@ -67,6 +67,16 @@ export interface BrokerConfig {
   "max-output-bytes"?: number;
   /** Seconds a connection with pending output may accept no bytes before it is closed. */
   "write-timeout"?: number;
+  /** Retained messages stored at once; 0 means no limit. */
+  "max-retained-messages"?: number;
+  /** Bytes (topic and payload) of the retained messages stored at once; 0 means no limit. */
+  "max-retained-bytes"?: number;
+  /** Sessions, connected or not; 0 means no limit. */
+  "max-sessions"?: number;
+  /** Seconds a disconnected clean-session-0 session is kept; 0 means forever. */
+  "persistent-session-expiry"?: number;
+  /** Subscriptions one session may hold; 0 means no limit. */
+  "max-subscriptions-per-session"?: number;
 }
 
 /** A listener ready to bind. */
@@ -89,6 +99,13 @@ export interface Limits {
   connectTimeoutMs: number;
   maxOutputBytes: number;
   writeTimeoutMs: number;
+  /** 0 means no limit, for these four counts and bytes. */
+  maxRetainedMessages: number;
+  maxRetainedBytes: number;
+  maxSessions: number;
+  maxSubscriptionsPerSession: number;
+  /** 0 means sessions never expire. */
+  persistentSessionExpiryMs: number;
 }
 
 /** The configuration the broker runs on: validated, defaults applied, files read. */

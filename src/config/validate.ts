@@ -9,7 +9,7 @@
 import { topicFilterError } from "../protocol/topic.ts";
 import type { Plugin } from "../plugins/types.ts";
 import { type BindAddress, parseBind } from "./bind.ts";
-import { MAX_INFLIGHT, MAX_PACKET_SIZE } from "./defaults.ts";
+import { MAX_INFLIGHT, MAX_PACKET_SIZE, MAX_SESSION_EXPIRY } from "./defaults.ts";
 import { builtinName, isPluginObject, pluginSpecError } from "./plugins.ts";
 import { isRecord, type KeyPath, Problems } from "./problems.ts";
 import type { Limits } from "./types.ts";
@@ -63,6 +63,11 @@ const LIMIT_KEYS = [
   "connect-timeout",
   "max-output-bytes",
   "write-timeout",
+  "max-retained-messages",
+  "max-retained-bytes",
+  "max-sessions",
+  "persistent-session-expiry",
+  "max-subscriptions-per-session",
 ] as const;
 
 /** The top-level keys. */
@@ -284,6 +289,22 @@ function checkLimits(problems: Problems, map: Record<string, unknown>): Partial<
   if (has("connect-timeout")) out.connectTimeoutMs = secs("connect-timeout");
   if (has("max-output-bytes")) out.maxOutputBytes = int("max-output-bytes", 1);
   if (has("write-timeout")) out.writeTimeoutMs = secs("write-timeout");
+  if (has("max-retained-messages")) out.maxRetainedMessages = int("max-retained-messages", 0);
+  if (has("max-retained-bytes")) out.maxRetainedBytes = int("max-retained-bytes", 0);
+  if (has("max-sessions")) out.maxSessions = int("max-sessions", 0);
+  if (has("persistent-session-expiry")) {
+    // Never a timer's delay (expiry is checked by the sweep), so longer than MAX_SECONDS is fine.
+    out.persistentSessionExpiryMs = checkSeconds(
+      problems,
+      ["persistent-session-expiry"],
+      map["persistent-session-expiry"],
+      false,
+      MAX_SESSION_EXPIRY,
+    );
+  }
+  if (has("max-subscriptions-per-session")) {
+    out.maxSubscriptionsPerSession = int("max-subscriptions-per-session", 0);
+  }
   // A key that failed its check is left out rather than set to undefined.
   for (const key of Object.keys(out) as (keyof Limits)[]) {
     if (out[key] === undefined) delete out[key];

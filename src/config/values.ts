@@ -32,19 +32,20 @@ export function checkInteger(
 }
 
 /**
- * A number of seconds (fractions allowed), at least 0 (more than 0 when `positive`), returned in
- * milliseconds.
+ * A number of seconds (fractions allowed), at least 0 (more than 0 when `positive`) and at most
+ * `max` (by default what a timer can wait), returned in milliseconds.
  */
 export function checkSeconds(
   problems: Problems,
   path: KeyPath,
   value: unknown,
   positive = false,
+  max = MAX_SECONDS,
 ): number | undefined {
   const ok = typeof value === "number" && Number.isFinite(value) &&
-    (positive ? value > 0 : value >= 0) && value <= MAX_SECONDS;
+    (positive ? value > 0 : value >= 0) && value <= max;
   if (!ok) {
-    const range = positive ? `> 0 and <= ${MAX_SECONDS}` : `from 0 to ${MAX_SECONDS}`;
+    const range = positive ? `> 0 and <= ${max}` : `from 0 to ${max}`;
     problems.invalid(path, value, `a number of seconds ${range}`, quotedNumberHint(value));
     return undefined;
   }

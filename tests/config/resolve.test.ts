@@ -27,6 +27,11 @@ describe("resolveConfig defaults", () => {
           connectTimeoutMs: 10000,
           maxOutputBytes: 1048576,
           writeTimeoutMs: 30000,
+          maxRetainedMessages: 100000,
+          maxRetainedBytes: 67108864,
+          maxSessions: 100000,
+          maxSubscriptionsPerSession: 1000,
+          persistentSessionExpiryMs: 7 * 24 * 3600 * 1000,
         },
       });
     }
@@ -49,6 +54,11 @@ describe("resolveConfig defaults", () => {
       "connect-timeout": 1.5,
       "max-output-bytes": 4096,
       "write-timeout": 3,
+      "max-retained-messages": 0,
+      "max-retained-bytes": 1000,
+      "max-sessions": 10,
+      "persistent-session-expiry": 31536000,
+      "max-subscriptions-per-session": 0,
     });
     assert.equal(config.timeoutDisconnectDelayMs, 0);
     assert.equal(config.sysIntervalMs, 0);
@@ -67,6 +77,11 @@ describe("resolveConfig defaults", () => {
       connectTimeoutMs: 1500,
       maxOutputBytes: 4096,
       writeTimeoutMs: 3000,
+      maxRetainedMessages: 0,
+      maxRetainedBytes: 1000,
+      maxSessions: 10,
+      persistentSessionExpiryMs: 31536000000,
+      maxSubscriptionsPerSession: 0,
     });
   });
 

@@ -269,6 +269,11 @@ describe("validateConfig", () => {
         "connect-timeout": 0,
         "max-output-bytes": 0,
         "write-timeout": "30",
+        "max-retained-messages": -1,
+        "max-retained-bytes": 1.5,
+        "max-sessions": "100",
+        "persistent-session-expiry": 4294967296,
+        "max-subscriptions-per-session": null,
       }),
       [
         "max-packet-size: 268435456 is not an integer from 2 to 268435455",
@@ -278,6 +283,11 @@ describe("validateConfig", () => {
         "connect-timeout: 0 is not a number of seconds > 0 and <= 2147483",
         "max-output-bytes: 0 is not an integer >= 1",
         'write-timeout: "30" is not a number of seconds > 0 and <= 2147483 (it is a string: remove the quotes)',
+        "max-retained-messages: -1 is not an integer >= 0",
+        "max-retained-bytes: 1.5 is not an integer >= 0",
+        'max-sessions: "100" is not an integer >= 0 (it is a string: remove the quotes)',
+        "persistent-session-expiry: 4294967296 is not a number of seconds from 0 to 4294967295",
+        "max-subscriptions-per-session: no value (expected an integer >= 0)",
       ],
     );
   });

@@ -32,6 +32,11 @@ export function makeConfig(overrides: ConfigOverrides = {}): ResolvedConfig {
       connectTimeoutMs: 10000,
       maxOutputBytes: 1 << 20,
       writeTimeoutMs: 30000,
+      maxRetainedMessages: 0,
+      maxRetainedBytes: 0,
+      maxSessions: 0,
+      maxSubscriptionsPerSession: 0,
+      persistentSessionExpiryMs: 0,
     },
   };
 }

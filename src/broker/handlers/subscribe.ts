@@ -1,7 +1,7 @@
 /**
  * SUBSCRIBE: a malformed filter closes the connection; otherwise each filter is checked on its
- * own (a refused one gets 0x80 while the rest is granted), then SUBACK, then the retained
- * messages of the granted filters.
+ * own (a refused one gets 0x80 while the rest is granted; so does one beyond
+ * `max-subscriptions-per-session`), then SUBACK, then the retained messages of the granted filters.
  *
  * @module
  */
@@ -20,8 +20,7 @@ function grant(client: Client, packet: SubscribePacket, verdicts: boolean[]): vo
       broker.logger.info(`denied ${client.label} subscribing to ${filter}`);
       return FAILURE;
     }
-    broker.subscribe(client, filter, qos);
-    return qos;
+    return broker.subscribe(client, filter, qos) ? qos : FAILURE;
   });
   client.send(encodeSuback(packet.packetId, codes));
   packet.subscriptions.forEach(({ filter, qos }, i) => {

@@ -35,7 +35,10 @@ export function sysValues(broker: Broker): Record<string, string | number> {
     "clients/disconnected": g.sessionsDisconnected,
     "clients/maximum": s.clientsMaximum,
     "clients/total": g.sessionsTotal,
-    "clients/refused": s.connectionsRefused,
+    "clients/refused": s.connectionsRefused + s.sessionsRefused,
+    "clients/refused/connections": s.connectionsRefused,
+    "clients/refused/sessions": s.sessionsRefused,
+    "clients/expired": s.sessionsExpired,
     "messages/inflight": g.inflight,
     "messages/queued": g.queued,
     "messages/publish/received": s.publishReceived,
@@ -44,7 +47,10 @@ export function sysValues(broker: Broker): Record<string, string | number> {
     "messages/publish/dropped/qos0": s.droppedQos0,
     "messages/publish/dropped/queued": s.droppedQueued,
     "messages/retained/count": g.retained,
+    "messages/retained/bytes": g.retainedBytes,
+    "messages/retained/dropped": s.retainedDropped,
     "messages/subscriptions/count": g.subscriptions,
+    "messages/subscriptions/refused": s.subscriptionsRefused,
   };
 }
 

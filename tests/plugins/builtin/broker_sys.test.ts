@@ -32,12 +32,19 @@ describe("broker_sys", () => {
         "clients/disconnected",
         "clients/maximum",
         "clients/total",
+        "clients/refused",
+        "clients/refused/connections",
+        "clients/refused/sessions",
+        "clients/expired",
         "messages/inflight",
         "messages/publish/received",
         "messages/publish/sent",
         "messages/publish/dropped",
         "messages/retained/count",
+        "messages/retained/bytes",
+        "messages/retained/dropped",
         "messages/subscriptions/count",
+        "messages/subscriptions/refused",
       ];
       const seen = () => new Set(got.map((m) => m.topic.slice("$SYS/broker/".length)));
       await eventually(() => expected.every((t) => seen().has(t)), 5000, "every $SYS topic");
