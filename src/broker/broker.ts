@@ -317,7 +317,9 @@ export class Broker {
     // close the newer connection. It gets "server unavailable", a transient refusal that says
     // nothing is wrong with its credentials (4, 5) or its client id (2); if it retries, that is an
     // ordinary takeover.
-    if (current && current.connectSeq > client.connectSeq) {
+    // The session remembers its last CONNECT, so the race is lost also when that one has left.
+    const newest = Math.max(current?.connectSeq ?? 0, session?.connectSeq ?? 0);
+    if (newest > client.connectSeq) {
       return {
         code: ConnackCode.SERVER_UNAVAILABLE,
         why: `a newer connection with client id ${id} was admitted first`,
@@ -337,6 +339,7 @@ export class Broker {
     }
     session.client = client;
     session.info = info;
+    session.connectSeq = client.connectSeq;
     client.session = session;
     client.info = info;
     client.will = packet.will;

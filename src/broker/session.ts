@@ -95,6 +95,8 @@ export class Session {
   /** Scratch for de-duplicating overlapping subscriptions during one routing. */
   routeMark = 0;
   routeQos: QoS = 0;
+  /** The arrival number of the CONNECT last attached to it (see `Broker.attach`). */
+  connectSeq = 0;
   /**
    * How long the session outlives its connection when clean-session is 0, in ms (0: forever).
    * Per session because MQTT 5 clients choose their own.

@@ -168,4 +168,33 @@ describe("the newest CONNECT wins", () => {
       assert.deepEqual(wills.map((m) => m.payload), ["marker"]);
     });
   });
+  test("a late CONNECT cannot wipe the session a newer, since departed connection left", () => {
+    const auth = slowAuth();
+    return withBroker({ plugins: [auth.plugin] }, async ({ raw, broker }) => {
+      const a = await raw();
+      a.send({
+        cmd: "connect",
+        protocolId: "MQTT",
+        protocolVersion: 4,
+        clientId: "race",
+        clean: true,
+        keepalive: 0,
+        username: "u",
+        password: Buffer.from("slow"),
+      });
+      await eventually(() => auth.waiting.length === 1, 5000, "A to be in its auth hook");
+      const b = await raw();
+      assert.equal((await attempt(b, identity("u", "race"))).code, 0);
+      b.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "race/#", qos: 1 }] });
+      await b.next("suback");
+      b.send({ cmd: "disconnect" });
+      await b.waitClosed();
+      await eventually(() => broker.gauges.clientsConnected === 0, 5000, "B to be gone");
+      auth.waiting[0](true);
+      assert.equal((await a.next("connack")).returnCode, 3);
+      await a.waitClosed();
+      assert.equal(broker.gauges.sessionsTotal, 1);
+      assert.equal(broker.gauges.subscriptions, 1, "B's race/# survives A's clean start");
+    });
+  });
 });
