@@ -3,6 +3,7 @@
  * server-side rule of the standard that can be checked on the bytes alone. PUBLISH, the
  * acknowledgements, SUBSCRIBE and UNSUBSCRIBE are decoded here without copying (the hot path and
  * trivial layouts); CONNECT goes through `mqtt-packet` once its strings have been checked here.
+ * MQTT 5.0 packets, CONNECT included once its level is read, are decoded by decode5.ts.
  *
  * @module
  */

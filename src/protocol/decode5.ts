@@ -15,6 +15,7 @@ import {
   type ClientPacket,
   type ConnectPacket,
   type DisconnectPacket,
+  packetName,
   PacketType,
   ProtocolError,
   protocolError,
@@ -70,19 +71,19 @@ function decodePublish(frame: Uint8Array): PublishPacket {
 }
 
 /** Reads the reason code at the reader, if the packet has one, and checks it fits the packet. */
-function reasonCode(reader: Reader, type: number, name: string): number {
+function reasonCode(reader: Reader, type: number): number {
   if (reader.left === 0) return 0;
   const code = reader.byte("reason code");
   if (!reasonAllowed(type, code)) {
-    throw protocolError(`reason code 0x${code.toString(16)} is not one of ${name}`);
+    throw protocolError(`reason code 0x${code.toString(16)} is not allowed in ${packetName(type)}`);
   }
   return code;
 }
 
 /** The properties at the reader, if the packet has any, and nothing after them. */
-function tailProperties(reader: Reader, type: PropertyContext, name: string): Properties {
+function tailProperties(reader: Reader, type: PropertyContext): Properties {
   const properties = reader.left > 0 ? decodeProperties(reader, type) : {};
-  if (reader.left !== 0) throw new ProtocolError(`trailing bytes after ${name}`);
+  if (reader.left !== 0) throw new ProtocolError(`trailing bytes after ${packetName(type)}`);
   return properties;
 }
 
@@ -90,8 +91,8 @@ function decodeAck(frame: Uint8Array, type: AckPacket["type"]): AckPacket {
   expectFlags(frame, type === PacketType.PUBREL ? 2 : 0, "acknowledgement");
   const reader = new Reader(frame, bodyStart(frame));
   const packetId = reader.packetId();
-  const code = reasonCode(reader, type, "the acknowledgement's");
-  return { type, packetId, reasonCode: code, properties: tailProperties(reader, type, "ack") };
+  const code = reasonCode(reader, type);
+  return { type, packetId, reasonCode: code, properties: tailProperties(reader, type) };
 }
 
 function decodeSubscribe(frame: Uint8Array): SubscribePacket {
@@ -138,8 +139,8 @@ function decodeUnsubscribe(frame: Uint8Array): UnsubscribePacket {
 function decodeDisconnect(frame: Uint8Array): DisconnectPacket {
   expectFlags(frame, 0, "DISCONNECT");
   const reader = new Reader(frame, bodyStart(frame));
-  const code = reasonCode(reader, PacketType.DISCONNECT, "DISCONNECT's");
-  const properties = tailProperties(reader, PacketType.DISCONNECT, "DISCONNECT");
+  const code = reasonCode(reader, PacketType.DISCONNECT);
+  const properties = tailProperties(reader, PacketType.DISCONNECT);
   return { type: PacketType.DISCONNECT, reasonCode: code, properties };
 }
 
@@ -150,8 +151,8 @@ function decodeAuth(frame: Uint8Array): AuthPacket {
   // and DISCONNECT, AUTH has no form with a reason code and no property length.
   const short = reader.left === 0;
   if (reader.left === 1) throw new ProtocolError("AUTH without a property length");
-  const code = reasonCode(reader, PacketType.AUTH, "AUTH's");
-  const properties = tailProperties(reader, PacketType.AUTH, "AUTH");
+  const code = reasonCode(reader, PacketType.AUTH);
+  const properties = tailProperties(reader, PacketType.AUTH);
   if (!short && properties.authenticationMethod === undefined) {
     throw protocolError("AUTH without an authentication method");
   }

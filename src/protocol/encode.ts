@@ -1,6 +1,7 @@
 /**
- * Encodes the packets the broker sends. All of them are short fixed layouts except PUBLISH, which
- * is built once per message and flag set and then shared by every subscriber that gets it.
+ * Encodes the packets the broker sends to 3.1.1 clients (5.0: encode5.ts). All of them are short
+ * fixed layouts except PUBLISH, which is built once per message and flag set and then shared by
+ * every subscriber that gets it.
  *
  * @module
  */

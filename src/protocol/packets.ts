@@ -45,6 +45,12 @@ export const PacketType = {
   AUTH: 15,
 } as const;
 
+/** The name of a packet type for messages, e.g. `PUBACK`. */
+export function packetName(type: number): string {
+  const entry = Object.entries(PacketType).find(([, value]) => value === type);
+  return entry ? entry[0] : `packet type ${type}`;
+}
+
 /** QoS levels. */
 export type QoS = 0 | 1 | 2;
 

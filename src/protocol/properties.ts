@@ -6,7 +6,7 @@
  * @module
  */
 import { varintLength, writeVarint } from "./bytes.ts";
-import { PacketType, ProtocolError, protocolError } from "./packets.ts";
+import { packetName, PacketType, ProtocolError, protocolError } from "./packets.ts";
 import type { Reader } from "./reader.ts";
 import { hasWildcard } from "./reader.ts";
 import { ReasonCode } from "./reason.ts";
@@ -61,7 +61,7 @@ interface Spec {
   kind: Kind;
   /** Bit `1 << context` for each context the property may appear in. */
   allowed: number;
-  /** Whether it may appear more than once (in every context where it is allowed). */
+  /** Whether it may appear more than once in every context where it is allowed. */
   repeats?: boolean;
 }
 
@@ -158,7 +158,7 @@ for (const spec of SPECS) {
   BY_NAME.set(spec.name, spec);
 }
 
-/** Rules on a decoded value beyond its type; a message for a value the standard forbids. */
+/** Rules on a decoded value beyond its type: the error for a value the standard forbids. */
 function checkValue(spec: Spec, value: number | string): ProtocolError | undefined {
   switch (spec.name) {
     case "receiveMaximum":
@@ -220,13 +220,14 @@ export function decodeProperties(reader: Reader, context: PropertyContext): Prop
   if (end > reader.bytes.length) throw new ProtocolError("property length exceeds the packet");
   const props: Properties = {};
   const record = props as Record<string, unknown>;
-  const many = context === P.PUBLISH;
+  const inPublish = context === P.PUBLISH;
+  const where = context === WILL_PROPERTIES ? "will properties" : packetName(context);
   while (reader.pos < end) {
     const id = reader.byte("property identifier");
     const spec = BY_ID[id];
     if (!spec) throw new ProtocolError(`unknown property 0x${id.toString(16)}`);
     if ((spec.allowed & (1 << context)) === 0) {
-      throw new ProtocolError(`property ${spec.name} is not allowed here`);
+      throw new ProtocolError(`property ${spec.name} is not allowed in ${where}`);
     }
     const value = readValue(reader, spec);
     const error = checkValue(spec, value as number | string);
@@ -235,7 +236,8 @@ export function decodeProperties(reader: Reader, context: PropertyContext): Prop
     if (spec.repeats) {
       if (previous) (previous as unknown[]).push((value as unknown[])[0]);
       else record[spec.name] = value;
-    } else if (spec.name === "subscriptionIdentifier" && many) {
+    } else if (spec.name === "subscriptionIdentifier" && inPublish) {
+      // The server's PUBLISH carries one per subscription that matched; SUBSCRIBE carries one.
       if (previous) (previous as number[]).push(value as number);
       else record[spec.name] = [value];
     } else if (previous !== undefined) {

@@ -280,7 +280,7 @@ describe("decodePacket, MQTT 5", () => {
   });
 
   test("acknowledgement rule violations", () => {
-    fails5(raw(0x40, 0, 1, 0x92), PROTOCOL_ERROR, /reason code 0x92/);
+    fails5(raw(0x40, 0, 1, 0x92), PROTOCOL_ERROR, /reason code 0x92 is not allowed in PUBACK/);
     fails5(raw(0x62, 0, 1, 0x10), PROTOCOL_ERROR, /reason code 0x10/);
     fails5(raw(0x40, 0, 1, 0x00, 0, 5), MALFORMED_PACKET, /trailing bytes/);
     fails5(raw(0x40, 0, 1, 0x00, 2, 0x23, 0), MALFORMED_PACKET, /topicAlias/);

@@ -158,10 +158,10 @@ describe("MQTT 5 properties", () => {
 
   test("a property outside the packets that allow it is malformed", () => {
     const cases: [number[], PropertyContext, RegExp][] = [
-      [[0x23, 0, 1], PacketType.CONNECT, /topicAlias/],
+      [[0x23, 0, 1], PacketType.CONNECT, /topicAlias is not allowed in CONNECT/],
       [[0x24, 1], PacketType.CONNECT, /maximumQos/],
       [[0x18, 0, 0, 0, 1], PacketType.CONNECT, /willDelayInterval/],
-      [[0x11, 0, 0, 0, 1], WILL_PROPERTIES, /sessionExpiryInterval/],
+      [[0x11, 0, 0, 0, 1], WILL_PROPERTIES, /sessionExpiryInterval is not allowed in will/],
       [[0x0b, 1], WILL_PROPERTIES, /subscriptionIdentifier/],
       [[0x1f, 0, 0], PacketType.PUBLISH, /reasonString/],
       [[0x1f, 0, 0], PacketType.CONNECT, /reasonString/],
