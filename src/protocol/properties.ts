@@ -221,12 +221,12 @@ export function decodeProperties(reader: Reader, context: PropertyContext): Prop
   const props: Properties = {};
   const record = props as Record<string, unknown>;
   const inPublish = context === P.PUBLISH;
-  const where = context === WILL_PROPERTIES ? "will properties" : packetName(context);
   while (reader.pos < end) {
     const id = reader.byte("property identifier");
     const spec = BY_ID[id];
     if (!spec) throw new ProtocolError(`unknown property 0x${id.toString(16)}`);
     if ((spec.allowed & (1 << context)) === 0) {
+      const where = context === WILL_PROPERTIES ? "will properties" : packetName(context);
       throw new ProtocolError(`property ${spec.name} is not allowed in ${where}`);
     }
     const value = readValue(reader, spec);
