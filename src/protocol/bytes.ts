@@ -1,5 +1,5 @@
 /**
- * Byte helpers shared by the framer and the connection writer.
+ * Byte helpers shared by the framer, the encoders and the connection writer.
  *
  * @module
  */
@@ -13,4 +13,20 @@ export function concatBytes(parts: readonly Uint8Array[], length: number): Uint8
     offset += part.length;
   }
   return out;
+}
+
+/** How many bytes the variable byte integer `value` takes (1 to 4). */
+export function varintLength(value: number): number {
+  return value < 128 ? 1 : value < 16384 ? 2 : value < 2097152 ? 3 : 4;
+}
+
+/** Writes `value` as a variable byte integer at `at`; returns the offset after it. */
+export function writeVarint(out: Uint8Array, at: number, value: number): number {
+  do {
+    let byte = value % 128;
+    value = Math.floor(value / 128);
+    if (value > 0) byte |= 0x80;
+    out[at++] = byte;
+  } while (value > 0);
+  return at;
 }

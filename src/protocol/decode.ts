@@ -3,6 +3,7 @@
  * server-side rule of the standard that can be checked on the bytes alone. PUBLISH, the
  * acknowledgements, SUBSCRIBE and UNSUBSCRIBE are decoded here without copying (the hot path and
  * trivial layouts); CONNECT goes through `mqtt-packet` once its strings have been checked here.
+ * MQTT 5.0 packets, CONNECT included once its level is read, are decoded by decode5.ts.
  *
  * @module
  */
@@ -15,79 +16,17 @@ import {
   type ConnectPacket,
   PacketType,
   ProtocolError,
+  type ProtocolLevel,
   type PublishPacket,
   type QoS,
   type SubscribePacket,
   type UnsubscribePacket,
 } from "./packets.ts";
+import { decodeConnect5, decodePacket5 } from "./decode5.ts";
+import { bodyStart, expectFlags, hasWildcard, Reader } from "./reader.ts";
 import { MAX_TOPIC_LEVELS, tooManyLevels } from "./topic.ts";
 
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
 const { UNACCEPTABLE_PROTOCOL } = ConnackCode;
-
-/** Reads the length-prefixed strings and fields of one packet body, bounds-checked. */
-class Reader {
-  pos: number;
-  constructor(readonly bytes: Uint8Array, start: number) {
-    this.pos = start;
-  }
-  get left(): number {
-    return this.bytes.length - this.pos;
-  }
-  byte(what: string): number {
-    if (this.left < 1) throw new ProtocolError(`packet too short for ${what}`);
-    return this.bytes[this.pos++];
-  }
-  uint16(what: string): number {
-    if (this.left < 2) throw new ProtocolError(`packet too short for ${what}`);
-    const value = (this.bytes[this.pos] << 8) | this.bytes[this.pos + 1];
-    this.pos += 2;
-    return value;
-  }
-  binary(what: string): Uint8Array {
-    const length = this.uint16(what);
-    if (this.left < length) throw new ProtocolError(`packet too short for ${what}`);
-    const value = this.bytes.subarray(this.pos, this.pos + length);
-    this.pos += length;
-    return value;
-  }
-  /** A topic name or filter: a string of at most {@link MAX_TOPIC_LEVELS} levels. */
-  topic(what: string): string {
-    const text = this.string(what);
-    if (tooManyLevels(text)) {
-      throw new ProtocolError(`${what} has more than ${MAX_TOPIC_LEVELS} levels`);
-    }
-    return text;
-  }
-  string(what: string): string {
-    const raw = this.binary(what);
-    let text: string;
-    try {
-      text = utf8.decode(raw);
-    } catch {
-      throw new ProtocolError(`${what} is not valid UTF-8`);
-    }
-    if (text.includes("\u0000")) throw new ProtocolError(`${what} contains U+0000`);
-    return text;
-  }
-  packetId(): number {
-    const id = this.uint16("packet identifier");
-    if (id === 0) throw new ProtocolError("packet identifier 0");
-    return id;
-  }
-}
-
-/** Offset of the variable header: after the type byte and the remaining-length bytes. */
-function bodyStart(frame: Uint8Array): number {
-  let i = 1;
-  while (frame[i] & 0x80) i++;
-  return i + 1;
-}
-
-function expectFlags(frame: Uint8Array, flags: number, name: string): void {
-  if ((frame[0] & 0x0f) !== flags) throw new ProtocolError(`reserved flags of ${name} are wrong`);
-}
 
 function decodePublish(frame: Uint8Array): PublishPacket {
   const header = frame[0];
@@ -98,10 +37,7 @@ function decodePublish(frame: Uint8Array): PublishPacket {
   const reader = new Reader(frame, bodyStart(frame));
   const topic = reader.string("topic name");
   if (topic.length === 0) throw new ProtocolError("empty topic name");
-  for (let i = 0; i < topic.length; i++) {
-    const c = topic.charCodeAt(i);
-    if (c === 0x2b || c === 0x23) throw new ProtocolError("wildcard in PUBLISH topic");
-  }
+  if (hasWildcard(topic)) throw new ProtocolError("wildcard in PUBLISH topic");
   if (tooManyLevels(topic)) {
     throw new ProtocolError(`topic name has more than ${MAX_TOPIC_LEVELS} levels`);
   }
@@ -174,7 +110,7 @@ function parseWithMqttPacket(frame: Uint8Array): ParsedConnect {
   return packet;
 }
 
-function decodeConnect(frame: Uint8Array): ConnectPacket {
+function decodeConnect(frame: Uint8Array, version: ProtocolLevel): ConnectPacket {
   expectFlags(frame, 0, "CONNECT");
   const reader = new Reader(frame, bodyStart(frame));
   const protocolName = reader.string("protocol name");
@@ -189,6 +125,7 @@ function decodeConnect(frame: Uint8Array): ConnectPacket {
     returnCode,
   });
   if (protocolName === "MQTT") {
+    if (protocolVersion === 5 && version === 5) return decodeConnect5(frame, reader.pos);
     if (protocolVersion !== 4) return refused(UNACCEPTABLE_PROTOCOL);
   } else if (protocolName === "MQIsdp") {
     if (protocolVersion !== 3) return refused(UNACCEPTABLE_PROTOCOL);
@@ -212,7 +149,7 @@ function decodeConnect(frame: Uint8Array): ConnectPacket {
   reader.string("client identifier");
   if (hasWill) {
     const topic = reader.topic("will topic");
-    if (topic.length === 0 || /[+#]/.test(topic)) throw new ProtocolError("invalid will topic");
+    if (topic.length === 0 || hasWildcard(topic)) throw new ProtocolError("invalid will topic");
     reader.binary("will message");
   }
   if (hasUsername) reader.string("user name");
@@ -238,9 +175,16 @@ function decodeConnect(frame: Uint8Array): ConnectPacket {
   };
 }
 
-/** Decodes one whole packet; throws {@link ProtocolError} for anything the standard forbids. */
-export function decodePacket(frame: Uint8Array): ClientPacket {
+/**
+ * Decodes one whole packet; throws {@link ProtocolError} for anything the standard forbids.
+ *
+ * @param version the protocol level the connection speaks; before CONNECT, the highest level the
+ *   caller accepts. A CONNECT states its own level: one above `version` is decoded no further
+ *   and asks for CONNACK 1 (`returnCode`), as every level but 3 and 4 does at the default.
+ */
+export function decodePacket(frame: Uint8Array, version: ProtocolLevel = 4): ClientPacket {
   const type = frame[0] >> 4;
+  if (version === 5 && type !== PacketType.CONNECT) return decodePacket5(frame);
   switch (type) {
     case PacketType.PUBLISH:
       return decodePublish(frame);
@@ -259,7 +203,7 @@ export function decodePacket(frame: Uint8Array): ClientPacket {
       if (frame.length !== 2) throw new ProtocolError("PINGREQ or DISCONNECT with a body");
       return { type };
     case PacketType.CONNECT:
-      return decodeConnect(frame);
+      return decodeConnect(frame, version);
     default:
       throw new ProtocolError(`packet type ${type} is not sent by clients`);
   }

@@ -1,9 +1,11 @@
 /**
- * Encodes the packets the broker sends. All of them are short fixed layouts except PUBLISH, which
- * is built once per message and flag set and then shared by every subscriber that gets it.
+ * Encodes the packets the broker sends to 3.1.1 clients (5.0: encode5.ts). All of them are short
+ * fixed layouts except PUBLISH, which is built once per message and flag set and then shared by
+ * every subscriber that gets it.
  *
  * @module
  */
+import { varintLength, writeVarint } from "./bytes.ts";
 import { PacketType, type QoS } from "./packets.ts";
 
 const utf8 = new TextEncoder();
@@ -29,26 +31,14 @@ export function encodeAck(
   return Uint8Array.of((type << 4) | flags, 2, packetId >> 8, packetId & 0xff);
 }
 
-function lengthBytes(length: number): number {
-  return length < 128 ? 1 : length < 16384 ? 2 : length < 2097152 ? 3 : 4;
-}
-
-/** Writes the fixed header; returns the offset after it. */
-function writeFixedHeader(out: Uint8Array, first: number, remaining: number): number {
+/**
+ * A packet of `body` bytes after the fixed header, with the fixed header written; `offset` is
+ * where the body goes.
+ */
+export function withLength(first: number, body: number): { out: Uint8Array; offset: number } {
+  const out = new Uint8Array(1 + varintLength(body) + body);
   out[0] = first;
-  let i = 1;
-  do {
-    let byte = remaining % 128;
-    remaining = Math.floor(remaining / 128);
-    if (remaining > 0) byte |= 0x80;
-    out[i++] = byte;
-  } while (remaining > 0);
-  return i;
-}
-
-function withLength(first: number, body: number): { out: Uint8Array; offset: number } {
-  const out = new Uint8Array(1 + lengthBytes(body) + body);
-  return { out, offset: writeFixedHeader(out, first, body) };
+  return { out, offset: writeVarint(out, 1, body) };
 }
 
 /** SUBACK with one return code per filter (0-2 granted QoS, 0x80 failure). */

@@ -6,6 +6,7 @@
  */
 import { concatBytes } from "./bytes.ts";
 import { ProtocolError } from "./packets.ts";
+import { ReasonCode } from "./reason.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -61,6 +62,7 @@ export class PacketFramer {
     if (total > this.maxPacketSize) {
       throw new ProtocolError(
         `packet of ${total} bytes exceeds max-packet-size ${this.maxPacketSize}`,
+        ReasonCode.PACKET_TOO_LARGE,
       );
     }
     if (available < total) {
