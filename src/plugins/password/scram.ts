@@ -413,7 +413,7 @@ export class ScramServer {
   readonly #serverNonce: () => string;
   readonly #fakeSaltSecret: Uint8Array;
   readonly #fakeIterations: number;
-  #step: "start" | "finish" | "done" = "start";
+  #step: "start" | "lookup" | "finish" | "done" = "start";
   #started: Started | undefined;
 
   /** Throws a RangeError on options out of range. */
@@ -436,12 +436,16 @@ export class ScramServer {
     this.#step = "done";
     const first = parseClientFirst(clientFirst);
     if (isFailure(first)) return first;
+    this.#step = "lookup";
     let entry: string | undefined;
     try {
       entry = await lookup(first.username);
     } catch (e) {
+      this.#step = "done";
       return failure("other-error", `looking up the user failed: ${(e as Error).message}`);
     }
+    // A step called while the lookup ran has ended the exchange.
+    if (this.#step !== "lookup") return this.#outOfOrder("start");
     const credential = entryCredential(entry);
     const serverNonce = this.#serverNonce();
     if (!PRINTABLE.test(serverNonce)) {

@@ -294,6 +294,14 @@ test("steps out of order, and a lookup that throws, end the exchange", async () 
   const serverFirst = continued(await twice.start(client.first(), lookup));
   failed(await twice.start(client.first(), lookup), "other-error", /out of order/);
   failed(twice.finish(client.final(serverFirst)), "other-error", /out of order/);
+
+  const overlapping = new ScramServer();
+  const [first, second] = await Promise.all([
+    overlapping.start(client.first(), lookup),
+    overlapping.start(client.first(), lookup),
+  ]);
+  failed(first, "other-error", /out of order/);
+  failed(second, "other-error", /out of order/);
 });
 
 test("the server rejects options out of range", () => {
