@@ -1,10 +1,12 @@
 /**
  * `broker passwd`: adds, updates or deletes a user in a password file, writing `$7$` hashes as
- * `mosquitto_passwd` does, so either tool can manage the file.
+ * `mosquitto_passwd` does, so either tool can manage the file; or, with `--scram`, SCRAM-SHA-256
+ * entries for MQTT 5 enhanced authentication.
  *
  *   broker passwd [-c] FILE USER                 asks for the password twice (no echo)
  *   broker passwd [-c] FILE USER --password P    for scripts
  *   broker passwd [-c] -b FILE USER P            the same, spelled as mosquitto_passwd does
+ *   broker passwd ... --scram                    writes a `$scram-sha-256$` entry instead
  *   broker passwd -D FILE USER                   deletes USER
  *
  * Every other line of the file (comments, blank lines, other users) is kept as it was.
@@ -17,6 +19,7 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { hashPassword } from "./plugins/password/mod.ts";
+import { createScramEntry } from "./plugins/password/scram.ts";
 
 /** Where `runPasswd` talks to; every member has a default that uses the process's terminal. */
 export interface PasswdIo {
@@ -32,12 +35,13 @@ export interface PasswdIo {
   err?(line: string): void;
 }
 
-const USAGE = `usage: broker passwd [-c | -D] FILE USER [--password PASSWORD]
-       broker passwd [-c] -b FILE USER PASSWORD
+const USAGE = `usage: broker passwd [-c | -D] FILE USER [--password PASSWORD] [--scram]
+       broker passwd [-c] -b FILE USER PASSWORD [--scram]
   -c               create FILE, overwriting it if it exists
   -D               delete USER from FILE
   -b               batch mode: the password is the third argument
-  --password P     the password (else it is asked for twice on the terminal)`;
+  --password P     the password (else it is asked for twice on the terminal)
+  --scram          write a SCRAM-SHA-256 entry (MQTT 5 enhanced authentication) instead of $7$`;
 
 class UsageError extends Error {}
 
@@ -176,6 +180,7 @@ export async function runPasswd(args: string[], io: PasswdIo = {}): Promise<numb
             D: { type: "boolean", short: "D" },
             b: { type: "boolean", short: "b" },
             password: { type: "string" },
+            scram: { type: "boolean" },
             help: { type: "boolean", short: "h" },
           },
         });
@@ -198,6 +203,7 @@ export async function runPasswd(args: string[], io: PasswdIo = {}): Promise<numb
     if (values.D && (values.b || values.password !== undefined)) {
       throw new UsageError("-D takes no password");
     }
+    if (values.D && values.scram) throw new UsageError("-D and --scram cannot be used together");
     const [file, user] = positionals;
     if (user === "" || /[:\r\n]/.test(user)) {
       throw new UsageError("the user name must be non-empty and contain no ':' or line break");
@@ -213,7 +219,8 @@ export async function runPasswd(args: string[], io: PasswdIo = {}): Promise<numb
     }
     const password = values.b ? positionals[2] : values.password ?? await askPassword(io);
     const known = lineUserPresent(existing, user);
-    await writeAtomically(file, edit(existing, user, hashPassword(password)) ?? "");
+    const hash = values.scram ? await createScramEntry(password) : hashPassword(password);
+    await writeAtomically(file, edit(existing, user, hash) ?? "");
     out(`${known ? "updated" : "added"} user ${user}`);
     return 0;
   } catch (e) {

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type PasswdIo, runPasswd } from "../../src/passwd.ts";
 import { parsePasswordFile, verifyPassword } from "../../src/plugins/password/mod.ts";
+import { parseScramEntry, verifyPlainAgainstScram } from "../../src/plugins/password/scram.ts";
 
 interface Captured extends PasswdIo {
   outLines: string[];
@@ -95,6 +96,38 @@ test("-c overwrites an existing file", async () => {
     await writeFile(file, `bob:${BOB}\n`);
     assert.equal(await runPasswd(["-c", file, "alice", "--password", "x"], io()), 0);
     assert.deepEqual([...parsePasswordFile(await readFile(file, "utf8")).keys()], ["alice"]);
+  });
+});
+
+test("--scram writes SCRAM-SHA-256 entries beside the other users' hashes", async () => {
+  await inTemp(async (dir) => {
+    const file = join(dir, "passwd");
+    await writeFile(file, `# mixed\nbob:${BOB}\n`);
+    assert.equal(await runPasswd([file, "alice", "--password", "wonderland", "--scram"], io()), 0);
+    assert.equal(await runPasswd(["-b", "--scram", file, "carol", "s\u00E9same"], io()), 0);
+    const lines = (await readFile(file, "utf8")).split("\n");
+    assert.deepEqual(lines.slice(0, 2), ["# mixed", `bob:${BOB}`]);
+    assert.equal(lines[4], "");
+    const entry = (user: string) =>
+      lines.find((l) => l.startsWith(`${user}:`))?.slice(user.length + 1) ?? "";
+    assert.equal(parseScramEntry(entry("alice")).iterations, 4096);
+    assert.ok(await verifyPlainAgainstScram("wonderland", entry("alice")));
+    assert.ok(!(await verifyPlainAgainstScram("wonderlan", entry("alice"))));
+    assert.ok(await verifyPlainAgainstScram("s\u00E9same", entry("carol")));
+
+    // Without --scram the user goes back to $7$, in place.
+    assert.equal(await runPasswd([file, "alice", "--password", "again"], io()), 0);
+    const after = (await readFile(file, "utf8")).split("\n");
+    assert.match(after[2], /^alice:\$7\$/);
+    assert.match(after[3], /^carol:\$scram-sha-256\$/);
+
+    const bad = io();
+    assert.equal(await runPasswd([file, "dave", "--password", "bell\u0007", "--scram"], bad), 1);
+    assert.match(bad.errLines[0], /password contains U\+0007, which SASLprep/);
+    const both = io();
+    assert.equal(await runPasswd(["-D", "--scram", file, "carol"], both), 1);
+    assert.match(both.errLines[0], /-D and --scram cannot be used together/);
+    assert.doesNotMatch(await readFile(file, "utf8"), /dave/);
   });
 });
 
