@@ -6,6 +6,7 @@
  * times while no flood runs and while the floods are verified.
  *
  *   npx tsx scripts/auth-flood.ts [--runtime node|deno|bun] [--rounds 10] [--flood 50]
+ *     [--scheme sha512-crypt|sha256-crypt|pbkdf2-sha512|mosquitto-sha512]
  *
  * @module
  */
@@ -18,7 +19,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import mqtt from "mqtt";
 import mqttPacket from "mqtt-packet";
-import { hashPassword } from "../src/plugins/password/mod.ts";
+import { hashPassword, type PasswordScheme } from "../src/plugins/password/mod.ts";
 import { spawnBroker } from "../tests/helpers/hostile.ts";
 
 const { values } = parseArgs({
@@ -26,18 +27,20 @@ const { values } = parseArgs({
     runtime: { type: "string", default: "node" },
     rounds: { type: "string", default: "10" },
     flood: { type: "string", default: "50" },
+    scheme: { type: "string", default: "sha512-crypt" },
   },
 });
 const runtime = values.runtime as "node" | "deno" | "bun";
 const rounds = Number(values.rounds);
 const floodSize = Number(values.flood);
+const scheme = values.scheme as PasswordScheme;
 
 const dir = mkdtempSync(join(tmpdir(), "broker-auth-flood-"));
 const passwordFile = join(dir, "passwd");
 const users = ["alice", "bob", "carol"];
 writeFileSync(
   passwordFile,
-  users.map((u) => `${u}:${hashPassword(`${u}-pass`, { scheme: "sha512-crypt" })}\n`).join(""),
+  users.map((u) => `${u}:${hashPassword(`${u}-pass`, { scheme })}\n`).join(""),
 );
 
 /** Resolves with the CONNACK return code, or -1 if the socket closed without one. */

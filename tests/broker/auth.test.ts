@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type mqtt from "mqtt";
 import { ConfigError, createBroker } from "../../mod.ts";
-import { connect, RawClient, withBroker } from "../helpers/broker.ts";
+import { collect, connect, eventually, RawClient, withBroker } from "../helpers/broker.ts";
 
 // Made with `openssl passwd -6/-5 -salt ...` and `mosquitto_passwd -b`, so the test needs neither.
 const PASSWORD_FILE = `# users for the end-to-end auth tests
@@ -177,4 +177,32 @@ describe("a topic no plugin allows is denied (MQTT.js)", () => {
         assert.ok(logger.lines.some((l) => /names only topic_taboo/.test(l)));
       },
     ));
+});
+
+describe("a flood of wrong passwords", () => {
+  test("a healthy QoS 0/1 pair keeps round-tripping while 50 bad CONNECTs are checked", () =>
+    withBroker({ auth: { "password-file": passwordFile } }, async ({ port, client }) => {
+      const sub = await client({ clientId: "sub" });
+      const pub = await client({ clientId: "pub" });
+      await sub.subscribeAsync("rt/#", { qos: 1 });
+      const got = collect(sub);
+      let done = false;
+      const flood = Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          connackCode(port, {
+            clientId: `flood-${i}`,
+            username: i % 2 ? "six" : `nobody-${i}`,
+            password: Buffer.from("wrong"),
+          })),
+      ).finally(() => (done = true));
+      let during = 0;
+      for (let n = 0; !done; n++) {
+        const qos = (n % 2) as 0 | 1;
+        await pub.publishAsync(`rt/${n}`, String(n), { qos });
+        await eventually(() => got.some((m) => m.topic === `rt/${n}`), 5000, `rt/${n}`);
+        if (!done) during++;
+      }
+      assert.deepEqual(new Set(await flood), new Set([4]));
+      assert.ok(during > 0, "round trips completed while the flood was being checked");
+    }));
 });
