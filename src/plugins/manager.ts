@@ -218,12 +218,14 @@ export class PluginManager {
     this.#topicCheck = config.topicCheck.enabled;
     this.#topicPlugins = this.#topicCheck ? topicPlugins : [];
     if (this.#authPlugins.length === 0) {
-      logger.warn("no loaded plugin in auth.plugins authenticates: every client is refused");
+      logger.warn(
+        "no plugin is asked to authenticate (see plugins and auth.plugins): every client is refused",
+      );
     }
     if (this.#topicCheck && topicPlugins.length === 0) {
       logger.warn(
-        "topic-check is enabled but no loaded plugin in topic-check.plugins checks topics: " +
-          "every topic is denied",
+        "topic-check is enabled but no plugin is asked about topics (see plugins and " +
+          "topic-check.plugins): every topic is denied",
       );
     }
     for (const plugin of plugins) {
@@ -243,7 +245,9 @@ export class PluginManager {
    * Loads the plugins `config.plugins` names (or the default set), then runs each one's `setup`
    * in order. `builtins` adds plugins by name (the broker passes `broker_sys` this way); those in
    * {@link DEFAULT_ON_BUILTINS} join the default set. If a plugin fails to load or set up, the
-   * ones already set up are torn down and the error (naming the plugin) is thrown.
+   * ones already set up are torn down and the error (naming the plugin) is thrown. A name in
+   * `auth.plugins` or `topic-check.plugins` that is no loaded plugin with that hook is a
+   * `ConfigError`, thrown before any setup runs.
    */
   static async load(
     config: ResolvedConfig,
