@@ -101,6 +101,26 @@ describe("the broker command", () => {
     }
   });
 
+  test("an unknown name in auth.plugins exits 2 naming the key, the value and the loaded plugins", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "broker-cli-"));
+    try {
+      const file = join(dir, "broker.yaml");
+      writeFileSync(
+        file,
+        "listeners:\n  default:\n    bind: 127.0.0.1:0\nauth:\n  plugins: [auth_anonymous, ldap]\n",
+      );
+      const run = start(["-c", file]);
+      assert.equal(await finish(run), 2);
+      assert.match(run.output(), /invalid configuration in /);
+      assert.match(
+        run.output(),
+        /auth\.plugins\[1\]: "ldap" is no loaded plugin; loaded plugins with authenticate: auth_anonymous/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("broker passwd writes users; SIGHUP makes a running broker reload them", async () => {
     const dir = mkdtempSync(join(tmpdir(), "broker-cli-"));
     try {

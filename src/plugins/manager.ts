@@ -5,10 +5,14 @@
  * @module
  */
 import process from "node:process";
-import { isModuleSpecifier, isPluginObject, moduleUrl } from "../config/plugins.ts";
+import { ConfigError } from "../config/error.ts";
+import { builtinName, isModuleSpecifier, isPluginObject, moduleUrl } from "../config/plugins.ts";
+import { type KeyPath, Problems } from "../config/problems.ts";
+import { closest } from "../config/suggest.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { BUILTIN_PLUGINS, type PluginFactory } from "./builtin/mod.ts";
+import { isAnonymous } from "./builtin/common.ts";
 import type {
   AuthRequest,
   BrokerEventName,
@@ -123,6 +127,44 @@ function defaultEntries(config: ResolvedConfig, callerBuiltins: Record<string, u
   return names;
 }
 
+/**
+ * The loaded plugins that `names` (an `auth.plugins` or `topic-check.plugins` list, at `key`)
+ * asks, or every one with `hook` when the list is absent. A name that is no loaded plugin with
+ * that hook is a problem: a deny list that silently shrinks would fail open.
+ */
+function select(
+  plugins: readonly Plugin[],
+  names: readonly string[] | undefined,
+  key: KeyPath,
+  hook: "authenticate" | "topicFiltering",
+  problems: Problems,
+): Plugin[] {
+  const able = plugins.filter((p) => p[hook] !== undefined);
+  if (names === undefined) return able;
+  const ableNames = able.map((p) => p.name);
+  const existing = ableNames.length
+    ? `loaded plugins with ${hook}: ${ableNames.join(", ")}`
+    : `no loaded plugin has ${hook}`;
+  const wanted = new Set<string>();
+  names.forEach((name, i) => {
+    const canonical = canonicalPluginName(name);
+    const plugin = plugins.find((p) => canonicalPluginName(p.name) === canonical);
+    const value = JSON.stringify(name);
+    if (plugin === undefined) {
+      const guess = closest(name, ableNames);
+      const why = builtinName(name) !== undefined
+        ? `${value} is a built-in that is not loaded: add it to plugins`
+        : `${value} is no loaded plugin${guess === undefined ? "" : ` (did you mean ${guess}?)`}`;
+      problems.add([...key, i], `${why}; ${existing}`);
+    } else if (plugin[hook] === undefined) {
+      problems.add([...key, i], `${value} has no ${hook} hook; ${existing}`);
+    } else {
+      wanted.add(canonical);
+    }
+  });
+  return able.filter((p) => wanted.has(canonicalPluginName(p.name)));
+}
+
 function prefixed(logger: Logger, name: string): Logger {
   return {
     debug: (m) => logger.debug(`${name}: ${m}`),
@@ -145,7 +187,7 @@ export class PluginManager {
   readonly #topicCheck: boolean;
   readonly #listeners = new Map<BrokerEventName, { plugin: Plugin; handler: Handler }[]>();
   /** Settles every hook still running; teardown calls them so no timer outlives the manager. */
-  readonly #pending = new Set<(ok: boolean) => void>();
+  readonly #pending = new Set<(answer: Verdict) => void>();
   #tornDown = false;
 
   private constructor(
@@ -157,11 +199,35 @@ export class PluginManager {
     this.plugins = plugins;
     this.#logger = logger;
     this.#timeoutMs = options.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
-    this.#authPlugins = this.#select(config.auth.plugins, "auth.plugins", "authenticate");
-    this.#topicPlugins = config.topicCheck.enabled
-      ? this.#select(config.topicCheck.plugins, "topic-check.plugins", "topicFiltering")
-      : [];
+    const problems = new Problems();
+    this.#authPlugins = select(
+      plugins,
+      config.auth.plugins,
+      ["auth", "plugins"],
+      "authenticate",
+      problems,
+    );
+    const topicPlugins = select(
+      plugins,
+      config.topicCheck.plugins,
+      ["topic-check", "plugins"],
+      "topicFiltering",
+      problems,
+    );
+    if (problems.lines.length) throw new ConfigError(problems.lines);
     this.#topicCheck = config.topicCheck.enabled;
+    this.#topicPlugins = this.#topicCheck ? topicPlugins : [];
+    if (this.#authPlugins.length === 0) {
+      logger.warn(
+        "no plugin is asked to authenticate (see plugins and auth.plugins): every client is refused",
+      );
+    }
+    if (this.#topicCheck && topicPlugins.length === 0) {
+      logger.warn(
+        "topic-check is enabled but no plugin is asked about topics (see plugins and " +
+          "topic-check.plugins): every topic is denied",
+      );
+    }
     for (const plugin of plugins) {
       const on = plugin.on;
       if (on === undefined) continue;
@@ -179,7 +245,9 @@ export class PluginManager {
    * Loads the plugins `config.plugins` names (or the default set), then runs each one's `setup`
    * in order. `builtins` adds plugins by name (the broker passes `broker_sys` this way); those in
    * {@link DEFAULT_ON_BUILTINS} join the default set. If a plugin fails to load or set up, the
-   * ones already set up are torn down and the error (naming the plugin) is thrown.
+   * ones already set up are torn down and the error (naming the plugin) is thrown. A name in
+   * `auth.plugins` or `topic-check.plugins` that is no loaded plugin with that hook is a
+   * `ConfigError`, thrown before any setup runs.
    */
   static async load(
     config: ResolvedConfig,
@@ -213,34 +281,25 @@ export class PluginManager {
     return manager;
   }
 
-  #select(
-    names: string[] | undefined,
-    key: string,
-    hook: "authenticate" | "topicFiltering",
-  ): Plugin[] {
-    const wanted = names && new Set(names.map(canonicalPluginName));
-    for (const name of wanted ?? []) {
-      if (!this.plugins.some((p) => canonicalPluginName(p.name) === name && p[hook])) {
-        this.#logger.warn(`${key} names ${name}, but no loaded plugin of that name has ${hook}`);
-      }
-    }
-    return this.plugins.filter((p) =>
-      p[hook] !== undefined && (wanted === undefined || wanted.has(canonicalPluginName(p.name)))
+  /**
+   * Asks the auth plugins about a connecting client: it is admitted only when at least one
+   * accepts and none refuses; a hook that throws, rejects or times out refuses, and when every
+   * plugin abstains the client is refused too (logged, with what would decide it). A plain
+   * boolean when every hook answered synchronously.
+   */
+  authenticate(request: AuthRequest): boolean | Promise<boolean> {
+    return this.#decide(
+      this.#authPlugins,
+      "authenticate",
+      (p) => p.authenticate?.(request),
+      () => this.#nobodyAuthenticated(request),
     );
   }
 
   /**
-   * Asks the auth plugins about a connecting client: any `false` denies, and so does a hook that
-   * throws, rejects or times out. A plain boolean when every hook answered synchronously.
-   */
-  authenticate(request: AuthRequest): boolean | Promise<boolean> {
-    return this.#decide(this.#authPlugins, "authenticate", (p) => p.authenticate?.(request));
-  }
-
-  /**
    * Asks the topic plugins whether `client` may `action` on `topic` (a topic name, or a filter
-   * for `subscribe`); always true unless `topic-check.enabled`. Same rules as
-   * {@link PluginManager.authenticate}.
+   * for `subscribe`); always true unless `topic-check.enabled`. Same rule as
+   * {@link PluginManager.authenticate}: a topic no plugin allows is denied.
    */
   checkTopic(client: ClientInfo, topic: string, action: TopicAction): boolean | Promise<boolean> {
     if (!this.#topicCheck) return true;
@@ -248,15 +307,37 @@ export class PluginManager {
       this.#topicPlugins,
       "topicFiltering",
       (p) => p.topicFiltering?.(client, topic, action),
+      () => false,
     );
   }
 
+  #nobodyAuthenticated(request: AuthRequest): false {
+    const asked = this.#authPlugins.map((p) => p.name).join(", ") || "none";
+    const who = isAnonymous(request.username)
+      ? `client ${JSON.stringify(request.clientId)} without a user name`
+      : `user ${JSON.stringify(request.username)} (client ${JSON.stringify(request.clientId)})`;
+    const fix = isAnonymous(request.username)
+      ? "auth_anonymous admits such clients when allow-anonymous is true"
+      : "nothing asked verifies user names: set auth.password-file (auth_file) or add an " +
+        "auth plugin that checks them";
+    this.#logger.info(
+      `no auth plugin decided on ${who}, so it is refused (asked: ${asked}); ${fix}`,
+    );
+    return false;
+  }
+
+  /**
+   * The rule of {@link PluginManager.authenticate}; `undecided` gives the answer (always false)
+   * when every plugin abstained, so the caller can say why.
+   */
   #decide(
     plugins: readonly Plugin[],
     hook: string,
     ask: (plugin: Plugin) => Verdict | Promise<Verdict>,
+    undecided: () => false,
   ): boolean | Promise<boolean> {
-    let pending: Promise<boolean>[] | undefined;
+    let pending: Promise<Verdict>[] | undefined;
+    let accepted = false;
     for (const plugin of plugins) {
       let verdict: Verdict | Promise<Verdict>;
       try {
@@ -269,27 +350,36 @@ export class PluginManager {
       }
       if (isThenable(verdict)) (pending ??= []).push(this.#settle(plugin, hook, verdict));
       else if (verdict === false) return false;
+      else if (verdict === true) accepted = true;
     }
-    if (pending === undefined) return true;
+    if (pending === undefined) return accepted || undecided();
     const all = pending;
     return new Promise((resolve) => {
       let left = all.length;
+      let done = false;
       for (const p of all) {
-        p.then((ok) => {
-          if (!ok) resolve(false);
-          else if (--left === 0) resolve(true);
+        p.then((verdict) => {
+          if (done) return;
+          if (verdict === true) accepted = true;
+          if (verdict === false || --left === 0) {
+            done = true;
+            resolve(verdict !== false && (accepted || undecided()));
+          }
         });
       }
     });
   }
 
-  /** Resolves to the hook's answer, or false if it rejects or outlasts the timeout. */
-  #settle(plugin: Plugin, hook: string, verdict: PromiseLike<Verdict>): Promise<boolean> {
+  /**
+   * Resolves to the hook's answer (anything but `true` or `false` abstains), or false if it
+   * rejects or outlasts the timeout.
+   */
+  #settle(plugin: Plugin, hook: string, verdict: PromiseLike<Verdict>): Promise<Verdict> {
     return new Promise((resolve) => {
-      const finish = (ok: boolean) => {
+      const finish = (answer: Verdict) => {
         if (!this.#pending.delete(finish)) return;
         clearTimeout(timer);
-        resolve(ok);
+        resolve(answer === true || answer === false ? answer : undefined);
       };
       this.#pending.add(finish);
       const timer = setTimeout(() => {
@@ -299,7 +389,7 @@ export class PluginManager {
         finish(false);
       }, this.#timeoutMs);
       verdict.then(
-        (v) => finish(v !== false),
+        (v) => finish(v),
         (e) => {
           this.#logger.error(
             `plugin ${plugin.name}: ${hook} rejected, counted as a deny: ${describe(e)}`,

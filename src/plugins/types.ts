@@ -70,7 +70,10 @@ export type BrokerEventHandler<E extends BrokerEventName> = (
 /** What a topic check is about. */
 export type TopicAction = "subscribe" | "publish" | "receive";
 
-/** A hook's answer: `false` denies; `true` or `undefined` allows (or abstains). */
+/**
+ * A hook's answer: `true` accepts, `false` refuses, `undefined` abstains. A client or topic passes
+ * only when at least one asked plugin accepts and none refuses; when all abstain it is refused.
+ */
 export type Verdict = boolean | undefined | void;
 
 /** What a plugin's `setup` gets. */

@@ -1,10 +1,21 @@
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hashPassword } from "../../src/plugins/password/mod.ts";
 import { collect, eventually, RawClient, sleep, withBroker } from "../helpers/broker.ts";
 import type { Plugin, PluginContext } from "../../src/plugins/types.ts";
 
+// alice must be verified: a user name that no plugin checks is refused.
+const dir = mkdtempSync(join(tmpdir(), "broker-acl-"));
+const passwordFile = join(dir, "passwd");
+before(() => writeFileSync(passwordFile, `alice:${hashPassword("x")}\n`));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
 const config = {
+  auth: { "password-file": passwordFile },
   "topic-check": {
     enabled: true,
     plugins: ["topic_acl"],

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { clearImmediate, setImmediate } from "node:timers";
 import type { ResolvedConfig } from "../../src/config/types.ts";
 import type { Logger } from "../../src/log.ts";
 import type { AuthRequest, ClientInfo, PluginContext } from "../../src/plugins/types.ts";
@@ -78,4 +79,19 @@ export function memoryLogger(): MemoryLogger {
 /** A plugin context over `config`. */
 export function context(config: ResolvedConfig, logger: Logger = memoryLogger()): PluginContext {
   return { config, logger, publish: () => {} };
+}
+
+/** Counts turns of the event loop until stopped, to show that other work ran meanwhile. */
+export function turnCounter(): { readonly turns: number; stop(): void } {
+  let turns = 0;
+  let timer = setImmediate(function tick() {
+    turns++;
+    timer = setImmediate(tick);
+  });
+  return {
+    get turns() {
+      return turns;
+    },
+    stop: () => clearImmediate(timer),
+  };
 }

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { ConfigError } from "../../src/config/error.ts";
 import { PluginManager } from "../../src/plugins/manager.ts";
 import type { Message, Plugin, PluginContext, Verdict } from "../../src/plugins/types.ts";
 import type { ConfigOverrides } from "./helpers.ts";
@@ -56,7 +57,7 @@ test("built-ins load by name, in the seed's dotted spelling too, and callers' bu
   assert.deepEqual(names(manager), ["auth_anonymous", "topic_taboo", "other"]);
 });
 
-test("any false denies; true and undefined allow; sync answers stay sync", async () => {
+test("one true and no false admits; any false denies; sync answers stay sync", async () => {
   const allow = voter("allow", () => true);
   const abstain = voter("abstain", () => undefined);
   const deny = voter("deny", () => false);
@@ -73,29 +74,111 @@ test("any false denies; true and undefined allow; sync answers stay sync", async
   const no = await load({ plugins: [allow, deny, abstain], topicCheck });
   assert.equal(no.authenticate(authRequest("u", "p")), false);
   assert.equal(no.checkTopic(client("u"), "a/b", "subscribe"), false);
+});
 
-  assert.equal((await load({ plugins: [] })).authenticate(authRequest()), true);
+test("when every plugin abstains, or none is asked, the client and the topic are refused", async () => {
+  const abstain = voter("abstain", () => undefined);
+  const alsoAbstain = voter("also", () => {});
+  const topicCheck = { enabled: true };
+  const logger = memoryLogger();
+  const manager = await load({ plugins: [abstain, alsoAbstain], topicCheck }, logger);
+  assert.equal(manager.authenticate(authRequest("u", "p")), false);
+  assert.equal(manager.authenticate(authRequest()), false);
+  assert.equal(manager.checkTopic(client("u"), "a/b", "publish"), false);
+  assert.equal(manager.checkTopic(client("u"), "a/#", "subscribe"), false);
+  assert.equal(manager.checkTopic(client("u"), "a/b", "receive"), false);
+  assert.ok(
+    logger.lines.some((l) =>
+      l.startsWith("info") && l.includes('no auth plugin decided on user "u"') &&
+      l.includes("asked: abstain, also") && l.includes("auth.password-file")
+    ),
+    logger.lines.join("\n"),
+  );
+
+  const later = voter("later", () => Promise.resolve(undefined));
+  const async = await load({ plugins: [abstain, later], topicCheck });
+  assert.equal(await async.authenticate(authRequest("u")), false);
+  assert.equal(await async.checkTopic(client("u"), "t", "publish"), false);
+
+  const odd = await load({ plugins: [voter("odd", () => "yes" as unknown as Verdict)] });
+  assert.equal(odd.authenticate(authRequest("u")), false, "only true accepts");
+
+  const none = memoryLogger();
+  const empty = await load({ plugins: [], topicCheck }, none);
+  assert.equal(empty.authenticate(authRequest()), false);
+  assert.equal(empty.checkTopic(client(), "t", "publish"), false);
+  assert.ok(none.lines.some((l) => l.startsWith("warn") && /every client is refused/.test(l)));
+  assert.ok(none.lines.some((l) => l.startsWith("warn") && /every topic is denied/.test(l)));
+});
+
+test("the default built-ins refuse a user name nothing verifies, and name the fix", async () => {
+  const logger = memoryLogger();
+  const manager = await load({}, logger);
+  assert.equal(manager.authenticate(authRequest()), true, "anonymous is allowed by default");
+  assert.equal(manager.authenticate(authRequest("alice", "x")), false);
+  assert.ok(
+    logger.lines.some((l) =>
+      /no auth plugin decided on user "alice" .*asked: auth_anonymous.*auth\.password-file/.test(l)
+    ),
+    logger.lines.join("\n"),
+  );
+
+  const closed = await load({ auth: { allowAnonymous: false } });
+  assert.equal(closed.authenticate(authRequest()), false);
+  assert.equal(closed.authenticate(authRequest("alice", "x")), false);
+
+  const noAnonymous = await load({ plugins: ["auth_anonymous"], auth: { plugins: [] } });
+  assert.equal(noAnonymous.authenticate(authRequest()), false, "auth_anonymous is not asked");
+});
+
+test("a late true does not admit once a false is in", async () => {
+  const slowYes = voter("slow", () => new Promise<Verdict>((r) => setTimeout(() => r(true), 20)));
+  const manager = await load({ plugins: [slowYes, voter("no", () => Promise.resolve(false))] });
+  assert.equal(await manager.authenticate(authRequest("u")), false);
 });
 
 test("auth.plugins and topic-check.plugins choose who is asked", async () => {
   const allow = voter("allow", () => true);
   const deny = voter("deny", () => false);
-  const logger = memoryLogger();
   const manager = await load({
     plugins: [allow, deny],
-    auth: { plugins: ["allow", "missing"] },
+    auth: { plugins: ["allow"] },
     topicCheck: { enabled: true, plugins: ["allow"] },
-  }, logger);
+  });
   assert.equal(manager.authenticate(authRequest("u")), true);
   assert.equal(manager.checkTopic(client("u"), "t", "publish"), true);
-  assert.ok(logger.lines.some((l) => l.startsWith("warn") && l.includes("missing")));
 
   const dotted = await load({
     plugins: ["auth_anonymous", deny],
     auth: { plugins: ["auth.anonymous"], allowAnonymous: false },
   });
   assert.equal(dotted.authenticate(authRequest()), false);
-  assert.equal(dotted.authenticate(authRequest("u")), true, "deny is not in auth.plugins");
+  const open = await load({
+    plugins: ["auth_anonymous", deny],
+    auth: { plugins: ["auth.anonymous"] },
+  });
+  assert.equal(open.authenticate(authRequest()), true, "deny is not in auth.plugins");
+  assert.equal(open.authenticate(authRequest("u")), false, "nobody asked decides user names");
+});
+
+test("a name in auth.plugins or topic-check.plugins that asks nothing is a configuration error", async () => {
+  const allow = voter("allow", () => true);
+  const listener: Plugin = { name: "listener", on: {} };
+  const error = await load({
+    plugins: ["auth_anonymous", "topic_acl", allow, listener],
+    auth: { plugins: ["auth_anonymus", "missing", "listener", "auth_file"] },
+    topicCheck: { plugins: ["topic_acl", "auth_anonymous"] },
+  }).then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof ConfigError, String(error));
+  const existing = "loaded plugins with authenticate: auth_anonymous, allow";
+  assert.deepEqual(error.problems, [
+    `auth.plugins[0]: "auth_anonymus" is no loaded plugin (did you mean auth_anonymous?); ${existing}`,
+    `auth.plugins[1]: "missing" is no loaded plugin; ${existing}`,
+    `auth.plugins[2]: "listener" has no authenticate hook; ${existing}`,
+    `auth.plugins[3]: "auth_file" is a built-in that is not loaded: add it to plugins; ${existing}`,
+    'topic-check.plugins[1]: "auth_anonymous" has no topicFiltering hook; ' +
+    "loaded plugins with topicFiltering: topic_acl, allow",
+  ]);
 });
 
 test("topic checks are off unless topic-check.enabled", async () => {

@@ -48,7 +48,7 @@ test("-c creates the file; later runs add and update users, keeping other lines"
     assert.equal(await runPasswd(["-c", file, "alice", "--password", "one"], io()), 0);
     let users = parsePasswordFile(await readFile(file, "utf8"));
     assert.match(users.get("alice") ?? "", /^\$7\$101\$/);
-    assert.ok(verifyPassword("one", users.get("alice") ?? ""));
+    assert.ok(await verifyPassword("one", users.get("alice") ?? ""));
 
     await writeFile(file, `# managed by hand\n${await readFile(file, "utf8")}\nbob:${BOB}\n`);
     const add = io(["two", "two"]);
@@ -70,10 +70,10 @@ test("-c creates the file; later runs add and update users, keeping other lines"
     assert.match(lines[4], /^carol:/);
     assert.match(lines[5], /^dave:/);
     users = parsePasswordFile(text);
-    assert.ok(verifyPassword("three", users.get("alice") ?? ""));
-    assert.ok(!verifyPassword("one", users.get("alice") ?? ""));
-    assert.ok(verifyPassword("two", users.get("carol") ?? ""));
-    assert.ok(verifyPassword("four", users.get("dave") ?? ""));
+    assert.ok(await verifyPassword("three", users.get("alice") ?? ""));
+    assert.ok(!await verifyPassword("one", users.get("alice") ?? ""));
+    assert.ok(await verifyPassword("two", users.get("carol") ?? ""));
+    assert.ok(await verifyPassword("four", users.get("dave") ?? ""));
   });
 });
 

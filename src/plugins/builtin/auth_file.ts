@@ -1,7 +1,8 @@
 /**
  * `auth_file`: checks user name and password against `auth.password-file` (the format of
  * `mosquitto_passwd`, see `../password/`). Clients without a user name are left to
- * `auth_anonymous`.
+ * `auth_anonymous`. Checks run one at a time in slices that leave the event loop free for other
+ * clients, at most 64 pending (`MAX_PENDING_CHECKS`); beyond that a client is refused at once.
  *
  * @module
  */
@@ -9,7 +10,14 @@ import { readFile } from "node:fs/promises";
 import type { ResolvedConfig } from "../../config/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Plugin } from "../types.ts";
-import { hashPassword, parsePasswordFile, verifyPassword } from "../password/mod.ts";
+import {
+  decoyHash,
+  hashPassword,
+  hashShape,
+  parsePasswordFile,
+  verifyPassword,
+} from "../password/mod.ts";
+import { CheckQueue } from "../password/queue.ts";
 import { isAnonymous } from "./common.ts";
 
 /** The `auth_file` plugin: a {@link Plugin} whose `reload` re-reads the password file. */
@@ -22,16 +30,31 @@ export interface AuthFilePlugin extends Plugin {
 }
 
 /**
- * Verified against when the user is unknown, so that an unknown user costs about as much time as
- * a wrong password and user names cannot be probed by timing.
+ * A hash no password matches, shaped like the file's commonest entry (like what `broker passwd`
+ * writes when the file is empty): unknown users are checked against it, so they cost what known
+ * users cost.
  */
-let dummyHash: string | undefined;
+function decoyFor(users: ReadonlyMap<string, string>): string {
+  const shapes = new Map<string | undefined, { hash: string; count: number }>();
+  let commonest: { hash: string; count: number } | undefined;
+  for (const hash of users.values()) {
+    const shape = hashShape(hash);
+    const entry = shapes.get(shape) ?? { hash, count: 0 };
+    entry.count++;
+    shapes.set(shape, entry);
+    if (entry.count > (commonest?.count ?? 0)) commonest = entry;
+  }
+  return decoyHash(commonest?.hash ?? hashPassword(""));
+}
 
 /** Makes the `auth_file` plugin; the file is read in `setup`. */
 export function authFile(config: ResolvedConfig): AuthFilePlugin {
   const path = config.auth.passwordFile;
   let users = new Map<string, string>();
+  let decoy = decoyFor(users);
   let logger: Logger | undefined;
+  const checks = new CheckQueue();
+  let warnedFull = false;
 
   async function load(): Promise<void> {
     if (path === undefined) {
@@ -44,6 +67,7 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
       throw new Error(`cannot read password file ${path}: ${(e as Error).message}`, { cause: e });
     }
     users = parsePasswordFile(text, path);
+    decoy = decoyFor(users);
     logger?.info(`${users.size} users loaded from ${path}`);
   }
 
@@ -57,16 +81,32 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
       await load();
     },
     reload: load,
+    teardown() {
+      checks.close();
+    },
     authenticate(request) {
       if (isAnonymous(request.username)) return undefined;
       const hash = users.get(request.username);
-      const password = request.password ?? new Uint8Array();
-      if (hash === undefined) {
-        dummyHash ??= hashPassword("");
-        verifyPassword(password, dummyHash);
+      const password = request.password;
+      // An unknown user, or a known one without a password, costs one check like any other, so
+      // that timing does not tell which user names exist.
+      const check = checks.add((signal) =>
+        verifyPassword(password ?? new Uint8Array(), hash ?? decoy, signal)
+      );
+      if (check === undefined) {
+        if (!warnedFull) {
+          logger?.warn(
+            `${checks.limit} password checks are pending: refusing user names at once ` +
+              "until they are done",
+          );
+          warnedFull = true;
+        }
         return false;
       }
-      return request.password !== undefined && verifyPassword(password, hash);
+      return check.then((ok) => {
+        if (checks.pending === 0) warnedFull = false;
+        return ok && hash !== undefined && password !== undefined;
+      });
     },
   };
 }

@@ -4,7 +4,8 @@
  * `topic-check.acl` governs subscribing (and receiving), and publishing too unless
  * `topic-check.publish-acl` is given, which then governs publishing. Clients without a user name
  * use the `anonymous` entry; a user with no entry may do nothing. In a filter, `%u` stands for the
- * user name and `%c` for the client id. A request is allowed when one allowed filter covers it
+ * user name and `%c` for the client id, put in literally and once; a value holding `/`, `+` or `#`
+ * gets nothing from the filter, so a name can never widen it. A request is allowed when one allowed filter covers it
  * level by level (`calendar/#` allows `calendar/+/x`, not `#`); topics starting with `$` are only
  * allowed by filters that name that first level (`$SYS/#`), never by a leading wildcard.
  *
@@ -20,11 +21,17 @@ export const ANONYMOUS_ENTRY = "anonymous";
 
 interface Pattern {
   readonly filter: string;
-  /** Whether the filter holds `%u` or `%c`. */
-  readonly substituted: boolean;
+  /**
+   * The filter split around its `%u`/`%c` tokens: literal text at even indexes, tokens at odd
+   * ones; undefined when it has none.
+   */
+  readonly pieces?: readonly string[];
 }
 
 type Table = Map<string, Pattern[]>;
+
+/** The substitution tokens, captured so that `split` keeps them. */
+const TOKEN = /(%[uc])/g;
 
 function compile(
   acl: Record<string, string[]> | undefined,
@@ -36,10 +43,10 @@ function compile(
   for (const [user, filters] of Object.entries(acl)) {
     const patterns: Pattern[] = [];
     for (const filter of filters) {
-      const substituted = filter.includes("%u") || filter.includes("%c");
-      const error = topicFilterError(substituted ? filter.replace(/%[uc]/g, "x") : filter);
+      const pieces = filter.split(TOKEN);
+      const error = topicFilterError(pieces.length > 1 ? filter.replace(TOKEN, "x") : filter);
       if (error) problems.push(`${key}.${user}: ignoring ${JSON.stringify(filter)}: ${error}`);
-      else patterns.push({ filter, substituted });
+      else patterns.push(pieces.length > 1 ? { filter, pieces } : { filter });
     }
     table.set(user, patterns);
   }
@@ -54,15 +61,20 @@ function levelSafe(value: string | undefined): value is string {
   return value !== undefined && value !== "" && !/[/+#]/.test(value) && !value.includes("\0");
 }
 
-function substitute(filter: string, client: ClientInfo): string | undefined {
-  let out = filter;
-  if (out.includes("%u")) {
-    if (isAnonymous(client.username) || !levelSafe(client.username)) return undefined;
-    out = out.replaceAll("%u", client.username);
-  }
-  if (out.includes("%c")) {
-    if (!levelSafe(client.clientId)) return undefined;
-    out = out.replaceAll("%c", client.clientId);
+/**
+ * The filter for this client, each token replaced once by the literal value (a user named `%c`
+ * stays `%c`, a client id `$&` stays `$&`), or undefined when a value is missing or would leave
+ * its level. A value that opens the filter may not start with `$` either: it would move the
+ * filter into the `$SYS` space that wildcards never reach.
+ */
+function substitute(pieces: readonly string[], client: ClientInfo): string | undefined {
+  let out = pieces[0];
+  for (let i = 1; i < pieces.length; i += 2) {
+    const value = pieces[i] === "%u"
+      ? (isAnonymous(client.username) ? undefined : client.username)
+      : client.clientId;
+    if (!levelSafe(value) || (out === "" && value.startsWith("$"))) return undefined;
+    out += value + pieces[i + 1];
   }
   return out;
 }
@@ -72,7 +84,7 @@ function allowed(table: Table | undefined, client: ClientInfo, topic: string): b
   const patterns = table.get(isAnonymous(client.username) ? ANONYMOUS_ENTRY : client.username);
   if (patterns === undefined) return false;
   for (const p of patterns) {
-    const filter = p.substituted ? substitute(p.filter, client) : p.filter;
+    const filter = p.pieces === undefined ? p.filter : substitute(p.pieces, client);
     if (filter !== undefined && filterCovers(filter, topic)) return true;
   }
   return false;

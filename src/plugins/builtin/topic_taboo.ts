@@ -3,8 +3,12 @@
  * the user `admin`, as in moat.mqtt. Unlike there, a subscription is refused when its filter could
  * match a taboo topic at all, so `#` cannot be used to read them.
  *
+ * It only ever refuses: for every other topic (and for `admin`) it abstains, so what is allowed
+ * is up to the other topic plugins (`topic_acl`); alone it lets no topic through.
+ *
  * @module
  */
+import { builtinName } from "../../config/plugins.ts";
 import type { ResolvedConfig } from "../../config/types.ts";
 import { topicFilterError, topicMatches } from "../../protocol/topic.ts";
 import type { Plugin } from "../types.ts";
@@ -39,13 +43,21 @@ export function topicTaboo(config: ResolvedConfig): Plugin {
       for (const t of invalid) {
         logger.warn(`topic-check.taboo: ignoring ${JSON.stringify(t)}: ${topicFilterError(t)}`);
       }
+      const asked = config.topicCheck.plugins ?? [];
+      const onlyTaboo = asked.length > 0 && asked.every((n) => builtinName(n) === "topic_taboo");
+      if (config.topicCheck.enabled && onlyTaboo) {
+        logger.warn(
+          "topic-check.plugins names only topic_taboo, which never allows a topic: every topic " +
+            "is denied; add topic_acl (or another topic plugin) to allow some",
+        );
+      }
     },
     topicFiltering(client, topic, action) {
-      if (client.username === TABOO_ADMIN) return true;
+      if (client.username === TABOO_ADMIN) return undefined;
       const hit = action === "subscribe"
         ? taboo.some((t) => filtersOverlap(t, topic))
         : taboo.some((t) => topicMatches(t, topic));
-      return !hit;
+      return hit ? false : undefined;
     },
   };
 }

@@ -12,9 +12,17 @@ import {
   MOSQUITTO_DEFAULT_ITERATIONS,
   MOSQUITTO_SALT_BYTES,
   mosquittoDigest,
+  mosquittoDigestAsync,
   parseMosquittoHash,
 } from "./mosquitto.ts";
-import { CRYPT_ALPHABET, parseShaCrypt, SHA_CRYPT_DIGEST_LENGTH, shaCrypt } from "./sha_crypt.ts";
+import {
+  CRYPT_ALPHABET,
+  parseShaCrypt,
+  SHA_CRYPT_DEFAULT_ROUNDS,
+  SHA_CRYPT_DIGEST_LENGTH,
+  shaCrypt,
+  shaCryptSteps,
+} from "./sha_crypt.ts";
 
 /** The hash schemes this module knows. */
 export type PasswordScheme =
@@ -56,24 +64,87 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * Whether `password` matches the stored `hash`. An unknown or malformed hash never matches.
- * Synchronous so that an auth hook needs no await: `$7$` at 101 iterations costs well under a
- * millisecond, SHA-crypt at its default 5000 rounds some milliseconds.
+ * Milliseconds of SHA-crypt rounds {@link verifyPassword} runs before it gives the event loop
+ * a turn; other clients' packets wait at most about this long for a password check.
  */
-export function verifyPassword(password: Uint8Array | string, hash: string): boolean {
+export const VERIFY_SLICE_MS = 2;
+/** Rounds between looks at the clock: well under a millisecond on any machine. */
+const ROUNDS_PER_STEP = 32;
+
+/**
+ * A timer, not `setImmediate`: Deno polls sockets only every hundred or so immediates, so with
+ * those other clients would still wait; a timer lets I/O in on every runtime, at the price of
+ * about a millisecond of idle time per slice.
+ */
+const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/**
+ * Whether `password` matches the stored `hash`, in constant time; an unknown or malformed hash
+ * never matches. It never holds the event loop long: `$7$` runs PBKDF2 in the runtime's thread
+ * pool, SHA-crypt (some milliseconds at its default 5000 rounds) runs in slices of about
+ * {@link VERIFY_SLICE_MS} between which other work goes on. Resolves false, at the next slice,
+ * once `signal` is aborted.
+ */
+export async function verifyPassword(
+  password: Uint8Array | string,
+  hash: string,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const key = bytes(password);
   const m = parseMosquittoHash(hash);
-  if (m) return equal(mosquittoDigest(key, m.id, m.salt, m.iterations), m.hash);
+  if (m) return equal(await mosquittoDigestAsync(key, m.id, m.salt, m.iterations), m.hash);
   const s = parseShaCrypt(hash);
   if (!s || s.digest.length !== SHA_CRYPT_DIGEST_LENGTH[s.id]) return false;
-  return equal(encoder.encode(shaCrypt(key, hash)), encoder.encode(hash));
+  const steps = shaCryptSteps(key, hash, ROUNDS_PER_STEP);
+  let until = performance.now() + VERIFY_SLICE_MS;
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return equal(encoder.encode(next.value), encoder.encode(hash));
+    if (performance.now() < until) continue;
+    await nextTurn();
+    if (signal?.aborted) return false;
+    until = performance.now() + VERIFY_SLICE_MS;
+  }
 }
 
-function cryptSalt(): string {
-  const raw = randomBytes(16);
-  let salt = "";
-  for (const b of raw) salt += CRYPT_ALPHABET[b & 0x3f];
-  return salt;
+/**
+ * What a hash costs to verify, as a key: hashes with equal shapes (scheme, iterations or rounds,
+ * salt length) take the same time. Undefined for a hash of no known scheme.
+ */
+export function hashShape(hash: string): string | undefined {
+  const m = parseMosquittoHash(hash);
+  if (m) return `$${m.id}$ ${m.iterations} ${m.salt.length}`;
+  const s = parseShaCrypt(hash);
+  if (!s || s.digest.length !== SHA_CRYPT_DIGEST_LENGTH[s.id]) return undefined;
+  return `$${s.id}$ ${s.rounds ?? SHA_CRYPT_DEFAULT_ROUNDS} ${s.salt.length}`;
+}
+
+/**
+ * A hash of the same shape as `hash` (see {@link hashShape}) that no password matches, made
+ * without hashing: its salt and digest are random. Checking a password against it costs what
+ * checking against `hash` costs, so an unknown user can be checked as if it were known.
+ */
+export function decoyHash(hash: string): string {
+  const m = parseMosquittoHash(hash);
+  if (m) {
+    const salt = new Uint8Array(randomBytes(m.salt.length));
+    const digest = new Uint8Array(randomBytes(m.hash.length));
+    return formatMosquittoHash({ ...m, salt, hash: digest });
+  }
+  const s = parseShaCrypt(hash);
+  if (!s || s.digest.length !== SHA_CRYPT_DIGEST_LENGTH[s.id]) {
+    throw new Error("not a hash of a known scheme");
+  }
+  const rounds = s.rounds === undefined ? "" : `rounds=${s.rounds}$`;
+  const digest = cryptChars(SHA_CRYPT_DIGEST_LENGTH[s.id]);
+  return `$${s.id}$${rounds}${cryptChars(s.salt.length)}$${digest}`;
+}
+
+function cryptChars(length: number): string {
+  const raw = randomBytes(length);
+  let out = "";
+  for (const b of raw) out += CRYPT_ALPHABET[b & 0x3f];
+  return out;
 }
 
 /** A new hash of `password` with a fresh random salt. */
@@ -96,7 +167,7 @@ export function hashPassword(password: Uint8Array | string, options: HashOptions
     case "sha256-crypt": {
       const id = scheme === "sha512-crypt" ? "6" : "5";
       const rounds = options.rounds === undefined ? "" : `rounds=${options.rounds}$`;
-      return shaCrypt(key, `$${id}$${rounds}${cryptSalt()}`);
+      return shaCrypt(key, `$${id}$${rounds}${cryptChars(16)}`);
     }
   }
 }

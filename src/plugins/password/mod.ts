@@ -4,9 +4,11 @@
  * @module
  */
 export {
+  decoyHash,
   type HashOptions,
   hashPassword,
   hashScheme,
+  hashShape,
   type PasswordScheme,
   verifyPassword,
 } from "./hash.ts";

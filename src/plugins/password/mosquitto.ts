@@ -6,7 +6,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createHash, pbkdf2Sync } from "node:crypto";
+import { createHash, pbkdf2, pbkdf2Sync } from "node:crypto";
 
 /** Iterations `mosquitto_passwd` uses for `$7$`. */
 export const MOSQUITTO_DEFAULT_ITERATIONS = 101;
@@ -66,6 +66,25 @@ export function mosquittoDigest(
     return new Uint8Array(createHash("sha512").update(password).update(salt).digest());
   }
   return new Uint8Array(pbkdf2Sync(password, salt, iterations, HASH_BYTES, "sha512"));
+}
+
+/**
+ * {@link mosquittoDigest} without blocking: PBKDF2 runs in the runtime's thread pool (libuv's on
+ * Node, and its equivalent on Deno and Bun).
+ */
+export function mosquittoDigestAsync(
+  password: Uint8Array,
+  id: "6" | "7",
+  salt: Uint8Array,
+  iterations: number,
+): Promise<Uint8Array> {
+  if (id === "6") return Promise.resolve(mosquittoDigest(password, id, salt, iterations));
+  return new Promise((resolve, reject) => {
+    pbkdf2(password, salt, iterations, HASH_BYTES, "sha512", (error, key) => {
+      if (error) reject(error);
+      else resolve(new Uint8Array(key));
+    });
+  });
 }
 
 /** Formats a Mosquitto hash string. */

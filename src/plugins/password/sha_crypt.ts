@@ -53,15 +53,32 @@ export const SHA_CRYPT_DIGEST_LENGTH: Record<ShaCryptId, number> = { "5": 43, "6
  * (any `$5$`/`$6$` hash or setting; the digest part of it is ignored).
  */
 export function shaCrypt(password: Uint8Array | string, setting: string): string {
+  const steps = shaCryptSteps(password, setting, Infinity);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * {@link shaCrypt} in slices: the generator pauses after every `roundsPerStep` rounds, so that a
+ * caller can give the event loop a turn between slices, and returns the full string.
+ */
+export function* shaCryptSteps(
+  password: Uint8Array | string,
+  setting: string,
+  roundsPerStep: number,
+): Generator<void, string> {
   const parts = parseShaCrypt(setting);
   if (!parts) throw new Error("not a $5$ or $6$ setting");
   const key = typeof password === "string" ? new TextEncoder().encode(password) : password;
   const salt = new TextEncoder().encode(parts.salt);
   const algorithm = parts.id === "5" ? "sha256" : "sha512";
-  const digest = shaCryptDigest(algorithm, key, salt, parts.rounds ?? SHA_CRYPT_DEFAULT_ROUNDS);
+  const rounds = parts.rounds ?? SHA_CRYPT_DEFAULT_ROUNDS;
+  const digest = yield* shaCryptDigest(algorithm, key, salt, rounds, roundsPerStep);
   const encoded = parts.id === "5" ? encode256(digest) : encode512(digest);
-  const rounds = parts.rounds === undefined ? "" : `rounds=${parts.rounds}$`;
-  return `$${parts.id}$${rounds}${parts.salt}$${encoded}`;
+  const setRounds = parts.rounds === undefined ? "" : `rounds=${parts.rounds}$`;
+  return `$${parts.id}$${setRounds}${parts.salt}$${encoded}`;
 }
 
 /** `bytes` repeated to exactly `length` bytes. */
@@ -73,12 +90,13 @@ function stretch(bytes: Uint8Array, length: number): Uint8Array {
   return out;
 }
 
-function shaCryptDigest(
+function* shaCryptDigest(
   algorithm: "sha256" | "sha512",
   key: Uint8Array,
   salt: Uint8Array,
   rounds: number,
-): Uint8Array {
+  roundsPerStep: number,
+): Generator<void, Uint8Array> {
   const h = () => createHash(algorithm);
   const b = h().update(key).update(salt).update(key).digest();
 
@@ -96,6 +114,7 @@ function shaCryptDigest(
   const s = stretch(ds.digest(), salt.length);
 
   for (let i = 0; i < rounds; i++) {
+    if (i > 0 && i % roundsPerStep === 0) yield;
     const r = h();
     r.update(i & 1 ? p : c);
     if (i % 3) r.update(s);

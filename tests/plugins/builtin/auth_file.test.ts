@@ -4,7 +4,9 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { authFile } from "../../../src/plugins/builtin/auth_file.ts";
-import { authRequest, context, makeConfig, memoryLogger } from "../helpers.ts";
+import { hashPassword } from "../../../src/plugins/password/mod.ts";
+import { MAX_PENDING_CHECKS } from "../../../src/plugins/password/queue.ts";
+import { authRequest, context, makeConfig, memoryLogger, turnCounter } from "../helpers.ts";
 
 // alice/secret by mosquitto_passwd; bob/secret by openssl passwd -6.
 const ALICE =
@@ -32,11 +34,11 @@ test("known users with the right password pass; wrong password or unknown user i
     const plugin = authFile(config);
     await plugin.setup?.(context(config));
     assert.equal(plugin.size, 2);
-    assert.equal(plugin.authenticate?.(authRequest("alice", "secret")), true);
-    assert.equal(plugin.authenticate?.(authRequest("bob", "secret")), true);
-    assert.equal(plugin.authenticate?.(authRequest("alice", "wrong")), false);
-    assert.equal(plugin.authenticate?.(authRequest("alice")), false);
-    assert.equal(plugin.authenticate?.(authRequest("mallory", "secret")), false);
+    assert.equal(await plugin.authenticate?.(authRequest("alice", "secret")), true);
+    assert.equal(await plugin.authenticate?.(authRequest("bob", "secret")), true);
+    assert.equal(await plugin.authenticate?.(authRequest("alice", "wrong")), false);
+    assert.equal(await plugin.authenticate?.(authRequest("alice")), false);
+    assert.equal(await plugin.authenticate?.(authRequest("mallory", "secret")), false);
     assert.equal(plugin.authenticate?.(authRequest()), undefined, "anonymous is not its business");
   });
 });
@@ -47,16 +49,16 @@ test("reload() re-reads the file, and keeps the old users when the new file is b
     const logger = memoryLogger();
     const plugin = authFile(config);
     await plugin.setup?.(context(config, logger));
-    assert.equal(plugin.authenticate?.(authRequest("carol", "hunter2")), false);
+    assert.equal(await plugin.authenticate?.(authRequest("carol", "hunter2")), false);
 
     await writeFile(path, `carol:${CAROL}\n`);
     await plugin.reload();
-    assert.equal(plugin.authenticate?.(authRequest("carol", "hunter2")), true);
-    assert.equal(plugin.authenticate?.(authRequest("alice", "secret")), false);
+    assert.equal(await plugin.authenticate?.(authRequest("carol", "hunter2")), true);
+    assert.equal(await plugin.authenticate?.(authRequest("alice", "secret")), false);
 
     await writeFile(path, `carol:${CAROL}\nbroken line\n`);
     await assert.rejects(plugin.reload(), /line 2/);
-    assert.equal(plugin.authenticate?.(authRequest("carol", "hunter2")), true);
+    assert.equal(await plugin.authenticate?.(authRequest("carol", "hunter2")), true);
     assert.ok(logger.lines.some((l) => l.includes("1 users loaded")));
   });
 });
@@ -72,4 +74,56 @@ test("setup fails with a clear message when the file is missing or unset", async
     Promise.resolve(authFile(unset).setup?.(context(unset))),
     /auth\.password-file/,
   );
+});
+
+test("unknown users, missing passwords and wrong passwords each cost a check of the file's shape", async () => {
+  // The file's commonest shape is slow SHA-512-crypt; the decoy must be too, not a quick $7$.
+  const slow = (pw: string) => hashPassword(pw, { scheme: "sha512-crypt", rounds: 20_000 });
+  await withFile(`alice:${ALICE}\nbob:${slow("b")}\ncarol:${slow("c")}\n`, async (path) => {
+    const config = makeConfig({ auth: { passwordFile: path } });
+    const plugin = authFile(config);
+    await plugin.setup?.(context(config));
+    try {
+      for (
+        const request of [authRequest("mallory", "x"), authRequest("bob"), authRequest("bob", "x")]
+      ) {
+        const counter = turnCounter();
+        try {
+          const answer = plugin.authenticate?.(request);
+          assert.ok(
+            answer instanceof Promise,
+            `${request.username} is checked, not answered at once`,
+          );
+          assert.equal(await answer, false);
+          assert.ok(counter.turns >= 2, `${request.username}: ${counter.turns} turns`);
+        } finally {
+          counter.stop();
+        }
+      }
+      assert.equal(await plugin.authenticate?.(authRequest("bob", "b")), true);
+    } finally {
+      await plugin.teardown?.();
+    }
+  });
+});
+
+test("past the bound of pending checks a user is refused at once, with one warning", async () => {
+  // Everything up to teardown runs in one turn, so the first check cannot finish before it.
+  const slow = hashPassword("s", { scheme: "sha512-crypt" });
+  await withFile(`slow:${slow}\n`, async (path) => {
+    const config = makeConfig({ auth: { passwordFile: path } });
+    const logger = memoryLogger();
+    const plugin = authFile(config);
+    await plugin.setup?.(context(config, logger));
+    const pending = Array.from(
+      { length: MAX_PENDING_CHECKS },
+      () => plugin.authenticate?.(authRequest("slow", "wrong")),
+    );
+    assert.ok(pending.every((p) => p instanceof Promise));
+    assert.equal(plugin.authenticate?.(authRequest("slow", "s")), false);
+    assert.equal(plugin.authenticate?.(authRequest("other", "x")), false);
+    assert.equal(logger.lines.filter((l) => /password checks are pending/.test(l)).length, 1);
+    await plugin.teardown?.();
+    assert.deepEqual(new Set(await Promise.all(pending)), new Set([false]));
+  });
 });

@@ -110,3 +110,53 @@ test("invalid filters are ignored with a warning; no acl at all denies", async (
   assert.ok(noneLogger.lines.some((l) => l.includes("denies every topic")));
   assert.equal(check(none, "u", "a"), false);
 });
+
+test("substitution is literal: $ patterns in a value are not interpreted", () => {
+  const plugin = acl({ acl: { alice: ["devices/%c/#"], "$'": ["users/%u/#"] } });
+  for (const id of ["$'", "$&", "$$", "$`", "$1", "$<x>"]) {
+    assert.equal(check(plugin, "alice", `devices/${id}/x`, "publish", id), true, id);
+    assert.equal(check(plugin, "alice", `devices/${id}/#`, "subscribe", id), true, id);
+    assert.equal(check(plugin, "alice", "devices/other/x", "publish", id), false, id);
+    // What replaceAll made of them: `$'` gave devices//#/#, `$&` gave devices/%c/#.
+    assert.equal(check(plugin, "alice", "devices//x", "publish", id), false, id);
+    assert.equal(check(plugin, "alice", "devices/%c/x", "publish", id), false, id);
+    assert.equal(check(plugin, "alice", "devices/#", "subscribe", id), false, id);
+  }
+  assert.equal(check(plugin, "$'", "users/$'/x", "publish"), true);
+  assert.equal(check(plugin, "$'", "users//x", "publish"), false);
+});
+
+test("each token is replaced once: a user named %c does not get the client id", () => {
+  const plugin = acl({ acl: { "%c": ["users/%u/#"], "%u": ["d/%c/%u"] } });
+  assert.equal(check(plugin, "%c", "users/%c/x", "publish", "dev1"), true);
+  assert.equal(check(plugin, "%c", "users/dev1/x", "publish", "dev1"), false);
+  assert.equal(check(plugin, "%u", "d/%u/%u", "publish", "%u"), true);
+  assert.equal(check(plugin, "%u", "d/x/%u", "publish", "x"), true);
+  assert.equal(check(plugin, "%u", "d/x/x", "publish", "x"), false);
+});
+
+test("values with +, # or / get nothing from the filter, whatever is asked", () => {
+  const plugin = acl({
+    acl: { alice: ["devices/%c/status"], "a+": ["u/%u"], "a#": ["u/%u"], "x/y": ["u/%u/#"] },
+  });
+  for (const id of ["+", "#", "a/b", "+/+", "a+b", "/"]) {
+    for (
+      const topic of ["devices/+/status", "devices/#", `devices/${id}/status`, "devices/a/status"]
+    ) {
+      assert.equal(check(plugin, "alice", topic, "subscribe", id), false, `${id} ${topic}`);
+    }
+    assert.equal(check(plugin, "alice", "devices/a/status", "publish", id), false, id);
+  }
+  assert.equal(check(plugin, "a+", "u/+", "subscribe"), false);
+  assert.equal(check(plugin, "a#", "u/#", "subscribe"), false);
+  assert.equal(check(plugin, "x/y", "u/x/y/z", "publish"), false);
+  assert.equal(check(plugin, "x/y", "u/x/#", "subscribe"), false);
+});
+
+test("a value that opens the filter cannot move it into $SYS", () => {
+  const plugin = acl({ acl: { anonymous: ["%c/#"], "$SYS": ["%u/#"] } });
+  assert.equal(check(plugin, undefined, "dev1/x", "publish", "dev1"), true);
+  assert.equal(check(plugin, undefined, "$SYS/broker/uptime", "subscribe", "$SYS"), false);
+  assert.equal(check(plugin, undefined, "$SYS/#", "subscribe", "$SYS"), false);
+  assert.equal(check(plugin, "$SYS", "$SYS/#", "subscribe"), false);
+});

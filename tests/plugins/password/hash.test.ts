@@ -1,11 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  decoyHash,
   hashPassword,
   hashScheme,
+  hashShape,
   shaCrypt,
   verifyPassword,
 } from "../../../src/plugins/password/mod.ts";
+import { turnCounter } from "../helpers.ts";
 
 // Made with `openssl passwd -5/-6 -salt ... PASSWORD` (OpenSSL 3).
 const OPENSSL: [password: string, hash: string][] = [
@@ -50,12 +53,12 @@ const MOSQUITTO: [password: string, hash: string][] = [
   ],
 ];
 
-test("SHA-crypt reproduces openssl passwd -5/-6, with and without rounds", () => {
+test("SHA-crypt reproduces openssl passwd -5/-6, with and without rounds", async () => {
   for (const [password, hash] of OPENSSL) {
     assert.equal(shaCrypt(password, hash), hash);
-    assert.equal(verifyPassword(password, hash), true, hash);
-    assert.equal(verifyPassword(password + "x", hash), false, hash);
-    assert.equal(verifyPassword(password.slice(1), hash), false, hash);
+    assert.equal(await verifyPassword(password, hash), true, hash);
+    assert.equal(await verifyPassword(password + "x", hash), false, hash);
+    assert.equal(await verifyPassword(password.slice(1), hash), false, hash);
   }
 });
 
@@ -72,12 +75,12 @@ test("SHA-crypt clamps rounds and cuts long salts as glibc does", () => {
   );
 });
 
-test("Mosquitto $7$ (PBKDF2-SHA512) and 1.x $6$ hashes verify", () => {
+test("Mosquitto $7$ (PBKDF2-SHA512) and 1.x $6$ hashes verify", async () => {
   for (const [password, hash] of MOSQUITTO) {
-    assert.equal(verifyPassword(password, hash), true, hash);
-    assert.equal(verifyPassword(password + "!", hash), false, hash);
+    assert.equal(await verifyPassword(password, hash), true, hash);
+    assert.equal(await verifyPassword(password + "!", hash), false, hash);
   }
-  assert.equal(verifyPassword(new TextEncoder().encode("secret"), MOSQUITTO[0][1]), true);
+  assert.equal(await verifyPassword(new TextEncoder().encode("secret"), MOSQUITTO[0][1]), true);
 });
 
 test("the two $6$ forms are told apart by their shape", () => {
@@ -87,7 +90,7 @@ test("the two $6$ forms are told apart by their shape", () => {
   assert.equal(hashScheme(MOSQUITTO[0][1]), "pbkdf2-sha512");
 });
 
-test("malformed or unknown hashes are refused and never verify", () => {
+test("malformed or unknown hashes are refused and never verify", async () => {
   const bad = [
     "",
     "secret",
@@ -102,23 +105,71 @@ test("malformed or unknown hashes are refused and never verify", () => {
   ];
   for (const hash of bad) {
     assert.equal(hashScheme(hash), undefined, hash);
-    assert.equal(verifyPassword("secret", hash), false, hash);
+    assert.equal(await verifyPassword("secret", hash), false, hash);
   }
   assert.throws(() => shaCrypt("x", "$7$nope"));
 });
 
-test("hashPassword makes fresh hashes of every scheme that verify", () => {
+test("hashPassword makes fresh hashes of every scheme that verify", async () => {
   for (
     const scheme of ["pbkdf2-sha512", "sha512-crypt", "sha256-crypt", "mosquitto-sha512"] as const
   ) {
     const hash = hashPassword("pw", { scheme });
     assert.equal(hashScheme(hash), scheme);
-    assert.equal(verifyPassword("pw", hash), true);
-    assert.equal(verifyPassword("pW", hash), false);
+    assert.equal(await verifyPassword("pw", hash), true);
+    assert.equal(await verifyPassword("pW", hash), false);
     assert.notEqual(hashPassword("pw", { scheme }), hash, "salt is random");
   }
   assert.match(hashPassword("pw"), /^\$7\$101\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==$/);
   assert.match(hashPassword("pw", { iterations: 1000 }), /^\$7\$1000\$/);
   assert.match(hashPassword("pw", { scheme: "sha512-crypt", rounds: 2000 }), /^\$6\$rounds=2000\$/);
   assert.throws(() => hashPassword("pw", { iterations: 0 }), RangeError);
+});
+
+test("SHA-crypt checks leave the event loop turns while they run", async () => {
+  const hash = hashPassword("pw", { scheme: "sha512-crypt", rounds: 20_000 });
+  const counter = turnCounter();
+  try {
+    const check = verifyPassword("pw", hash);
+    assert.ok(check instanceof Promise);
+    assert.equal(await check, true);
+    assert.ok(counter.turns >= 2, `other work ran during the check (${counter.turns} turns)`);
+  } finally {
+    counter.stop();
+  }
+});
+
+test("an aborted check stops at its next slice and does not match", async () => {
+  // The first slice runs before verifyPassword returns; the abort lands before the second.
+  const hash = hashPassword("pw", { scheme: "sha256-crypt", rounds: 20_000 });
+  const stop = new AbortController();
+  const check = verifyPassword("pw", hash, stop.signal);
+  stop.abort();
+  assert.equal(await check, false);
+});
+
+test("a decoy has the shape of its model, is fresh each time, and matches no password", async () => {
+  const models: [string, string][] = [
+    ["pw", hashPassword("pw")],
+    ["pw", hashPassword("pw", { iterations: 1000 })],
+    ["pw", hashPassword("pw", { scheme: "sha512-crypt" })],
+    ["pw", hashPassword("pw", { scheme: "sha256-crypt", rounds: 2000 })],
+    ["pw", hashPassword("pw", { scheme: "mosquitto-sha512" })],
+    ...OPENSSL.slice(4),
+  ];
+  for (const [password, model] of models) {
+    const decoy = decoyHash(model);
+    assert.equal(hashShape(decoy), hashShape(model), model);
+    assert.equal(hashScheme(decoy), hashScheme(model), model);
+    assert.notEqual(decoyHash(model), decoy, "random salt and digest");
+    assert.equal(await verifyPassword(password, decoy), false, model);
+    assert.equal(await verifyPassword("", decoy), false, model);
+  }
+  assert.notEqual(hashShape(hashPassword("pw")), hashShape(hashPassword("pw", { iterations: 9 })));
+  assert.notEqual(
+    hashShape(hashPassword("pw", { scheme: "sha512-crypt" })),
+    hashShape(hashPassword("pw", { scheme: "sha512-crypt", rounds: 6000 })),
+  );
+  assert.equal(hashShape("secret"), undefined);
+  assert.throws(() => decoyHash("secret"), /not a hash/);
 });
