@@ -19,7 +19,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import mqtt from "mqtt";
 import mqttPacket from "mqtt-packet";
-import { hashPassword, type PasswordScheme } from "../src/plugins/password/mod.ts";
+import { type HashOptions, hashPassword } from "../src/plugins/password/mod.ts";
 import { spawnBroker } from "../tests/helpers/hostile.ts";
 
 const { values } = parseArgs({
@@ -33,7 +33,7 @@ const { values } = parseArgs({
 const runtime = values.runtime as "node" | "deno" | "bun";
 const rounds = Number(values.rounds);
 const floodSize = Number(values.flood);
-const scheme = values.scheme as PasswordScheme;
+const scheme = values.scheme as HashOptions["scheme"];
 
 const dir = mkdtempSync(join(tmpdir(), "broker-auth-flood-"));
 const passwordFile = join(dir, "passwd");

@@ -67,6 +67,8 @@ describe("authentication", () => {
       { auth: { "allow-anonymous": false, "password-file": passwordFile } },
       async ({ port, logger }) => {
         assert.equal(await connackCode(port, {}), 5);
+        // An empty user name is anonymous, so it is "not authorized", not a wrong user name.
+        assert.equal(await connackCode(port, { username: "" }), 5);
         assert.ok(logger.lines.some((l) => /refused/.test(l)));
       },
     ));

@@ -50,7 +50,8 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
 function admit(client: Client, packet: ConnectPacket, info: ClientInfo, allowed: boolean): void {
   if (client.closed) return;
   if (!allowed) {
-    const code = packet.username === undefined ? NOT_AUTHORIZED : BAD_USER_NAME_OR_PASSWORD;
+    // An empty user name is anonymous to the plugins, so its refusal says "not authorized" too.
+    const code = packet.username ? BAD_USER_NAME_OR_PASSWORD : NOT_AUTHORIZED;
     return refuse(client, code, `authentication failed for ${info.clientId}`);
   }
   const refusal = client.broker.attach(client, info, packet);

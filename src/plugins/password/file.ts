@@ -41,7 +41,7 @@ export function parsePasswordFile(text: string, source = "password file"): Map<s
         source,
         n,
         `user ${JSON.stringify(user)} has no hash this broker can verify ` +
-          "(expected $7$, $6$ or $5$; make one with `broker passwd`)",
+          "(expected $7$, $6$, $5$ or $scram-sha-256$; make one with `broker passwd`)",
       );
     }
     const before = seen.get(user);

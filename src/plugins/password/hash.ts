@@ -2,7 +2,8 @@
  * Password hashes: verification of every scheme the password file may hold, and creation of new ones.
  *
  * Schemes: `$7$` (Mosquitto 2, PBKDF2-SHA512), `$6$` and `$5$` SHA-crypt (glibc, `openssl passwd`),
- * and Mosquitto 1.x's `$6$base64salt$base64hash`, told apart from SHA-crypt by its base-64 shape.
+ * Mosquitto 1.x's `$6$base64salt$base64hash`, told apart from SHA-crypt by its base-64 shape, and
+ * `$scram-sha-256$` SCRAM credentials (see `scram.ts`), which a plain password is checked against too.
  *
  * @module
  */
@@ -23,18 +24,28 @@ import {
   shaCrypt,
   shaCryptSteps,
 } from "./sha_crypt.ts";
+import {
+  formatScramEntry,
+  parseScramEntry,
+  type ScramCredential,
+  verifyPlainAgainstScram,
+} from "./scram.ts";
 
 /** The hash schemes this module knows. */
 export type PasswordScheme =
   | "pbkdf2-sha512"
   | "sha512-crypt"
   | "sha256-crypt"
-  | "mosquitto-sha512";
+  | "mosquitto-sha512"
+  | "scram-sha-256";
 
 /** Options for {@link hashPassword}. */
 export interface HashOptions {
-  /** Default `pbkdf2-sha512`, the `$7$` format `mosquitto_passwd` writes. */
-  scheme?: PasswordScheme;
+  /**
+   * Default `pbkdf2-sha512`, the `$7$` format `mosquitto_passwd` writes. SCRAM entries are made
+   * by `createScramEntry` in `scram.ts`, which is asynchronous.
+   */
+  scheme?: Exclude<PasswordScheme, "scram-sha-256">;
   /** PBKDF2 iterations for `pbkdf2-sha512`; default 101, as `mosquitto_passwd`. */
   iterations?: number;
   /** SHA-crypt rounds; when absent the hash carries no `rounds=` and uses 5000. */
@@ -47,8 +58,18 @@ function bytes(password: Uint8Array | string): Uint8Array {
   return typeof password === "string" ? encoder.encode(password) : password;
 }
 
+/** The SCRAM credential a stored hash holds, or undefined when it is not a valid one. */
+function scramCredential(hash: string): ScramCredential | undefined {
+  try {
+    return parseScramEntry(hash);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The scheme of a stored hash, or undefined when it is none this module can verify. */
 export function hashScheme(hash: string): PasswordScheme | undefined {
+  if (scramCredential(hash)) return "scram-sha-256";
   const m = parseMosquittoHash(hash);
   if (m) return m.id === "7" ? "pbkdf2-sha512" : "mosquitto-sha512";
   const s = parseShaCrypt(hash);
@@ -90,6 +111,7 @@ export async function verifyPassword(
   hash: string,
   signal?: AbortSignal,
 ): Promise<boolean> {
+  if (scramCredential(hash)) return await verifyPlainAgainstScram(password, hash);
   const key = bytes(password);
   const m = parseMosquittoHash(hash);
   if (m) return equal(await mosquittoDigestAsync(key, m.id, m.salt, m.iterations), m.hash);
@@ -112,6 +134,8 @@ export async function verifyPassword(
  * salt length) take the same time. Undefined for a hash of no known scheme.
  */
 export function hashShape(hash: string): string | undefined {
+  const c = scramCredential(hash);
+  if (c) return `scram ${c.iterations} ${c.salt.length}`;
   const m = parseMosquittoHash(hash);
   if (m) return `$${m.id}$ ${m.iterations} ${m.salt.length}`;
   const s = parseShaCrypt(hash);
@@ -125,6 +149,16 @@ export function hashShape(hash: string): string | undefined {
  * checking against `hash` costs, so an unknown user can be checked as if it were known.
  */
 export function decoyHash(hash: string): string {
+  const c = scramCredential(hash);
+  if (c) {
+    const random = (length: number) => new Uint8Array(randomBytes(length));
+    return formatScramEntry({
+      iterations: c.iterations,
+      salt: random(c.salt.length),
+      storedKey: random(c.storedKey.length),
+      serverKey: random(c.serverKey.length),
+    });
+  }
   const m = parseMosquittoHash(hash);
   if (m) {
     const salt = new Uint8Array(randomBytes(m.salt.length));

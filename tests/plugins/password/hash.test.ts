@@ -5,9 +5,11 @@ import {
   hashPassword,
   hashScheme,
   hashShape,
+  parsePasswordFile,
   shaCrypt,
   verifyPassword,
 } from "../../../src/plugins/password/mod.ts";
+import { createScramEntry } from "../../../src/plugins/password/scram.ts";
 import { turnCounter } from "../helpers.ts";
 
 // Made with `openssl passwd -5/-6 -salt ... PASSWORD` (OpenSSL 3).
@@ -172,4 +174,17 @@ test("a decoy has the shape of its model, is fresh each time, and matches no pas
   );
   assert.equal(hashShape("secret"), undefined);
   assert.throws(() => decoyHash("secret"), /not a hash/);
+});
+
+test("a SCRAM-SHA-256 entry verifies a plain password, has its own shape and decoy", async () => {
+  const entry = await createScramEntry("pencil");
+  assert.equal(hashScheme(entry), "scram-sha-256");
+  assert.equal(await verifyPassword("pencil", entry), true);
+  assert.equal(await verifyPassword(new TextEncoder().encode("pencil"), entry), true);
+  assert.equal(await verifyPassword("pencil!", entry), false);
+  const decoy = decoyHash(entry);
+  assert.equal(hashShape(decoy), hashShape(entry));
+  assert.equal(hashShape(entry), "scram 4096 16");
+  assert.equal(await verifyPassword("pencil", decoy), false);
+  assert.deepEqual(parsePasswordFile(`alice:${entry}\nbob:${hashPassword("x")}\n`).size, 2);
 });
