@@ -236,6 +236,10 @@ export class Broker {
           // A stalled TLS handshake is an idle connection like one that sends no CONNECT.
           handshakeTimeoutMs: this.config.limits.connectTimeoutMs,
           onConnection: (conn) => this.#accept(conn, listener),
+          onHandshakeError: ({ hostname, port }, reason) =>
+            this.logger.info(
+              `listener ${listener.name}: TLS handshake with ${hostname}:${port} failed: ${reason}`,
+            ),
         }).catch((error: Error) => {
           throw new Error(`listener ${listener.name}: ${error.message}`);
         });

@@ -218,6 +218,10 @@ function listenTcp(Bun: BunLike, options: ListenOptions): Server {
   const handshakeSeconds = Math.ceil(
     (options.handshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS) / 1000,
   );
+  const refuse = (socket: BunSocket, reason: string) => {
+    options.onHandshakeError?.({ hostname: socket.remoteAddress, port: socket.remotePort }, reason);
+    socket.terminate();
+  };
   const accept = (socket: BunSocket) => {
     socket.setNoDelay(true);
     const data = new BunTcpTransport(socket, transport);
@@ -237,13 +241,17 @@ function listenTcp(Bun: BunLike, options: ListenOptions): Server {
         socket.timeout(handshakeSeconds);
       },
       handshake(socket, success, authorizationError) {
-        if (!success || (verifyClients && authorizationError)) return socket.terminate();
+        if (!success || (verifyClients && authorizationError)) {
+          refuse(socket, authorizationError?.message ?? "TLS handshake failed");
+          return;
+        }
         socket.timeout(0);
         accept(socket);
       },
       timeout(socket) {
         // Only a stalled handshake or a closing socket's linger arms this timeout.
-        socket.terminate();
+        if (!socket.data) refuse(socket, `TLS handshake not done in ${handshakeSeconds} s`);
+        else socket.terminate();
       },
       data(socket, data) {
         socket.data?.conn.push(data);

@@ -126,10 +126,23 @@ function tlsServerOptions(options: ListenOptions): tls.TlsOptions {
 
 /**
  * A failed or timed-out handshake: listening to `tlsClientError` keeps the error from being
- * thrown, but also leaves closing the socket to us (a timed-out one would stay open).
+ * thrown, but also leaves closing the socket to us (a timed-out one would stay open). The peer's
+ * address is taken when the plain socket arrives: by the time a handshake fails, the TLS socket
+ * and the socket under it may both have forgotten it.
  */
-function dropFailedHandshake(_error: Error, socket: tls.TLSSocket): void {
-  socket.destroy();
+function reportFailedHandshakes(server: net.Server, options: ListenOptions): void {
+  const peers = new WeakMap<net.Socket, { hostname: string; port: number }>();
+  server.on("connection", (raw: net.Socket) => {
+    peers.set(raw, { hostname: raw.remoteAddress ?? "", port: raw.remotePort ?? 0 });
+  });
+  server.on("tlsClientError", (error: Error & { reason?: string }, socket: tls.TLSSocket) => {
+    const raw = (socket as { _parent?: net.Socket })._parent;
+    const peer = (raw && peers.get(raw)) ??
+      { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
+    // OpenSSL's `reason` without the error-stack text around it, when there is one.
+    options.onHandshakeError?.(peer, error.reason ?? error.message);
+    socket.destroy();
+  });
 }
 
 function createServer(options: ListenOptions): net.Server {
@@ -143,7 +156,7 @@ function createServer(options: ListenOptions): net.Server {
     if (!secure) return net.createServer(accept);
     const server = tls.createServer(tlsServerOptions(options));
     server.on("secureConnection", accept);
-    server.on("tlsClientError", dropFailedHandshake);
+    reportFailedHandshakes(server, options);
     return server;
   }
 
@@ -166,7 +179,7 @@ function createServer(options: ListenOptions): net.Server {
       options.onConnection(webSocketConnection(ws, socket, transport));
     });
   });
-  server.on("tlsClientError", dropFailedHandshake);
+  if (secure) reportFailedHandshakes(server, options);
   server.on("clientError", (_err: Error, socket: net.Socket) => socket.destroy());
   return server;
 }

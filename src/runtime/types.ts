@@ -52,6 +52,11 @@ export interface ListenOptions {
   handshakeTimeoutMs?: number;
   /** Called for every accepted connection. */
   onConnection(conn: Connection): void;
+  /**
+   * Called when a TLS handshake fails or stalls, before any connection exists, so that the
+   * refusal can be logged: the client itself sees only a closed socket.
+   */
+  onHandshakeError?(peer: { hostname: string; port: number }, reason: string): void;
 }
 
 /** A bound server. */

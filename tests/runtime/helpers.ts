@@ -31,6 +31,8 @@ export interface TestServer {
   port: number;
   /** Every connection accepted so far, in order. */
   accepted: Connection[];
+  /** Every failed TLS handshake so far, as the adapter reported it. */
+  handshakeErrors: { hostname: string; reason: string }[];
   /** Resolves with the `index`th accepted connection (the first by default) once it arrived. */
   connection(index?: number): Promise<Connection>;
   close(): Promise<void>;
@@ -50,6 +52,7 @@ export async function listenForTest(
   options: TestListenOptions,
 ): Promise<TestServer> {
   const accepted: Connection[] = [];
+  const handshakeErrors: TestServer["handshakeErrors"] = [];
   const arrivals: { promise: Promise<Connection>; resolve(conn: Connection): void }[] = [];
   const arrival = (index: number) => (arrivals[index] ??= deferred<Connection>());
   const handle = options.onConnection ?? echo;
@@ -63,11 +66,13 @@ export async function listenForTest(
       handle(conn);
       arrival(accepted.length - 1).resolve(conn);
     },
+    onHandshakeError: ({ hostname }, reason) => handshakeErrors.push({ hostname, reason }),
   });
   return {
     server,
     port: server.port,
     accepted,
+    handshakeErrors,
     connection: (index = 0) => arrival(index).promise,
     close: () => server.close(),
   };

@@ -15,6 +15,7 @@ import {
   text,
   tlsEcho,
 } from "./helpers.ts";
+import { eventually } from "../helpers/broker.ts";
 
 const host = "127.0.0.1";
 
@@ -70,8 +71,8 @@ describe("runtime adapter: TLS", () => {
     }
   });
 
-  test("client certificates: signed by the CA accepted, others refused", async () => {
-    const { server, accepted } = await listenForTest(adapter, {
+  test("client certificates: signed by the CA accepted, others refused and reported", async () => {
+    const { server, accepted, handshakeErrors } = await listenForTest(adapter, {
       type: "tcp",
       tls: { ...serverTls, ca: pem.ca },
     });
@@ -82,6 +83,12 @@ describe("runtime adapter: TLS", () => {
       assert.equal(await tlsEcho(server.port, untrusted), "refused");
       assert.equal(await tlsEcho(server.port, { ca: pem.ca }), "refused");
       assert.equal(accepted.length, 1);
+      // Both refusals reach the log with the peer and a reason, not just a closed socket.
+      await eventually(() => handshakeErrors.length === 2, 5000, "two handshake errors");
+      for (const error of handshakeErrors) {
+        assert.equal(error.hostname.replace(/^::ffff:/, ""), "127.0.0.1", JSON.stringify(handshakeErrors));
+        assert.ok(error.reason.length > 0);
+      }
     } finally {
       await server.close();
     }
