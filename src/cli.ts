@@ -27,8 +27,10 @@ Usage:
 
 Options:
   -c, --config FILE   YAML configuration (see broker.yaml in the package for every key)
-      --host ADDR     address of the default listener (default 127.0.0.1)
+      --host ADDR     address of the default listener (default 127.0.0.1); IPv6 as ::1 or [::1]
   -p, --port PORT     port of the default listener (default 1883)
+                      (both set listeners.default.bind: a listener of the configuration file
+                      with a bind of its own keeps it, and the broker says so)
   -v, --verbose       log every connection and protocol error (debug level)
   -h, --help          this text
       --version       print the version
@@ -76,6 +78,13 @@ async function main(argv: string[]): Promise<number> {
     }
     if (values.host !== undefined || values.port !== undefined) {
       config = withDefaultBind(config, values.host, values.port);
+      for (const [name, listener] of Object.entries(config.listeners ?? {})) {
+        if (name === "default" || listener.bind === undefined) continue;
+        logger.warn(
+          `--host/--port set the default listener only: listener ${name} keeps its own bind ` +
+            `${listener.bind}`,
+        );
+      }
     }
   } catch (error) {
     console.error(`broker: ${(error as Error).message}`);
@@ -129,7 +138,8 @@ function withDefaultBind(config: BrokerConfig, host?: string, port?: string): Br
   const match = /^(\[.*\]|[^:]*):(\d+)$/.exec(current);
   const oldHost = match ? match[1] : "127.0.0.1";
   const oldPort = match ? match[2] : "1883";
-  const newHost = host === undefined ? oldHost : host.includes(":") ? `[${host}]` : host;
+  const bracketed = host?.startsWith("[") ? host : host?.includes(":") ? `[${host}]` : host;
+  const newHost = bracketed ?? oldHost;
   listeners.default = { ...listeners.default, bind: `${newHost}:${port ?? oldPort}` };
   return { ...config, listeners };
 }

@@ -87,6 +87,24 @@ describe("the broker command", () => {
     }
   });
 
+  test("--host takes IPv6 with or without brackets; listeners with their own bind are named", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "broker-cli-"));
+    const run = (() => {
+      const file = join(dir, "broker.yaml");
+      writeFileSync(file, "listeners:\n  other:\n    bind: 127.0.0.1:0\n");
+      return start(["-c", file, "--host", "[::1]", "-p", "0"]);
+    })();
+    try {
+      await eventually(() => /listener other ready/.test(run.output()), 15000, "the ready line");
+      assert.match(run.output(), /listener other keeps its own bind 127\.0\.0\.1:0/);
+      process.kill(run.child.pid!, "SIGTERM");
+      assert.equal(await finish(run, 10000), 0, run.output());
+    } finally {
+      run.child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a bad configuration file exits non-zero naming the key", async () => {
     const dir = mkdtempSync(join(tmpdir(), "broker-cli-"));
     try {
