@@ -12,7 +12,7 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -35,6 +35,10 @@ const args = [
   "--bytecode",
   "--format=esm",
   ...(values.target ? [`--target=${values.target}`] : []),
+  // `broker example-config` prints it; the binary has no broker.yaml beside it.
+  `--define=BROKER_EXAMPLE_CONFIG=${
+    JSON.stringify(readFileSync(join(root, "broker.yaml"), "utf8"))
+  }`,
   join(root, "src", "cli.ts"),
   "--outfile",
   outfile,

@@ -2,12 +2,14 @@
  * The `broker` command.
  *
  *   broker [-c FILE] [--host ADDR] [-p PORT] [-v]
- *   broker passwd FILE USER [--password P] [-c] [-D]
+ *   broker passwd FILE USER [--password P] [-c] [-D] [--scram]
+ *   broker example-config
  *
  * Runs as `deno run -A src/cli.ts`, `bun src/cli.ts`, `node dist/cli.js`, or the compiled binary.
  *
  * @module
  */
+import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -24,9 +26,11 @@ const HELP = `broker ${VERSION}: an MQTT 3.1.1 broker
 Usage:
   broker [options]                 run the broker
   broker passwd FILE USER [opts]   add, update (-D: delete) a user in a password file
+  broker example-config            print the annotated configuration with every key and its
+                                   default (broker example-config > broker.yaml)
 
 Options:
-  -c, --config FILE   YAML configuration (see broker.yaml in the package for every key)
+  -c, --config FILE   YAML configuration (every key: broker example-config)
       --host ADDR     address of the default listener (default 127.0.0.1); IPv6 as ::1 or [::1]
   -p, --port PORT     port of the default listener (default 1883)
                       (both set listeners.default.bind: a listener of the configuration file
@@ -42,6 +46,10 @@ Signals: SIGINT/SIGTERM stop the broker; SIGHUP reloads the password file.`;
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "passwd") return runPasswd(argv.slice(1));
+  if (argv[0] === "example-config") {
+    process.stdout.write(await exampleConfig());
+    return 0;
+  }
   let values;
   try {
     ({ values } = parseArgs({
@@ -128,6 +136,18 @@ async function main(argv: string[]): Promise<number> {
       });
     }
   });
+}
+
+/** Set by `npm run compile`: the single executable has no broker.yaml beside it. */
+declare const BROKER_EXAMPLE_CONFIG: string | undefined;
+
+/**
+ * The annotated broker.yaml: built into the single executable, read from beside `src/` or
+ * `dist/` (the npm package ships it there) everywhere else.
+ */
+async function exampleConfig(): Promise<string> {
+  if (typeof BROKER_EXAMPLE_CONFIG === "string") return BROKER_EXAMPLE_CONFIG;
+  return await readFile(new URL("../broker.yaml", import.meta.url), "utf8");
 }
 
 /** Applies --host/--port to the `default` listener, which every listener inherits from. */

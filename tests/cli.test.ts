@@ -55,6 +55,13 @@ describe("the broker command", () => {
     }
   });
 
+  test("example-config prints the annotated broker.yaml", async () => {
+    const run = start(["example-config"]);
+    assert.equal(await finish(run), 0);
+    const sample = readFileSync(fileURLToPath(new URL("../broker.yaml", import.meta.url)), "utf8");
+    assert.equal(run.output(), sample);
+  });
+
   test("an unknown flag is an error", async () => {
     const run = start(["--nope"]);
     assert.equal(await finish(run), 2);

@@ -202,6 +202,8 @@ async function exercise(
 ) {
   const version = await ok(cmd, [...prefix, "--version"], { env, cwd });
   assert.equal(version.trim(), VERSION);
+  const example = await ok(cmd, [...prefix, "example-config"], { env, cwd });
+  assert.equal(example, readFileSync(join(root, "broker.yaml"), "utf8"));
   const passwd = [...prefix, "passwd", join(dir, "passwd"), "alice", "--password", "s3cret", "-c"];
   await ok(cmd, passwd, { env, cwd });
   const config = writeConfig(dir);

@@ -86,7 +86,11 @@ describe("runtime adapter: TLS", () => {
       // Both refusals reach the log with the peer and a reason, not just a closed socket.
       await eventually(() => handshakeErrors.length === 2, 5000, "two handshake errors");
       for (const error of handshakeErrors) {
-        assert.equal(error.hostname.replace(/^::ffff:/, ""), "127.0.0.1", JSON.stringify(handshakeErrors));
+        assert.equal(
+          error.hostname.replace(/^::ffff:/, ""),
+          "127.0.0.1",
+          JSON.stringify(handshakeErrors),
+        );
         assert.ok(error.reason.length > 0);
       }
     } finally {
