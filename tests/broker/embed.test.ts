@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createBroker } from "../../src/broker/create.ts";
 import type { Message } from "../../src/plugins/types.ts";
-import { connect, eventually, memoryLogger, within, withBroker } from "../helpers/broker.ts";
+import { connect, eventually, memoryLogger, withBroker, within } from "../helpers/broker.ts";
 
 const text = (m: Message) => new TextDecoder().decode(m.payload);
 const summary = (m: Message) => `${m.topic}=${text(m)} q${m.qos}${m.retain ? " r" : ""}`;

@@ -150,7 +150,11 @@ export class RawClient {
   static connect(port: number, version: 4 | 5 = 4): Promise<RawClient> {
     return within(
       new Promise((resolve, reject) => {
-        const socket = net.connect(port, "127.0.0.1", () => resolve(new RawClient(socket, version)));
+        const socket = net.connect(
+          port,
+          "127.0.0.1",
+          () => resolve(new RawClient(socket, version)),
+        );
         socket.once("error", reject);
       }),
       5000,
