@@ -32,8 +32,8 @@ describe("Broker.subscribe (embedder)", () => {
       assert.equal(got.length, 4, "nothing after unsubscribing");
     }));
 
-  test("is a Disposable, counts as a subscriber for PUBACK, and survives a throwing handler", () =>
-    withBroker({}, async ({ broker, logger }) => {
+  test("is a Disposable and survives a throwing handler", () =>
+    withBroker({}, ({ broker, logger }) => {
       const got: string[] = [];
       {
         using _sub = broker.subscribe("d/+", (m) => {
@@ -45,6 +45,7 @@ describe("Broker.subscribe (embedder)", () => {
       broker.publish({ topic: "d/2" });
       assert.deepEqual(got, ["d/1"]);
       assert.ok(logger.lines.some((l) => /subscribe handler for d\/\+ failed: boom/.test(l)));
+      return Promise.resolve();
     }));
 
   test("a malformed filter or a missing handler is a TypeError", () =>
