@@ -1,5 +1,5 @@
 /**
- * broker: an MQTT 3.1.1 broker that runs unchanged on Deno, Bun and Node.
+ * broker: an MQTT 3.1.1 and 5.0 broker that runs unchanged on Deno, Bun and Node.
  *
  * ```ts
  * import { createBroker } from "broker";
@@ -16,7 +16,14 @@
  * @module
  */
 export { createBroker, type CreateBrokerOptions } from "./src/broker/create.ts";
-export type { BoundListener, Broker, PublishOptions } from "./src/broker/broker.ts";
+export type {
+  BoundListener,
+  Broker,
+  Gauges,
+  MessageHandler,
+  PublishOptions,
+  Unsubscribe,
+} from "./src/broker/broker.ts";
 export type { Stats } from "./src/broker/stats.ts";
 export type { BrokerConfig, ListenerConfig } from "./src/config/types.ts";
 export { ConfigError } from "./src/config/error.ts";

@@ -48,6 +48,8 @@ const declarationFlags = [
   "--isolatedModules",
   "--strict",
   "--skipLibCheck",
+  // `@internal` members (the Broker constructor, which takes the machinery) stay out of the API.
+  "--stripInternal",
   "--types",
   "node",
 ];

@@ -5,12 +5,18 @@
  * @module
  */
 import { concatBytes } from "../protocol/bytes.ts";
-import { decodePacket } from "../protocol/decode.ts";
+import { Codec } from "../protocol/codec.ts";
 import { PacketFramer } from "../protocol/framer.ts";
-import { type ClientPacket, PacketType, ProtocolError, type Will } from "../protocol/packets.ts";
+import {
+  type ClientPacket,
+  PacketType,
+  ProtocolError,
+  protocolError,
+} from "../protocol/packets.ts";
+import { ReasonCode, reasonName } from "../protocol/reason.ts";
 import type { Connection } from "../runtime/types.ts";
 import type { ClientInfo, DisconnectReason } from "../plugins/types.ts";
-import type { Broker } from "./broker.ts";
+import type { BrokerContext } from "./context.ts";
 import type { Session } from "./session.ts";
 import { handleConnect } from "./handlers/connect.ts";
 import { handlePublish } from "./handlers/publish.ts";
@@ -26,13 +32,26 @@ import { handleDisconnect } from "./handlers/disconnect.ts";
 /** How long a closing connection may take to flush its last bytes (e.g. a refusing CONNACK). */
 const CLOSE_FLUSH_MS = 1000;
 
+/**
+ * The DISCONNECT reason code a 5.0 client is told when the broker closes it for `reason`; the
+ * others (the client left, the socket failed, a refusal already answered by CONNACK, output
+ * that is not moving anyway) close without one.
+ */
+const DISCONNECT_CODES: Partial<Record<DisconnectReason, number>> = {
+  takeover: ReasonCode.SESSION_TAKEN_OVER,
+  keepalive: ReasonCode.KEEP_ALIVE_TIMEOUT,
+  shutdown: ReasonCode.SERVER_SHUTTING_DOWN,
+  protocol: ReasonCode.PROTOCOL_ERROR,
+};
+
 /** A client connection, from accept to close. */
 export class Client {
   /** Set once CONNECT is accepted. */
   session: Session | undefined;
   info: ClientInfo | undefined;
-  will: Will | undefined;
   keepaliveMs = 0;
+  /** Protocol version and per-connection protocol state. */
+  readonly codec: Codec = new Codec();
   /** When its CONNECT arrived, in the broker's CONNECT order (see `Broker.attach`). */
   connectSeq = 0;
   readonly acceptedAt: number = Date.now();
@@ -54,7 +73,7 @@ export class Client {
   #outputRoom: (() => void) | undefined;
 
   constructor(
-    readonly broker: Broker,
+    readonly broker: BrokerContext,
     readonly conn: Connection,
     readonly listener: string,
   ) {
@@ -90,7 +109,7 @@ export class Client {
           // Only whole packets prove the client alive: a packet dribbled a byte at a time does not.
           now ||= Date.now();
           this.lastRead = now;
-          const pending = this.#dispatch(decodePacket(frame));
+          const pending = this.#dispatch(this.codec.decode(frame));
           if (pending) {
             await pending;
             now = 0;
@@ -104,7 +123,7 @@ export class Client {
       }
       this.close("closed");
     } catch (error) {
-      if (error instanceof ProtocolError) this.close("protocol", error.message);
+      if (error instanceof ProtocolError) this.close("protocol", error.message, error.code);
       else this.close("error", error instanceof Error ? error.message : String(error));
     } finally {
       reader.releaseLock();
@@ -139,9 +158,12 @@ export class Client {
       case PacketType.PINGREQ:
         return handlePingreq(this);
       case PacketType.DISCONNECT:
-        return handleDisconnect(this);
+        return handleDisconnect(this, packet);
       case PacketType.CONNECT:
-        throw new ProtocolError("second CONNECT");
+        throw protocolError("second CONNECT");
+      case PacketType.AUTH:
+        // Enhanced authentication is not offered, so no CONNECT named a method to continue.
+        throw protocolError("AUTH without an authentication method in CONNECT");
     }
   }
 
@@ -209,12 +231,20 @@ export class Client {
   }
 
   /**
-   * Ends the connection: the broker detaches the session (publishing the will unless the client
-   * said DISCONNECT), pending output gets a short chance to leave, then the socket closes.
+   * Ends the connection: a 5.0 client that completed CONNECT is told why by a DISCONNECT with
+   * reason `code` (by default the one for `reason`, if any), the broker detaches the session
+   * (publishing the will unless the client said DISCONNECT without one), pending output gets a
+   * short chance to leave, then the socket closes. This is the one place where an error's reason
+   * code becomes a DISCONNECT (5.0) or a mere close (3.1.1).
    */
-  close(reason: DisconnectReason, detail?: string): void {
+  close(reason: DisconnectReason, detail?: string, code = DISCONNECT_CODES[reason]): void {
     if (this.#closed) return;
-    if (detail) this.broker.logger.debug(`closing ${this.label}: ${detail}`);
+    const told = code !== undefined && this.session ? this.codec.disconnect(code) : undefined;
+    if (detail) {
+      const why = told ? ` (DISCONNECT ${reasonName(code!)})` : "";
+      this.broker.logger.debug(`closing ${this.label}: ${detail}${why}`);
+    }
+    if (told) this.send(told);
     this.#flush();
     this.#closed = true;
     this.#outputRoom?.();

@@ -12,6 +12,7 @@ import { brokerSys } from "../plugins/builtin/broker_sys.ts";
 import { getRuntimeAdapter } from "../runtime/select.ts";
 import type { RuntimeAdapter } from "../runtime/types.ts";
 import { Broker } from "./broker.ts";
+import { BrokerCore } from "./core.ts";
 
 /** Options that are not part of the configuration schema. */
 export interface CreateBrokerOptions {
@@ -23,6 +24,11 @@ export interface CreateBrokerOptions {
   baseDir?: string;
   /** The network layer; default: the one for the runtime this runs on. */
   adapter?: RuntimeAdapter;
+  /**
+   * Stops the broker as `close()` does when aborted, so that it can run inside the caller's own
+   * task group. Already aborted: the broker starts and is closed at once.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -42,17 +48,28 @@ export async function createBroker(
 ): Promise<Broker> {
   const logger = options.logger ?? createLogger(options.logLevel ?? "warn");
   const resolved = await resolveConfig(config, { baseDir: options.baseDir ?? process.cwd() });
-  const broker = new Broker(resolved, logger);
-  broker.hooks = await PluginManager.load(resolved, broker.logger, (m) => broker.publish(m), {
+  const core = new BrokerCore(resolved, logger);
+  const broker = new Broker(core);
+  core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
     broker_sys: () => brokerSys(broker),
   });
-  broker.emit("broker_pre_start");
+  core.emit("broker_pre_start");
   try {
-    await broker.listen(options.adapter ?? await getRuntimeAdapter());
+    await core.listen(options.adapter ?? await getRuntimeAdapter());
   } catch (error) {
-    await broker.close();
+    await core.close();
     throw error;
   }
-  broker.emit("broker_post_start");
+  core.emit("broker_post_start");
+  const { signal } = options;
+  if (signal) {
+    const stop = () => void core.close();
+    if (signal.aborted) stop();
+    else {
+      signal.addEventListener("abort", stop, { once: true });
+      // However it is closed, the signal must not keep the broker reachable.
+      core.closed.then(() => signal.removeEventListener("abort", stop));
+    }
+  }
   return broker;
 }

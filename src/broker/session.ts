@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { encodeAck } from "../protocol/encode.ts";
-import { PacketType, type QoS } from "../protocol/packets.ts";
+import { PacketType, type QoS, type Will } from "../protocol/packets.ts";
 import type { RoutedMessage } from "./message.ts";
 import type { RetainedEntry } from "./retained.ts";
 import type { Client } from "./client.ts";
@@ -14,6 +13,7 @@ import type { ClientInfo } from "../plugins/types.ts";
 import type { Limits } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { Stats } from "./stats.ts";
+import type { Subscriber, SubscriptionOptions } from "./subscriptions.ts";
 
 /** Least time between two log lines about drops of one kind for one session. */
 const DROP_LOG_INTERVAL_MS = 10_000;
@@ -77,12 +77,18 @@ class Fifo<T> {
 }
 
 /** One client id's session. */
-export class Session {
+export class Session implements Subscriber {
   /** The connected client, if any. */
   client: Client | undefined;
   /** Who the session belongs to, as of its last connection (plugins judge offline delivery by it). */
   info: ClientInfo | undefined;
-  readonly subscriptions: Map<string, QoS> = new Map();
+  /** By filter; the same objects the subscription tree holds. */
+  readonly subscriptions: Map<string, SubscriptionOptions> = new Map();
+  /**
+   * The will of the connection attached now, if it announced one. It lives here, not on the
+   * connection, because a 5.0 will delay can outlast the connection.
+   */
+  will: Will | undefined;
   /**
    * PUBLISHes in send order, PUBRELs in PUBREC order: a Map iterates in insertion order, which is
    * what a resend needs.
@@ -133,7 +139,7 @@ export class Session {
       const client = this.client;
       // QoS 0 is never queued for an offline session.
       if (!client) return;
-      const bytes = message.encode(0, retain, 0);
+      const bytes = message.encode(client.codec.version, 0, retain, 0);
       if (!client.canSend(bytes.length)) {
         stats.droppedQos0++;
         this.#noteDrop(0, "QoS 0", "its connection is not taking bytes fast enough");
@@ -147,7 +153,7 @@ export class Session {
     const { maxInflightMessages } = this.context.limits;
     if (
       this.client && this.queue.length === 0 && this.inflight.size < maxInflightMessages &&
-      this.client.canSend(message.encodedLength(qos))
+      this.client.canSend(message.encodedLength(this.client.codec.version, qos))
     ) {
       this.#transmit(outgoing, this.client);
       return;
@@ -186,7 +192,14 @@ export class Session {
   #transmit(outgoing: Outgoing, client: Client): void {
     outgoing.packetId = this.#allocatePacketId();
     this.inflight.set(outgoing.packetId, outgoing);
-    client.send(outgoing.message.encode(outgoing.qos, outgoing.retain, outgoing.packetId));
+    client.send(
+      outgoing.message.encode(
+        client.codec.version,
+        outgoing.qos,
+        outgoing.retain,
+        outgoing.packetId,
+      ),
+    );
     this.context.stats.publishSent++;
   }
 
@@ -198,7 +211,7 @@ export class Session {
     let next: Outgoing | undefined;
     while (
       this.inflight.size < maxInflightMessages && (next = this.queue.peek()) &&
-      client.canSend(next.message.encodedLength(next.qos))
+      client.canSend(next.message.encodedLength(client.codec.version, next.qos))
     ) {
       this.queue.shift();
       this.queuedBytes -= next.message.size;
@@ -243,7 +256,7 @@ export class Session {
         const qos = message.qos < cursor.qos ? message.qos : cursor.qos;
         const room = qos === 0 ||
           (this.queue.length === 0 && this.inflight.size < maxInflightMessages);
-        if (!room || !client.canSend(message.encodedLength(qos))) return;
+        if (!room || !client.canSend(message.encodedLength(client.codec.version, qos))) return;
         cursor.next = undefined;
         const verdict = this.context.mayReceive(this, message);
         if (verdict === true) this.deliver(message, qos, true);
@@ -277,11 +290,13 @@ export class Session {
   resend(): void {
     const client = this.client;
     if (!client) return;
+    const { codec } = client;
     for (const outgoing of this.inflight.values()) {
+      const { message, qos, retain, packetId } = outgoing;
       client.send(
         outgoing.released
-          ? encodeAck(PacketType.PUBREL, outgoing.packetId)
-          : outgoing.message.encode(outgoing.qos, outgoing.retain, outgoing.packetId, true),
+          ? codec.ack(PacketType.PUBREL, packetId)
+          : message.encode(codec.version, qos, retain, packetId, true),
       );
     }
     this.pump();
@@ -317,5 +332,6 @@ export class Session {
     this.queuedBytes = 0;
     this.awaitingRelease.clear();
     this.#retained.clear();
+    this.will = undefined;
   }
 }

@@ -31,6 +31,10 @@ export interface Stats {
   sessionsExpired: number;
   /** Topic filters refused because `max-subscriptions-per-session` was reached. */
   subscriptionsRefused: number;
+  /** Connections admitted (CONNACK 0) speaking MQTT 3.1, 3.1.1 and 5.0. */
+  connectionsMqtt31: number;
+  connectionsMqtt311: number;
+  connectionsMqtt5: number;
 }
 
 /** Counters all at zero. */
@@ -50,5 +54,8 @@ export function newStats(): Stats {
     sessionsRefused: 0,
     sessionsExpired: 0,
     subscriptionsRefused: 0,
+    connectionsMqtt31: 0,
+    connectionsMqtt311: 0,
+    connectionsMqtt5: 0,
   };
 }

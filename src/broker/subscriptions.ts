@@ -1,14 +1,68 @@
 /**
  * Subscriptions as a trie over topic levels: matching a topic costs one walk down the levels it
- * has, whatever the number of subscriptions.
+ * has, whatever the number of subscriptions. Each (filter, subscriber) pair holds its
+ * {@link SubscriptionOptions}, shared by reference with the session's own map, so that routing
+ * reads them without allocating.
  *
  * @module
  */
-import type { QoS } from "../protocol/packets.ts";
+import type { QoS, RetainHandling, SubscriptionRequest } from "../protocol/packets.ts";
+import type { ClientInfo } from "../plugins/types.ts";
+import type { RoutedMessage } from "./message.ts";
+
+/**
+ * What one subscription asks for. 3.1.1 subscriptions have the 5.0 defaults (see
+ * {@link subscriptionOptions}).
+ */
+export interface SubscriptionOptions {
+  /** The granted maximum QoS. */
+  readonly qos: QoS;
+  /** 5.0: do not send the subscriber the messages it publishes itself. */
+  readonly noLocal: boolean;
+  /** 5.0: forward the RETAIN flag as published rather than clear it. */
+  readonly retainAsPublished: boolean;
+  /** 5.0: when retained messages are sent for this subscription. */
+  readonly retainHandling: RetainHandling;
+  /** 5.0: the subscription identifier the SUBSCRIBE carried, delivered with matching messages. */
+  readonly subscriptionId?: number;
+  /** The group of a shared subscription (`$share/{group}/{filter}`). */
+  readonly shareGroup?: string;
+}
+
+/**
+ * The options of one filter of a SUBSCRIBE, at `qos` (the granted QoS); a 3.1.1 request has no
+ * 5.0 options and gets their defaults, which mean what 3.1.1 does.
+ */
+export function subscriptionOptions(
+  request: SubscriptionRequest,
+  qos: QoS = request.qos,
+  subscriptionId?: number,
+): SubscriptionOptions {
+  return {
+    qos,
+    noLocal: request.noLocal ?? false,
+    retainAsPublished: request.retainAsPublished ?? false,
+    retainHandling: request.retainHandling ?? 0,
+    subscriptionId,
+  };
+}
+
+/**
+ * What routing delivers to: a client's session, or an embedder's local subscription. The two
+ * route fields are scratch for de-duplicating overlapping subscriptions during one routing.
+ */
+export interface Subscriber {
+  routeMark: number;
+  routeQos: QoS;
+  /** Whose topic checks apply to deliveries; undefined for the embedder, who needs none. */
+  readonly info: ClientInfo | undefined;
+  /** Delivers a message at `qos` (already the minimum of publish and subscription). */
+  deliver(message: RoutedMessage, qos: QoS, retain: boolean): void;
+}
 
 class Node<S> {
   children: Map<string, Node<S>> | undefined;
-  subscribers: Map<S, QoS> | undefined;
+  subscribers: Map<S, SubscriptionOptions> | undefined;
 
   isEmpty(): boolean {
     return !this.subscribers?.size && !this.children?.size;
@@ -26,7 +80,7 @@ export class SubscriptionTree<S> {
   }
 
   /** Adds or replaces a subscription. */
-  add(filter: string, subscriber: S, qos: QoS): void {
+  add(filter: string, subscriber: S, options: SubscriptionOptions): void {
     let node = this.#root;
     for (const level of filter.split("/")) {
       node.children ??= new Map();
@@ -39,7 +93,7 @@ export class SubscriptionTree<S> {
     }
     node.subscribers ??= new Map();
     if (!node.subscribers.has(subscriber)) this.#count++;
-    node.subscribers.set(subscriber, qos);
+    node.subscribers.set(subscriber, options);
   }
 
   /** Removes a subscription; returns whether it existed. Prunes emptied branches. */
@@ -62,18 +116,21 @@ export class SubscriptionTree<S> {
 
   /**
    * Calls `visit` for every subscription matching `topic`; a subscriber with several matching
-   * filters is visited once per filter (the caller keeps the highest QoS).
+   * filters is visited once per filter (the caller de-duplicates).
    */
-  match(topic: string, visit: (subscriber: S, qos: QoS) => void): void {
+  match(topic: string, visit: (subscriber: S, options: SubscriptionOptions) => void): void {
     const levels = topic.split("/");
     walk(this.#root, levels, 0, topic.charCodeAt(0) === 0x24, visit);
   }
 }
 
-function visitAll<S>(node: Node<S> | undefined, visit: (subscriber: S, qos: QoS) => void): void {
+function visitAll<S>(
+  node: Node<S> | undefined,
+  visit: (subscriber: S, options: SubscriptionOptions) => void,
+): void {
   if (node?.subscribers) {
-    for (const [subscriber, qos] of node.subscribers) {
-      visit(subscriber, qos);
+    for (const [subscriber, options] of node.subscribers) {
+      visit(subscriber, options);
     }
   }
 }
@@ -83,7 +140,7 @@ function walk<S>(
   levels: string[],
   depth: number,
   dollar: boolean,
-  visit: (subscriber: S, qos: QoS) => void,
+  visit: (subscriber: S, options: SubscriptionOptions) => void,
 ): void {
   const children = node.children;
   if (depth === levels.length) {

@@ -13,6 +13,7 @@ import { collect, eventually, memoryLogger, sleep, withBroker } from "../helpers
 
 /** A connection that takes `budget` more packets, then reports itself full until given more. */
 class FakeClient {
+  readonly codec = { version: 4 };
   budget = Infinity;
   readonly sent: PublishPacket[] = [];
   canSend(): boolean {

@@ -163,4 +163,17 @@ describe("sessions", () => {
       for (const id of ids) again.send({ cmd: "pubcomp", messageId: id });
       await eventually(() => broker.gauges.inflight === 0, 5000, "every message to complete");
     }));
+
+  test("taking over a clean session with clean session 0 starts a new, stored session", () =>
+    withBroker({}, async ({ raw, broker }) => {
+      const first = await raw();
+      await first.handshake({ clientId: "switch", clean: true });
+      const second = await raw();
+      const connack = await second.handshake({ clientId: "switch", clean: false });
+      assert.equal(connack.sessionPresent, false, "the clean session ended with its connection");
+      await first.waitClosed();
+      assert.equal(broker.gauges.sessionsTotal, 1);
+      second.destroy();
+      await eventually(() => broker.gauges.sessionsDisconnected === 1, 5000, "the stored session");
+    }));
 });

@@ -123,10 +123,11 @@ export class RawClient {
   readonly closed: Promise<void>;
   #waiters: (() => void)[] = [];
   #socket: net.Socket;
-  #parser = mqttPacket.parser({ protocolVersion: 4 });
+  #parser: ReturnType<typeof mqttPacket.parser>;
 
-  private constructor(socket: net.Socket) {
+  private constructor(socket: net.Socket, readonly version: 4 | 5) {
     this.#socket = socket;
+    this.#parser = mqttPacket.parser({ protocolVersion: version });
     this.#parser.on("packet", (packet) => {
       this.packets.push(packet as Packet);
       this.#wake();
@@ -145,11 +146,15 @@ export class RawClient {
     for (const waiter of this.#waiters.splice(0)) waiter();
   }
 
-  /** Opens a connection to the broker. */
-  static connect(port: number): Promise<RawClient> {
+  /** Opens a connection to the broker, to speak MQTT 3.1.1 (or 5.0) in packet objects. */
+  static connect(port: number, version: 4 | 5 = 4): Promise<RawClient> {
     return within(
       new Promise((resolve, reject) => {
-        const socket = net.connect(port, "127.0.0.1", () => resolve(new RawClient(socket)));
+        const socket = net.connect(
+          port,
+          "127.0.0.1",
+          () => resolve(new RawClient(socket, version)),
+        );
         socket.once("error", reject);
       }),
       5000,
@@ -161,16 +166,18 @@ export class RawClient {
   send(packet: Uint8Array | Record<string, unknown>): void {
     const bytes = packet instanceof Uint8Array
       ? packet
-      : mqttPacket.generate(packet as unknown as mqttPacket.Packet);
+      : mqttPacket.generate(packet as unknown as mqttPacket.Packet, {
+        protocolVersion: this.version,
+      });
     this.#socket.write(Buffer.from(bytes));
   }
 
-  /** CONNECT with MQTT 3.1.1 defaults; resolves with the CONNACK. */
+  /** CONNECT with the client's version and defaults; resolves with the CONNACK. */
   async handshake(fields: Record<string, unknown> = {}): Promise<Packet> {
     this.send({
       cmd: "connect",
       protocolId: "MQTT",
-      protocolVersion: 4,
+      protocolVersion: this.version,
       clientId: `raw-${Math.random().toString(36).slice(2)}`,
       clean: true,
       keepalive: 0,
@@ -228,8 +235,8 @@ export interface BrokerScope {
   logger: Logger & { lines: string[] };
   /** An MQTT.js client, closed when the test ends. */
   client(options?: mqtt.IClientOptions): Promise<mqtt.MqttClient>;
-  /** A raw client, closed when the test ends. */
-  raw(): Promise<RawClient>;
+  /** A raw client (MQTT 3.1.1 unless `version` says 5), closed when the test ends. */
+  raw(version?: 4 | 5): Promise<RawClient>;
 }
 
 /** Runs `fn` against a fresh broker and closes the broker and every client afterwards. */
@@ -251,8 +258,8 @@ export async function withBroker(
         closers.push(() => c.end(true));
         return c;
       },
-      raw: async () => {
-        const r = await RawClient.connect(port);
+      raw: async (version) => {
+        const r = await RawClient.connect(port, version);
         closers.push(() => r.destroy());
         return r;
       },

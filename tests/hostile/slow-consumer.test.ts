@@ -150,7 +150,7 @@ describe("slow consumers", () => {
     const stats = newStats();
     const limits = { ...DEFAULT_LIMITS, maxQueuedMessages: 50 };
     const session = new Session("jammed", true, { limits, stats, logger, mayReceive: () => true });
-    const full = { canSend: () => false, send: () => {} };
+    const full = { codec: { version: 4 }, canSend: () => false, send: () => {} };
     session.client = full as unknown as Client;
     const payload = new Uint8Array(8);
     for (let i = 0; i < 200; i++) {

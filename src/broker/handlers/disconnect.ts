@@ -1,12 +1,14 @@
 /**
- * DISCONNECT: a clean end, so the will is discarded, never published.
+ * DISCONNECT: a clean end. The will is discarded, unless a 5.0 client gives any reason but
+ * normal disconnection (0x04 "disconnect with will message" asks for it outright).
  *
  * @module
  */
+import type { DisconnectPacket } from "../../protocol/packets.ts";
 import type { Client } from "../client.ts";
 
 /** Handles DISCONNECT. */
-export function handleDisconnect(client: Client): void {
-  client.will = undefined;
+export function handleDisconnect(client: Client, packet: DisconnectPacket): void {
+  if (!packet.reasonCode) client.session!.will = undefined;
   client.close("disconnect");
 }

@@ -3,10 +3,9 @@
  *
  * @module
  */
-import { PINGRESP } from "../../protocol/encode.ts";
 import type { Client } from "../client.ts";
 
 /** Handles PINGREQ. */
 export function handlePingreq(client: Client): void {
-  client.send(PINGRESP);
+  client.send(client.codec.pingresp());
 }

@@ -1,41 +1,38 @@
 /**
  * PUBLISH from a client: topic checks, routing, and the acknowledgement its QoS asks for. A QoS 2
  * message is routed when first received and never again for the same packet identifier until
- * PUBREL releases it.
+ * PUBREL releases it. A 5.0 publisher is told in the acknowledgement when nobody subscribes (0x10)
+ * and when the topic is denied (0x87); a 3.1.1 one, which has no such field, only gets the ack.
  *
  * @module
  */
-import { encodeAck } from "../../protocol/encode.ts";
 import { PacketType, type PublishPacket } from "../../protocol/packets.ts";
+import { ReasonCode } from "../../protocol/reason.ts";
 import { RoutedMessage } from "../message.ts";
 import type { Client } from "../client.ts";
 
-function acknowledge(client: Client, packet: PublishPacket): void {
-  if (packet.qos === 1) client.send(encodeAck(PacketType.PUBACK, packet.packetId));
+const { SUCCESS, NO_MATCHING_SUBSCRIBERS, NOT_AUTHORIZED } = ReasonCode;
+
+function acknowledge(client: Client, packet: PublishPacket, code: number): void {
+  const { codec } = client;
+  if (packet.qos === 1) client.send(codec.ack(PacketType.PUBACK, packet.packetId, code));
   else if (packet.qos === 2) {
-    client.session!.awaitingRelease.add(packet.packetId);
-    client.send(encodeAck(PacketType.PUBREC, packet.packetId));
+    // A 5.0 PUBREC with a failure code ends the exchange: no PUBREL follows (MQTT 5.0 4.3.3).
+    if (code < 0x80 || !codec.v5) client.session!.awaitingRelease.add(packet.packetId);
+    client.send(codec.ack(PacketType.PUBREC, packet.packetId, code));
   }
 }
 
 function accept(client: Client, packet: PublishPacket, allowed: boolean): void {
   if (client.closed) return;
+  let code: number = NOT_AUTHORIZED;
   if (allowed) {
-    client.broker.route(
-      new RoutedMessage(
-        packet.topic,
-        packet.payload,
-        packet.qos,
-        packet.retain,
-        packet.frame,
-        packet.packetIdOffset,
-      ),
-      client.info,
-    );
+    const message = RoutedMessage.fromPublish(packet, client.codec.version || 4);
+    code = client.broker.route(message, client.info) > 0 ? SUCCESS : NO_MATCHING_SUBSCRIBERS;
   } else {
     client.broker.logger.info(`denied ${client.label} publishing to ${packet.topic}`);
   }
-  acknowledge(client, packet);
+  acknowledge(client, packet, code);
 }
 
 /**
@@ -46,7 +43,7 @@ export function handlePublish(client: Client, packet: PublishPacket): void | Pro
   const broker = client.broker;
   broker.stats.publishReceived++;
   if (packet.qos === 2 && client.session!.awaitingRelease.has(packet.packetId)) {
-    client.send(encodeAck(PacketType.PUBREC, packet.packetId));
+    client.send(client.codec.ack(PacketType.PUBREC, packet.packetId));
     return;
   }
   // `$SYS` belongs to the broker, whatever any ACL says.

@@ -3,12 +3,16 @@
  *
  * @module
  */
-import { encodeAck } from "../../protocol/encode.ts";
 import { type AckPacket, PacketType } from "../../protocol/packets.ts";
+import { ReasonCode } from "../../protocol/reason.ts";
 import type { Client } from "../client.ts";
 
-/** Handles PUBREL; PUBCOMP goes back even for an unknown identifier, as the standard asks. */
+/**
+ * Handles PUBREL; PUBCOMP goes back even for an unknown identifier, as the standard asks (in
+ * 5.0 with 0x92, packet identifier not found).
+ */
 export function handlePubrel(client: Client, packet: AckPacket): void {
-  client.session!.awaitingRelease.delete(packet.packetId);
-  client.send(encodeAck(PacketType.PUBCOMP, packet.packetId));
+  const known = client.session!.awaitingRelease.delete(packet.packetId);
+  const code = known ? ReasonCode.SUCCESS : ReasonCode.PACKET_IDENTIFIER_NOT_FOUND;
+  client.send(client.codec.ack(PacketType.PUBCOMP, packet.packetId, code));
 }

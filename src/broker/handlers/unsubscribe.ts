@@ -1,11 +1,11 @@
 /**
  * UNSUBSCRIBE: a malformed filter closes the connection; otherwise remove each filter the session
- * has, and UNSUBACK whether it had them or not.
+ * has, and UNSUBACK whether it had them or not (5.0 says which: 0x00, or 0x11 for none).
  *
  * @module
  */
-import { encodeUnsuback } from "../../protocol/encode.ts";
 import { ProtocolError, type UnsubscribePacket } from "../../protocol/packets.ts";
+import { ReasonCode } from "../../protocol/reason.ts";
 import { topicFilterError } from "../../protocol/topic.ts";
 import type { Client } from "../client.ts";
 
@@ -15,6 +15,10 @@ export function handleUnsubscribe(client: Client, packet: UnsubscribePacket): vo
     const error = topicFilterError(filter);
     if (error) throw new ProtocolError(`UNSUBSCRIBE from ${JSON.stringify(filter)}: ${error}`);
   }
-  for (const filter of packet.filters) client.broker.unsubscribe(client, filter);
-  client.send(encodeUnsuback(packet.packetId));
+  const codes = packet.filters.map((filter) =>
+    client.broker.unsubscribe(client, filter)
+      ? ReasonCode.SUCCESS
+      : ReasonCode.NO_SUBSCRIPTION_EXISTED
+  );
+  client.send(client.codec.unsuback(packet.packetId, codes));
 }

@@ -17,8 +17,11 @@ function formatUptime(seconds: number): string {
   return days > 0 ? `${days} day${days > 1 ? "s" : ""}, ${clock}` : clock;
 }
 
+/** What `$SYS` reads of the broker. */
+export type SysSource = Pick<Broker, "stats" | "gauges">;
+
 /** Every `$SYS/broker/...` value, by topic suffix. */
-export function sysValues(broker: Broker): Record<string, string | number> {
+export function sysValues(broker: SysSource): Record<string, string | number> {
   const s = broker.stats;
   const g = broker.gauges;
   const uptime = formatUptime(g.uptimeSeconds);
@@ -39,6 +42,12 @@ export function sysValues(broker: Broker): Record<string, string | number> {
     "clients/refused/connections": s.connectionsRefused,
     "clients/refused/sessions": s.sessionsRefused,
     "clients/expired": s.sessionsExpired,
+    "clients/protocol/3": g.clientsByVersion[3],
+    "clients/protocol/4": g.clientsByVersion[4],
+    "clients/protocol/5": g.clientsByVersion[5],
+    "clients/protocol/3/total": s.connectionsMqtt31,
+    "clients/protocol/4/total": s.connectionsMqtt311,
+    "clients/protocol/5/total": s.connectionsMqtt5,
     "messages/inflight": g.inflight,
     "messages/queued": g.queued,
     "messages/publish/received": s.publishReceived,
@@ -55,7 +64,7 @@ export function sysValues(broker: Broker): Record<string, string | number> {
 }
 
 /** Makes the `broker_sys` plugin for a broker. */
-export function brokerSys(broker: Broker): Plugin {
+export function brokerSys(broker: SysSource): Plugin {
   let timer: ReturnType<typeof setInterval> | undefined;
   let context: PluginContext | undefined;
   const publishAll = () => {

@@ -54,6 +54,22 @@ describe("broker_sys", () => {
       assert.equal(latest("messages/subscriptions/count"), "1");
     }));
 
+  test("clients are counted by protocol version, connected now and since start", () =>
+    withBroker({ sys_interval: 0.2 }, async ({ client }) => {
+      const c = await client({ clientId: "sys-watcher-5", protocolVersion: 5 });
+      await client({ protocolVersion: 5 });
+      await client({ protocolVersion: 3, protocolId: "MQIsdp" });
+      const got = collect(c);
+      await c.subscribeAsync("$SYS/broker/clients/protocol/#");
+      const latest = (t: string) =>
+        got.filter((m) => m.topic === `$SYS/broker/clients/protocol/${t}`).at(-1)?.payload;
+      await eventually(() => latest("5") === "2", 5000, "two 5.0 clients");
+      assert.equal(latest("4"), "0");
+      assert.equal(latest("3"), "1");
+      assert.equal(latest("5/total"), "2");
+      assert.equal(latest("3/total"), "1");
+    }));
+
   test("sys_interval 0 publishes nothing but the version", () =>
     withBroker({ sys_interval: 0 }, async ({ client, broker }) => {
       const c = await client();

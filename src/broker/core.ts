@@ -1,0 +1,588 @@
+/**
+ * The broker's machinery: listeners, connections, sessions, routing and retained messages. It
+ * sees the network only through a {@link RuntimeAdapter} and plugins only through
+ * {@link BrokerHooks}; connections and handlers see it only as a {@link BrokerContext}. The
+ * embedder's `Broker` wraps it.
+ *
+ * @module
+ */
+import type { ConnectPacket, ProtocolLevel, QoS } from "../protocol/packets.ts";
+import type { Properties } from "../protocol/properties.ts";
+import { ReasonCode } from "../protocol/reason.ts";
+import type { ResolvedConfig, ResolvedListener } from "../config/types.ts";
+import type { Connection, RuntimeAdapter, Server } from "../runtime/types.ts";
+import type {
+  BrokerEventName,
+  BrokerEvents,
+  ClientInfo,
+  DisconnectReason,
+} from "../plugins/types.ts";
+import { escapingLogger, type Logger } from "../log.ts";
+import { Client } from "./client.ts";
+import type { BrokerContext, BrokerHooks, Refusal } from "./context.ts";
+import { EventHub } from "./events.ts";
+import { ExpiryQueue } from "./expiry.ts";
+import { RoutedMessage } from "./message.ts";
+import { RetainedStore } from "./retained.ts";
+import { Session, type SessionContext } from "./session.ts";
+import { newStats, type Stats } from "./stats.ts";
+import { type Subscriber, type SubscriptionOptions, SubscriptionTree } from "./subscriptions.ts";
+
+/** A listener as bound. */
+export interface BoundListener {
+  readonly name: string;
+  readonly type: "tcp" | "ws";
+  readonly tls: boolean;
+  readonly hostname: string;
+  /** The real port, also when the config said 0. */
+  readonly port: number;
+}
+
+/** Gauges for `$SYS` and monitoring, read when asked. */
+export interface Gauges {
+  clientsConnected: number;
+  /** Clients connected now, by protocol level (3: MQTT 3.1, 4: 3.1.1, 5: 5.0). */
+  clientsByVersion: Record<ProtocolLevel, number>;
+  sessionsTotal: number;
+  sessionsDisconnected: number;
+  inflight: number;
+  queued: number;
+  retained: number;
+  retainedBytes: number;
+  subscriptions: number;
+  uptimeSeconds: number;
+}
+
+/** A user name for log lines; every client without one is the one anonymous identity. */
+function identity(info: ClientInfo): string {
+  return info.username ? JSON.stringify(info.username) : "anonymous";
+}
+
+/** How often timeouts are checked. */
+const SWEEP_MS = 500;
+
+/** The stats counter of admitted connections for each protocol level. */
+const CONNECTIONS_BY_VERSION = {
+  3: "connectionsMqtt31",
+  4: "connectionsMqtt311",
+  5: "connectionsMqtt5",
+} as const;
+
+/** The broker's machinery; `createBroker` makes one and wraps it in a `Broker`. */
+export class BrokerCore implements BrokerContext {
+  readonly stats: Stats = newStats();
+  readonly #events: EventHub;
+  readonly #connections = new Set<Client>();
+  readonly #clients = new Map<string, Client>();
+  readonly #sessions = new Map<string, Session>();
+  readonly #subscriptions = new SubscriptionTree<Subscriber>();
+  readonly #retained: RetainedStore;
+  /** Disconnected persistent sessions, by when they expire. */
+  readonly #expiries = new ExpiryQueue<Session>();
+  /** The bounds already reported in the log: each is logged once per run, the rest counted. */
+  readonly #boundsLogged = new Set<string>();
+  readonly #perListener = new Map<string, number>();
+  readonly #servers: { server: Server; listener: BoundListener }[] = [];
+  readonly #sessionContext: SessionContext;
+  readonly #startedAt = Date.now();
+  #sweep: ReturnType<typeof setInterval> | undefined;
+  #closing: Promise<void> | undefined;
+  #routeMark = 0;
+  /** Reused by every routing that is not nested in another one's deliveries. */
+  readonly #routeTargets: Subscriber[] = [];
+  readonly #routeLevels: QoS[] = [];
+  /** Where {@link BrokerCore.#collect} puts subscribers during the current match. */
+  #collecting: Subscriber[] = this.#routeTargets;
+  #delivering = false;
+  /**
+   * Per session, the last delivery still waiting for an async `receive` verdict. Later deliveries
+   * to that session wait behind it, whatever their own verdict, so it gets messages in order.
+   */
+  readonly #receiving = new Map<Subscriber, Promise<void>>();
+  #markClosed: () => void = () => {};
+  /** Settles once {@link BrokerCore.close} has finished. */
+  readonly closed: Promise<void> = new Promise((resolve) => this.#markClosed = resolve);
+  #nextId = 0;
+  #connectSeq = 0;
+
+  /** What plugins say; replaced once plugins are loaded. */
+  hooks: BrokerHooks = {
+    authenticate: () => true,
+    checkTopic: () => true,
+    emit: () => {},
+    listens: () => false,
+  };
+
+  /**
+   * Every line of the broker and its plugins goes through here; it escapes control characters
+   * (see {@link escapingLogger}).
+   */
+  readonly logger: Logger;
+
+  constructor(readonly config: ResolvedConfig, logger: Logger) {
+    this.logger = escapingLogger(logger);
+    this.#events = new EventHub(this.logger);
+    const { limits } = config;
+    this.#retained = new RetainedStore({
+      maxMessages: limits.maxRetainedMessages,
+      maxBytes: limits.maxRetainedBytes,
+    });
+    this.#sessionContext = {
+      limits,
+      stats: this.stats,
+      logger: this.logger,
+      mayReceive: (session, message) =>
+        this.config.topicCheck.enabled && session.info
+          ? this.hooks.checkTopic(session.info, message.topic, "receive")
+          : true,
+    };
+  }
+
+  /** Logs the first refusal at the bound `key` of this run; later ones are only counted. */
+  #bounded(key: string, what: string): void {
+    if (this.#boundsLogged.has(key)) return;
+    this.#boundsLogged.add(key);
+    this.logger.warn(`${key} reached: ${what} (logged once; $SYS counts each)`);
+  }
+
+  /** The embedder's event listeners. */
+  get events(): EventHub {
+    return this.#events;
+  }
+
+  /** Emits to embedders' listeners and to plugins. */
+  emit<E extends BrokerEventName>(event: E, ...args: BrokerEvents[E]): void {
+    this.#events.emit(event, ...args);
+    this.hooks.emit(event, ...args);
+  }
+
+  /** Whether an embedder or a plugin listens to `event`. */
+  listens(event: BrokerEventName): boolean {
+    return this.#events.listens(event) || this.hooks.listens(event);
+  }
+
+  /** The listeners as bound. */
+  get listeners(): BoundListener[] {
+    return this.#servers.map((s) => s.listener);
+  }
+
+  /** The clients connected now. */
+  get clients(): ClientInfo[] {
+    return [...this.#clients.values()].map((c) => c.info!);
+  }
+
+  /** Gauges for `$SYS` and monitoring. */
+  get gauges(): Gauges {
+    let inflight = 0;
+    let queued = 0;
+    for (const session of this.#sessions.values()) {
+      inflight += session.inflight.size;
+      queued += session.queue.length;
+    }
+    const clientsByVersion: Record<ProtocolLevel, number> = { 3: 0, 4: 0, 5: 0 };
+    for (const client of this.#clients.values()) clientsByVersion[client.codec.version || 4]++;
+    return {
+      clientsConnected: this.#clients.size,
+      clientsByVersion,
+      sessionsTotal: this.#sessions.size,
+      sessionsDisconnected: this.#sessions.size - this.#clients.size,
+      inflight,
+      queued,
+      retained: this.#retained.size,
+      retainedBytes: this.#retained.bytes,
+      subscriptions: this.#subscriptions.size,
+      uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
+    };
+  }
+
+  /** Binds every configured listener; on failure unbinds what was bound and rethrows. */
+  async listen(adapter: RuntimeAdapter): Promise<void> {
+    try {
+      for (const listener of this.config.listeners) {
+        const server = await adapter.listen({
+          hostname: listener.hostname,
+          port: listener.port,
+          type: listener.type,
+          tls: listener.tls,
+          // A stalled TLS handshake is an idle connection like one that sends no CONNECT.
+          handshakeTimeoutMs: this.config.limits.connectTimeoutMs,
+          onConnection: (conn) => this.#accept(conn, listener),
+          onHandshakeError: ({ hostname, port }, reason) =>
+            this.logger.info(
+              `listener ${listener.name}: TLS handshake with ${hostname}:${port} failed: ${reason}`,
+            ),
+        }).catch((error: Error) => {
+          throw new Error(`listener ${listener.name}: ${error.message}`);
+        });
+        const bound: BoundListener = {
+          name: listener.name,
+          type: listener.type,
+          tls: listener.tls !== undefined,
+          hostname: server.hostname,
+          port: server.port,
+        };
+        this.#servers.push({ server, listener: bound });
+        const scheme = (listener.type === "ws" ? "ws" : "mqtt") + (listener.tls ? "s" : "");
+        const host = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
+        this.logger.info(`listener ${listener.name} ready on ${scheme}://${host}:${server.port}`);
+      }
+    } catch (error) {
+      await this.#unbind();
+      throw error;
+    }
+    this.#sweep = setInterval(() => {
+      const now = Date.now();
+      for (const client of this.#connections) client.checkTimers(now);
+      this.#expire(now);
+    }, SWEEP_MS);
+  }
+
+  #accept(conn: Connection, listener: ResolvedListener): void {
+    if (this.#closing) {
+      conn.close();
+      return;
+    }
+    const open = this.#perListener.get(listener.name) ?? 0;
+    if (listener.maxConnections > 0 && open >= listener.maxConnections) {
+      this.stats.connectionsRefused++;
+      const { hostname, port } = conn.remoteAddr;
+      this.logger.warn(
+        `listener ${listener.name}: refused ${hostname}:${port}, max-connections ${listener.maxConnections} reached`,
+      );
+      conn.close();
+      return;
+    }
+    this.#perListener.set(listener.name, open + 1);
+    const client = new Client(this, conn, listener.name);
+    this.#connections.add(client);
+    client.run();
+  }
+
+  /** A fresh client id for a client that sent an empty one. */
+  newClientId(): string {
+    let id: string;
+    do id = `auto-${Date.now().toString(36)}-${(this.#nextId++).toString(36)}`; while (
+      this.#sessions.has(id)
+    );
+    return id;
+  }
+
+  /** Stamps a CONNECT as it arrives: later CONNECTs get higher numbers. */
+  connectSequence(): number {
+    return ++this.#connectSeq;
+  }
+
+  /**
+   * CONNECT authenticated: unless the client id belongs to someone else or a newer CONNECT holds
+   * it, take over, find or create the session, answer CONNACK.
+   */
+  attach(
+    client: Client,
+    info: ClientInfo,
+    packet: ConnectPacket,
+    connack: Properties,
+  ): Refusal | undefined {
+    const id = info.clientId;
+    const current = this.#clients.get(id);
+    let session = this.#sessions.get(id);
+    // A session is its creator's until it ends, whatever clean-session the newcomer asks for:
+    // a clean start would wipe it as surely as a resume would read it.
+    if (session?.info && (session.info.username || "") !== (info.username || "")) {
+      return {
+        code: ReasonCode.NOT_AUTHORIZED,
+        why: `client id ${id} belongs to ${identity(session.info)}, not ${identity(info)}`,
+      };
+    }
+    // A CONNECT whose authentication outlasted a later one's lost the race: taking over now would
+    // close the newer connection. It gets "server busy" (3.1.1: 3, server unavailable), a
+    // transient refusal that says nothing is wrong with its credentials or its client id; if it
+    // retries, that is an ordinary takeover.
+    // The session remembers its last CONNECT, so the race is lost also when that one has left.
+    const newest = Math.max(current?.connectSeq ?? 0, session?.connectSeq ?? 0);
+    if (newest > client.connectSeq) {
+      return {
+        code: ReasonCode.SERVER_BUSY,
+        why: `a newer connection with client id ${id} was admitted first`,
+      };
+    }
+    const full = this.#refuseNewSession(id);
+    if (full) return full;
+    if (current) {
+      current.close("takeover", "another connection took over its client id");
+      // Closing it ended its session if that was a clean one.
+      session = this.#sessions.get(id);
+    }
+    if (session && packet.cleanSession) {
+      this.#endSession(session);
+      session = undefined;
+    }
+    const present = session !== undefined;
+    if (!session) {
+      session = new Session(id, packet.cleanSession, this.#sessionContext);
+      this.#sessions.set(id, session);
+    }
+    session.client = client;
+    session.info = info;
+    session.connectSeq = client.connectSeq;
+    session.will = packet.will;
+    client.session = session;
+    client.info = info;
+    client.keepaliveMs = packet.keepalive * 1000;
+    // The keepalive counts from admission: a slow authentication is not the client's silence.
+    client.lastRead = Date.now();
+    this.#clients.set(id, client);
+    this.stats.clientsMaximum = Math.max(this.stats.clientsMaximum, this.#clients.size);
+    this.stats[CONNECTIONS_BY_VERSION[client.codec.version || 4]]++;
+    client.send(client.codec.connack(ReasonCode.SUCCESS, present, connack)!);
+    // In flight before anything new: a listener below may publish to this very session.
+    if (present) session.resend();
+    this.logger.debug(`connected ${client.label}${present ? " (session resumed)" : ""}`);
+    this.emit("broker_client_connected", info);
+    return undefined;
+  }
+
+  /**
+   * Refuses a CONNECT that needs a new session when `max-sessions` are there already (taking
+   * over or resuming an existing one needs none, and clean-session ends the old one first).
+   */
+  #refuseNewSession(id: string): Refusal | undefined {
+    const max = this.config.limits.maxSessions;
+    if (max === 0 || this.#sessions.size < max || this.#sessions.has(id)) return undefined;
+    this.stats.sessionsRefused++;
+    this.#bounded(
+      "max-sessions",
+      "CONNECTs of new client ids get CONNACK 0x97, quota exceeded (3.1.1: 3)",
+    );
+    const code = ReasonCode.QUOTA_EXCEEDED;
+    return { code, why: `max-sessions ${max} reached` };
+  }
+
+  /** Ends the persistent sessions whose expiry has come. */
+  #expire(now: number): void {
+    let session: Session | undefined;
+    while ((session = this.#expiries.pop(now))) {
+      // A session resumed since keeps its deadline only until it next disconnects.
+      if (session.client || this.#sessions.get(session.clientId) !== session) continue;
+      this.stats.sessionsExpired++;
+      this.logger.debug(`session ${session.clientId} expired`);
+      this.#endSession(session);
+    }
+  }
+
+  /** The connection ended: will, session, bookkeeping. */
+  detach(client: Client, reason: DisconnectReason): void {
+    if (this.#connections.delete(client)) {
+      const open = this.#perListener.get(client.listener) ?? 1;
+      this.#perListener.set(client.listener, open - 1);
+    }
+    const session = client.session;
+    if (!session || !client.info) return;
+    if (this.#clients.get(session.clientId) === client) this.#clients.delete(session.clientId);
+    if (session.client === client) {
+      session.client = undefined;
+      // A DISCONNECT without a will reason has already cleared it.
+      const will = session.will;
+      session.will = undefined;
+      if (will && reason !== "shutdown") this.#publishWill(client.info, will);
+    }
+    if (
+      session.cleanSession && !session.client && this.#sessions.get(session.clientId) === session
+    ) {
+      this.#endSession(session);
+    } else if (
+      !session.client && session.expiryMs > 0 && this.#sessions.get(session.clientId) === session
+    ) {
+      this.#expiries.set(session, Date.now() + session.expiryMs);
+    }
+    this.logger.debug(`disconnected ${client.label}: ${reason}`);
+    this.emit("broker_client_disconnected", client.info, reason);
+  }
+
+  #publishWill(info: ClientInfo, will: NonNullable<Session["will"]>): void {
+    const route = (allowed: boolean) => {
+      if (allowed) {
+        const { topic, payload, qos, retain, properties } = will;
+        this.route(new RoutedMessage(topic, payload, qos, retain, properties), info);
+      }
+    };
+    if (will.topic === "$SYS" || will.topic.startsWith("$SYS/")) return;
+    const verdict = this.hooks.checkTopic(info, will.topic, "publish");
+    if (typeof verdict === "boolean") route(verdict);
+    else verdict.then(route);
+  }
+
+  #endSession(session: Session): void {
+    for (const filter of session.subscriptions.keys()) this.#subscriptions.remove(filter, session);
+    session.subscriptions.clear();
+    session.clear();
+    this.#expiries.delete(session);
+    this.#sessions.delete(session.clientId);
+  }
+
+  /**
+   * Adds or replaces a subscription of a connected client's session; returns false, adding
+   * nothing, when a new one would exceed `max-subscriptions-per-session`.
+   */
+  subscribe(client: Client, filter: string, options: SubscriptionOptions): boolean {
+    const session = client.session!;
+    const max = this.config.limits.maxSubscriptionsPerSession;
+    if (max > 0 && session.subscriptions.size >= max && !session.subscriptions.has(filter)) {
+      this.stats.subscriptionsRefused++;
+      this.#bounded(
+        "max-subscriptions-per-session",
+        "further topic filters get 0x97 (3.1.1: 0x80) in SUBACK",
+      );
+      return false;
+    }
+    session.subscriptions.set(filter, options);
+    this.#subscriptions.add(filter, session, options);
+    this.emit("broker_client_subscribed", client.info!, filter, options.qos);
+    return true;
+  }
+
+  /** Removes a subscription; returns whether the session had it. */
+  unsubscribe(client: Client, filter: string): boolean {
+    const session = client.session!;
+    if (!session.subscriptions.delete(filter)) return false;
+    session.cancelRetained(filter);
+    this.#subscriptions.remove(filter, session);
+    this.emit("broker_client_unsubscribed", client.info!, filter);
+    return true;
+  }
+
+  /**
+   * Sends the retained messages matching a new subscription, with retain set, as fast as the
+   * client takes them.
+   */
+  sendRetained(client: Client, filter: string, options: SubscriptionOptions): void {
+    client.session!.sendRetained(filter, options.qos, this.#retained.matching(filter));
+  }
+
+  /**
+   * Subscribes an embedder's subscriber, as a QoS 2 subscription with the 3.1.1 options; it gets
+   * the retained messages matching `filter` at once, before this returns. Returns the remover.
+   */
+  subscribeLocal(filter: string, subscriber: Subscriber, options: SubscriptionOptions): () => void {
+    this.#subscriptions.add(filter, subscriber, options);
+    const entries = this.#retained.matching(filter);
+    for (let step = entries.next(); !step.done; step = entries.next()) {
+      const message = step.value.message;
+      if (message) subscriber.deliver(message, message.qos, true);
+    }
+    return () => {
+      this.#subscriptions.remove(filter, subscriber);
+    };
+  }
+
+  /**
+   * Delivers, asking the topic plugins about `receive` first when topic checks are on (a plugin
+   * may narrow what a subscription granted, e.g. after a reload). An async answer delivers late,
+   * and so does every later message to the same session until it is given: synchronous answers
+   * stay synchronous only while none is pending for that session.
+   */
+  #deliver(session: Subscriber, message: RoutedMessage, qos: QoS, retain: boolean): void {
+    if (this.config.topicCheck.enabled && session.info) {
+      const verdict = this.hooks.checkTopic(session.info, message.topic, "receive");
+      const before = this.#receiving.size === 0 ? undefined : this.#receiving.get(session);
+      if (before === undefined) {
+        if (verdict === false) return;
+        if (verdict === true) return session.deliver(message, qos, retain);
+      }
+      const done = Promise.all([verdict, before]).then(([allowed]) => {
+        if (allowed) session.deliver(message, qos, retain);
+        if (this.#receiving.get(session) === done) this.#receiving.delete(session);
+      });
+      this.#receiving.set(session, done);
+      return;
+    }
+    session.deliver(message, qos, retain);
+  }
+
+  /** Collects each matching subscriber once, with the highest QoS among its matching filters. */
+  #collect = (subscriber: Subscriber, options: SubscriptionOptions): void => {
+    const qos = options.qos;
+    if (subscriber.routeMark !== this.#routeMark) {
+      subscriber.routeMark = this.#routeMark;
+      subscriber.routeQos = qos;
+      this.#collecting.push(subscriber);
+    } else if (qos > subscriber.routeQos) {
+      subscriber.routeQos = qos;
+    }
+  };
+
+  /**
+   * Stores (if retained) and delivers a message to every matching subscriber; returns how many
+   * matched.
+   */
+  route(message: RoutedMessage, from: ClientInfo | undefined): number {
+    if (message.retain && !this.#retained.set(message)) this.#retainedDropped();
+    // A plugin asked during delivery may publish: such a nested routing gets arrays of its own,
+    // and every QoS is fixed before the first delivery because nesting reuses `routeQos`.
+    const nested = this.#delivering;
+    const targets = nested ? [] : this.#routeTargets;
+    const levels = nested ? [] : this.#routeLevels;
+    this.#routeMark++;
+    this.#collecting = targets;
+    this.#subscriptions.match(message.topic, this.#collect);
+    const qos = message.qos;
+    for (let i = 0; i < targets.length; i++) {
+      const granted = targets[i].routeQos;
+      levels[i] = granted < qos ? granted : qos;
+    }
+    this.#delivering = true;
+    let matched = 0;
+    try {
+      for (let i = 0; i < targets.length; i++) this.#deliver(targets[i], message, levels[i], false);
+    } finally {
+      this.#delivering = nested;
+      matched = targets.length;
+      targets.length = 0;
+      levels.length = 0;
+    }
+    if (this.listens("broker_message_received")) {
+      this.emit("broker_message_received", from, message);
+    }
+    return matched;
+  }
+
+  #retainedDropped(): void {
+    this.stats.retainedDropped++;
+    // A refused replacement deleted its topic's message, so a full count means a new topic met it.
+    const max = this.config.limits.maxRetainedMessages;
+    this.#bounded(
+      max > 0 && this.#retained.size >= max ? "max-retained-messages" : "max-retained-bytes",
+      "further retained messages are delivered but not stored",
+    );
+  }
+
+  /** Re-reads plugin files such as the password file. */
+  async reload(): Promise<void> {
+    await this.hooks.reload?.();
+  }
+
+  async #unbind(): Promise<void> {
+    const servers = this.#servers.splice(0);
+    await Promise.all(servers.map(({ server }) => server.close()));
+  }
+
+  /**
+   * Stops listening, disconnects every client, runs the shutdown hooks and stops every timer:
+   * afterwards nothing of the broker keeps the process alive. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.emit("broker_pre_shutdown");
+      clearInterval(this.#sweep);
+      await this.#unbind();
+      for (const client of [...this.#connections]) client.close("shutdown");
+      this.emit("broker_post_shutdown");
+      try {
+        await this.hooks.teardown?.();
+      } finally {
+        this.#markClosed();
+      }
+      this.logger.info("broker stopped");
+    })();
+    return this.#closing;
+  }
+}
