@@ -3,7 +3,7 @@
  * run, as ratios. This driver and the load generator it starts run on Node through tsx.
  *
  *   npm run bench                               everything, under 5 minutes
- *   npm run bench -- --quick                    short windows, 1,000 idle connections, ~1 minute
+ *   npm run bench -- --quick                    short windows, 1,000 idle connections, ~2 minutes
  *   npm run bench -- --brokers bun,mosquitto    some of: deno bun node aedes mosquitto
  *   npm run bench -- --scenarios fanin,qos1     some of: fanin fanout qos1 latency idle connrate
  *                                               fanin5 fanout5 qos1v5 shared shared5
@@ -139,7 +139,7 @@ const QUICK: Settings = {
   shortWindowMs: 800,
   drainMs: 1000,
   idleConnections: 1000,
-  budgetMs: 100_000,
+  budgetMs: 150_000,
 };
 
 function windows(settings: Settings, scenario: ScenarioId): { warmupMs: number; windowMs: number } {
