@@ -756,9 +756,8 @@ function targetsTable(outcomes: Outcome[], names: BrokerName[]): string {
         ),
         "rate",
       );
-      const r = ratio(value, reference);
-      if (r === null) return "no reference";
-      return `${r} ${value / (reference ?? 1) >= t.atLeast ? "met" : "**not met**"}`;
+      if (reference === undefined || !(reference > 0)) return "no reference";
+      return `${ratio(value, reference)} ${value / reference >= t.atLeast ? "met" : "**not met**"}`;
     }),
   ]);
   return runtimes.length === 0 || rows.length === 0

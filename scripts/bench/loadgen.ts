@@ -10,7 +10,8 @@
  * - qos1: `rate`, `acked`, `delivered`, `lost` (acknowledged to a publisher, never delivered),
  *   `unacked`, `inFlight` (per publisher: 100, or a 5.0 broker's smaller Receive Maximum)
  * - shared: `rate` (distinct messages delivered to the members together per second), `delivered`,
- *   `duplicates` (deliveries of a message some member already had), `published`,
+ *   `duplicates` (deliveries of a message some member already had), `published` (handed to the
+ *   publishers' sockets, so including what was still in socket buffers at the end),
  *   `smallestSharePct` (the least-served member's part of all deliveries; 20 is an even split)
  * - latency: `p50Ms`, `p99Ms`, `maxMs`, `rate` (delivered per second), `lost`
  * - idle: `rssPerConnKb`, `rssBeforeKb`, `rssAfterKb`, `connected`, `connectPerSec`
