@@ -5,9 +5,14 @@
  * that it gets a core of its own. Raw node:net sockets, packets encoded once at start, incoming bytes scanned by
  * fixed header only; payloads are read only where the latency scenario needs its timestamp.
  *
- * Metrics by scenario:
+ * Metrics by scenario (the `5` and `v5` variants have the same shapes, every client speaking 5.0):
  * - fanin, fanout: `rate` (messages delivered to subscribers per second)
- * - qos1: `rate`, `acked`, `delivered`, `lost` (acknowledged to a publisher, never delivered), `unacked`
+ * - qos1: `rate`, `acked`, `delivered`, `lost` (acknowledged to a publisher, never delivered),
+ *   `unacked`, `inFlight` (per publisher: 100, or a 5.0 broker's smaller Receive Maximum)
+ * - shared: `rate` (distinct messages delivered to the members together per second), `delivered`,
+ *   `duplicates` (deliveries of a message some member already had), `published` (handed to the
+ *   publishers' sockets, so including what was still in socket buffers at the end),
+ *   `smallestSharePct` (the least-served member's part of all deliveries; 20 is an even split)
  * - latency: `p50Ms`, `p99Ms`, `maxMs`, `rate` (delivered per second), `lost`
  * - idle: `rssPerConnKb`, `rssBeforeKb`, `rssAfterKb`, `connected`, `connectPerSec`
  * - connrate: `rate` (CONNECT+CONNACK per second), `connections`
@@ -18,17 +23,27 @@ import { Buffer } from "node:buffer";
 import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import process from "node:process";
+import { reasonName } from "../../src/protocol/reason.ts";
 import {
   CONNACK,
+  type Connack,
   DISCONNECT,
+  DISCONNECT_TYPE,
   encodeConnect,
   encodePublish,
   encodeSubscribe,
   type PacketHandler,
   PacketScanner,
+  payloadStart,
+  Property,
   PUBACK,
   PUBLISH,
+  readConnack,
+  readDisconnect,
+  readSuback,
   SUBACK,
+  type UserProperty,
+  type Version,
   writePuback,
 } from "./mqtt.ts";
 import { cpuSeconds, machineBusySeconds, statusKb } from "./procfs.ts";
@@ -37,6 +52,10 @@ import { type Job, type LoadResult, RESULT_PREFIX, type ScenarioId } from "./sha
 const HOST = "127.0.0.1";
 const PUBLISHERS = 10;
 const FANOUT_SUBSCRIBERS = 20;
+const SHARE_MEMBERS = 5;
+const SHARED_FILTER = "$share/bench/bench/#";
+/** Carried by every fanin5 PUBLISH, so that the broker parses and forwards a property. */
+const USER_PROPERTY: UserProperty = ["bench", "fanin5"];
 const QOS1_IN_FLIGHT = 100;
 const QOS1_REFILL = 10;
 /** Packet ids cycle through this many pre-encoded QoS 1 packets; far more than are ever in flight. */
@@ -48,15 +67,54 @@ const CONNRATE_CONCURRENCY = 50;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 1_000;
 
+/**
+ * How a run failed: `brokerDown` (it refused connections or its process is gone: the driver reports
+ * a crash), `unsupported` (it refused, or said it lacks, a feature the scenario needs, such as MQTT
+ * 5.0 or shared subscriptions), or plain `failed`.
+ */
+type FailureKind = "failed" | "brokerDown" | "unsupported";
+
 /** The reason a run stopped early; its message goes into the result as is. */
 class Failure extends Error {
-  /** The broker refused connections or its process is gone: the driver reports a crash. */
-  readonly brokerDown: boolean;
+  readonly kind: FailureKind;
 
-  constructor(message: string, brokerDown = false) {
+  constructor(message: string, kind: FailureKind = "failed") {
     super(message);
-    this.brokerDown = brokerDown;
+    this.kind = kind;
   }
+}
+
+/** 3.1.1 CONNACK return codes, for failure messages. */
+const RETURN_CODES = [
+  "accepted",
+  "unacceptable protocol version",
+  "identifier rejected",
+  "server unavailable",
+  "bad user name or password",
+  "not authorized",
+];
+
+/** 5.0 reason codes that say the broker lacks what the scenario needs, not that it broke. */
+const UNSUPPORTED_CODES = new Set([0x84, 0x9b, 0x9e, 0xa1, 0xa2]);
+
+function why(code: number, reason: string | null): string {
+  return `${reasonName(code)} (0x${code.toString(16).padStart(2, "0")})${
+    reason === null ? "" : `: ${reason}`
+  }`;
+}
+
+function connackRefusal(connack: Connack): { message: string; kind: FailureKind } {
+  if (connack.v4Form) {
+    return {
+      message: `CONNACK return code ${connack.code} (${RETURN_CODES[connack.code] ?? "unknown"})`,
+      kind: connack.code === 1 ? "unsupported" : "failed",
+    };
+  }
+  const reason = connack.properties.get(Property.REASON_STRING);
+  return {
+    message: `CONNACK ${why(connack.code, typeof reason === "string" ? reason : null)}`,
+    kind: UNSUPPORTED_CODES.has(connack.code) ? "unsupported" : "failed",
+  };
 }
 
 /** State shared by every client of one run: the first unexpected failure ends the run. */
@@ -66,10 +124,10 @@ class Run {
   stopping = false;
   readonly #onFail = new Set<(error: Failure) => void>();
 
-  fail(reason: string, brokerDown = false): void {
+  fail(reason: string, kind: FailureKind = "failed"): void {
     if (this.failure !== null || this.stopping) return;
     this.failure = reason;
-    const error = new Failure(reason, brokerDown);
+    const error = new Failure(reason, kind);
     for (const reject of this.#onFail) reject(error);
     this.#onFail.clear();
   }
@@ -108,12 +166,30 @@ class Run {
   }
 }
 
+/** Packets every client reads whole: their contents decide whether the run can go on. */
+const CONTROL_TYPES = (1 << CONNACK) | (1 << SUBACK) | (1 << DISCONNECT_TYPE);
+
+interface ClientOptions {
+  /** 4 (MQTT 3.1.1, the default) or 5 (MQTT 5.0). */
+  version?: Version;
+  /** Sees every complete packet of the types in `types`. */
+  handler?: PacketHandler;
+  /** A bit mask, `1 << type`; PUBLISH only by default. */
+  types?: number;
+}
+
 /** One MQTT connection of the load generator. */
 class Client {
   readonly socket: Socket;
   readonly scanner: PacketScanner;
+  readonly version: Version;
   /** Called after each incoming chunk has been scanned, e.g. to send a batch of acks. */
   afterChunk: (() => void) | null = null;
+  /** The broker's CONNACK, once it came. */
+  connack: Connack | null = null;
+  #suback: number[] = [];
+  /** What a 5.0 DISCONNECT from the broker said. */
+  #disconnect: { message: string; kind: FailureKind } | null = null;
   #closeExpected = false;
   #errorCode = "";
   readonly #waiters = new Set<() => void>();
@@ -122,9 +198,18 @@ class Client {
     readonly run: Run,
     port: number,
     readonly id: string,
-    handler: PacketHandler | null = null,
+    options: ClientOptions = {},
   ) {
-    this.scanner = new PacketScanner(handler);
+    const version = options.version ?? 4;
+    const handler = options.handler ?? null;
+    this.version = version;
+    this.scanner = new PacketScanner(
+      (type, flags, buf, start, end) => {
+        if ((CONTROL_TYPES & (1 << type)) === 0) handler?.(type, flags, buf, start, end);
+        else this.#control(type, buf, start, end);
+      },
+      CONTROL_TYPES | (handler === null ? 0 : options.types ?? 1 << PUBLISH),
+    );
     this.socket = connect({ host: HOST, port, noDelay: true });
     this.socket.on("data", (chunk: Buffer) => {
       try {
@@ -141,17 +226,50 @@ class Client {
     });
     this.socket.on("close", () => {
       if (!this.#closeExpected) {
-        const how = this.#errorCode === "ECONNREFUSED"
+        const refused = this.#errorCode === "ECONNREFUSED";
+        const how = refused
           ? "connection refused"
-          : this.#errorCode === ""
-          ? "connection closed by the broker"
-          : `connection lost (${this.#errorCode})`;
-        run.fail(`${how} (client ${id})`, this.#errorCode === "ECONNREFUSED");
+          : this.#disconnect !== null
+          ? `disconnected by the broker with ${this.#disconnect.message}`
+          : this.#errorCode !== ""
+          ? `connection lost (${this.#errorCode})`
+          : this.connack === null && version === 5
+          ? "connection closed by the broker before CONNACK (does it speak MQTT 5.0?)"
+          : "connection closed by the broker";
+        run.fail(
+          `${how} (client ${id})`,
+          refused ? "brokerDown" : this.#disconnect?.kind ?? "failed",
+        );
       }
       for (const check of this.#waiters) check();
     });
     // Node queues writes until the socket is connected.
-    this.socket.write(encodeConnect(id, 60));
+    this.socket.write(encodeConnect(id, 60, version));
+  }
+
+  #control(type: number, buf: Buffer, start: number, end: number): void {
+    if (type === CONNACK) {
+      const connack = readConnack(buf, start, end, this.version);
+      this.connack = connack;
+      if (connack.code !== 0) {
+        const refusal = connackRefusal(connack);
+        this.run.fail(`client ${this.id}: ${refusal.message}`, refusal.kind);
+      }
+    } else if (type === SUBACK) {
+      this.#suback = readSuback(buf, start, end, this.version);
+    } else if (this.version === 5) {
+      const { code, reason } = readDisconnect(buf, start, end);
+      this.#disconnect = {
+        message: `DISCONNECT ${why(code, reason)}`,
+        kind: UNSUPPORTED_CODES.has(code) ? "unsupported" : "failed",
+      };
+    }
+  }
+
+  /** A 5.0 CONNACK property, or `fallback` when absent (as it always is in 3.1.1). */
+  property(id: number, fallback: number): number {
+    const value = this.connack?.properties.get(id);
+    return typeof value === "number" ? value : fallback;
   }
 
   /** Waits until `count` packets of `type` have arrived in all. */
@@ -181,8 +299,26 @@ class Client {
 
   async subscribe(filter: string, qos: 0 | 1): Promise<void> {
     await this.until(CONNACK, 1);
-    this.socket.write(encodeSubscribe(1, filter, qos));
+    const shared = filter.startsWith("$share/");
+    if (shared && this.property(Property.SHARED_SUBSCRIPTION_AVAILABLE, 1) === 0) {
+      throw new Failure("CONNACK says Shared Subscription Available: 0", "unsupported");
+    }
+    if (/[#+]/.test(filter) && this.property(Property.WILDCARD_SUBSCRIPTION_AVAILABLE, 1) === 0) {
+      throw new Failure("CONNACK says Wildcard Subscription Available: 0", "unsupported");
+    }
+    this.socket.write(encodeSubscribe(1, filter, qos, this.version));
     await this.until(SUBACK, 1);
+    const code = this.#suback[0] ?? 0x80;
+    if (code >= 0x80) {
+      // 3.1.1 has one refusal code: refusing a shared filter there means not supporting it.
+      const unsupported = this.version === 4 ? shared : UNSUPPORTED_CODES.has(code);
+      throw new Failure(
+        `client ${this.id}: SUBACK refused ${filter} with ${
+          this.version === 4 ? "0x80" : why(code, null)
+        }`,
+        unsupported ? "unsupported" : "failed",
+      );
+    }
   }
 
   /** DISCONNECT, close our side, and wait (bounded) for the broker to close its side. */
@@ -245,7 +381,7 @@ function snapshot(job: Job, count: number): Snapshot {
   try {
     broker = cpuSeconds(job.brokerPid);
   } catch {
-    throw new Failure("broker process is gone", true);
+    throw new Failure("broker process is gone", "brokerDown");
   }
   return {
     at: performance.now(),
@@ -277,9 +413,18 @@ function between(a: Snapshot, b: Snapshot): Window {
   };
 }
 
-/** Warm-up, then the measurement window over `count()`. */
-async function measure(run: Run, job: Job, count: () => number): Promise<Window> {
+/**
+ * Warm-up, then the measurement window over `count()`; `nothing`, if given, is thrown when the
+ * warm-up counted nothing, rather than measuring a window that would count nothing too.
+ */
+async function measure(
+  run: Run,
+  job: Job,
+  count: () => number,
+  nothing?: () => Failure,
+): Promise<Window> {
   await run.sleep(job.warmupMs);
+  if (nothing !== undefined && count() === 0) throw nothing();
   const a = snapshot(job, count());
   await run.sleep(job.windowMs);
   return between(a, snapshot(job, count()));
@@ -295,31 +440,54 @@ async function connectAll(clients: Client[]): Promise<void> {
   await Promise.all(clients.map((client) => client.until(CONNACK, 1)));
 }
 
-async function throughput(run: Run, job: Job, fanout: boolean): Promise<LoadResult> {
+interface Throughput {
+  fanout: boolean;
+  version: Version;
+  /** Carried by every PUBLISH (5.0 only). */
+  userProperty?: UserProperty;
+}
+
+async function throughput(run: Run, job: Job, shape: Throughput): Promise<LoadResult> {
+  const { fanout, version } = shape;
+  const userProperty = shape.userProperty ?? null;
   const subscribers = Array.from(
     { length: fanout ? FANOUT_SUBSCRIBERS : 1 },
-    (_, i) => new Client(run, job.port, `bench-sub-${i}`),
+    (_, i) => new Client(run, job.port, `bench-sub-${i}`, { version }),
   );
   await Promise.all(subscribers.map((s) => s.subscribe(fanout ? "bench/fanout" : "bench/#", 0)));
   const publishers = Array.from(
     { length: PUBLISHERS },
-    (_, i) => new Client(run, job.port, `bench-pub-${i}`),
+    (_, i) => new Client(run, job.port, `bench-pub-${i}`, { version }),
   );
   await connectAll(publishers);
   const body = payload(job.payloadBytes);
   const packets = publishers.map((_, i) =>
-    encodePublish(fanout ? "bench/fanout" : `bench/${i}`, body, 0)
+    encodePublish(fanout ? "bench/fanout" : `bench/${i}`, body, 0, 0, version, userProperty)
   );
   publishers.forEach((client, i) => flood(client, repeat(packets[i])));
   const window = await measure(run, job, () => sum(subscribers, PUBLISH));
   run.stopping = true;
   // A scanner out of step with the stream would count garbage; it cannot count more than was sent.
+  const size = packets[0].length;
   const published = publishers.reduce((total, client) => total + client.socket.bytesWritten, 0) /
-    packets[0].length;
-  if (sum(subscribers, PUBLISH) > published * subscribers.length) {
+    size;
+  const delivered = sum(subscribers, PUBLISH);
+  if (delivered > published * subscribers.length) {
     throw new Failure(
       `counted more deliveries than ${published} publishes × ${subscribers.length}`,
     );
+  }
+  // A delivery is the published packet byte for byte; deliveries that average nearer the size
+  // without the user property than with it have lost it.
+  if (userProperty !== null) {
+    const bare = encodePublish("bench/0", body, 0, 0, version).length;
+    const received = subscribers.reduce((total, client) => total + client.socket.bytesRead, 0);
+    if (received < delivered * (size + bare) / 2) {
+      throw new Failure(
+        `deliveries average ${(received / delivered).toFixed(0)} bytes; each PUBLISH sent had ` +
+          `${size}, ${bare} without its user property: the broker drops it (5.0 says forward it)`,
+      );
+    }
   }
   return {
     status: "ok",
@@ -330,12 +498,15 @@ async function throughput(run: Run, job: Job, fanout: boolean): Promise<LoadResu
   };
 }
 
-async function qos1(run: Run, job: Job): Promise<LoadResult> {
+async function qos1(run: Run, job: Job, version: Version): Promise<LoadResult> {
   const acks: number[] = [];
-  const subscriber = new Client(run, job.port, "bench-sub-0", (type, flags, buf, start) => {
-    if (type !== PUBLISH || (flags & 6) === 0) return;
-    const topicLength = (buf[start] << 8) | buf[start + 1];
-    acks.push((buf[start + 2 + topicLength] << 8) | buf[start + 3 + topicLength]);
+  const subscriber = new Client(run, job.port, "bench-sub-0", {
+    version,
+    handler: (_type, flags, buf, start) => {
+      if ((flags & 6) === 0) return;
+      const topicLength = (buf[start] << 8) | buf[start + 1];
+      acks.push((buf[start + 2 + topicLength] << 8) | buf[start + 3 + topicLength]);
+    },
   });
   subscriber.afterChunk = () => {
     if (acks.length === 0) return;
@@ -346,13 +517,25 @@ async function qos1(run: Run, job: Job): Promise<LoadResult> {
   };
   await subscriber.subscribe("bench/#", 1);
 
+  // A 5.0 PUBACK longer than 2 bytes carries a reason code: 0x80 and above is a refusal.
+  const refusals = version === 5
+    ? {
+      types: 1 << PUBACK,
+      handler: ((_type, _flags, buf, start, end) => {
+        if (end - start > 2 && buf[start + 2] >= 0x80) {
+          run.fail(`PUBACK ${why(buf[start + 2], null)}`);
+        }
+      }) satisfies PacketHandler,
+    }
+    : {};
   const body = payload(job.payloadBytes);
   let publishing = true;
+  let inFlightLimit = QOS1_IN_FLIGHT;
   const publishers = Array.from({ length: PUBLISHERS }, (_, i) => {
-    const client = new Client(run, job.port, `bench-pub-${i}`);
+    const client = new Client(run, job.port, `bench-pub-${i}`, { version, ...refusals });
     const packets = Array.from(
       { length: QOS1_RING },
-      (_, k) => encodePublish(`bench/${i}`, body, 1, k + 1),
+      (_, k) => encodePublish(`bench/${i}`, body, 1, k + 1, version),
     );
     const size = packets[0].length;
     const ring = Buffer.concat(packets);
@@ -368,20 +551,28 @@ async function qos1(run: Run, job: Job): Promise<LoadResult> {
       state.inFlight += n;
     };
     const start = (): void => {
+      const refill = Math.min(QOS1_REFILL, inFlightLimit);
       client.afterChunk = () => {
         const acked = client.scanner.counts[PUBACK];
         state.inFlight -= acked - state.seenAcks;
         state.seenAcks = acked;
         // Topping up in batches keeps the write count, and so the load generator's CPU, down.
-        if (publishing && QOS1_IN_FLIGHT - state.inFlight >= QOS1_REFILL) {
-          send(QOS1_IN_FLIGHT - state.inFlight);
+        if (publishing && inFlightLimit - state.inFlight >= refill) {
+          send(inFlightLimit - state.inFlight);
         }
       };
-      send(QOS1_IN_FLIGHT);
+      send(inFlightLimit);
     };
     return { client, state, start };
   });
   await connectAll(publishers.map((p) => p.client));
+  for (const { client } of publishers) {
+    if (client.property(Property.MAXIMUM_QOS, 1) === 0) {
+      throw new Failure("CONNACK says Maximum QoS: 0", "unsupported");
+    }
+    // A 5.0 broker's Receive Maximum bounds what a publisher may have in flight.
+    inFlightLimit = Math.min(inFlightLimit, client.property(Property.RECEIVE_MAXIMUM, 65_535));
+  }
   for (const p of publishers) p.start();
 
   const delivered = (): number => subscriber.scanner.counts[PUBLISH];
@@ -402,6 +593,141 @@ async function qos1(run: Run, job: Job): Promise<LoadResult> {
       delivered: delivered(),
       lost: Math.max(0, acked() - delivered()),
       unacked: inFlight(),
+      inFlight: inFlightLimit,
+    },
+    brokerCpuPct: window.brokerCpuPct,
+    loadgenCpuPct: window.loadgenCpuPct,
+    otherCpuPct: window.otherCpuPct,
+  };
+}
+
+/** Which message numbers of each publisher some member has received: one bit per message. */
+class Seen {
+  readonly #bits: Uint32Array[];
+
+  constructor(publishers: number) {
+    this.#bits = Array.from({ length: publishers }, () => new Uint32Array(1 << 12));
+  }
+
+  /** Marks message `seq` of `publisher`; false if it was marked already. */
+  add(publisher: number, seq: number): boolean {
+    let bits = this.#bits[publisher];
+    const word = seq >>> 5;
+    if (word >= bits.length) {
+      const grown = new Uint32Array(Math.max(bits.length * 2, word + 1));
+      grown.set(bits);
+      this.#bits[publisher] = bits = grown;
+    }
+    const bit = 1 << (seq & 31);
+    if ((bits[word] & bit) !== 0) return false;
+    bits[word] |= bit;
+    return true;
+  }
+}
+
+/** Chunks in use per publisher of numbered messages: one being written, the rest being refilled. */
+const NUMBERED_CHUNKS = 4;
+
+/**
+ * Like {@link flood}, but every message carries its publisher's index (1 byte) and a sequence number
+ * (4 bytes) at the start of its payload. A chunk is refilled only once the socket is done with it,
+ * so that no number goes out twice. Returns how many messages have been numbered so far.
+ */
+function numberedFlood(
+  client: Client,
+  index: number,
+  packet: Buffer,
+  stampAt: number,
+): () => number {
+  const template = repeat(packet);
+  const size = packet.length;
+  const perChunk = template.length / size;
+  for (let k = 0; k < perChunk; k++) template[k * size + stampAt] = index;
+  const free: Buffer[] = Array.from({ length: NUMBERED_CHUNKS }, () => Buffer.from(template));
+  let seq = 0;
+  let starved = false;
+  const pump = (): void => {
+    for (let k = 0; k < 16; k++) {
+      if (client.run.stopping || client.run.failure !== null || client.socket.destroyed) return;
+      const chunk = free.pop();
+      if (chunk === undefined) {
+        starved = true;
+        return;
+      }
+      for (let m = 0; m < perChunk; m++) chunk.writeUInt32BE(seq++, m * size + stampAt + 1);
+      if (!client.socket.write(chunk, () => release(chunk))) return;
+    }
+    setImmediate(pump);
+  };
+  const release = (chunk: Buffer): void => {
+    free.push(chunk);
+    if (starved) {
+      starved = false;
+      pump();
+    }
+  };
+  client.socket.on("drain", pump);
+  pump();
+  return () => seq;
+}
+
+/**
+ * QoS 0 into one shared subscription: 10 publishers on bench/N, 5 members on $share/bench/bench/#.
+ * QoS 0 measures routing and the choice of member, which is what shared subscriptions add; QoS 1
+ * would measure acknowledgements again, as qos1 does.
+ */
+async function shared(run: Run, job: Job, version: Version): Promise<LoadResult> {
+  const seen = new Seen(PUBLISHERS);
+  const perMember = new Float64Array(SHARE_MEMBERS);
+  const numbered: (() => number)[] = [];
+  let distinct = 0;
+  let duplicates = 0;
+  const members = Array.from(
+    { length: SHARE_MEMBERS },
+    (_, m) =>
+      new Client(run, job.port, `bench-member-${m}`, {
+        version,
+        handler: (_type, flags, buf, start) => {
+          const at = payloadStart(buf, start, flags, version);
+          const publisher = buf[at];
+          const seq = buf.readUInt32BE(at + 1);
+          if (publisher >= numbered.length || seq >= numbered[publisher]()) {
+            run.fail(`member ${m} got message ${publisher}/${seq}, which nobody sent`);
+            return;
+          }
+          perMember[m]++;
+          if (seen.add(publisher, seq)) distinct++;
+          else duplicates++;
+        },
+      }),
+  );
+  await Promise.all(members.map((member) => member.subscribe(SHARED_FILTER, 0)));
+  const publishers = Array.from(
+    { length: PUBLISHERS },
+    (_, i) => new Client(run, job.port, `bench-pub-${i}`, { version }),
+  );
+  await connectAll(publishers);
+  const body = payload(job.payloadBytes);
+  publishers.forEach((client, i) => {
+    const packet = encodePublish(`bench/${i}`, body, 0, 0, version);
+    numbered.push(numberedFlood(client, i, packet, packet.length - body.length));
+  });
+  const window = await measure(run, job, () => distinct, () =>
+    new Failure(
+      `SUBACK granted ${SHARED_FILTER} but no message reached a member in the warm-up: ` +
+        "is it an ordinary filter to this broker?",
+      "unsupported",
+    ));
+  run.stopping = true;
+  const deliveries = perMember.reduce((total, n) => total + n, 0);
+  return {
+    status: "ok",
+    metrics: {
+      rate: window.rate,
+      delivered: distinct,
+      duplicates,
+      published: numbered.reduce((total, n) => total + n(), 0),
+      smallestSharePct: (100 * Math.min(...perMember)) / deliveries,
     },
     brokerCpuPct: window.brokerCpuPct,
     loadgenCpuPct: window.loadgenCpuPct,
@@ -421,19 +747,19 @@ async function latency(run: Run, job: Job): Promise<LoadResult> {
   let recorded = 0;
   let recording = false;
   let received = 0;
-  const subscriber = new Client(run, job.port, "bench-sub-0", (type, flags, buf, start) => {
-    if (type !== PUBLISH) return;
-    received++;
-    if (!recording || recorded >= capacity) return;
-    const topicLength = (buf[start] << 8) | buf[start + 1];
-    const at = start + 2 + topicLength + ((flags & 6) === 0 ? 0 : 2);
-    samples[recorded++] = performance.now() - buf.readDoubleLE(at);
+  const subscriber = new Client(run, job.port, "bench-sub-0", {
+    handler: (_type, flags, buf, start) => {
+      received++;
+      if (!recording || recorded >= capacity) return;
+      samples[recorded++] = performance.now() -
+        buf.readDoubleLE(payloadStart(buf, start, flags, 4));
+    },
   });
   await subscriber.subscribe("bench/latency", 0);
   const publisher = new Client(run, job.port, "bench-pub-0");
   await publisher.until(CONNACK, 1);
 
-  const template = encodePublish("bench/latency", payload(job.payloadBytes), 0);
+  const template = encodePublish("bench/latency", payload(job.payloadBytes), 0, 0, 4);
   const size = template.length;
   const stampAt = size - job.payloadBytes;
   const start = performance.now();
@@ -492,7 +818,7 @@ function rssKb(job: Job): number {
   try {
     return statusKb(job.brokerPid, "VmRSS");
   } catch {
-    throw new Failure("broker process is gone", true);
+    throw new Failure("broker process is gone", "brokerDown");
   }
 }
 
@@ -562,9 +888,15 @@ async function connrate(run: Run, job: Job): Promise<LoadResult> {
 }
 
 const SCENARIOS: Record<ScenarioId, (run: Run, job: Job) => Promise<LoadResult>> = {
-  fanin: (run, job) => throughput(run, job, false),
-  fanout: (run, job) => throughput(run, job, true),
-  qos1,
+  fanin: (run, job) => throughput(run, job, { fanout: false, version: 4 }),
+  fanin5: (run, job) =>
+    throughput(run, job, { fanout: false, version: 5, userProperty: USER_PROPERTY }),
+  fanout: (run, job) => throughput(run, job, { fanout: true, version: 4 }),
+  fanout5: (run, job) => throughput(run, job, { fanout: true, version: 5 }),
+  qos1: (run, job) => qos1(run, job, 4),
+  qos1v5: (run, job) => qos1(run, job, 5),
+  shared: (run, job) => shared(run, job, 4),
+  shared5: (run, job) => shared(run, job, 5),
   latency,
   idle,
   connrate,
@@ -583,7 +915,8 @@ function failed(error: unknown): LoadResult {
   return {
     status: "failed",
     error: error instanceof Error ? error.message : String(error),
-    brokerDown: error instanceof Failure && error.brokerDown,
+    brokerDown: error instanceof Failure && error.kind === "brokerDown",
+    unsupported: error instanceof Failure && error.kind === "unsupported",
     metrics: {},
   };
 }
