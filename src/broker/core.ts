@@ -19,6 +19,7 @@ import type {
 } from "../plugins/types.ts";
 import { escapingLogger, type Logger } from "../log.ts";
 import { Client } from "./client.ts";
+import { refuseWithConnack } from "./refuse.ts";
 import type { BrokerContext, BrokerHooks, Refusal } from "./context.ts";
 import { EventHub } from "./events.ts";
 import { ExpiryQueue } from "./expiry.ts";
@@ -61,6 +62,9 @@ function identity(info: ClientInfo): string {
 /** How often timeouts are checked. */
 const SWEEP_MS = 500;
 
+/** Connections over `max-connections` waiting at once for a CONNECT to refuse with CONNACK. */
+const MAX_REFUSING = 64;
+
 /** The stats counter of admitted connections for each protocol level. */
 const CONNECTIONS_BY_VERSION = {
   3: "connectionsMqtt31",
@@ -82,6 +86,8 @@ export class BrokerCore implements BrokerContext {
   /** The bounds already reported in the log: each is logged once per run, the rest counted. */
   readonly #boundsLogged = new Set<string>();
   readonly #perListener = new Map<string, number>();
+  /** Connections over `max-connections`, until their refusal is sent. */
+  readonly #refusing = new Set<Connection>();
   readonly #servers: { server: Server; listener: BoundListener }[] = [];
   readonly #sessionContext: SessionContext;
   readonly #startedAt = Date.now();
@@ -249,7 +255,15 @@ export class BrokerCore implements BrokerContext {
       this.logger.warn(
         `listener ${listener.name}: refused ${hostname}:${port}, max-connections ${listener.maxConnections} reached`,
       );
-      conn.close();
+      // Each refusal waits for a CONNECT to answer; past a few at once they are only closed, so
+      // a flood cannot hold more sockets than the limit meant to allow.
+      if (this.#refusing.size >= MAX_REFUSING) {
+        conn.close();
+        return;
+      }
+      this.#refusing.add(conn);
+      refuseWithConnack(conn, this.config.limits.connectTimeoutMs)
+        .finally(() => this.#refusing.delete(conn));
       return;
     }
     this.#perListener.set(listener.name, open + 1);
@@ -575,6 +589,7 @@ export class BrokerCore implements BrokerContext {
       clearInterval(this.#sweep);
       await this.#unbind();
       for (const client of [...this.#connections]) client.close("shutdown");
+      for (const conn of this.#refusing) conn.close();
       this.emit("broker_post_shutdown");
       try {
         await this.hooks.teardown?.();

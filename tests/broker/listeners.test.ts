@@ -112,7 +112,7 @@ describe("listeners", () => {
     }
   });
 
-  test("max-connections: 2 refuses the third client at once and logs it", async () => {
+  test("max-connections: 2 refuses the third client with a CONNACK and logs it", async () => {
     const logger = memoryLogger();
     const broker = await createBroker({
       listeners: { default: { bind: "127.0.0.1:0", "max-connections": 2 } },
@@ -122,10 +122,14 @@ describe("listeners", () => {
     try {
       clients.push(await connect(url), await connect(url));
       const third = await RawClient.connect(broker.listeners[0].port);
+      // 3.1.1: "server unavailable"; 5.0: "quota exceeded". Then the socket closes.
+      assert.equal((await third.handshake({ clientId: "third" })).returnCode, 3);
       await third.waitClosed();
-      assert.equal(third.packets.length, 0);
+      const fourth = await RawClient.connect(broker.listeners[0].port, 5);
+      assert.equal((await fourth.handshake({ clientId: "fourth" })).reasonCode, 0x97);
+      await fourth.waitClosed();
       assert.ok(logger.lines.some((l) => /max-connections 2/.test(l)), logger.lines.join("\n"));
-      assert.equal(broker.stats.connectionsRefused, 1);
+      assert.equal(broker.stats.connectionsRefused, 2);
       clients[0].end(true);
       await eventually(() => broker.clients.length === 1, 5000, "the first client to leave");
       clients.push(await connect(url));
