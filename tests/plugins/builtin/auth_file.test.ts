@@ -144,7 +144,7 @@ const scramEntries = (async () => ({
 /** A manager over a password file holding `text`, loaded as the broker loads it. */
 async function withManager(
   text: string,
-  body: (manager: PluginManager, path: string) => Promise<void>,
+  body: (manager: PluginManager, path: string) => void | Promise<void>,
   overrides: ConfigOverrides = {},
   logger = memoryLogger(),
 ): Promise<void> {
@@ -272,7 +272,7 @@ test("SCRAM-SHA-256 follows reload and auth.plugins", async () => {
     const unknown = await scram(open(manager, authRequest()), new ScramClient("erin", "x"));
     assert.match(unknown.serverFirst, /,i=4100$/, "unknown users look like the file's users");
   });
-  await withManager(`alice:${alice}\n`, async (manager) => {
+  await withManager(`alice:${alice}\n`, (manager) => {
     assert.equal(manager.startAuthExchange(SCRAM, authRequest()), undefined);
   }, { auth: { plugins: ["auth_anonymous"] } });
 });
