@@ -52,8 +52,9 @@ export interface AuthExchangeHandle {
    */
   step(data: Uint8Array | undefined): AuthStep | Promise<AuthStep>;
   /**
-   * Ends the exchange early (the connection went away); calls the plugin's `abort` once. A step
-   * still pending then resolves as {@link EXCHANGE_FAILED}. Safe to call at any time.
+   * Ends the exchange early; calls the plugin's `abort` once. A step still pending then resolves
+   * as {@link EXCHANGE_FAILED}. Safe to call at any time. The broker must call it when the
+   * connection goes away mid-exchange: the manager holds each exchange until it ends.
    */
   abort(): void;
 }
