@@ -159,9 +159,14 @@ function select(
   if (names === undefined) return able;
   const hook = hooks.join(" or ");
   const ableNames = able.map((p) => p.name);
-  const existing = ableNames.length
-    ? `loaded plugins with ${hook}: ${ableNames.join(", ")}`
-    : `no loaded plugin has ${hook}`;
+  const [main, ...others] = hooks;
+  const listed = (list: Plugin[]) => list.map((p) => p.name).join(", ");
+  const withMain = able.filter((p) => p[main] !== undefined);
+  const withOthers = able.filter((p) => p[main] === undefined);
+  let existing = withMain.length
+    ? `loaded plugins with ${main}: ${listed(withMain)}`
+    : `no loaded plugin has ${main}`;
+  if (withOthers.length) existing += `; with only ${others.join(" or ")}: ${listed(withOthers)}`;
   const wanted = new Set<string>();
   names.forEach((name, i) => {
     const canonical = canonicalPluginName(name);

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { ConfigError } from "../../src/config/error.ts";
 import { EXCHANGE_FAILED } from "../../src/plugins/exchange.ts";
 import { PluginManager } from "../../src/plugins/manager.ts";
 import type {
@@ -142,6 +143,16 @@ test("auth.plugins chooses who handles methods; the first loaded wins otherwise"
     auth: { plugins: ["auth_anonymous"] },
   });
   assert.equal(none.startAuthExchange("TOKEN", authRequest()), undefined);
+
+  const error = await load({
+    plugins: [a.plugin, "auth_anonymous", { name: "listener", on: {} }],
+    auth: { plugins: ["listener"] },
+  }).then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof ConfigError, String(error));
+  assert.deepEqual(error.problems, [
+    'auth.plugins[0]: "listener" has no authenticate or startAuth hook; loaded plugins with ' +
+    "authenticate: auth_anonymous; with only startAuth: a",
+  ]);
 });
 
 test("startAuth and authMethods go together", async () => {

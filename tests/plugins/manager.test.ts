@@ -170,7 +170,7 @@ test("a name in auth.plugins or topic-check.plugins that asks nothing is a confi
     topicCheck: { plugins: ["topic_acl", "auth_anonymous"] },
   }).then(() => undefined, (e: unknown) => e);
   assert.ok(error instanceof ConfigError, String(error));
-  const existing = "loaded plugins with authenticate or startAuth: auth_anonymous, allow";
+  const existing = "loaded plugins with authenticate: auth_anonymous, allow";
   assert.deepEqual(error.problems, [
     `auth.plugins[0]: "auth_anonymus" is no loaded plugin (did you mean auth_anonymous?); ${existing}`,
     `auth.plugins[1]: "missing" is no loaded plugin; ${existing}`,
