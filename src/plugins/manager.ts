@@ -13,16 +13,27 @@ import type { ResolvedConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { BUILTIN_PLUGINS, type PluginFactory } from "./builtin/mod.ts";
 import { isAnonymous } from "./builtin/common.ts";
+import { Deadlines, describe, isThenable } from "./deadline.ts";
+import {
+  ALLOW,
+  authDenial,
+  CONNACK_REFUSAL,
+  NOT_AUTHORIZED,
+  type RefusalRules,
+  topicRefusal,
+  VerdictReader,
+} from "./decision.ts";
+import { type AuthExchangeHandle, ManagedExchange } from "./exchange.ts";
 import type {
   AuthRequest,
   BrokerEventName,
   BrokerEvents,
   ClientInfo,
+  Decision,
   Message,
   Plugin,
   PluginContext,
   TopicAction,
-  Verdict,
 } from "./types.ts";
 
 /** How long a hook may take before it counts as a deny. */
@@ -46,15 +57,6 @@ export interface PluginManagerOptions {
  */
 export function canonicalPluginName(name: string): string {
   return name.replaceAll(".", "_");
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === "object" && value !== null &&
-    typeof (value as { then?: unknown }).then === "function";
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -127,24 +129,44 @@ function defaultEntries(config: ResolvedConfig, callerBuiltins: Record<string, u
   return names;
 }
 
+/** Why a plugin's enhanced authentication hooks cannot work, or undefined when they can. */
+function authMethodsProblem(plugin: Plugin): string | undefined {
+  const methods: unknown = plugin.authMethods;
+  if (plugin.startAuth === undefined) {
+    return methods === undefined ? undefined : "has authMethods but no startAuth to handle them";
+  }
+  const valid = Array.isArray(methods) && methods.length > 0 &&
+    methods.every((m) => typeof m === "string" && m !== "");
+  return valid ? undefined : "has startAuth, so authMethods must list the methods it handles";
+}
+
+type Hook = "authenticate" | "startAuth" | "topicFiltering";
+
 /**
  * The loaded plugins that `names` (an `auth.plugins` or `topic-check.plugins` list, at `key`)
- * asks, or every one with `hook` when the list is absent. A name that is no loaded plugin with
- * that hook is a problem: a deny list that silently shrinks would fail open.
+ * asks, or every one with one of `hooks` when the list is absent. A name that is no loaded
+ * plugin with such a hook is a problem: a deny list that silently shrinks would fail open.
  */
 function select(
   plugins: readonly Plugin[],
   names: readonly string[] | undefined,
   key: KeyPath,
-  hook: "authenticate" | "topicFiltering",
+  hooks: readonly Hook[],
   problems: Problems,
 ): Plugin[] {
-  const able = plugins.filter((p) => p[hook] !== undefined);
+  const has = (p: Plugin) => hooks.some((hook) => p[hook] !== undefined);
+  const able = plugins.filter(has);
   if (names === undefined) return able;
+  const hook = hooks.join(" or ");
   const ableNames = able.map((p) => p.name);
-  const existing = ableNames.length
-    ? `loaded plugins with ${hook}: ${ableNames.join(", ")}`
-    : `no loaded plugin has ${hook}`;
+  const [main, ...others] = hooks;
+  const listed = (list: Plugin[]) => list.map((p) => p.name).join(", ");
+  const withMain = able.filter((p) => p[main] !== undefined);
+  const withOthers = able.filter((p) => p[main] === undefined);
+  let existing = withMain.length
+    ? `loaded plugins with ${main}: ${listed(withMain)}`
+    : `no loaded plugin has ${main}`;
+  if (withOthers.length) existing += `; with only ${others.join(" or ")}: ${listed(withOthers)}`;
   const wanted = new Set<string>();
   names.forEach((name, i) => {
     const canonical = canonicalPluginName(name);
@@ -156,7 +178,7 @@ function select(
         ? `${value} is a built-in that is not loaded: add it to plugins`
         : `${value} is no loaded plugin${guess === undefined ? "" : ` (did you mean ${guess}?)`}`;
       problems.add([...key, i], `${why}; ${existing}`);
-    } else if (plugin[hook] === undefined) {
+    } else if (!has(plugin)) {
       problems.add([...key, i], `${value} has no ${hook} hook; ${existing}`);
     } else {
       wanted.add(canonical);
@@ -176,18 +198,38 @@ function prefixed(logger: Logger, name: string): Logger {
 
 type Handler = (...args: never[]) => unknown;
 
+/**
+ * Asks one plugin; a module-level function, so that a check allocates no closure. `topic` and
+ * `action` mean nothing to `authenticate`.
+ */
+type Ask<S extends ClientInfo> = (
+  plugin: Plugin,
+  subject: S,
+  topic: string,
+  action: TopicAction,
+) => unknown;
+const askAuthenticate: Ask<AuthRequest> = (plugin, request) => plugin.authenticate?.(request);
+const askTopic: Ask<ClientInfo> = (plugin, client, topic, action) =>
+  plugin.topicFiltering?.(client, topic, action);
+
+const allowed = (decision: Decision) => decision.allow;
+
 /** Loads the plugins and is the broker's one door to them. */
 export class PluginManager {
   /** The loaded plugins, in load order. */
   readonly plugins: readonly Plugin[];
   readonly #logger: Logger;
-  readonly #timeoutMs: number;
+  readonly #deadlines: Deadlines;
+  readonly #verdicts: VerdictReader;
   readonly #authPlugins: readonly Plugin[];
+  /** The plugin asked for each enhanced authentication method. */
+  readonly #methods = new Map<string, Plugin>();
   readonly #topicPlugins: readonly Plugin[];
   readonly #topicCheck: boolean;
   readonly #listeners = new Map<BrokerEventName, { plugin: Plugin; handler: Handler }[]>();
-  /** Settles every hook still running; teardown calls them so no timer outlives the manager. */
-  readonly #pending = new Set<(answer: Verdict) => void>();
+  /** Exchanges not yet over; teardown aborts them. */
+  readonly #exchanges = new Set<ManagedExchange>();
+  readonly #exchangeEnded = (exchange: ManagedExchange) => void this.#exchanges.delete(exchange);
   #tornDown = false;
 
   private constructor(
@@ -198,28 +240,46 @@ export class PluginManager {
   ) {
     this.plugins = plugins;
     this.#logger = logger;
-    this.#timeoutMs = options.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
+    this.#deadlines = new Deadlines(options.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS, logger);
+    this.#verdicts = new VerdictReader(logger);
     const problems = new Problems();
-    this.#authPlugins = select(
+    const authAsked = select(
       plugins,
       config.auth.plugins,
       ["auth", "plugins"],
-      "authenticate",
+      ["authenticate", "startAuth"],
       problems,
     );
     const topicPlugins = select(
       plugins,
       config.topicCheck.plugins,
       ["topic-check", "plugins"],
-      "topicFiltering",
+      ["topicFiltering"],
       problems,
     );
     if (problems.lines.length) throw new ConfigError(problems.lines);
+    this.#authPlugins = authAsked.filter((p) => p.authenticate !== undefined);
+    for (const plugin of authAsked) {
+      for (const method of plugin.startAuth === undefined ? [] : plugin.authMethods ?? []) {
+        const first = this.#methods.get(method);
+        if (first === undefined) this.#methods.set(method, plugin);
+        else {
+          logger.warn(
+            `authentication method ${JSON.stringify(method)} is handled by ${first.name}, ` +
+              `loaded first; ${plugin.name} is not asked for it`,
+          );
+        }
+      }
+    }
     this.#topicCheck = config.topicCheck.enabled;
     this.#topicPlugins = this.#topicCheck ? topicPlugins : [];
     if (this.#authPlugins.length === 0) {
+      const methods = [...this.#methods.keys()].join(", ");
       logger.warn(
-        "no plugin is asked to authenticate (see plugins and auth.plugins): every client is refused",
+        "no plugin is asked to authenticate (see plugins and auth.plugins): " +
+          (methods === ""
+            ? "every client is refused"
+            : `only clients using enhanced authentication (${methods}) can connect`),
       );
     }
     if (this.#topicCheck && topicPlugins.length === 0) {
@@ -263,6 +323,8 @@ export class PluginManager {
     for (const entry of entries) {
       const plugin = await instantiate(entry, config, registry);
       if (names.has(plugin.name)) throw new Error(`plugins: ${plugin.name} is loaded twice`);
+      const problem = authMethodsProblem(plugin);
+      if (problem !== undefined) throw new Error(`plugin ${plugin.name}: ${problem}`);
       names.add(plugin.name);
       plugins.push(plugin);
     }
@@ -284,119 +346,162 @@ export class PluginManager {
   /**
    * Asks the auth plugins about a connecting client: it is admitted only when at least one
    * accepts and none refuses; a hook that throws, rejects or times out refuses, and when every
-   * plugin abstains the client is refused too (logged, with what would decide it). A plain
-   * boolean when every hook answered synchronously.
+   * plugin abstains the client is refused too (logged, with what would decide it). The first
+   * refusal gives the decision: its reason code if it gave a valid one (a CONNACK code of 0x80
+   * or more, a server reference only with 0x9C or 0x9D), else 0x86 for a client with a user name
+   * and 0x87 for one without. A plain decision, without a promise, when every hook answered
+   * synchronously; the plain answers are shared frozen objects.
    */
-  authenticate(request: AuthRequest): boolean | Promise<boolean> {
+  decideAuth(request: AuthRequest): Decision | Promise<Decision> {
     return this.#decide(
-      this.#authPlugins,
       "authenticate",
-      (p) => p.authenticate?.(request),
-      () => this.#nobodyAuthenticated(request),
+      this.#authPlugins,
+      askAuthenticate,
+      request,
+      "",
+      "publish",
+      authDenial(request.username),
+      CONNACK_REFUSAL,
     );
+  }
+
+  /** {@link PluginManager.decideAuth} without the reason, for MQTT 3.1.1. */
+  authenticate(request: AuthRequest): boolean | Promise<boolean> {
+    const decision = this.decideAuth(request);
+    return decision instanceof Promise ? decision.then(allowed) : decision.allow;
   }
 
   /**
    * Asks the topic plugins whether `client` may `action` on `topic` (a topic name, or a filter
-   * for `subscribe`); always true unless `topic-check.enabled`. Same rule as
-   * {@link PluginManager.authenticate}: a topic no plugin allows is denied.
+   * for `subscribe`); always allowed unless `topic-check.enabled`. Same rule as
+   * {@link PluginManager.decideAuth}: a topic no plugin allows is denied. A refusal's code is the
+   * plugin's if SUBACK (`subscribe`) or PUBACK (`publish`; either for `receive`) may carry it,
+   * else 0x87. When every hook answers a plain boolean, this allocates nothing.
    */
-  checkTopic(client: ClientInfo, topic: string, action: TopicAction): boolean | Promise<boolean> {
-    if (!this.#topicCheck) return true;
+  decideTopic(
+    client: ClientInfo,
+    topic: string,
+    action: TopicAction,
+  ): Decision | Promise<Decision> {
+    if (!this.#topicCheck) return ALLOW;
     return this.#decide(
-      this.#topicPlugins,
       "topicFiltering",
-      (p) => p.topicFiltering?.(client, topic, action),
-      () => false,
+      this.#topicPlugins,
+      askTopic,
+      client,
+      topic,
+      action,
+      NOT_AUTHORIZED,
+      topicRefusal(action),
     );
   }
 
-  #nobodyAuthenticated(request: AuthRequest): false {
+  /** {@link PluginManager.decideTopic} without the reason. */
+  checkTopic(client: ClientInfo, topic: string, action: TopicAction): boolean | Promise<boolean> {
+    const decision = this.decideTopic(client, topic, action);
+    return decision instanceof Promise ? decision.then(allowed) : decision.allow;
+  }
+
+  /**
+   * Opens an enhanced authentication exchange with the plugin that handles `method` (the first
+   * loaded plugin in `auth.plugins`, or among all when that key is absent, that lists it in
+   * `authMethods`), or returns undefined when none does: the broker then refuses with 0x8C bad
+   * authentication method. `request` is the connecting client, or for `reauthenticate` the
+   * connected one with the user name it has. The plugin's `startAuth`, and each step, gets the
+   * hook timeout; a throw, a rejection, a timeout or an answer that is no step fails the exchange
+   * with 0x87 (see {@link AuthExchangeHandle}).
+   */
+  startAuthExchange(
+    method: string,
+    request: AuthRequest,
+    reauthenticate = false,
+  ): AuthExchangeHandle | undefined {
+    const plugin = this.#methods.get(method);
+    if (plugin === undefined) return undefined;
+    const exchange = new ManagedExchange(plugin, { ...request, method, reauthenticate }, {
+      logger: this.#logger,
+      deadlines: this.#deadlines,
+      verdicts: this.#verdicts,
+      ended: this.#exchangeEnded,
+    });
+    this.#exchanges.add(exchange);
+    return exchange;
+  }
+
+  /** What a check on which every plugin abstained gives: `deny`, logged for a client. */
+  #undecided(hook: Hook, client: ClientInfo, deny: Decision): Decision {
+    if (hook !== "authenticate") return deny;
     const asked = this.#authPlugins.map((p) => p.name).join(", ") || "none";
-    const who = isAnonymous(request.username)
-      ? `client ${JSON.stringify(request.clientId)} without a user name`
-      : `user ${JSON.stringify(request.username)} (client ${JSON.stringify(request.clientId)})`;
-    const fix = isAnonymous(request.username)
+    const who = isAnonymous(client.username)
+      ? `client ${JSON.stringify(client.clientId)} without a user name`
+      : `user ${JSON.stringify(client.username)} (client ${JSON.stringify(client.clientId)})`;
+    const fix = isAnonymous(client.username)
       ? "auth_anonymous admits such clients when allow-anonymous is true"
       : "nothing asked verifies user names: set auth.password-file (auth_file) or add an " +
         "auth plugin that checks them";
     this.#logger.info(
       `no auth plugin decided on ${who}, so it is refused (asked: ${asked}); ${fix}`,
     );
-    return false;
+    return deny;
   }
 
   /**
-   * The rule of {@link PluginManager.authenticate}; `undecided` gives the answer (always false)
-   * when every plugin abstained, so the caller can say why.
+   * The rule of {@link PluginManager.decideAuth}: `deny` is what a plain refusal (or a failure)
+   * means, `rules` the codes a refusal may carry.
    */
-  #decide(
+  #decide<S extends ClientInfo>(
+    hook: "authenticate" | "topicFiltering",
     plugins: readonly Plugin[],
-    hook: string,
-    ask: (plugin: Plugin) => Verdict | Promise<Verdict>,
-    undecided: () => false,
-  ): boolean | Promise<boolean> {
-    let pending: Promise<Verdict>[] | undefined;
+    ask: Ask<S>,
+    subject: S,
+    topic: string,
+    action: TopicAction,
+    deny: Decision,
+    rules: RefusalRules,
+  ): Decision | Promise<Decision> {
+    let pending: Promise<Decision | undefined>[] | undefined;
     let accepted = false;
     for (const plugin of plugins) {
-      let verdict: Verdict | Promise<Verdict>;
+      let answer: unknown;
       try {
-        verdict = ask(plugin);
+        answer = ask(plugin, subject, topic, action);
       } catch (e) {
         this.#logger.error(
           `plugin ${plugin.name}: ${hook} threw, counted as a deny: ${describe(e)}`,
         );
-        return false;
+        return deny;
       }
-      if (isThenable(verdict)) (pending ??= []).push(this.#settle(plugin, hook, verdict));
-      else if (verdict === false) return false;
-      else if (verdict === true) accepted = true;
+      if (isThenable(answer)) {
+        const later = this.#deadlines.bound(answer, false, `plugin ${plugin.name}: ${hook}`);
+        (pending ??= []).push(
+          later.then((a) => this.#verdicts.read(plugin.name, hook, a, deny, rules)),
+        );
+        continue;
+      }
+      const decision = this.#verdicts.read(plugin.name, hook, answer, deny, rules);
+      if (decision === undefined) continue;
+      if (!decision.allow) return decision;
+      accepted = true;
     }
-    if (pending === undefined) return accepted || undecided();
+    if (pending === undefined) return accepted ? ALLOW : this.#undecided(hook, subject, deny);
     const all = pending;
     return new Promise((resolve) => {
       let left = all.length;
       let done = false;
       for (const p of all) {
-        p.then((verdict) => {
+        p.then((decision) => {
           if (done) return;
-          if (verdict === true) accepted = true;
-          if (verdict === false || --left === 0) {
+          if (decision?.allow === false) {
             done = true;
-            resolve(verdict !== false && (accepted || undecided()));
+            return resolve(decision);
+          }
+          if (decision !== undefined) accepted = true;
+          if (--left === 0) {
+            done = true;
+            resolve(accepted ? ALLOW : this.#undecided(hook, subject, deny));
           }
         });
       }
-    });
-  }
-
-  /**
-   * Resolves to the hook's answer (anything but `true` or `false` abstains), or false if it
-   * rejects or outlasts the timeout.
-   */
-  #settle(plugin: Plugin, hook: string, verdict: PromiseLike<Verdict>): Promise<Verdict> {
-    return new Promise((resolve) => {
-      const finish = (answer: Verdict) => {
-        if (!this.#pending.delete(finish)) return;
-        clearTimeout(timer);
-        resolve(answer === true || answer === false ? answer : undefined);
-      };
-      this.#pending.add(finish);
-      const timer = setTimeout(() => {
-        this.#logger.error(
-          `plugin ${plugin.name}: ${hook} took longer than ${this.#timeoutMs} ms, counted as a deny`,
-        );
-        finish(false);
-      }, this.#timeoutMs);
-      verdict.then(
-        (v) => finish(v),
-        (e) => {
-          this.#logger.error(
-            `plugin ${plugin.name}: ${hook} rejected, counted as a deny: ${describe(e)}`,
-          );
-          finish(false);
-        },
-      );
     });
   }
 
@@ -445,12 +550,13 @@ export class PluginManager {
 
   /**
    * Tears every plugin down, last loaded first, logging errors; hooks still running count as a
-   * deny. Safe to call more than once.
+   * deny, and exchanges still running are aborted first. Safe to call more than once.
    */
   async teardown(): Promise<void> {
     if (this.#tornDown) return;
     this.#tornDown = true;
-    for (const finish of [...this.#pending]) finish(false);
+    for (const exchange of [...this.#exchanges]) exchange.abort();
+    this.#deadlines.close();
     await this.#teardown(this.plugins);
   }
 

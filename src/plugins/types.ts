@@ -19,9 +19,46 @@ export interface ClientInfo {
   readonly protocolVersion: number;
 }
 
+/** An MQTT 5 user property: name and value, as the client sent them. */
+export type UserProperty = readonly [name: string, value: string];
+
+/**
+ * The MQTT 5 CONNECT properties a plugin may want, by their names in the standard (camelCased,
+ * as the codec's `Properties` has them, so the broker can pass those on as they are). Absent
+ * for 3.1.1 clients and for what the client did not send.
+ */
+export interface ConnectProperties {
+  /** In the order they came; a name may repeat. */
+  readonly userProperties?: readonly UserProperty[];
+  readonly authenticationMethod?: string;
+  readonly authenticationData?: Uint8Array;
+  /** Seconds. */
+  readonly sessionExpiryInterval?: number;
+  readonly receiveMaximum?: number;
+  readonly maximumPacketSize?: number;
+  readonly topicAliasMaximum?: number;
+  readonly requestResponseInformation?: boolean;
+  readonly requestProblemInformation?: boolean;
+}
+
 /** What an authentication plugin sees of a connecting client. */
-export interface AuthRequest extends ClientInfo {
+export interface AuthRequest extends ClientInfo, ConnectProperties {
   readonly password?: Uint8Array;
+}
+
+/**
+ * The MQTT 5 properties of a message that travel with it from publisher to subscribers, by the
+ * codec's names. Absent when the publisher spoke 3.1.1 or sent none.
+ */
+export interface MessageProperties {
+  readonly payloadFormatIndicator?: boolean;
+  /** Seconds the message stays deliverable, as the publisher sent it. */
+  readonly messageExpiryInterval?: number;
+  readonly contentType?: string;
+  readonly responseTopic?: string;
+  readonly correlationData?: Uint8Array;
+  /** In the order they came; a name may repeat. */
+  readonly userProperties?: readonly UserProperty[];
 }
 
 /** A message as the broker routes it. */
@@ -30,6 +67,7 @@ export interface Message {
   readonly payload: Uint8Array;
   readonly qos: 0 | 1 | 2;
   readonly retain: boolean;
+  readonly properties?: MessageProperties;
 }
 
 /** Why a client's connection ended. */
@@ -45,6 +83,17 @@ export type DisconnectReason =
   | "refused"
   | "shutdown";
 
+/**
+ * The MQTT 5 DISCONNECT that ended a connection, when there was one: sent by a 5.0 client, or by
+ * the broker to it.
+ */
+export interface DisconnectDetails {
+  /** Its reason code (0x00 normal, 0x04 with will, 0x8E session taken over, ...). */
+  readonly reasonCode: number;
+  readonly sentBy: "client" | "server";
+  readonly reasonString?: string;
+}
+
 /** The broker's events, by the seed's names, with their arguments. */
 export interface BrokerEvents {
   broker_pre_start: [];
@@ -52,7 +101,12 @@ export interface BrokerEvents {
   broker_pre_shutdown: [];
   broker_post_shutdown: [];
   broker_client_connected: [client: ClientInfo];
-  broker_client_disconnected: [client: ClientInfo, reason: DisconnectReason];
+  /** `details` only when an MQTT 5 DISCONNECT packet ended the connection. */
+  broker_client_disconnected: [
+    client: ClientInfo,
+    reason: DisconnectReason,
+    details?: DisconnectDetails,
+  ];
   broker_client_subscribed: [client: ClientInfo, filter: string, qos: 0 | 1 | 2];
   broker_client_unsubscribed: [client: ClientInfo, filter: string];
   /** `client` is undefined for messages published by the broker itself. */
@@ -71,10 +125,110 @@ export type BrokerEventHandler<E extends BrokerEventName> = (
 export type TopicAction = "subscribe" | "publish" | "receive";
 
 /**
- * A hook's answer: `true` accepts, `false` refuses, `undefined` abstains. A client or topic passes
- * only when at least one asked plugin accepts and none refuses; when all abstain it is refused.
+ * A hook's answer with what to tell an MQTT 5 client. `allow: true` is `true`; `allow: false` is
+ * `false` with the reason code and reason string of the refusal, which an acceptance ignores.
  */
-export type Verdict = boolean | undefined | void;
+export interface VerdictDetails {
+  readonly allow: boolean;
+  /**
+   * For a refusal: a reason code of 0x80 or more that the packet answering it may carry (for
+   * `topicFiltering`, SUBACK's for `subscribe` and PUBACK's for `publish`). Absent, or not
+   * such a code (that is logged), it is 0x87 not authorized, or for `authenticate` 0x86 bad user
+   * name or password when the client gave a user name.
+   */
+  readonly reasonCode?: number;
+  /** For a refusal: the reason string to send (no U+0000, at most 65535 bytes of UTF-8). */
+  readonly reasonString?: string;
+}
+
+/**
+ * An `authenticate` answer with details: also a redirection, reason code 0x9C (use another
+ * server, for now) or 0x9D (server moved, for good) with the server to go to.
+ */
+export interface AuthVerdictDetails extends VerdictDetails {
+  /** With reason code 0x9C or 0x9D: `host`, `host:port` or a list of them (MQTT 5 §4.11). */
+  readonly serverReference?: string;
+}
+
+/**
+ * A hook's answer: `true` accepts, `false` refuses, `undefined` abstains, and a
+ * {@link VerdictDetails} accepts or refuses with a reason. A client or topic passes only when at
+ * least one asked plugin accepts and none refuses; when all abstain it is refused.
+ */
+export type Verdict = boolean | undefined | void | VerdictDetails;
+
+/** An `authenticate` answer: a {@link Verdict}, or a refusal that redirects. */
+export type AuthVerdict = Verdict | AuthVerdictDetails;
+
+/**
+ * What the plugin manager decided, for the broker to send: `reasonCode` is 0x00 for an
+ * acceptance and the refusal's code (0x80 or more) otherwise. The plain answers are shared frozen
+ * objects, so compare fields, never identity.
+ */
+export interface Decision {
+  readonly allow: boolean;
+  readonly reasonCode: number;
+  readonly reasonString?: string;
+  /** Only with reason code 0x9C or 0x9D, from `authenticate`. */
+  readonly serverReference?: string;
+}
+
+/**
+ * What a plugin's `startAuth` gets: the connecting client (or, for a re-authentication, the
+ * connected one, with the user name it is authenticated as) and the authentication method.
+ */
+export interface AuthExchangeRequest extends AuthRequest {
+  /** The authentication method, one of the plugin's `authMethods`. */
+  readonly method: string;
+  /** True for a re-authentication (AUTH 0x19 from a connected client), false for a CONNECT. */
+  readonly reauthenticate: boolean;
+}
+
+/** An exchange goes on: the broker sends AUTH 0x18 (continue authentication) with `continue`. */
+export interface AuthContinue {
+  readonly continue: Uint8Array | undefined;
+}
+
+/**
+ * An exchange succeeded: the broker sends CONNACK 0x00 (or AUTH 0x00 after a re-authentication)
+ * with `success` as authentication data.
+ */
+export interface AuthSuccess {
+  readonly success: Uint8Array | undefined;
+  /**
+   * The user name the exchange authenticated. The plugin manager fails an exchange whose user
+   * name differs from the one the client gave; from the manager it is always the user name the
+   * client is to have (undefined: none).
+   */
+  readonly username?: string;
+}
+
+/** An exchange failed: the broker sends CONNACK (or, after a re-authentication, DISCONNECT). */
+export interface AuthFailure {
+  /**
+   * The reason code, 0x80 or more, that CONNACK (or for a re-authentication DISCONNECT) may
+   * carry; the manager replaces any other by 0x87 not authorized, and logs it.
+   */
+  readonly fail: number;
+  readonly reasonString?: string;
+  /** With reason code 0x9C or 0x9D: where the client should go instead. */
+  readonly serverReference?: string;
+}
+
+/** One answer of an enhanced authentication exchange. */
+export type AuthStep = AuthContinue | AuthSuccess | AuthFailure;
+
+/**
+ * One enhanced authentication exchange (MQTT 5 §4.12), made by a plugin's `startAuth`. `step` is
+ * called first with the authentication data of the packet that opened it (CONNECT, or AUTH 0x19
+ * for a re-authentication), then with that of each AUTH 0x18 the client answers a continue with.
+ * It ends at the first success or failure.
+ */
+export interface AuthExchange {
+  step(data: Uint8Array | undefined): AuthStep | Promise<AuthStep>;
+  /** The connection went away, or the broker stops, before the exchange ended. */
+  abort?(): void;
+}
 
 /** What a plugin's `setup` gets. */
 export interface PluginContext {
@@ -89,8 +243,22 @@ export interface Plugin {
   readonly name: string;
   /** Called once before the listeners start. */
   setup?(context: PluginContext): void | Promise<void>;
-  /** Asked when a client connects, if the plugin is in `auth.plugins` (or that key is absent). */
-  authenticate?(request: AuthRequest): Verdict | Promise<Verdict>;
+  /**
+   * Asked when a client connects without an authentication method, if the plugin is in
+   * `auth.plugins` (or that key is absent).
+   */
+  authenticate?(request: AuthRequest): AuthVerdict | Promise<AuthVerdict>;
+  /**
+   * The enhanced authentication methods `startAuth` handles (MQTT 5 authentication method
+   * names, matched exactly, such as `SCRAM-SHA-256`).
+   */
+  readonly authMethods?: readonly string[];
+  /**
+   * Opens an exchange for a client whose CONNECT (or re-authenticating AUTH) names one of
+   * `authMethods`, if the plugin is in `auth.plugins` (or that key is absent). The exchange
+   * decides alone: `authenticate` hooks are not asked about such a client.
+   */
+  startAuth?(request: AuthExchangeRequest): AuthExchange | Promise<AuthExchange>;
   /** Asked per topic, if `topic-check.enabled` and the plugin is in `topic-check.plugins`. */
   topicFiltering?(
     client: ClientInfo,

@@ -174,7 +174,7 @@ test("a name in auth.plugins or topic-check.plugins that asks nothing is a confi
   assert.deepEqual(error.problems, [
     `auth.plugins[0]: "auth_anonymus" is no loaded plugin (did you mean auth_anonymous?); ${existing}`,
     `auth.plugins[1]: "missing" is no loaded plugin; ${existing}`,
-    `auth.plugins[2]: "listener" has no authenticate hook; ${existing}`,
+    `auth.plugins[2]: "listener" has no authenticate or startAuth hook; ${existing}`,
     `auth.plugins[3]: "auth_file" is a built-in that is not loaded: add it to plugins; ${existing}`,
     'topic-check.plugins[1]: "auth_anonymous" has no topicFiltering hook; ' +
     "loaded plugins with topicFiltering: topic_acl, allow",

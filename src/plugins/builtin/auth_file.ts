@@ -4,6 +4,11 @@
  * `auth_anonymous`. Checks run one at a time in slices that leave the event loop free for other
  * clients, at most 64 pending (`MAX_PENDING_CHECKS`); beyond that a client is refused at once.
  *
+ * It also handles the MQTT 5 enhanced authentication method `SCRAM-SHA-256` against the file's
+ * `$scram-sha-256$` entries (see `scram_exchange.ts`), so one plugin and one file serve both ways
+ * of logging in. Those exchanges cost the server a few HMACs (the client does the PBKDF2), so
+ * they need no queue.
+ *
  * @module
  */
 import { readFile } from "node:fs/promises";
@@ -19,6 +24,7 @@ import {
 } from "../password/mod.ts";
 import { CheckQueue } from "../password/queue.ts";
 import { isAnonymous } from "./common.ts";
+import { commonestScramIterations, SCRAM_SHA_256, scramExchange } from "./scram_exchange.ts";
 
 /** The `auth_file` plugin: a {@link Plugin} whose `reload` re-reads the password file. */
 export interface AuthFilePlugin extends Plugin {
@@ -52,6 +58,7 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
   const path = config.auth.passwordFile;
   let users = new Map<string, string>();
   let decoy = decoyFor(users);
+  let scramIterations = commonestScramIterations(users.values());
   let logger: Logger | undefined;
   const checks = new CheckQueue();
   let warnedFull = false;
@@ -68,6 +75,7 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
     }
     users = parsePasswordFile(text, path);
     decoy = decoyFor(users);
+    scramIterations = commonestScramIterations(users.values());
     logger?.info(`${users.size} users loaded from ${path}`);
   }
 
@@ -83,6 +91,14 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
     reload: load,
     teardown() {
       checks.close();
+    },
+    authMethods: [SCRAM_SHA_256],
+    startAuth(request) {
+      return scramExchange(request, {
+        lookup: (name) => users.get(name),
+        fakeIterations: scramIterations,
+        logger,
+      });
     },
     authenticate(request) {
       if (isAnonymous(request.username)) return undefined;

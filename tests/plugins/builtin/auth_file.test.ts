@@ -4,9 +4,15 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { authFile } from "../../../src/plugins/builtin/auth_file.ts";
+import type { AuthExchangeHandle } from "../../../src/plugins/exchange.ts";
+import { PluginManager } from "../../../src/plugins/manager.ts";
 import { hashPassword } from "../../../src/plugins/password/mod.ts";
 import { MAX_PENDING_CHECKS } from "../../../src/plugins/password/queue.ts";
+import { createScramEntry } from "../../../src/plugins/password/scram.ts";
+import type { AuthRequest, AuthStep } from "../../../src/plugins/types.ts";
+import type { ConfigOverrides } from "../helpers.ts";
 import { authRequest, context, makeConfig, memoryLogger, turnCounter } from "../helpers.ts";
+import { ScramClient } from "../scram_client.ts";
 
 // alice/secret by mosquitto_passwd; bob/secret by openssl passwd -6.
 const ALICE =
@@ -126,4 +132,147 @@ test("past the bound of pending checks a user is refused at once, with one warni
     await plugin.teardown?.();
     assert.deepEqual(new Set(await Promise.all(pending)), new Set([false]));
   });
+});
+
+const SCRAM = "SCRAM-SHA-256";
+const decoder = new TextDecoder();
+const scramEntries = (async () => ({
+  alice: await createScramEntry("wonderland"),
+  dave: await createScramEntry("slow", { iterations: 4100 }),
+}))();
+
+/** A manager over a password file holding `text`, loaded as the broker loads it. */
+async function withManager(
+  text: string,
+  body: (manager: PluginManager, path: string) => void | Promise<void>,
+  overrides: ConfigOverrides = {},
+  logger = memoryLogger(),
+): Promise<void> {
+  await withFile(text, async (path) => {
+    const config = makeConfig({ ...overrides, auth: { passwordFile: path, ...overrides.auth } });
+    const manager = await PluginManager.load(config, logger, () => {});
+    try {
+      await body(manager, path);
+    } finally {
+      await manager.teardown();
+    }
+  });
+}
+
+function open(manager: PluginManager, request: AuthRequest, reauthenticate = false) {
+  const exchange = manager.startAuthExchange(SCRAM, request, reauthenticate);
+  assert.ok(exchange, "auth_file handles SCRAM-SHA-256");
+  return exchange;
+}
+
+/** Runs the whole exchange for `client`: the server-first message and the final step. */
+async function scram(exchange: AuthExchangeHandle, client: ScramClient) {
+  const first = await exchange.step(client.first());
+  if (!("continue" in first)) return { serverFirst: "", last: first };
+  assert.ok(first.continue);
+  const last: AuthStep = await exchange.step(client.final(first.continue));
+  return { serverFirst: decoder.decode(first.continue), last };
+}
+
+test("SCRAM-SHA-256 over the password file: a full exchange authenticates the user", async () => {
+  const { alice } = await scramEntries;
+  await withManager(`alice:${alice}\nbob:${ALICE}\n`, async (manager) => {
+    assert.equal(manager.plugins.some((p) => p.name === "auth_file"), true);
+    for (const username of [undefined, "alice"]) {
+      const client = new ScramClient("alice", "wonderland");
+      const { serverFirst, last } = await scram(open(manager, authRequest(username)), client);
+      assert.match(serverFirst, /,i=4096$/);
+      assert.ok("success" in last, JSON.stringify(last));
+      assert.equal(last.username, "alice");
+      assert.equal(decoder.decode(last.success), client.serverSignature());
+    }
+    // A plain password still works for the same entry.
+    assert.equal(await manager.authenticate(authRequest("alice", "wonderland")), true);
+  });
+});
+
+test("SCRAM-SHA-256 failures: wrong password, unknown user, user without a SCRAM entry, alike", async () => {
+  const { alice, dave } = await scramEntries;
+  const logger = memoryLogger();
+  await withManager(
+    `alice:${alice}\nbob:${ALICE}\ncarol:${alice}\ndave:${dave}\n`,
+    async (manager) => {
+      const expected = { fail: 0x86, reasonString: "SCRAM-SHA-256: invalid-proof" };
+      const shapes: string[] = [];
+      for (const [user, password] of [["alice", "nope"], ["mallory", "x"], ["bob", "secret"]]) {
+        const { serverFirst, last } = await scram(
+          open(manager, authRequest()),
+          new ScramClient(user, password),
+        );
+        assert.deepEqual(last, expected, user);
+        shapes.push(serverFirst.replace(/^r=[^,]+,s=[^,]+,/, ""));
+      }
+      // Unknown users are shown the commonest iteration count of the file's SCRAM entries.
+      assert.deepEqual(shapes, ["i=4096", "i=4096", "i=4096"]);
+      assert.ok(logger.lines.some((l) => /mallory" has no SCRAM-SHA-256 credential/.test(l)));
+      assert.ok(logger.lines.some((l) => /wrong proof for user "alice"/.test(l)));
+
+      const malformed = await open(manager, authRequest()).step(new TextEncoder().encode("hello"));
+      assert.deepEqual(malformed, { fail: 0x86, reasonString: "SCRAM-SHA-256: invalid-encoding" });
+      assert.deepEqual(await open(manager, authRequest()).step(undefined), {
+        fail: 0x86,
+        reasonString: "SCRAM-SHA-256: invalid-encoding",
+      });
+    },
+    {},
+    logger,
+  );
+});
+
+test("SCRAM-SHA-256: the CONNECT's user name must be the SCRAM user's", async () => {
+  const { alice } = await scramEntries;
+  await withManager(`alice:${alice}\n`, async (manager) => {
+    const { last } = await scram(
+      open(manager, authRequest("bob")),
+      new ScramClient("alice", "wonderland"),
+    );
+    assert.deepEqual(last, { fail: 0x86 });
+  });
+});
+
+test("SCRAM-SHA-256 re-authentication keeps the user; its failures are 0x87", async () => {
+  const { alice } = await scramEntries;
+  await withManager(`alice:${alice}\ncarol:${alice}\n`, async (manager) => {
+    const again = await scram(
+      open(manager, authRequest("alice"), true),
+      new ScramClient("alice", "wonderland"),
+    );
+    assert.ok("success" in again.last && again.last.username === "alice", JSON.stringify(again));
+    const wrong = await scram(
+      open(manager, authRequest("alice"), true),
+      new ScramClient("alice", "x"),
+    );
+    assert.deepEqual(wrong.last, { fail: 0x87, reasonString: "SCRAM-SHA-256: invalid-proof" });
+    const other = await scram(
+      open(manager, authRequest("alice"), true),
+      new ScramClient("carol", "wonderland"),
+    );
+    assert.deepEqual(other.last, { fail: 0x87 }, "a re-authentication cannot change the user");
+  });
+});
+
+test("SCRAM-SHA-256 follows reload and auth.plugins", async () => {
+  const { alice, dave } = await scramEntries;
+  await withManager(`alice:${alice}\n`, async (manager, path) => {
+    await writeFile(path, `dave:${dave}\n`);
+    await manager.reload();
+    const gone = await scram(open(manager, authRequest()), new ScramClient("alice", "wonderland"));
+    assert.equal("fail" in gone.last && gone.last.fail, 0x86);
+    const { serverFirst, last } = await scram(
+      open(manager, authRequest()),
+      new ScramClient("dave", "slow"),
+    );
+    assert.match(serverFirst, /,i=4100$/);
+    assert.ok("success" in last && last.username === "dave");
+    const unknown = await scram(open(manager, authRequest()), new ScramClient("erin", "x"));
+    assert.match(unknown.serverFirst, /,i=4100$/, "unknown users look like the file's users");
+  });
+  await withManager(`alice:${alice}\n`, (manager) => {
+    assert.equal(manager.startAuthExchange(SCRAM, authRequest()), undefined);
+  }, { auth: { plugins: ["auth_anonymous"] } });
 });

@@ -1,7 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import {
   createScramEntry,
   deriveScramCredential,
@@ -16,64 +15,11 @@ import {
   type ScramStartResult,
   verifyPlainAgainstScram,
 } from "../../../src/plugins/password/scram.ts";
+import { ScramClient } from "../scram_client.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const bytes = (text: string) => encoder.encode(text);
-
-/**
- * The client side of RFC 5802, written apart from the server's code so that the two check each
- * other; it assumes a NFKC-clean ASCII password.
- */
-class Client {
-  readonly #password: string;
-  readonly #header: string;
-  readonly #bare: string;
-  #authMessage = "";
-  #saltedPassword: Uint8Array = new Uint8Array();
-
-  constructor(
-    username: string,
-    password: string,
-    nonce = randomBytes(12).toString("base64"),
-    header = "n,,",
-  ) {
-    this.#password = password;
-    this.#header = header;
-    const escaped = username.replaceAll("=", "=3D").replaceAll(",", "=2C");
-    this.#bare = `n=${escaped},r=${nonce}`;
-  }
-
-  first(): Uint8Array {
-    return bytes(this.#header + this.#bare);
-  }
-
-  final(serverFirst: Uint8Array, edit: (nonce: string) => string = (n) => n): Uint8Array {
-    const text = decoder.decode(serverFirst);
-    const m = /^r=([^,]+),s=([^,]+),i=([0-9]+)$/.exec(text);
-    assert.ok(m, text);
-    this.#saltedPassword = pbkdf2Sync(
-      this.#password,
-      Buffer.from(m[2], "base64"),
-      Number(m[3]),
-      32,
-      "sha256",
-    );
-    const withoutProof = `c=${Buffer.from(this.#header).toString("base64")},r=${edit(m[1])}`;
-    this.#authMessage = `${this.#bare},${text},${withoutProof}`;
-    const clientKey = createHmac("sha256", this.#saltedPassword).update("Client Key").digest();
-    const storedKey = createHash("sha256").update(clientKey).digest();
-    const signature = createHmac("sha256", storedKey).update(this.#authMessage).digest();
-    const proof = clientKey.map((b, i) => b ^ signature[i]);
-    return bytes(`${withoutProof},p=${Buffer.from(proof).toString("base64")}`);
-  }
-
-  serverSignature(): string {
-    const serverKey = createHmac("sha256", this.#saltedPassword).update("Server Key").digest();
-    const signature = createHmac("sha256", serverKey).update(this.#authMessage).digest();
-    return `v=${signature.toString("base64")}`;
-  }
-}
 
 function continued(result: ScramStartResult): Uint8Array {
   assert.ok("continue" in result, JSON.stringify(result));
@@ -94,7 +40,7 @@ const ready = (async () => {
   users.set("bob", "$5$saltstring$C3o4O1TC6aRHF4FI.QSZMXtHbaj2gSXr4sUc/3NcUi.");
 })();
 
-async function exchange(client: Client, server = new ScramServer()) {
+async function exchange(client: ScramClient, server = new ScramServer()) {
   const serverFirst = continued(await server.start(client.first(), lookup));
   return { serverFirst, result: server.finish(client.final(serverFirst)) };
 }
@@ -117,7 +63,7 @@ test("RFC 7677 §3: the server produces the RFC's messages and accepts its clien
   const clientFinal = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0," +
     "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
   // The test client must agree with the RFC too, or the other tests prove nothing.
-  const client = new Client("user", "pencil", "rOprNGfwEbeRWgbNEkqO");
+  const client = new ScramClient("user", "pencil", "rOprNGfwEbeRWgbNEkqO");
   assert.equal(decoder.decode(client.final(serverFirst)), clientFinal);
   const result = server.finish(bytes(clientFinal));
   assert.ok("success" in result, JSON.stringify(result));
@@ -128,7 +74,7 @@ test("RFC 7677 §3: the server produces the RFC's messages and accepts its clien
 test("a full exchange authenticates, and the client can verify the server", async () => {
   await ready;
   for (const [user, password] of [["alice", "wonderland"], ["a,b=c", "escaped"]]) {
-    const client = new Client(user, password);
+    const client = new ScramClient(user, password);
     const { serverFirst, result } = await exchange(client);
     assert.match(decoder.decode(serverFirst), /^r=[^,]+[A-Za-z0-9+/]{24},s=[^,]+,i=4096$/);
     assert.ok("success" in result, JSON.stringify(result));
@@ -140,12 +86,12 @@ test("a full exchange authenticates, and the client can verify the server", asyn
 test("y,, and an authzid equal to the user name are accepted; another authzid is not", async () => {
   await ready;
   for (const header of ["y,,", "n,a=alice,"]) {
-    const { result } = await exchange(new Client("alice", "wonderland", "abc", header));
+    const { result } = await exchange(new ScramClient("alice", "wonderland", "abc", header));
     assert.ok("success" in result, `${header}: ${JSON.stringify(result)}`);
   }
   const server = new ScramServer();
   failed(
-    await server.start(new Client("alice", "wonderland", "abc", "n,a=bob,").first(), lookup),
+    await server.start(new ScramClient("alice", "wonderland", "abc", "n,a=bob,").first(), lookup),
     "other-error",
     /authorization identity/,
   );
@@ -153,7 +99,7 @@ test("y,, and an authzid equal to the user name are accepted; another authzid is
 
 test("a wrong password fails at the proof", async () => {
   await ready;
-  const { result } = await exchange(new Client("alice", "looking-glass"));
+  const { result } = await exchange(new ScramClient("alice", "looking-glass"));
   failed(result, "invalid-proof", /wrong proof/);
 });
 
@@ -162,12 +108,12 @@ test("an unknown user gets a server-first like a known user's and fails at the p
   const shape = (text: string) => text.replace(/[A-Za-z0-9+/=]/g, "x");
   const known = decoder.decode(continued(
     await new ScramServer().start(
-      new Client("alice", "?", "nonce").first(),
+      new ScramClient("alice", "?", "nonce").first(),
       lookup,
     ),
   ));
   for (const name of ["mallory", "bob"]) {
-    const client = new Client(name, "wonderland", "nonce");
+    const client = new ScramClient(name, "wonderland", "nonce");
     const { serverFirst, result } = await exchange(client);
     const text = decoder.decode(serverFirst);
     assert.equal(shape(text), shape(known), text);
@@ -177,7 +123,7 @@ test("an unknown user gets a server-first like a known user's and fails at the p
     assert.equal(again.split(",")[1], text.split(",")[1]);
   }
   const salts = await Promise.all(["mallory", "trudy"].map(async (name) => {
-    const first = await new ScramServer().start(new Client(name, "").first(), lookup);
+    const first = await new ScramServer().start(new ScramClient(name, "").first(), lookup);
     return decoder.decode(continued(first)).split(",")[1];
   }));
   assert.notEqual(salts[0], salts[1]);
@@ -196,12 +142,12 @@ test("client-final must carry this exchange's nonce and GS2 header", async () =>
   ];
   for (const [edit, code] of cases) {
     const server = new ScramServer();
-    const client = new Client("alice", "wonderland");
+    const client = new ScramClient("alice", "wonderland");
     const serverFirst = continued(await server.start(client.first(), lookup));
     failed(server.finish(client.final(serverFirst, edit)), code, /nonce/);
   }
   const server = new ScramServer();
-  const client = new Client("alice", "wonderland", "abc", "y,,");
+  const client = new ScramClient("alice", "wonderland", "abc", "y,,");
   await server.start(client.first(), lookup);
   failed(
     server.finish(bytes("c=biws,r=abc,p=" + Buffer.alloc(32).toString("base64"))),
@@ -240,7 +186,10 @@ test("malformed client-first messages fail without throwing", async () => {
     const server = new ScramServer();
     failed(await server.start(message, lookup), code);
     // The exchange is over after a failure.
-    failed(await server.start(new Client("alice", "wonderland").first(), lookup), "other-error");
+    failed(
+      await server.start(new ScramClient("alice", "wonderland").first(), lookup),
+      "other-error",
+    );
   }
   // Optional extensions after the nonce are allowed, and ignored.
   continued(await new ScramServer().start(bytes("n,,n=alice,r=abc,x=1,y=2"), lookup));
@@ -265,7 +214,7 @@ test("malformed client-final messages fail without throwing", async () => {
   ];
   for (const [message, code] of cases) {
     const server = new ScramServer();
-    const client = new Client("alice", "wonderland", "abc");
+    const client = new ScramClient("alice", "wonderland", "abc");
     const serverFirst = decoder.decode(continued(await server.start(client.first(), lookup)));
     const nonce = serverFirst.split(",")[0].slice(2);
     failed(server.finish(bytes(message(nonce))), code);
@@ -277,12 +226,12 @@ test("steps out of order, and a lookup that throws, end the exchange", async () 
   await ready;
   const early = new ScramServer();
   failed(early.finish(bytes("c=biws,r=abc,p=")), "other-error", /out of order/);
-  failed(await early.start(new Client("alice", "x").first(), lookup), "other-error");
+  failed(await early.start(new ScramClient("alice", "x").first(), lookup), "other-error");
 
   const broken = new ScramServer();
   failed(
     await broken.start(
-      new Client("alice", "x").first(),
+      new ScramClient("alice", "x").first(),
       () => Promise.reject(new Error("db down")),
     ),
     "other-error",
@@ -290,7 +239,7 @@ test("steps out of order, and a lookup that throws, end the exchange", async () 
   );
 
   const twice = new ScramServer();
-  const client = new Client("alice", "wonderland");
+  const client = new ScramClient("alice", "wonderland");
   const serverFirst = continued(await twice.start(client.first(), lookup));
   failed(await twice.start(client.first(), lookup), "other-error", /out of order/);
   failed(twice.finish(client.final(serverFirst)), "other-error", /out of order/);
