@@ -2,7 +2,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError } from "../../src/config/error.ts";
 import { EXCHANGE_FAILED } from "../../src/plugins/exchange.ts";
-import { PluginManager } from "../../src/plugins/manager.ts";
 import type {
   AuthExchange,
   AuthExchangeRequest,
@@ -10,19 +9,12 @@ import type {
   AuthStep,
   Plugin,
 } from "../../src/plugins/types.ts";
-import type { ConfigOverrides } from "./helpers.ts";
-import { authRequest, makeConfig, memoryLogger } from "./helpers.ts";
+import { authRequest, loadManager, memoryLogger } from "./helpers.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array | undefined) => new TextDecoder().decode(data);
 
-function load(
-  overrides: ConfigOverrides,
-  logger = memoryLogger(),
-  hookTimeoutMs?: number,
-): Promise<PluginManager> {
-  return PluginManager.load(makeConfig(overrides), logger, () => {}, {}, { hookTimeoutMs });
-}
+const load = loadManager;
 
 /** A plugin for `methods` whose exchanges answer with `steps` in turn, recording what it saw. */
 function method(

@@ -8,6 +8,7 @@ import { clearImmediate, setImmediate } from "node:timers";
 import type { ResolvedConfig } from "../../src/config/types.ts";
 import type { Logger } from "../../src/log.ts";
 import type { AuthRequest, ClientInfo, PluginContext } from "../../src/plugins/types.ts";
+import { PluginManager } from "../../src/plugins/manager.ts";
 
 /** Overrides for {@link makeConfig}. */
 export interface ConfigOverrides {
@@ -94,4 +95,13 @@ export function turnCounter(): { readonly turns: number; stop(): void } {
     },
     stop: () => clearImmediate(timer),
   };
+}
+
+/** Loads a plugin manager for `overrides`, with plugins that publish nowhere. */
+export function loadManager(
+  overrides: ConfigOverrides,
+  logger: Logger = memoryLogger(),
+  hookTimeoutMs?: number,
+): Promise<PluginManager> {
+  return PluginManager.load(makeConfig(overrides), logger, () => {}, {}, { hookTimeoutMs });
 }

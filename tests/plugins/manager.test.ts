@@ -4,19 +4,12 @@ import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../src/config/error.ts";
 import { PluginManager } from "../../src/plugins/manager.ts";
 import type { Message, Plugin, PluginContext, Verdict } from "../../src/plugins/types.ts";
-import type { ConfigOverrides } from "./helpers.ts";
-import { authRequest, client, makeConfig, memoryLogger } from "./helpers.ts";
+import { authRequest, client, loadManager, makeConfig, memoryLogger } from "./helpers.ts";
 import type { ThirdPartyPlugin } from "./fixtures/third_party.ts";
 
 const noPublish = () => {};
 
-function load(
-  overrides: ConfigOverrides,
-  logger = memoryLogger(),
-  hookTimeoutMs?: number,
-): Promise<PluginManager> {
-  return PluginManager.load(makeConfig(overrides), logger, noPublish, {}, { hookTimeoutMs });
-}
+const load = loadManager;
 
 function voter(name: string, verdict: () => Verdict | Promise<Verdict>): Plugin {
   return { name, authenticate: verdict, topicFiltering: verdict };

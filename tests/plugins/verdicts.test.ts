@@ -1,19 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { PluginManager } from "../../src/plugins/manager.ts";
 import type { AuthVerdict, Decision, Plugin, Verdict } from "../../src/plugins/types.ts";
-import type { ConfigOverrides } from "./helpers.ts";
-import { authRequest, client, makeConfig, memoryLogger } from "./helpers.ts";
+import { authRequest, client, loadManager, memoryLogger } from "./helpers.ts";
 
 const topicCheck = { enabled: true };
 
-function load(
-  overrides: ConfigOverrides,
-  logger = memoryLogger(),
-  hookTimeoutMs?: number,
-): Promise<PluginManager> {
-  return PluginManager.load(makeConfig(overrides), logger, () => {}, {}, { hookTimeoutMs });
-}
+const load = loadManager;
 
 function auth(name: string, answer: () => AuthVerdict | Promise<AuthVerdict>): Plugin {
   return { name, authenticate: answer };
