@@ -364,7 +364,7 @@ export class BrokerCore implements BrokerContext {
     return {
       code,
       why: `max-sessions ${max} reached`,
-      reason: "the broker holds its most sessions",
+      reason: "too many sessions",
     };
   }
 
