@@ -122,9 +122,7 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
     return refuse(
       client,
       CLIENT_IDENTIFIER_NOT_VALID,
-      `keepalive ${packet.keepalive} s is ${
-        packet.keepalive ? "over" : "none, with"
-      } max-keepalive ${max} s`,
+      `keepalive ${packet.keepalive} s (0: none) is not within max-keepalive ${max} s`,
     );
   }
   let clientId = packet.clientId;
