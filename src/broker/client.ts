@@ -51,7 +51,7 @@ export class Client {
   info: ClientInfo | undefined;
   keepaliveMs = 0;
   /** Protocol version and per-connection protocol state. */
-  readonly codec: Codec = new Codec();
+  readonly codec: Codec;
   /** When its CONNECT arrived, in the broker's CONNECT order (see `Broker.attach`). */
   connectSeq = 0;
   readonly acceptedAt: number = Date.now();
@@ -78,6 +78,7 @@ export class Client {
     readonly listener: string,
   ) {
     this.#framer = new PacketFramer(broker.config.limits.maxPacketSize);
+    this.codec = new Codec(broker.config.limits.topicAliasMaximum);
     this.#writer = conn.writable.getWriter();
     this.#writer.closed.catch(() => this.close("error", "write failed"));
   }
@@ -239,7 +240,10 @@ export class Client {
    */
   close(reason: DisconnectReason, detail?: string, code = DISCONNECT_CODES[reason]): void {
     if (this.#closed) return;
-    const told = code !== undefined && this.session ? this.codec.disconnect(code) : undefined;
+    // The detail says what the client did or what happens to it, so it is its reason string.
+    const told = code !== undefined && this.session
+      ? this.codec.disconnect(code, detail)
+      : undefined;
     if (detail) {
       const why = told ? ` (DISCONNECT ${reasonName(code!)})` : "";
       this.broker.logger.debug(`closing ${this.label}: ${detail}${why}`);

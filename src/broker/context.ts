@@ -40,6 +40,8 @@ export interface Refusal {
   code: number;
   /** For the log line. */
   why: string;
+  /** For a 5.0 client's reason string, when it says nothing the client should not know. */
+  reason?: string;
 }
 
 /** The broker as its connections, sessions and handlers see it. */
@@ -61,13 +63,15 @@ export interface BrokerContext {
   /**
    * CONNECT authenticated: unless the client id belongs to someone else or a newer CONNECT holds
    * it, take over, find or create the session and answer CONNACK with `connack` (the 5.0
-   * properties; a 3.1.1 connection leaves them out).
+   * properties; a 3.1.1 connection leaves them out). The session then outlives the connection
+   * by `expiryMs` (see `Session.expiryMs`).
    */
   attach(
     client: Client,
     info: ClientInfo,
     packet: ConnectPacket,
     connack: Properties,
+    expiryMs: number,
   ): Refusal | undefined;
   /** The connection ended: will, session, bookkeeping. */
   detach(client: Client, reason: DisconnectReason): void;

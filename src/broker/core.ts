@@ -83,6 +83,8 @@ export class BrokerCore implements BrokerContext {
   readonly #retained: RetainedStore;
   /** Disconnected persistent sessions, by when they expire. */
   readonly #expiries = new ExpiryQueue<Session>();
+  /** Disconnected sessions whose will waits for its will delay interval, by when it is due. */
+  readonly #wills = new ExpiryQueue<Session>();
   /** The bounds already reported in the log: each is logged once per run, the rest counted. */
   readonly #boundsLogged = new Set<string>();
   readonly #perListener = new Map<string, number>();
@@ -295,6 +297,7 @@ export class BrokerCore implements BrokerContext {
     info: ClientInfo,
     packet: ConnectPacket,
     connack: Properties,
+    expiryMs: number,
   ): Refusal | undefined {
     const id = info.clientId;
     const current = this.#clients.get(id);
@@ -317,6 +320,7 @@ export class BrokerCore implements BrokerContext {
       return {
         code: ReasonCode.SERVER_BUSY,
         why: `a newer connection with client id ${id} was admitted first`,
+        reason: "a newer connection with this client id was admitted first",
       };
     }
     const full = this.#refuseNewSession(id);
@@ -332,16 +336,19 @@ export class BrokerCore implements BrokerContext {
     }
     const present = session !== undefined;
     if (!session) {
-      session = new Session(id, packet.cleanSession, this.#sessionContext);
+      session = new Session(id, expiryMs, this.#sessionContext);
       this.#sessions.set(id, session);
     }
     session.client = client;
     session.info = info;
     session.connectSeq = client.connectSeq;
+    session.expiryMs = expiryMs;
+    // A new connection to the session before its will delay is up: that will is never sent
+    // (MQTT 5.0 3.1.3.2.2, [MQTT-3.1.3-9]; 3.1.2.5).
+    this.#wills.delete(session);
     session.will = packet.will;
     client.session = session;
     client.info = info;
-    client.keepaliveMs = packet.keepalive * 1000;
     // The keepalive counts from admission: a slow authentication is not the client's silence.
     client.lastRead = Date.now();
     this.#clients.set(id, client);
@@ -368,12 +375,21 @@ export class BrokerCore implements BrokerContext {
       "CONNECTs of new client ids get CONNACK 0x97, quota exceeded (3.1.1: 3)",
     );
     const code = ReasonCode.QUOTA_EXCEEDED;
-    return { code, why: `max-sessions ${max} reached` };
+    return {
+      code,
+      why: `max-sessions ${max} reached`,
+      reason: "too many sessions",
+    };
   }
 
-  /** Ends the persistent sessions whose expiry has come. */
+  /** Publishes the delayed wills that are due and ends the sessions whose expiry has come. */
   #expire(now: number): void {
     let session: Session | undefined;
+    while ((session = this.#wills.pop(now))) {
+      const will = session.will;
+      session.will = undefined;
+      if (will && !session.client && session.info) this.#publishWill(session.info, will);
+    }
     while ((session = this.#expiries.pop(now))) {
       // A session resumed since keeps its deadline only until it next disconnects.
       if (session.client || this.#sessions.get(session.clientId) !== session) continue;
@@ -394,22 +410,34 @@ export class BrokerCore implements BrokerContext {
     if (this.#clients.get(session.clientId) === client) this.#clients.delete(session.clientId);
     if (session.client === client) {
       session.client = undefined;
-      // A DISCONNECT without a will reason has already cleared it.
-      const will = session.will;
-      session.will = undefined;
-      if (will && reason !== "shutdown") this.#publishWill(client.info, will);
+      this.#willAfter(session, reason);
     }
-    if (
-      session.cleanSession && !session.client && this.#sessions.get(session.clientId) === session
-    ) {
-      this.#endSession(session);
-    } else if (
-      !session.client && session.expiryMs > 0 && this.#sessions.get(session.clientId) === session
-    ) {
-      this.#expiries.set(session, Date.now() + session.expiryMs);
+    if (!session.client && this.#sessions.get(session.clientId) === session) {
+      if (session.expiryMs === 0) this.#endSession(session);
+      else if (session.expiryMs !== Infinity) {
+        this.#expiries.set(session, Date.now() + session.expiryMs);
+      }
     }
     this.logger.debug(`disconnected ${client.label}: ${reason}`);
     this.emit("broker_client_disconnected", client.info, reason);
+  }
+
+  /**
+   * The connection of `session` is gone: its will (a DISCONNECT without a will reason has
+   * already cleared it) is published now, or once its 5.0 will delay interval is up unless a
+   * new connection to the session comes first, or when the session ends if that is sooner
+   * (MQTT 5.0 3.1.2.5, 3.1.3.2.2). A shutdown publishes none.
+   */
+  #willAfter(session: Session, reason: DisconnectReason): void {
+    const will = session.will;
+    if (!will) return;
+    const delay = will.properties?.willDelayInterval ?? 0;
+    if (reason !== "shutdown" && delay > 0) {
+      this.#wills.set(session, Date.now() + delay * 1000);
+      return;
+    }
+    session.will = undefined;
+    if (reason !== "shutdown" && session.info) this.#publishWill(session.info, will);
   }
 
   #publishWill(info: ClientInfo, will: NonNullable<Session["will"]>): void {
@@ -426,6 +454,10 @@ export class BrokerCore implements BrokerContext {
   }
 
   #endSession(session: Session): void {
+    // A will still waiting for its delay goes now: the session ends first (3.1.3.2.2).
+    this.#wills.delete(session);
+    const will = session.will;
+    if (will && !session.client && session.info) this.#publishWill(session.info, will);
     for (const filter of session.subscriptions.keys()) this.#subscriptions.remove(filter, session);
     session.subscriptions.clear();
     session.clear();

@@ -1,7 +1,7 @@
 /**
  * A client's session: subscriptions, QoS 1/2 messages in flight and queued, and QoS 2 receive
- * state. A session with clean-session 0 outlives its connection; delivery to it goes through
- * here whether or not a client is connected.
+ * state. A session with clean-session 0 (5.0: a session expiry interval) outlives its connection;
+ * delivery to it goes through here whether or not a client is connected.
  *
  * @module
  */
@@ -18,6 +18,18 @@ import type { Subscriber, SubscriptionOptions } from "./subscriptions.ts";
 /** Least time between two log lines about drops of one kind for one session. */
 const DROP_LOG_INTERVAL_MS = 10_000;
 
+/** The Session Expiry Interval that means "never" (MQTT 5.0 3.1.2.11.2). */
+const NEVER = 0xffffffff;
+
+/**
+ * A 5.0 Session Expiry Interval (seconds) as {@link Session.expiryMs}, capped by `maxMs`
+ * (`max-session-expiry`; 0: no cap).
+ */
+export function sessionExpiryMs(interval: number, maxMs: number): number {
+  const asked = interval === NEVER ? Infinity : interval * 1000;
+  return maxMs > 0 && asked > maxMs ? maxMs : asked;
+}
+
 /** A QoS 1/2 message for one session, in flight or queued. */
 export interface Outgoing {
   message: RoutedMessage;
@@ -26,6 +38,11 @@ export interface Outgoing {
   packetId: number;
   /** QoS 2: PUBREC received and PUBREL sent, waiting for PUBCOMP. */
   released: boolean;
+  /**
+   * In flight since an earlier connection and not sent again on this one: its window (the
+   * client's Receive Maximum) had no room when the session resumed.
+   */
+  held?: boolean;
 }
 
 /** What sessions share with the broker. */
@@ -104,8 +121,9 @@ export class Session implements Subscriber {
   /** The arrival number of the CONNECT last attached to it (see `Broker.attach`). */
   connectSeq = 0;
   /**
-   * How long the session outlives its connection when clean-session is 0, in ms (0: forever).
-   * Per session because MQTT 5 clients choose their own.
+   * How long the session outlives its connection, in ms: 0 ends it with the connection (3.1.1
+   * clean session, 5.0 session expiry 0), Infinity never. Set by every CONNECT (MQTT 5 clients
+   * choose their own) and by a 5.0 DISCONNECT that changes it.
    */
   expiryMs: number;
   /** By subscription filter, in the order the subscriptions were made. */
@@ -113,15 +131,29 @@ export class Session implements Subscriber {
   /** A topic plugin is deciding on a retained message: the others wait, to keep their order. */
   #judging = false;
   #nextPacketId = 1;
+  /** How many messages in {@link Session.inflight} are {@link Outgoing.held}. */
+  #held = 0;
   /** Until when further drops go unlogged, for QoS 0 drops and for queue drops. */
   #quietUntil: [number, number] = [0, 0];
 
   constructor(
     readonly clientId: string,
-    public cleanSession: boolean,
+    expiryMs: number,
     readonly context: SessionContext,
   ) {
-    this.expiryMs = context.limits.persistentSessionExpiryMs;
+    this.expiryMs = expiryMs;
+  }
+
+  /**
+   * Whether one more QoS 1/2 PUBLISH may go to `client`: never more in flight (sent and not
+   * completed, QoS 2 until PUBCOMP) than `max-inflight-messages` nor than the client's Receive
+   * Maximum (MQTT 5.0 4.9), counting only what was sent on this connection.
+   */
+  #room(client: Client): boolean {
+    const { maxInflightMessages } = this.context.limits;
+    const receive = client.codec.receiveMaximum;
+    return this.inflight.size - this.#held <
+      (receive < maxInflightMessages ? receive : maxInflightMessages);
   }
 
   #allocatePacketId(): number {
@@ -150,9 +182,8 @@ export class Session implements Subscriber {
       return;
     }
     const outgoing: Outgoing = { message, qos, retain, packetId: 0, released: false };
-    const { maxInflightMessages } = this.context.limits;
     if (
-      this.client && this.queue.length === 0 && this.inflight.size < maxInflightMessages &&
+      this.client && this.queue.length === 0 && this.#held === 0 && this.#room(this.client) &&
       this.client.canSend(message.encodedLength(this.client.codec.version, qos))
     ) {
       this.#transmit(outgoing, this.client);
@@ -207,10 +238,10 @@ export class Session implements Subscriber {
   pump(): void {
     const client = this.client;
     if (!client) return;
-    const { maxInflightMessages } = this.context.limits;
+    if (this.#held > 0 && !this.#sendHeld(client)) return;
     let next: Outgoing | undefined;
     while (
-      this.inflight.size < maxInflightMessages && (next = this.queue.peek()) &&
+      this.#room(client) && (next = this.queue.peek()) &&
       client.canSend(next.message.encodedLength(client.codec.version, next.qos))
     ) {
       this.queue.shift();
@@ -238,7 +269,6 @@ export class Session implements Subscriber {
   }
 
   #pumpRetained(client: Client): void {
-    const { maxInflightMessages } = this.context.limits;
     for (const [filter, cursor] of this.#retained) {
       for (;;) {
         if (this.#judging) return;
@@ -255,7 +285,7 @@ export class Session implements Subscriber {
         }
         const qos = message.qos < cursor.qos ? message.qos : cursor.qos;
         const room = qos === 0 ||
-          (this.queue.length === 0 && this.inflight.size < maxInflightMessages);
+          (this.queue.length === 0 && this.#room(client));
         if (!room || !client.canSend(message.encodedLength(client.codec.version, qos))) return;
         cursor.next = undefined;
         const verdict = this.context.mayReceive(this, message);
@@ -286,26 +316,53 @@ export class Session implements Subscriber {
     });
   }
 
-  /** After a reconnect: everything unacknowledged goes again, PUBLISH with DUP set, in order. */
+  /**
+   * After a reconnect: everything unacknowledged goes again, PUBLISH with DUP set, in order
+   * (MQTT 5.0 4.4). The new connection's window may be smaller than what is in flight: the
+   * PUBLISHes beyond it are held and go, in order, as acknowledgements make room (4.9: the
+   * send quota starts afresh with each connection). PUBRELs always go: they send no PUBLISH.
+   */
   resend(): void {
     const client = this.client;
     if (!client) return;
     const { codec } = client;
+    this.#held = 0;
+    for (const outgoing of this.inflight.values()) {
+      outgoing.held = !outgoing.released;
+      if (outgoing.held) this.#held++;
+    }
     for (const outgoing of this.inflight.values()) {
       const { message, qos, retain, packetId } = outgoing;
-      client.send(
-        outgoing.released
-          ? codec.ack(PacketType.PUBREL, packetId)
-          : message.encode(codec.version, qos, retain, packetId, true),
-      );
+      if (outgoing.released) client.send(codec.ack(PacketType.PUBREL, packetId));
+      else if (this.#room(client)) {
+        outgoing.held = false;
+        this.#held--;
+        client.send(message.encode(codec.version, qos, retain, packetId, true));
+      }
     }
     this.pump();
+  }
+
+  /** Sends held PUBLISHes while there is room; returns whether none is left. */
+  #sendHeld(client: Client): boolean {
+    const { version } = client.codec;
+    for (const outgoing of this.inflight.values()) {
+      if (!outgoing.held) continue;
+      const { message, qos, retain, packetId } = outgoing;
+      if (!this.#room(client) || !client.canSend(message.encodedLength(version, qos))) return false;
+      outgoing.held = false;
+      this.#held--;
+      client.send(message.encode(version, qos, retain, packetId, true));
+      if (this.#held === 0) break;
+    }
+    return true;
   }
 
   /** PUBACK or PUBCOMP: the message is done. */
   complete(packetId: number, qos: 1 | 2): void {
     const outgoing = this.inflight.get(packetId);
     if (!outgoing || outgoing.qos !== qos || (qos === 2 && !outgoing.released)) return;
+    if (outgoing.held) this.#held--;
     this.inflight.delete(packetId);
     this.pump();
   }
@@ -318,6 +375,11 @@ export class Session implements Subscriber {
     const outgoing = this.inflight.get(packetId);
     if (!outgoing || outgoing.qos !== 2) return false;
     if (!outgoing.released) {
+      // A PUBREC for a held message: the client had it after all, so PUBREL replaces the resend.
+      if (outgoing.held) {
+        outgoing.held = false;
+        this.#held--;
+      }
       outgoing.released = true;
       this.inflight.delete(packetId);
       this.inflight.set(packetId, outgoing);
@@ -328,6 +390,7 @@ export class Session implements Subscriber {
   /** Forgets everything in flight and queued (the session ends). */
   clear(): void {
     this.inflight.clear();
+    this.#held = 0;
     this.queue.clear();
     this.queuedBytes = 0;
     this.awaitingRelease.clear();

@@ -27,7 +27,10 @@ export interface Stats {
   retainedDropped: number;
   /** CONNECTs refused because `max-sessions` was reached. */
   sessionsRefused: number;
-  /** Disconnected persistent sessions removed after `persistent-session-expiry`. */
+  /**
+   * Disconnected sessions removed at the end of their expiry (`persistent-session-expiry`, or
+   * the one a 5.0 client chose).
+   */
   sessionsExpired: number;
   /** Topic filters refused because `max-subscriptions-per-session` was reached. */
   subscriptionsRefused: number;

@@ -51,7 +51,13 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxSessions: 100_000,
   maxSubscriptionsPerSession: 1000,
   persistentSessionExpiryMs: 7 * 24 * 3600 * 1000,
+  maxSessionExpiryMs: 7 * 24 * 3600 * 1000,
+  maxKeepaliveMs: 0,
+  topicAliasMaximum: 10,
 };
+
+/** Keepalive and topic aliases are two-byte integers. */
+export const MAX_TWO_BYTE = 65535;
 
 /** The longest session expiry, in seconds: MQTT 5's session expiry interval is a 32-bit count. */
 export const MAX_SESSION_EXPIRY = 4294967295;

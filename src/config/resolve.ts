@@ -242,6 +242,7 @@ export async function resolveConfig(
       taboo: checked.topicCheck.taboo ?? [...DEFAULTS.taboo],
     },
     sysIntervalMs: checked.sysIntervalMs ?? DEFAULTS.sys_interval * 1000,
+    ...(checked.responseTopicPrefix && { responseTopicPrefix: checked.responseTopicPrefix }),
     ...(checked.plugins && { plugins: resolvePlugins(checked.plugins, baseDir) }),
     limits: { ...DEFAULT_LIMITS, ...checked.limits },
   };

@@ -77,6 +77,14 @@ export interface BrokerConfig {
   "persistent-session-expiry"?: number;
   /** Subscriptions one session may hold; 0 means no limit. */
   "max-subscriptions-per-session"?: number;
+  /** Seconds an MQTT 5 session may outlive its connection at most; 0 means no cap. */
+  "max-session-expiry"?: number;
+  /** Longest keepalive in seconds a client may use; 0 accepts the client's. */
+  "max-keepalive"?: number;
+  /** Topic aliases an MQTT 5 client may set per connection; 0 disables them. */
+  "topic-alias-maximum"?: number;
+  /** The topic under which each MQTT 5 client that asks gets its own response topics. */
+  "response-topic-prefix"?: string;
 }
 
 /** A listener ready to bind. */
@@ -106,6 +114,11 @@ export interface Limits {
   maxSubscriptionsPerSession: number;
   /** 0 means sessions never expire. */
   persistentSessionExpiryMs: number;
+  /** Cap on an MQTT 5 client's session expiry interval; 0 means no cap. */
+  maxSessionExpiryMs: number;
+  /** 0 means the client's keepalive is accepted as it is. */
+  maxKeepaliveMs: number;
+  topicAliasMaximum: number;
 }
 
 /** The configuration the broker runs on: validated, defaults applied, files read. */
@@ -126,6 +139,8 @@ export interface ResolvedConfig {
     taboo: string[];
   };
   sysIntervalMs: number;
+  /** Response information is `<prefix>/<client id>`; undefined sends none. */
+  responseTopicPrefix?: string;
   /** undefined loads the default set of built-ins. */
   plugins?: (string | Plugin)[];
   limits: Limits;

@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { topicFilterError } from "../protocol/topic.ts";
+import { topicFilterError, topicNameError } from "../protocol/topic.ts";
 import type { Plugin } from "../plugins/types.ts";
 import { type BindAddress, parseBind } from "./bind.ts";
-import { MAX_INFLIGHT, MAX_PACKET_SIZE, MAX_SESSION_EXPIRY } from "./defaults.ts";
+import { MAX_INFLIGHT, MAX_PACKET_SIZE, MAX_SESSION_EXPIRY, MAX_TWO_BYTE } from "./defaults.ts";
 import { builtinName, isPluginObject, pluginSpecError } from "./plugins.ts";
 import { isRecord, type KeyPath, Problems } from "./problems.ts";
 import type { Limits } from "./types.ts";
@@ -44,6 +44,7 @@ export interface CheckedConfig {
     taboo?: string[];
   };
   sysIntervalMs?: number;
+  responseTopicPrefix?: string;
   plugins?: (string | Plugin)[];
   limits: Partial<Limits>;
 }
@@ -68,6 +69,9 @@ const LIMIT_KEYS = [
   "max-sessions",
   "persistent-session-expiry",
   "max-subscriptions-per-session",
+  "max-session-expiry",
+  "max-keepalive",
+  "topic-alias-maximum",
 ] as const;
 
 /** The top-level keys. */
@@ -78,6 +82,7 @@ export const TOP_KEYS: readonly string[] = [
   "topic-check",
   "sys_interval",
   "plugins",
+  "response-topic-prefix",
   ...LIMIT_KEYS,
 ];
 
@@ -274,6 +279,21 @@ function checkTopicCheck(problems: Problems, value: unknown): CheckedConfig["top
   return out;
 }
 
+/**
+ * A topic name without `$` at its start: every client's response topics go under it, so it must
+ * be a name clients can publish to (`$` topics are the broker's).
+ */
+function checkResponseTopicPrefix(problems: Problems, value: unknown): string | undefined {
+  const path = ["response-topic-prefix"];
+  const expected = "a topic name such as reply";
+  const prefix = checkString(problems, path, value, expected);
+  if (prefix === undefined) return undefined;
+  const why = prefix.startsWith("$") ? "it must not start with $" : topicNameError(prefix);
+  if (why === undefined) return prefix;
+  problems.invalid(path, value, expected, why);
+  return undefined;
+}
+
 function checkLimits(problems: Problems, map: Record<string, unknown>): Partial<Limits> {
   const out: Partial<Limits> = {};
   const has = (key: (typeof LIMIT_KEYS)[number]) => key in map;
@@ -292,15 +312,20 @@ function checkLimits(problems: Problems, map: Record<string, unknown>): Partial<
   if (has("max-retained-messages")) out.maxRetainedMessages = int("max-retained-messages", 0);
   if (has("max-retained-bytes")) out.maxRetainedBytes = int("max-retained-bytes", 0);
   if (has("max-sessions")) out.maxSessions = int("max-sessions", 0);
+  // Never a timer's delay (expiry is checked by the sweep), so longer than MAX_SECONDS is fine.
+  const expiry = (key: string) =>
+    checkSeconds(problems, [key], map[key], false, MAX_SESSION_EXPIRY);
   if (has("persistent-session-expiry")) {
-    // Never a timer's delay (expiry is checked by the sweep), so longer than MAX_SECONDS is fine.
-    out.persistentSessionExpiryMs = checkSeconds(
-      problems,
-      ["persistent-session-expiry"],
-      map["persistent-session-expiry"],
-      false,
-      MAX_SESSION_EXPIRY,
-    );
+    out.persistentSessionExpiryMs = expiry("persistent-session-expiry");
+  }
+  if (has("max-session-expiry")) out.maxSessionExpiryMs = expiry("max-session-expiry");
+  if (has("max-keepalive")) {
+    // Whole seconds: the broker tells 5.0 clients the value as a two-byte count of seconds.
+    const seconds = int("max-keepalive", 0, MAX_TWO_BYTE);
+    out.maxKeepaliveMs = seconds === undefined ? undefined : seconds * 1000;
+  }
+  if (has("topic-alias-maximum")) {
+    out.topicAliasMaximum = int("topic-alias-maximum", 0, MAX_TWO_BYTE);
   }
   if (has("max-subscriptions-per-session")) {
     out.maxSubscriptionsPerSession = int("max-subscriptions-per-session", 0);
@@ -331,12 +356,16 @@ export function checkConfig(input: unknown, problems: Problems): CheckedConfig {
     ? checkSeconds(problems, ["sys_interval"], map.sys_interval)
     : undefined;
   const plugins = "plugins" in map ? checkPlugins(problems, map.plugins) : undefined;
+  const responseTopicPrefix = "response-topic-prefix" in map
+    ? checkResponseTopicPrefix(problems, map["response-topic-prefix"])
+    : undefined;
   const limits = checkLimits(problems, map);
   const config: CheckedConfig = { listeners, auth, topicCheck, limits };
   if (timeoutDisconnectDelayMs !== undefined) {
     config.timeoutDisconnectDelayMs = timeoutDisconnectDelayMs;
   }
   if (sysIntervalMs !== undefined) config.sysIntervalMs = sysIntervalMs;
+  if (responseTopicPrefix !== undefined) config.responseTopicPrefix = responseTopicPrefix;
   if (plugins !== undefined) config.plugins = plugins;
   return config;
 }

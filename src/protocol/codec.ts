@@ -42,10 +42,18 @@ export class Codec {
   maximumPacketSize = 0;
   /** How many topic aliases the client accepts from the broker (0: none). */
   clientTopicAliasMaximum = 0;
-  /** How many topic aliases the broker accepts from the client (0: none, for now). */
-  readonly topicAliasMaximum = 0;
-  /** The client's topic aliases, by alias. */
+  /** Whether the client lets the broker add reason strings (5.0 Request Problem Information). */
+  problemInformation = true;
+  /** Whether the client asked for Response Information in CONNACK. */
+  responseInformation = false;
+  /**
+   * The client's topic aliases, by alias: at most {@link Codec.topicAliasMaximum}, and only for
+   * this connection (MQTT 5.0 3.3.2.3.4), so a reconnect starts with none.
+   */
   readonly topicAliases: Map<number, string> = new Map();
+
+  /** @param topicAliasMaximum how many topic aliases the broker accepts from the client (0: none) */
+  constructor(readonly topicAliasMaximum = 0) {}
 
   /** The protocol level its CONNECT set (3, 4 or 5), or 0 before CONNECT. */
   get version(): ProtocolLevel | 0 {
@@ -83,6 +91,8 @@ export class Codec {
     this.receiveMaximum = p.receiveMaximum ?? MAX_RECEIVE;
     this.maximumPacketSize = p.maximumPacketSize ?? 0;
     this.clientTopicAliasMaximum = p.topicAliasMaximum ?? 0;
+    this.problemInformation = p.requestProblemInformation ?? true;
+    this.responseInformation = p.requestResponseInformation ?? false;
   }
 
   /** Gives an aliased PUBLISH its topic, and records a new alias, within our maximum. */
@@ -98,22 +108,30 @@ export class Codec {
     else {
       const topic = this.topicAliases.get(alias);
       if (topic === undefined) {
-        throw new ProtocolError(`unknown topic alias ${alias}`, ReasonCode.PROTOCOL_ERROR);
+        throw new ProtocolError(`unknown topic alias ${alias}`, ReasonCode.TOPIC_ALIAS_INVALID);
       }
       packet.topic = topic;
     }
   }
 
   /**
-   * CONNACK for a 5.0 reason code; `properties` go to 5.0 clients only. Undefined when 3.1.1 has
-   * no CONNACK for the code (malformed packet, protocol error): the connection just closes.
+   * CONNACK for a 5.0 reason code; `properties` go to 5.0 clients only, and `reason` too when the
+   * client allows reason strings and it fits its maximum packet size. Undefined when 3.1.1 has no
+   * CONNACK for the code (malformed packet, protocol error): the connection just closes.
    */
   connack(
     reasonCode: number,
     sessionPresent: boolean,
-    properties?: Properties,
+    properties: Properties = {},
+    reason?: string,
   ): Uint8Array | undefined {
-    if (this.v5) return encodeConnack5(reasonCode, sessionPresent, properties);
+    if (this.v5) {
+      return this.#withReason(
+        reason,
+        properties,
+        (p) => encodeConnack5(reasonCode, sessionPresent, p),
+      );
+    }
     const code = connackReturnCodeV4(reasonCode);
     return code === undefined ? undefined : encodeConnack(code, sessionPresent);
   }
@@ -142,8 +160,28 @@ export class Codec {
     return PINGRESP;
   }
 
-  /** DISCONNECT with a reason code, for 5.0; undefined for 3.1.1, where only a close says it. */
-  disconnect(reasonCode: number): Uint8Array | undefined {
-    return this.v5 ? encodeDisconnect5(reasonCode) : undefined;
+  /**
+   * DISCONNECT with a reason code (and `reason` as its reason string, as for
+   * {@link Codec.connack}), for 5.0; undefined for 3.1.1, where only a close says it.
+   */
+  disconnect(reasonCode: number, reason?: string): Uint8Array | undefined {
+    if (!this.v5) return undefined;
+    return this.#withReason(reason, {}, (p) => encodeDisconnect5(reasonCode, p));
+  }
+
+  /**
+   * Encodes with a reason string if the client accepts one (3.1.2.11.7: none when it set Request
+   * Problem Information 0) and the packet still fits its Maximum Packet Size (3.2.2.3.16,
+   * 3.14.2.2.3); otherwise without.
+   */
+  #withReason(
+    reason: string | undefined,
+    properties: Properties,
+    encode: (properties: Properties) => Uint8Array,
+  ): Uint8Array {
+    if (reason === undefined || !this.problemInformation) return encode(properties);
+    const bytes = encode({ ...properties, reasonString: reason });
+    const max = this.maximumPacketSize;
+    return max === 0 || bytes.length <= max ? bytes : encode(properties);
   }
 }

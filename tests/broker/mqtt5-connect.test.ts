@@ -30,7 +30,7 @@ describe("MQTT 5 CONNECT", () => {
       assert.deepEqual(connack.properties, {
         receiveMaximum: 7,
         maximumPacketSize: 1048576,
-        topicAliasMaximum: 0,
+        topicAliasMaximum: 10,
         retainAvailable: true,
         wildcardSubscriptionAvailable: true,
         subscriptionIdentifiersAvailable: false,
@@ -55,8 +55,9 @@ describe("MQTT 5 CONNECT", () => {
   test("an empty client id is assigned, also with clean start 0, whose session then persists", () =>
     withBroker({}, async ({ raw, broker }) => {
       const a = await raw(5);
-      // Clean start 0, keepalive 0, no properties, empty client id (mqtt-packet will not encode it).
-      a.send(packet(0x10, [...str("MQTT"), 5, 0, 0, 0, 0, ...str("")]));
+      // Clean start 0, keepalive 0, session expiry 60 s, empty client id (mqtt-packet will not
+      // encode it).
+      a.send(packet(0x10, [...str("MQTT"), 5, 0, 0, 0, 5, 0x11, 0, 0, 0, 60, ...str("")]));
       const connack = await a.next("connack");
       assert.equal(connack.reasonCode, 0);
       const id = (connack.properties as Record<string, unknown>).assignedClientIdentifier;
@@ -67,7 +68,11 @@ describe("MQTT 5 CONNECT", () => {
       a.send({ cmd: "disconnect" });
       await a.waitClosed();
       const b = await raw(5);
-      const again = await b.handshake({ clientId: id, clean: false });
+      const again = await b.handshake({
+        clientId: id,
+        clean: false,
+        properties: { sessionExpiryInterval: 60 },
+      });
       assert.equal(again.sessionPresent, true);
       assert.equal(
         (again.properties as Record<string, unknown>).assignedClientIdentifier,
@@ -128,7 +133,7 @@ describe("MQTT 5 DISCONNECT from the broker says why", () => {
 
       const aliased = await raw(5);
       await aliased.handshake();
-      aliased.send({ cmd: "publish", topic: "t", payload: "x", properties: { topicAlias: 1 } });
+      aliased.send({ cmd: "publish", topic: "t", payload: "x", properties: { topicAlias: 11 } });
       assert.equal(await disconnectedWith(aliased), 0x94);
     }));
 

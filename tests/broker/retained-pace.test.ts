@@ -44,7 +44,7 @@ function setup(
     logger: memoryLogger(),
     mayReceive,
   };
-  const session = new Session("s", true, context);
+  const session = new Session("s", 0, context);
   const client = new FakeClient();
   session.client = client as unknown as Client;
   return { store, session, client };

@@ -32,6 +32,9 @@ describe("resolveConfig defaults", () => {
           maxSessions: 100000,
           maxSubscriptionsPerSession: 1000,
           persistentSessionExpiryMs: 7 * 24 * 3600 * 1000,
+          maxSessionExpiryMs: 7 * 24 * 3600 * 1000,
+          maxKeepaliveMs: 0,
+          topicAliasMaximum: 10,
         },
       });
     }
@@ -59,8 +62,13 @@ describe("resolveConfig defaults", () => {
       "max-sessions": 10,
       "persistent-session-expiry": 31536000,
       "max-subscriptions-per-session": 0,
+      "max-session-expiry": 0,
+      "max-keepalive": 60,
+      "topic-alias-maximum": 0,
+      "response-topic-prefix": "reply",
     });
     assert.equal(config.timeoutDisconnectDelayMs, 0);
+    assert.equal(config.responseTopicPrefix, "reply");
     assert.equal(config.sysIntervalMs, 0);
     assert.deepEqual(config.auth, { plugins: ["auth_anonymous"], allowAnonymous: false });
     assert.deepEqual(config.topicCheck, {
@@ -82,6 +90,9 @@ describe("resolveConfig defaults", () => {
       maxSessions: 10,
       persistentSessionExpiryMs: 31536000000,
       maxSubscriptionsPerSession: 0,
+      maxSessionExpiryMs: 0,
+      maxKeepaliveMs: 60000,
+      topicAliasMaximum: 0,
     });
   });
 

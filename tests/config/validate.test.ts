@@ -274,6 +274,9 @@ describe("validateConfig", () => {
         "max-sessions": "100",
         "persistent-session-expiry": 4294967296,
         "max-subscriptions-per-session": null,
+        "max-session-expiry": -1,
+        "max-keepalive": 65536,
+        "topic-alias-maximum": 1.5,
       }),
       [
         "max-packet-size: 268435456 is not an integer from 2 to 268435455",
@@ -287,7 +290,25 @@ describe("validateConfig", () => {
         "max-retained-bytes: 1.5 is not an integer >= 0",
         'max-sessions: "100" is not an integer >= 0 (it is a string: remove the quotes)',
         "persistent-session-expiry: 4294967296 is not a number of seconds from 0 to 4294967295",
+        "max-session-expiry: -1 is not a number of seconds from 0 to 4294967295",
+        "max-keepalive: 65536 is not an integer from 0 to 65535",
+        "topic-alias-maximum: 1.5 is not an integer from 0 to 65535",
         "max-subscriptions-per-session: no value (expected an integer >= 0)",
+      ],
+    );
+  });
+
+  test("response-topic-prefix: a topic name clients can publish to", () => {
+    assert.deepEqual(validateConfig({ "response-topic-prefix": "reply/to" }).problems, []);
+    assert.deepEqual(
+      ["", "a/+", "$SYS/x", 5].map((prefix) =>
+        validateConfig({ "response-topic-prefix": prefix }).problems
+      ),
+      [
+        ['response-topic-prefix: "" is not a topic name such as reply'],
+        ['response-topic-prefix: "a/+" is not a topic name such as reply (topic name contains a wildcard)'],
+        ['response-topic-prefix: "$SYS/x" is not a topic name such as reply (it must not start with $)'],
+        ["response-topic-prefix: 5 is not a topic name such as reply"],
       ],
     );
   });

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import mqttPacket from "mqtt-packet";
 import { ProtocolError } from "../../src/protocol/packets.ts";
+import type { Packet, RawClient } from "./broker.ts";
 
 /** A packet as mqtt-packet writes and reads it. */
 export type OraclePacket = Record<string, unknown>;
@@ -66,4 +67,14 @@ export function raw(first: number, ...body: number[]): Uint8Array {
 export function str(text: string): number[] {
   const bytes = new TextEncoder().encode(text);
   return [bytes.length >> 8, bytes.length & 0xff, ...bytes];
+}
+
+/**
+ * Waits for a DISCONNECT from the broker, then for the close; resolves with the DISCONNECT (its
+ * `reasonCode`, and `properties` if any).
+ */
+export async function brokerDisconnect(c: RawClient, ms = 5000): Promise<Packet> {
+  const disconnect = await c.next("disconnect", ms);
+  await c.waitClosed();
+  return disconnect;
 }

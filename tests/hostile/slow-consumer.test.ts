@@ -149,7 +149,7 @@ describe("slow consumers", () => {
     const logger = memoryLogger();
     const stats = newStats();
     const limits = { ...DEFAULT_LIMITS, maxQueuedMessages: 50 };
-    const session = new Session("jammed", true, { limits, stats, logger, mayReceive: () => true });
+    const session = new Session("jammed", 0, { limits, stats, logger, mayReceive: () => true });
     const full = { codec: { version: 4 }, canSend: () => false, send: () => {} };
     session.client = full as unknown as Client;
     const payload = new Uint8Array(8);

@@ -39,6 +39,9 @@ export function makeConfig(overrides: ConfigOverrides = {}): ResolvedConfig {
       maxSessions: 0,
       maxSubscriptionsPerSession: 0,
       persistentSessionExpiryMs: 0,
+      maxSessionExpiryMs: 0,
+      maxKeepaliveMs: 0,
+      topicAliasMaximum: 0,
     },
   };
 }

@@ -10,6 +10,7 @@ import type { Properties } from "../../protocol/properties.ts";
 import { ReasonCode, reasonName } from "../../protocol/reason.ts";
 import type { ClientInfo } from "../../plugins/types.ts";
 import type { Client } from "../client.ts";
+import { sessionExpiryMs } from "../session.ts";
 
 const {
   UNSUPPORTED_PROTOCOL_VERSION,
@@ -22,8 +23,12 @@ const {
 /** The largest value of the two-byte Receive Maximum. */
 const MAX_RECEIVE = 65535;
 
-function refuse(client: Client, code: number, why: string): void {
-  const connack = client.codec.connack(code, false);
+/**
+ * Refuses with CONNACK `code`; `reason` becomes its reason string for a 5.0 client that allows
+ * one, so it must say nothing the client may not know (`why` is for the log).
+ */
+function refuse(client: Client, code: number, why: string, reason?: string): void {
+  const connack = client.codec.connack(code, false, {}, reason);
   if (connack) client.send(connack);
   client.broker.logger.info(`refused ${client.label}: ${why} (${reasonName(code)})`);
   client.close("refused");
@@ -31,7 +36,7 @@ function refuse(client: Client, code: number, why: string): void {
 
 /**
  * What a 5.0 CONNACK tells the client about this broker: its limits, and the features it does not
- * offer yet (absent properties would mean "available").
+ * offer yet (absent properties would mean "available"; Maximum QoS is left out: 2).
  */
 function connackProperties(client: Client, assignedId: string | undefined): Properties {
   const { maxInflightMessages, maxPacketSize } = client.broker.config.limits;
@@ -47,6 +52,49 @@ function connackProperties(client: Client, assignedId: string | undefined): Prop
   };
 }
 
+/**
+ * How long the session outlives the connection, in ms (0: not at all, Infinity: for ever). A
+ * 5.0 client chooses (absent is 0, even with clean start 0: 3.1.2.11.2), within
+ * `max-session-expiry`; a capped value is told in CONNACK (3.2.2.3.2). 3.1.1 clean-session 0
+ * gets `persistent-session-expiry`.
+ */
+function sessionExpiry(client: Client, packet: ConnectPacket, connack: Properties): number {
+  const { persistentSessionExpiryMs, maxSessionExpiryMs } = client.broker.config.limits;
+  if (packet.protocolVersion !== 5) {
+    if (packet.cleanSession) return 0;
+    return persistentSessionExpiryMs === 0 ? Infinity : persistentSessionExpiryMs;
+  }
+  const interval = packet.properties?.sessionExpiryInterval ?? 0;
+  const ms = sessionExpiryMs(interval, maxSessionExpiryMs);
+  if (ms !== sessionExpiryMs(interval, 0)) connack.sessionExpiryInterval = Math.ceil(ms / 1000);
+  return ms;
+}
+
+/**
+ * The keepalive the broker enforces, in seconds: the client's, or `max-keepalive` when that is
+ * set and the client asks for more or for none; a 5.0 client is told in CONNACK (Server Keep
+ * Alive, 3.2.2.3.14). Undefined refuses a 3.1.1 client, which cannot be told (as Mosquitto 2).
+ */
+function keepalive(client: Client, packet: ConnectPacket, connack: Properties): number | undefined {
+  const max = client.broker.config.limits.maxKeepaliveMs / 1000;
+  const asked = packet.keepalive;
+  if (max === 0 || (asked > 0 && asked <= max)) return asked;
+  if (packet.protocolVersion !== 5) return undefined;
+  connack.serverKeepAlive = max;
+  return max;
+}
+
+/**
+ * Response Information for a client that asked (3.1.2.11.6): `response-topic-prefix/<client
+ * id>`, a topic of its own; none when unset, or when the client id would not make one level of
+ * a topic name (the standard lets the broker send none).
+ */
+function responseInformation(client: Client, clientId: string): string | undefined {
+  const prefix = client.broker.config.responseTopicPrefix;
+  if (!prefix || !client.codec.responseInformation || /[/+#]/.test(clientId)) return undefined;
+  return `${prefix}/${clientId}`;
+}
+
 /** Handles CONNECT, the first packet of every connection. */
 export function handleConnect(client: Client, packet: ConnectPacket): void | Promise<void> {
   client.connectSeq = client.broker.connectSequence();
@@ -59,10 +107,22 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
   }
   const v5 = packet.protocolVersion === 5;
   if (v5 && packet.properties?.authenticationMethod !== undefined) {
+    const method = JSON.stringify(packet.properties.authenticationMethod);
     return refuse(
       client,
       BAD_AUTHENTICATION_METHOD,
-      `authentication method ${JSON.stringify(packet.properties.authenticationMethod)} not offered`,
+      `authentication method ${method} not offered`,
+      `authentication method ${method} not offered`,
+    );
+  }
+  const connack: Properties = {};
+  const seconds = keepalive(client, packet, connack);
+  if (seconds === undefined) {
+    const max = client.broker.config.limits.maxKeepaliveMs / 1000;
+    return refuse(
+      client,
+      CLIENT_IDENTIFIER_NOT_VALID,
+      `keepalive ${packet.keepalive} s (0: none) is not within max-keepalive ${max} s`,
     );
   }
   let clientId = packet.clientId;
@@ -89,9 +149,17 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
       const code = packet.username ? BAD_USER_NAME_OR_PASSWORD : NOT_AUTHORIZED;
       return refuse(client, code, `authentication failed for ${info.clientId}`);
     }
-    const connack = v5 ? connackProperties(client, assignedId) : {};
-    const refusal = client.broker.attach(client, info, packet, connack);
-    if (refusal) refuse(client, refusal.code, refusal.why);
+    const expiryMs = sessionExpiry(client, packet, connack);
+    const properties = v5
+      ? {
+        ...connackProperties(client, assignedId),
+        ...connack,
+        responseInformation: responseInformation(client, clientId),
+      }
+      : {};
+    client.keepaliveMs = seconds * 1000;
+    const refusal = client.broker.attach(client, info, packet, properties, expiryMs);
+    if (refusal) refuse(client, refusal.code, refusal.why, refusal.reason);
   };
   const verdict = client.broker.hooks.authenticate({ ...info, password: packet.password });
   if (typeof verdict === "boolean") return admit(verdict);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { PacketType, type PublishPacket } from "../../protocol/packets.ts";
+import { PacketType, ProtocolError, type PublishPacket } from "../../protocol/packets.ts";
 import { ReasonCode } from "../../protocol/reason.ts";
 import { RoutedMessage } from "../message.ts";
 import type { Client } from "../client.ts";
@@ -42,9 +42,22 @@ function accept(client: Client, packet: PublishPacket, allowed: boolean): void {
 export function handlePublish(client: Client, packet: PublishPacket): void | Promise<void> {
   const broker = client.broker;
   broker.stats.publishReceived++;
-  if (packet.qos === 2 && client.session!.awaitingRelease.has(packet.packetId)) {
+  const session = client.session!;
+  if (packet.qos === 2 && session.awaitingRelease.has(packet.packetId)) {
     client.send(client.codec.ack(PacketType.PUBREC, packet.packetId));
     return;
+  }
+  // The broker's Receive Maximum (MQTT 5.0 3.2.2.3.3, 4.9): QoS 1/2 PUBLISHes not yet answered
+  // by PUBACK or PUBCOMP. A QoS 1 one is answered before the next packet is read, so what counts
+  // is the QoS 2 ones waiting for PUBREL; one more than that is a DISCONNECT 0x93.
+  if (
+    packet.qos > 0 && client.codec.v5 &&
+    session.awaitingRelease.size >= broker.config.limits.maxInflightMessages
+  ) {
+    throw new ProtocolError(
+      `more than the receive maximum ${broker.config.limits.maxInflightMessages} QoS 1/2 messages unacknowledged`,
+      ReasonCode.RECEIVE_MAXIMUM_EXCEEDED,
+    );
   }
   // `$SYS` belongs to the broker, whatever any ACL says.
   if (packet.topic === "$SYS" || packet.topic.startsWith("$SYS/")) {
