@@ -17,6 +17,7 @@ import type {
   ClientInfo,
   DisconnectReason,
 } from "../plugins/types.ts";
+import { ALLOW } from "../plugins/decision.ts";
 import { escapingLogger, type Logger } from "../log.ts";
 import { Client } from "./client.ts";
 import { refuseWithConnack } from "./refuse.ts";
@@ -113,8 +114,10 @@ export class BrokerCore implements BrokerContext {
 
   /** What plugins say; replaced once plugins are loaded. */
   hooks: BrokerHooks = {
-    authenticate: () => true,
+    decideAuth: () => ALLOW,
+    decideTopic: () => ALLOW,
     checkTopic: () => true,
+    startAuthExchange: () => undefined,
     emit: () => {},
     listens: () => false,
   };
@@ -409,7 +412,7 @@ export class BrokerCore implements BrokerContext {
       this.#expiries.set(session, Date.now() + session.expiryMs);
     }
     this.logger.debug(`disconnected ${client.label}: ${reason}`);
-    this.emit("broker_client_disconnected", client.info, reason);
+    this.emit("broker_client_disconnected", client.info, reason, client.disconnectDetails);
   }
 
   #publishWill(info: ClientInfo, will: NonNullable<Session["will"]>): void {

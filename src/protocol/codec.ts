@@ -10,6 +10,7 @@ import { decodePacket } from "./decode.ts";
 import { encodeAck, encodeConnack, encodeSuback, encodeUnsuback, PINGRESP } from "./encode.ts";
 import {
   encodeAck5,
+  encodeAuth5,
   encodeConnack5,
   encodeDisconnect5,
   encodeSuback5,
@@ -46,6 +47,11 @@ export class Codec {
   readonly topicAliasMaximum = 0;
   /** The client's topic aliases, by alias. */
   readonly topicAliases: Map<number, string> = new Map();
+  /**
+   * Whether reason strings may go to the client (5.0 Request Problem Information, true unless it
+   * sent 0).
+   */
+  problemInformation = true;
 
   /** The protocol level its CONNECT set (3, 4 or 5), or 0 before CONNECT. */
   get version(): ProtocolLevel | 0 {
@@ -83,6 +89,7 @@ export class Codec {
     this.receiveMaximum = p.receiveMaximum ?? MAX_RECEIVE;
     this.maximumPacketSize = p.maximumPacketSize ?? 0;
     this.clientTopicAliasMaximum = p.topicAliasMaximum ?? 0;
+    this.problemInformation = p.requestProblemInformation ?? true;
   }
 
   /** Gives an aliased PUBLISH its topic, and records a new alias, within our maximum. */
@@ -118,14 +125,26 @@ export class Codec {
     return code === undefined ? undefined : encodeConnack(code, sessionPresent);
   }
 
-  /** PUBACK, PUBREC, PUBREL or PUBCOMP; 3.1.1 has no reason code, so it is left out there. */
-  ack(type: AckPacket["type"], packetId: number, reasonCode = 0): Uint8Array {
-    return this.v5 ? encodeAck5(type, packetId, reasonCode) : encodeAck(type, packetId);
+  /**
+   * PUBACK, PUBREC, PUBREL or PUBCOMP; 3.1.1 has no reason code, so it is left out there, and
+   * the reason string goes only to a 5.0 client that did not turn problem information off.
+   */
+  ack(
+    type: AckPacket["type"],
+    packetId: number,
+    reasonCode = 0,
+    reasonString?: string,
+  ): Uint8Array {
+    if (!this.v5) return encodeAck(type, packetId);
+    return encodeAck5(type, packetId, reasonCode, this.#problem(reasonString));
   }
 
-  /** SUBACK with one 5.0 reason code per filter; 3.1.1 reads every refusal as 0x80. */
-  suback(packetId: number, reasonCodes: readonly number[]): Uint8Array {
-    if (this.v5) return encodeSuback5(packetId, reasonCodes);
+  /**
+   * SUBACK with one 5.0 reason code per filter, and a reason string as {@link Codec.ack} sends
+   * one; 3.1.1 reads every refusal as 0x80.
+   */
+  suback(packetId: number, reasonCodes: readonly number[], reasonString?: string): Uint8Array {
+    if (this.v5) return encodeSuback5(packetId, reasonCodes, this.#problem(reasonString));
     return encodeSuback(
       packetId,
       reasonCodes.map((code) => code < SUBACK_FAILURE ? code : SUBACK_FAILURE),
@@ -140,6 +159,16 @@ export class Codec {
   /** PINGRESP, the same in every version. */
   pingresp(): Uint8Array {
     return PINGRESP;
+  }
+
+  /** AUTH (5.0 only): a step of enhanced authentication, or the end of a re-authentication. */
+  auth(reasonCode: number, properties?: Properties): Uint8Array {
+    return encodeAuth5(reasonCode, properties);
+  }
+
+  /** The properties carrying a reason string, when there is one the client may be sent. */
+  #problem(reasonString: string | undefined): Properties | undefined {
+    return reasonString !== undefined && this.problemInformation ? { reasonString } : undefined;
   }
 
   /** DISCONNECT with a reason code, for 5.0; undefined for 3.1.1, where only a close says it. */
