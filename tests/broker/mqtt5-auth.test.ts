@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createScramEntry } from "../../src/plugins/password/scram.ts";
 import type { AuthExchangeRequest, AuthStep, Plugin } from "../../src/plugins/types.ts";
-import { eventually, type Packet, type RawClient, withBroker } from "../helpers/broker.ts";
+import mqtt from "mqtt";
+import { eventually, type Packet, type RawClient, withBroker, within } from "../helpers/broker.ts";
 import { ScramClient } from "../plugins/scram_client.ts";
 
 const SCRAM = "SCRAM-SHA-256";
@@ -175,6 +176,42 @@ describe("MQTT 5 enhanced authentication with SCRAM-SHA-256 (auth_file)", () => 
       const serverFirst = await c.next("auth");
       auth(c, 0x18, again.final(props(serverFirst).authenticationData as Uint8Array));
       assert.equal(await disconnectedWith(c), 0x87);
+    }));
+
+  test("MQTT.js connects with SCRAM-SHA-256 through its handleAuth", () =>
+    withBroker(scramConfig, async ({ url, broker }) => {
+      const scram = new ScramClient("alice", "secret");
+      const client = mqtt.connect(url, {
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+        clientId: "mqttjs-scram",
+        properties: { authenticationMethod: SCRAM, authenticationData: Buffer.from(scram.first()) },
+      });
+      client.handleAuth = (packet, callback) => {
+        const data = packet.properties?.authenticationData as Uint8Array;
+        callback(undefined, {
+          cmd: "auth",
+          reasonCode: 0x18,
+          properties: {
+            authenticationMethod: SCRAM,
+            authenticationData: Buffer.from(scram.final(data)),
+          },
+        });
+      };
+      try {
+        const connack = await within(
+          new Promise<mqtt.IConnackPacket>((resolve, reject) => {
+            client.once("connect", resolve);
+            client.once("error", reject);
+          }),
+          6000,
+          "MQTT.js to connect",
+        );
+        assert.equal(text(connack.properties?.authenticationData), scram.serverSignature());
+        assert.deepEqual(broker.clients.map((i) => i.username), ["alice"]);
+      } finally {
+        client.end(true);
+      }
     }));
 
   test("a method nobody handles gets CONNACK 0x8C", () =>
