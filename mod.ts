@@ -28,17 +28,30 @@ export type { Stats } from "./src/broker/stats.ts";
 export type { BrokerConfig, ListenerConfig } from "./src/config/types.ts";
 export { ConfigError } from "./src/config/error.ts";
 export type {
+  AuthContinue,
+  AuthExchange,
+  AuthExchangeRequest,
+  AuthFailure,
   AuthRequest,
+  AuthStep,
+  AuthSuccess,
+  AuthVerdict,
+  AuthVerdictDetails,
   BrokerEventHandler,
   BrokerEventName,
   BrokerEvents,
   ClientInfo,
+  ConnectProperties,
+  DisconnectDetails,
   DisconnectReason,
   Message,
+  MessageProperties,
   Plugin,
   PluginContext,
   TopicAction,
+  UserProperty,
   Verdict,
+  VerdictDetails,
 } from "./src/plugins/types.ts";
 export { createLogger, type Logger, type LogLevel } from "./src/log.ts";
 export { VERSION } from "./src/version.ts";

@@ -15,7 +15,8 @@ import {
 } from "../protocol/packets.ts";
 import { ReasonCode, reasonName } from "../protocol/reason.ts";
 import type { Connection } from "../runtime/types.ts";
-import type { ClientInfo, DisconnectReason } from "../plugins/types.ts";
+import type { ClientInfo, DisconnectDetails, DisconnectReason } from "../plugins/types.ts";
+import type { Authentication } from "./authentication.ts";
 import type { BrokerContext } from "./context.ts";
 import type { Session } from "./session.ts";
 import { handleConnect } from "./handlers/connect.ts";
@@ -28,6 +29,7 @@ import { handleSubscribe } from "./handlers/subscribe.ts";
 import { handleUnsubscribe } from "./handlers/unsubscribe.ts";
 import { handlePingreq } from "./handlers/pingreq.ts";
 import { handleDisconnect } from "./handlers/disconnect.ts";
+import { handleAuth, handleConnectAuth } from "./handlers/auth.ts";
 
 /** How long a closing connection may take to flush its last bytes (e.g. a refusing CONNACK). */
 const CLOSE_FLUSH_MS = 1000;
@@ -57,6 +59,12 @@ export class Client {
   readonly acceptedAt: number = Date.now();
   /** When the last whole packet arrived, or the CONNECT was admitted. */
   lastRead: number = this.acceptedAt;
+  /** The enhanced authentication exchange running, for its CONNECT or a re-authentication. */
+  authentication: Authentication | undefined;
+  /** The method a 5.0 client authenticated with in CONNECT, which re-authentication must use. */
+  authMethod: string | undefined;
+  /** The MQTT 5 DISCONNECT that ends the connection, for `broker_client_disconnected`. */
+  disconnectDetails: DisconnectDetails | undefined;
   #closed = false;
   #connecting = false;
   readonly #framer: PacketFramer;
@@ -134,6 +142,7 @@ export class Client {
   #dispatch(packet: ClientPacket): void | Promise<void> {
     this.broker.stats.messagesReceived++;
     if (!this.session) {
+      if (this.authentication) return handleConnectAuth(this, this.authentication, packet);
       if (packet.type !== PacketType.CONNECT) {
         throw new ProtocolError(`packet type ${packet.type} before CONNECT`);
       }
@@ -163,8 +172,7 @@ export class Client {
       case PacketType.CONNECT:
         throw protocolError("second CONNECT");
       case PacketType.AUTH:
-        // Enhanced authentication is not offered, so no CONNECT named a method to continue.
-        throw protocolError("AUTH without an authentication method in CONNECT");
+        return handleAuth(this, packet);
     }
   }
 
@@ -213,6 +221,16 @@ export class Client {
   /** Enforces the connect, keepalive and write timeouts; called by the broker's sweep. */
   checkTimers(now: number): void {
     const { limits, timeoutDisconnectDelayMs } = this.broker.config;
+    // A client silent in an exchange of AUTH packets is as idle as one that sends no CONNECT.
+    const exchange = this.authentication;
+    if (exchange && now - exchange.startedAt > limits.connectTimeoutMs) {
+      this.close(
+        "timeout",
+        `authentication not finished within ${limits.connectTimeoutMs} ms`,
+        ReasonCode.NOT_AUTHORIZED,
+      );
+      return;
+    }
     if (!this.session) {
       if (!this.#connecting && now - this.acceptedAt > limits.connectTimeoutMs) {
         this.close("timeout", `no CONNECT within ${limits.connectTimeoutMs} ms`);
@@ -248,9 +266,13 @@ export class Client {
       const why = told ? ` (DISCONNECT ${reasonName(code!)})` : "";
       this.broker.logger.debug(`closing ${this.label}: ${detail}${why}`);
     }
-    if (told) this.send(told);
+    if (told) {
+      this.disconnectDetails ??= { reasonCode: code!, sentBy: "server" };
+      this.send(told);
+    }
     this.#flush();
     this.#closed = true;
+    this.authentication?.abort();
     this.#outputRoom?.();
     this.broker.detach(this, reason);
     const last = this.#lastWrite;

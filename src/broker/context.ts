@@ -14,9 +14,11 @@ import type {
   BrokerEventName,
   BrokerEvents,
   ClientInfo,
+  Decision,
   DisconnectReason,
   TopicAction,
 } from "../plugins/types.ts";
+import type { AuthExchangeHandle } from "../plugins/exchange.ts";
 import type { Client } from "./client.ts";
 import type { RoutedMessage } from "./message.ts";
 import type { Stats } from "./stats.ts";
@@ -24,8 +26,21 @@ import type { SubscriptionOptions } from "./subscriptions.ts";
 
 /** What the broker asks of its plugins (the plugin manager provides it). */
 export interface BrokerHooks {
-  authenticate(request: AuthRequest): boolean | Promise<boolean>;
+  /** Whether a client connecting without an authentication method is admitted, and why not. */
+  decideAuth(request: AuthRequest): Decision | Promise<Decision>;
+  /** Whether `client` may `action` on `topic`, with the reason code of a refusal. */
+  decideTopic(client: ClientInfo, topic: string, action: TopicAction): Decision | Promise<Decision>;
+  /** {@link BrokerHooks.decideTopic} without the reason. */
   checkTopic(client: ClientInfo, topic: string, action: TopicAction): boolean | Promise<boolean>;
+  /**
+   * Opens an enhanced authentication exchange for `method`, or undefined when no plugin handles
+   * it (CONNACK 0x8C).
+   */
+  startAuthExchange(
+    method: string,
+    request: AuthRequest,
+    reauthenticate?: boolean,
+  ): AuthExchangeHandle | undefined;
   emit<E extends BrokerEventName>(event: E, ...args: BrokerEvents[E]): void;
   listens(event: BrokerEventName): boolean;
   /** Frees what the plugins hold; called last by `close()`. */

@@ -17,6 +17,7 @@ import type {
   ClientInfo,
   DisconnectReason,
 } from "../plugins/types.ts";
+import { ALLOW } from "../plugins/decision.ts";
 import { escapingLogger, type Logger } from "../log.ts";
 import { Client } from "./client.ts";
 import { refuseWithConnack } from "./refuse.ts";
@@ -115,8 +116,10 @@ export class BrokerCore implements BrokerContext {
 
   /** What plugins say; replaced once plugins are loaded. */
   hooks: BrokerHooks = {
-    authenticate: () => true,
+    decideAuth: () => ALLOW,
+    decideTopic: () => ALLOW,
     checkTopic: () => true,
+    startAuthExchange: () => undefined,
     emit: () => {},
     listens: () => false,
   };
@@ -419,7 +422,7 @@ export class BrokerCore implements BrokerContext {
       }
     }
     this.logger.debug(`disconnected ${client.label}: ${reason}`);
-    this.emit("broker_client_disconnected", client.info, reason);
+    this.emit("broker_client_disconnected", client.info, reason, client.disconnectDetails);
   }
 
   /**

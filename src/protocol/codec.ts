@@ -10,6 +10,7 @@ import { decodePacket } from "./decode.ts";
 import { encodeAck, encodeConnack, encodeSuback, encodeUnsuback, PINGRESP } from "./encode.ts";
 import {
   encodeAck5,
+  encodeAuth5,
   encodeConnack5,
   encodeDisconnect5,
   encodeSuback5,
@@ -136,14 +137,23 @@ export class Codec {
     return code === undefined ? undefined : encodeConnack(code, sessionPresent);
   }
 
-  /** PUBACK, PUBREC, PUBREL or PUBCOMP; 3.1.1 has no reason code, so it is left out there. */
-  ack(type: AckPacket["type"], packetId: number, reasonCode = 0): Uint8Array {
-    return this.v5 ? encodeAck5(type, packetId, reasonCode) : encodeAck(type, packetId);
+  /**
+   * PUBACK, PUBREC, PUBREL or PUBCOMP; 3.1.1 has no reason code, so it is left out there, and
+   * `reason` goes to 5.0 as for {@link Codec.connack}.
+   */
+  ack(type: AckPacket["type"], packetId: number, reasonCode = 0, reason?: string): Uint8Array {
+    if (!this.v5) return encodeAck(type, packetId);
+    return this.#withReason(reason, {}, (p) => encodeAck5(type, packetId, reasonCode, p));
   }
 
-  /** SUBACK with one 5.0 reason code per filter; 3.1.1 reads every refusal as 0x80. */
-  suback(packetId: number, reasonCodes: readonly number[]): Uint8Array {
-    if (this.v5) return encodeSuback5(packetId, reasonCodes);
+  /**
+   * SUBACK with one 5.0 reason code per filter, and `reason` as for {@link Codec.connack}; 3.1.1
+   * reads every refusal as 0x80.
+   */
+  suback(packetId: number, reasonCodes: readonly number[], reason?: string): Uint8Array {
+    if (this.v5) {
+      return this.#withReason(reason, {}, (p) => encodeSuback5(packetId, reasonCodes, p));
+    }
     return encodeSuback(
       packetId,
       reasonCodes.map((code) => code < SUBACK_FAILURE ? code : SUBACK_FAILURE),
@@ -158,6 +168,11 @@ export class Codec {
   /** PINGRESP, the same in every version. */
   pingresp(): Uint8Array {
     return PINGRESP;
+  }
+
+  /** AUTH (5.0 only): a step of enhanced authentication, or the end of a re-authentication. */
+  auth(reasonCode: number, properties?: Properties): Uint8Array {
+    return encodeAuth5(reasonCode, properties);
   }
 
   /**

@@ -7,32 +7,16 @@
  */
 import type { ConnectPacket } from "../../protocol/packets.ts";
 import type { Properties } from "../../protocol/properties.ts";
-import { ReasonCode, reasonName } from "../../protocol/reason.ts";
-import type { ClientInfo } from "../../plugins/types.ts";
+import { ReasonCode } from "../../protocol/reason.ts";
+import type { ClientInfo, Decision } from "../../plugins/types.ts";
+import { authenticateConnect, authRequest, refuseConnect } from "../authentication.ts";
 import type { Client } from "../client.ts";
 import { sessionExpiryMs } from "../session.ts";
 
-const {
-  UNSUPPORTED_PROTOCOL_VERSION,
-  CLIENT_IDENTIFIER_NOT_VALID,
-  BAD_USER_NAME_OR_PASSWORD,
-  NOT_AUTHORIZED,
-  BAD_AUTHENTICATION_METHOD,
-} = ReasonCode;
+const { UNSUPPORTED_PROTOCOL_VERSION, CLIENT_IDENTIFIER_NOT_VALID } = ReasonCode;
 
 /** The largest value of the two-byte Receive Maximum. */
 const MAX_RECEIVE = 65535;
-
-/**
- * Refuses with CONNACK `code`; `reason` becomes its reason string for a 5.0 client that allows
- * one, so it must say nothing the client may not know (`why` is for the log).
- */
-function refuse(client: Client, code: number, why: string, reason?: string): void {
-  const connack = client.codec.connack(code, false, {}, reason);
-  if (connack) client.send(connack);
-  client.broker.logger.info(`refused ${client.label}: ${why} (${reasonName(code)})`);
-  client.close("refused");
-}
 
 /**
  * What a 5.0 CONNACK tells the client about this broker: its limits, and the features it does not
@@ -99,28 +83,21 @@ function responseInformation(client: Client, clientId: string): string | undefin
 export function handleConnect(client: Client, packet: ConnectPacket): void | Promise<void> {
   client.connectSeq = client.broker.connectSequence();
   if (packet.returnCode !== undefined) {
-    return refuse(
+    return refuseConnect(
       client,
+      packet,
       UNSUPPORTED_PROTOCOL_VERSION,
       `unsupported protocol ${packet.protocolName} level ${packet.protocolVersion}`,
     );
   }
   const v5 = packet.protocolVersion === 5;
-  if (v5 && packet.properties?.authenticationMethod !== undefined) {
-    const method = JSON.stringify(packet.properties.authenticationMethod);
-    return refuse(
-      client,
-      BAD_AUTHENTICATION_METHOD,
-      `authentication method ${method} not offered`,
-      `authentication method ${method} not offered`,
-    );
-  }
   const connack: Properties = {};
   const seconds = keepalive(client, packet, connack);
   if (seconds === undefined) {
     const max = client.broker.config.limits.maxKeepaliveMs / 1000;
-    return refuse(
+    return refuseConnect(
       client,
+      packet,
       CLIENT_IDENTIFIER_NOT_VALID,
       `keepalive ${packet.keepalive} s (0: none) is not within max-keepalive ${max} s`,
     );
@@ -130,7 +107,12 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
   if (clientId === "") {
     // 3.1.1 assigns an id only to a clean session; 5.0 to any, whose session then has that id.
     if (!v5 && (!packet.cleanSession || packet.protocolVersion === 3)) {
-      return refuse(client, CLIENT_IDENTIFIER_NOT_VALID, "empty client id without clean session");
+      return refuseConnect(
+        client,
+        packet,
+        CLIENT_IDENTIFIER_NOT_VALID,
+        "empty client id without clean session",
+      );
     }
     clientId = assignedId = client.broker.newClientId();
   }
@@ -142,26 +124,40 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
     cleanSession: packet.cleanSession,
     protocolVersion: packet.protocolVersion,
   };
-  const admit = (allowed: boolean): void => {
+  const admit = (admitted: ClientInfo, authentication?: Properties): void => {
     if (client.closed) return;
-    if (!allowed) {
-      // An empty user name is anonymous to the plugins, so its refusal says "not authorized" too.
-      const code = packet.username ? BAD_USER_NAME_OR_PASSWORD : NOT_AUTHORIZED;
-      return refuse(client, code, `authentication failed for ${info.clientId}`);
-    }
     const expiryMs = sessionExpiry(client, packet, connack);
     const properties = v5
       ? {
         ...connackProperties(client, assignedId),
         ...connack,
+        ...authentication,
         responseInformation: responseInformation(client, clientId),
       }
       : {};
     client.keepaliveMs = seconds * 1000;
-    const refusal = client.broker.attach(client, info, packet, properties, expiryMs);
-    if (refusal) refuse(client, refusal.code, refusal.why, refusal.reason);
+    const refusal = client.broker.attach(client, admitted, packet, properties, expiryMs);
+    if (refusal) {
+      refuseConnect(client, packet, refusal.code, refusal.why, { reasonString: refusal.reason });
+    }
   };
-  const verdict = client.broker.hooks.authenticate({ ...info, password: packet.password });
-  if (typeof verdict === "boolean") return admit(verdict);
-  return verdict.then(admit);
+  const request = authRequest(info, packet);
+  const method = v5 ? packet.properties?.authenticationMethod : undefined;
+  if (method !== undefined) {
+    return authenticateConnect(
+      client,
+      packet,
+      request,
+      method,
+      (username, authentication) => admit({ ...info, username }, authentication),
+    );
+  }
+  const decided = (decision: Decision): void => {
+    if (client.closed) return;
+    if (decision.allow) return admit(info);
+    refuseConnect(client, packet, decision.reasonCode, "authentication failed", decision);
+  };
+  const decision = client.broker.hooks.decideAuth(request);
+  if (decision instanceof Promise) return decision.then(decided);
+  return decided(decision);
 }

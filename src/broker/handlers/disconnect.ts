@@ -8,6 +8,7 @@
 import type { DisconnectPacket } from "../../protocol/packets.ts";
 import { protocolError } from "../../protocol/packets.ts";
 import type { Client } from "../client.ts";
+import { disconnectDetails } from "../disconnect_details.ts";
 import { sessionExpiryMs } from "../session.ts";
 
 /**
@@ -25,5 +26,6 @@ export function handleDisconnect(client: Client, packet: DisconnectPacket): void
     session.expiryMs = sessionExpiryMs(interval, client.broker.config.limits.maxSessionExpiryMs);
   }
   if (!packet.reasonCode) session.will = undefined;
+  if (client.codec.v5) client.disconnectDetails = disconnectDetails(packet);
   client.close("disconnect");
 }

@@ -8,31 +8,39 @@
  */
 import { PacketType, ProtocolError, type PublishPacket } from "../../protocol/packets.ts";
 import { ReasonCode } from "../../protocol/reason.ts";
+import { NOT_AUTHORIZED } from "../../plugins/decision.ts";
+import type { Decision } from "../../plugins/types.ts";
 import { RoutedMessage } from "../message.ts";
 import type { Client } from "../client.ts";
 
-const { SUCCESS, NO_MATCHING_SUBSCRIBERS, NOT_AUTHORIZED } = ReasonCode;
+const { SUCCESS, NO_MATCHING_SUBSCRIBERS } = ReasonCode;
 
-function acknowledge(client: Client, packet: PublishPacket, code: number): void {
+function acknowledge(
+  client: Client,
+  packet: PublishPacket,
+  code: number,
+  reasonString?: string,
+): void {
   const { codec } = client;
-  if (packet.qos === 1) client.send(codec.ack(PacketType.PUBACK, packet.packetId, code));
-  else if (packet.qos === 2) {
+  if (packet.qos === 1) {
+    client.send(codec.ack(PacketType.PUBACK, packet.packetId, code, reasonString));
+  } else if (packet.qos === 2) {
     // A 5.0 PUBREC with a failure code ends the exchange: no PUBREL follows (MQTT 5.0 4.3.3).
     if (code < 0x80 || !codec.v5) client.session!.awaitingRelease.add(packet.packetId);
-    client.send(codec.ack(PacketType.PUBREC, packet.packetId, code));
+    client.send(codec.ack(PacketType.PUBREC, packet.packetId, code, reasonString));
   }
 }
 
-function accept(client: Client, packet: PublishPacket, allowed: boolean): void {
+function accept(client: Client, packet: PublishPacket, decision: Decision): void {
   if (client.closed) return;
-  let code: number = NOT_AUTHORIZED;
-  if (allowed) {
+  let code = decision.reasonCode;
+  if (decision.allow) {
     const message = RoutedMessage.fromPublish(packet, client.codec.version || 4);
     code = client.broker.route(message, client.info) > 0 ? SUCCESS : NO_MATCHING_SUBSCRIBERS;
   } else {
     client.broker.logger.info(`denied ${client.label} publishing to ${packet.topic}`);
   }
-  acknowledge(client, packet, code);
+  acknowledge(client, packet, code, decision.reasonString);
 }
 
 /**
@@ -61,9 +69,9 @@ export function handlePublish(client: Client, packet: PublishPacket): void | Pro
   }
   // `$SYS` belongs to the broker, whatever any ACL says.
   if (packet.topic === "$SYS" || packet.topic.startsWith("$SYS/")) {
-    return accept(client, packet, false);
+    return accept(client, packet, NOT_AUTHORIZED);
   }
-  const verdict = broker.hooks.checkTopic(client.info!, packet.topic, "publish");
-  if (typeof verdict === "boolean") return accept(client, packet, verdict);
-  return verdict.then((allowed) => accept(client, packet, allowed));
+  const decision = broker.hooks.decideTopic(client.info!, packet.topic, "publish");
+  if (decision instanceof Promise) return decision.then((d) => accept(client, packet, d));
+  return accept(client, packet, decision);
 }

@@ -10,11 +10,11 @@
 import { ProtocolError, type SubscribePacket } from "../../protocol/packets.ts";
 import { ReasonCode } from "../../protocol/reason.ts";
 import { topicFilterError } from "../../protocol/topic.ts";
+import type { Decision } from "../../plugins/types.ts";
 import { subscriptionOptions } from "../subscriptions.ts";
 import type { Client } from "../client.ts";
 
 const {
-  NOT_AUTHORIZED,
   QUOTA_EXCEEDED,
   SHARED_SUBSCRIPTIONS_NOT_SUPPORTED,
   SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
@@ -29,15 +29,18 @@ function unsupported(packet: SubscribePacket, filter: string): number | undefine
   return undefined;
 }
 
-function grant(client: Client, packet: SubscribePacket, verdicts: (boolean | number)[]): void {
+function grant(client: Client, packet: SubscribePacket, verdicts: (Decision | number)[]): void {
   if (client.closed) return;
   const broker = client.broker;
+  // SUBACK has one reason string: the first refusal's.
+  let reasonString: string | undefined;
   const granted = packet.subscriptions.map((request, i) => {
     const verdict = verdicts[i];
     if (typeof verdict === "number") return verdict;
-    if (!verdict) {
+    if (!verdict.allow) {
       broker.logger.info(`denied ${client.label} subscribing to ${request.filter}`);
-      return NOT_AUTHORIZED;
+      reasonString ??= verdict.reasonString;
+      return verdict.reasonCode;
     }
     const options = subscriptionOptions(request);
     return broker.subscribe(client, request.filter, options) ? options : QUOTA_EXCEEDED;
@@ -46,6 +49,7 @@ function grant(client: Client, packet: SubscribePacket, verdicts: (boolean | num
     client.codec.suback(
       packet.packetId,
       granted.map((g) => typeof g === "number" ? g : g.qos),
+      reasonString,
     ),
   );
   packet.subscriptions.forEach(({ filter }, i) => {
@@ -66,10 +70,10 @@ export function handleSubscribe(client: Client, packet: SubscribePacket): void |
     if (error) throw new ProtocolError(`SUBSCRIBE to ${JSON.stringify(filter)}: ${error}`);
   }
   const answers = packet.subscriptions.map(({ filter }) =>
-    unsupported(packet, filter) ?? broker.hooks.checkTopic(client.info!, filter, "subscribe")
+    unsupported(packet, filter) ?? broker.hooks.decideTopic(client.info!, filter, "subscribe")
   );
-  if (answers.every((a) => typeof a !== "object")) {
-    return grant(client, packet, answers as (boolean | number)[]);
+  if (answers.every((a) => !(a instanceof Promise))) {
+    return grant(client, packet, answers as (Decision | number)[]);
   }
   return Promise.all(answers).then((verdicts) => grant(client, packet, verdicts));
 }
