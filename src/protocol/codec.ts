@@ -25,6 +25,7 @@ import {
   type PublishPacket,
 } from "./packets.ts";
 import type { Properties } from "./properties.ts";
+import { OutboundAliases } from "./alias_out.ts";
 import { connackReturnCodeV4, ReasonCode } from "./reason.ts";
 
 /** The largest Receive Maximum, and what a 5.0 client that sends none allows. */
@@ -46,6 +47,8 @@ export class Codec {
   readonly topicAliasMaximum = 0;
   /** The client's topic aliases, by alias. */
   readonly topicAliases: Map<number, string> = new Map();
+  /** The topic aliases the broker gives the topics it sends (see {@link OutboundAliases}). */
+  readonly outboundAliases: OutboundAliases = new OutboundAliases();
 
   /** The protocol level its CONNECT set (3, 4 or 5), or 0 before CONNECT. */
   get version(): ProtocolLevel | 0 {
