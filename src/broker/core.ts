@@ -245,6 +245,7 @@ export class BrokerCore implements BrokerContext {
       const now = Date.now();
       for (const client of this.#connections) client.checkTimers(now);
       this.#expire(now);
+      this.stats.retainedExpired += this.#retained.expire(now);
     }, SWEEP_MS);
   }
 

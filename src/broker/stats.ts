@@ -31,6 +31,8 @@ export interface Stats {
   connectionsRefused: number;
   /** Most clients connected at once. */
   clientsMaximum: number;
+  /** Retained messages deleted because their Message Expiry Interval passed. */
+  retainedExpired: number;
   /** Retained messages delivered but not stored: `max-retained-messages` or `-bytes` reached. */
   retainedDropped: number;
   /** CONNECTs refused because `max-sessions` was reached. */
@@ -63,6 +65,7 @@ export function newStats(): Stats {
     connectionsRefused: 0,
     clientsMaximum: 0,
     retainedDropped: 0,
+    retainedExpired: 0,
     sessionsRefused: 0,
     sessionsExpired: 0,
     subscriptionsRefused: 0,

@@ -209,6 +209,17 @@ export class RawClient {
     }
   }
 
+  /**
+   * Resolves once the broker has handled everything sent before (it answers PINGREQ in order),
+   * leaving the packets that came before the PINGRESP in {@link RawClient.packets}.
+   */
+  async settle(): Promise<void> {
+    this.send({ cmd: "pingreq" });
+    const before: Packet[] = [];
+    for (let p = await this.next(); p.cmd !== "pingresp"; p = await this.next()) before.push(p);
+    this.packets.unshift(...before);
+  }
+
   /** Resolves when the broker closes the connection, or rejects after `ms`. */
   waitClosed(ms = 5000): Promise<void> {
     return within(this.closed, ms, "the broker to close the connection");
