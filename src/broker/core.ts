@@ -64,6 +64,9 @@ function identity(info: ClientInfo): string {
   return info.username ? JSON.stringify(info.username) : "anonymous";
 }
 
+/** Added to a delivery's QoS in the routing scratch when it keeps the retain flag. */
+const RETAIN_FLAG = 4;
+
 /** How often timeouts are checked. */
 const SWEEP_MS = 500;
 
@@ -96,9 +99,11 @@ export class BrokerCore implements BrokerContext {
   #routeMark = 0;
   /** Reused by every routing that is not nested in another one's deliveries. */
   readonly #routeTargets: Subscriber[] = [];
-  readonly #routeLevels: QoS[] = [];
-  readonly #routeRetains: boolean[] = [];
+  /** Per target: the QoS, plus {@link RETAIN_FLAG} when it gets the retain flag. */
+  readonly #routeLevels: number[] = [];
   readonly #routeIds: (readonly number[] | undefined)[] = [];
+  /** Whether a subscription with an identifier matched during the current match. */
+  #routeHasIds = false;
   readonly #routeGroups: ShareGroup<Subscriber>[] = [];
   /** The client id of the publisher being routed, for no-local subscriptions. */
   #publisher: string | undefined;
@@ -589,7 +594,11 @@ export class BrokerCore implements BrokerContext {
       subscriber.routeMark = this.#routeMark;
       subscriber.routeQos = qos;
       subscriber.routeRetain = options.retainAsPublished;
-      subscriber.routeIds = id === undefined ? undefined : [id];
+      if (id === undefined) subscriber.routeIds = undefined;
+      else {
+        subscriber.routeIds = [id];
+        this.#routeHasIds = true;
+      }
       this.#collecting.push(subscriber);
       return;
     }
@@ -618,28 +627,36 @@ export class BrokerCore implements BrokerContext {
     const nested = this.#delivering;
     const targets = nested ? [] : this.#routeTargets;
     const levels = nested ? [] : this.#routeLevels;
-    const retains = nested ? [] : this.#routeRetains;
-    const ids = nested ? [] : this.#routeIds;
     const groups = nested ? [] : this.#routeGroups;
     this.#routeMark++;
     this.#collecting = targets;
     this.#collectingGroups = groups;
     this.#publisher = from?.clientId;
+    this.#routeHasIds = false;
     this.#subscriptions.match(message.topic, this.#collect, this.#collectGroup);
+    // Identifiers are rare: without them no list is filled.
+    const ids = this.#routeHasIds ? (nested ? [] : this.#routeIds) : undefined;
     const qos = message.qos;
     const retain = message.retain;
     for (let i = 0; i < targets.length; i++) {
       const target = targets[i];
       const granted = target.routeQos;
-      levels[i] = granted < qos ? granted : qos;
-      retains[i] = retain && target.routeRetain;
-      ids[i] = target.routeIds;
+      levels[i] = (granted < qos ? granted : qos) +
+        (retain && target.routeRetain ? RETAIN_FLAG : 0);
+      if (ids) ids[i] = target.routeIds;
     }
     this.#delivering = true;
     let matched = 0;
     try {
       for (let i = 0; i < targets.length; i++) {
-        this.#deliver(targets[i], message, levels[i], retains[i], ids[i]);
+        const level = levels[i];
+        this.#deliver(
+          targets[i],
+          message,
+          (level & 3) as QoS,
+          level >= RETAIN_FLAG,
+          ids ? ids[i] : undefined,
+        );
       }
       // A shared subscription whose members cannot take the message still matched it.
       matched = targets.length + groups.length;
@@ -648,9 +665,8 @@ export class BrokerCore implements BrokerContext {
       this.#delivering = nested;
       targets.length = 0;
       levels.length = 0;
-      retains.length = 0;
-      ids.length = 0;
-      groups.length = 0;
+      if (ids) ids.length = 0;
+      if (groups.length > 0) groups.length = 0;
     }
     if (this.listens("broker_message_received")) {
       this.emit("broker_message_received", from, message);

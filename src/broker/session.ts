@@ -176,11 +176,16 @@ export class Session implements Subscriber {
       const client = this.client;
       // QoS 0 is never queued for an offline session.
       if (!client) return;
-      if (!client.canSend(message.encodedLength(client.codec.version, 0, ids))) {
-        stats.droppedQos0++;
-        this.#noteDrop(0, "QoS 0", "its connection is not taking bytes fast enough");
+      const { codec } = client;
+      if (codec.maximumPacketSize === 0 && codec.clientTopicAliasMaximum === 0) {
+        // The common case, one shared encoding, looked up once.
+        const bytes = message.encode(codec.version, 0, retain, 0, false, ids);
+        if (!client.canSend(bytes.length)) return this.#dropQos0();
+        client.send(bytes);
+        stats.publishSent++;
         return;
       }
+      if (!client.canSend(message.encodedLength(codec.version, 0, ids))) return this.#dropQos0();
       if (this.#publish(client, message, 0, retain, 0, false, ids)) stats.publishSent++;
       return;
     }
@@ -202,6 +207,11 @@ export class Session implements Subscriber {
       return;
     }
     this.#enqueue(outgoing);
+  }
+
+  #dropQos0(): void {
+    this.context.stats.droppedQos0++;
+    this.#noteDrop(0, "QoS 0", "its connection is not taking bytes fast enough");
   }
 
   /** How this session can take a message at `qos` for a shared subscription now. */
@@ -233,7 +243,7 @@ export class Session implements Subscriber {
     const { codec } = client;
     const version = codec.version;
     let alias = 0;
-    if (version === 5) {
+    if (version === 5 && (codec.maximumPacketSize > 0 || codec.clientTopicAliasMaximum > 0)) {
       const max = codec.maximumPacketSize;
       const length = message.encodedLength(5, qos, ids);
       if (max > 0 && length > max) {

@@ -269,46 +269,45 @@ export class SubscriptionTree<S> {
    */
   match(topic: string, visit: Visitor<S>, visitGroup: GroupVisitor<S> = noGroups): void {
     const levels = topic.split("/");
-    walk(this.#root, levels, 0, topic.charCodeAt(0) === 0x24, visit, visitGroup);
+    walk(this.#root, 0, { levels, dollar: topic.charCodeAt(0) === 0x24, visit, visitGroup });
   }
 }
 
-function visitAll<S>(
-  node: Node<S> | undefined,
-  visit: Visitor<S>,
-  visitGroup: GroupVisitor<S>,
-): void {
-  if (node?.subscribers) {
-    for (const [subscriber, options] of node.subscribers) {
-      visit(subscriber, options);
-    }
-  }
-  if (node?.groups) { for (const group of node.groups.values()) visitGroup(group); }
+/** What stays the same during one {@link SubscriptionTree.match}: fewer arguments per level. */
+interface Walk<S> {
+  readonly levels: string[];
+  /** Whether the topic starts with `$`. */
+  readonly dollar: boolean;
+  readonly visit: Visitor<S>;
+  readonly visitGroup: GroupVisitor<S>;
 }
 
-function walk<S>(
-  node: Node<S>,
-  levels: string[],
-  depth: number,
-  dollar: boolean,
-  visit: Visitor<S>,
-  visitGroup: GroupVisitor<S>,
-): void {
+function visitAll<S>(node: Node<S> | undefined, w: Walk<S>): void {
+  if (!node) return;
+  if (node.subscribers) {
+    const visit = w.visit;
+    for (const [subscriber, options] of node.subscribers) visit(subscriber, options);
+  }
+  if (node.groups) { for (const group of node.groups.values()) w.visitGroup(group); }
+}
+
+function walk<S>(node: Node<S>, depth: number, w: Walk<S>): void {
   const children = node.children;
+  const levels = w.levels;
   if (depth === levels.length) {
-    visitAll(node, visit, visitGroup);
+    visitAll(node, w);
     // `a/#` also matches `a` itself.
-    if (children) visitAll(children.get("#"), visit, visitGroup);
+    if (children) visitAll(children.get("#"), w);
     return;
   }
   if (!children) return;
   // Wildcards in the first level never match topics that start with `$`.
-  const wild = !(depth === 0 && dollar);
+  const wild = !(depth === 0 && w.dollar);
   if (wild) {
-    visitAll(children.get("#"), visit, visitGroup);
+    visitAll(children.get("#"), w);
     const plus = children.get("+");
-    if (plus) walk(plus, levels, depth + 1, dollar, visit, visitGroup);
+    if (plus) walk(plus, depth + 1, w);
   }
   const exact = children.get(levels[depth]);
-  if (exact) walk(exact, levels, depth + 1, dollar, visit, visitGroup);
+  if (exact) walk(exact, depth + 1, w);
 }
