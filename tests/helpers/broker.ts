@@ -115,7 +115,10 @@ export function collect(client: mqtt.MqttClient): Received[] {
 }
 
 /** A decoded packet from the broker, as mqtt-packet gives it. */
-export type Packet = mqttPacket.Packet & Record<string, unknown>;
+export type Packet = mqttPacket.Packet & Record<string, unknown> & {
+  /** 5.0 properties by mqtt-packet's names. */
+  properties?: Record<string, unknown>;
+};
 
 /** A TCP client speaking raw packets, for what MQTT.js cannot do wrong on purpose. */
 export class RawClient {
