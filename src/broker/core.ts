@@ -26,9 +26,15 @@ import { EventHub } from "./events.ts";
 import { ExpiryQueue } from "./expiry.ts";
 import { RoutedMessage } from "./message.ts";
 import { RetainedStore } from "./retained.ts";
-import { Session, type SessionContext } from "./session.ts";
+import { type Outgoing, Session, type SessionContext } from "./session.ts";
 import { newStats, type Stats } from "./stats.ts";
-import { type Subscriber, type SubscriptionOptions, SubscriptionTree } from "./subscriptions.ts";
+import { sharedFilter } from "../protocol/topic.ts";
+import {
+  type ShareGroup,
+  type Subscriber,
+  type SubscriptionOptions,
+  SubscriptionTree,
+} from "./subscriptions.ts";
 
 /** A listener as bound. */
 export interface BoundListener {
@@ -59,6 +65,9 @@ export interface Gauges {
 function identity(info: ClientInfo): string {
   return info.username ? JSON.stringify(info.username) : "anonymous";
 }
+
+/** Added to a delivery's QoS in the routing scratch when it keeps the retain flag. */
+const RETAIN_FLAG = 4;
 
 /** How often timeouts are checked. */
 const SWEEP_MS = 500;
@@ -99,7 +108,14 @@ export class BrokerCore implements BrokerContext {
   #routeMark = 0;
   /** Reused by every routing that is not nested in another one's deliveries. */
   readonly #routeTargets: Subscriber[] = [];
-  readonly #routeLevels: QoS[] = [];
+  /** Per target: the QoS, plus {@link RETAIN_FLAG} when it gets the retain flag. */
+  readonly #routeLevels: number[] = [];
+  readonly #routeIds: (readonly number[] | undefined)[] = [];
+  /** Whether a subscription with an identifier matched during the current match. */
+  #routeHasIds = false;
+  readonly #routeGroups: ShareGroup<Subscriber>[] = [];
+  /** The client id of the publisher being routed, for no-local subscriptions. */
+  #publisher: string | undefined;
   /** Where {@link BrokerCore.#collect} puts subscribers during the current match. */
   #collecting: Subscriber[] = this.#routeTargets;
   #delivering = false;
@@ -245,6 +261,7 @@ export class BrokerCore implements BrokerContext {
       const now = Date.now();
       for (const client of this.#connections) client.checkTimers(now);
       this.#expire(now);
+      this.stats.retainedExpired += this.#retained.expire(now);
     }, SWEEP_MS);
   }
 
@@ -461,8 +478,9 @@ export class BrokerCore implements BrokerContext {
     this.#wills.delete(session);
     const will = session.will;
     if (will && !session.client && session.info) this.#publishWill(session.info, will);
-    for (const filter of session.subscriptions.keys()) this.#subscriptions.remove(filter, session);
+    for (const filter of session.subscriptions.keys()) this.#unsubscribeTree(filter, session);
     session.subscriptions.clear();
+    this.#redeliver(session.takeShared(true), session);
     session.clear();
     this.#expiries.delete(session);
     this.#sessions.delete(session.clientId);
@@ -484,7 +502,7 @@ export class BrokerCore implements BrokerContext {
       return false;
     }
     session.subscriptions.set(filter, options);
-    this.#subscriptions.add(filter, session, options);
+    this.#subscriptions.add(sharedFilter(filter)?.filter ?? filter, session, options);
     this.emit("broker_client_subscribed", client.info!, filter, options.qos);
     return true;
   }
@@ -494,17 +512,70 @@ export class BrokerCore implements BrokerContext {
     const session = client.session!;
     if (!session.subscriptions.delete(filter)) return false;
     session.cancelRetained(filter);
-    this.#subscriptions.remove(filter, session);
+    const group = this.#unsubscribeTree(filter, session);
+    // Its share of the group's messages not sent yet goes to the others; what is in flight
+    // completes here, as MQTT 5.0 3.10.4 lets it.
+    if (group) this.#redeliver(session.takeShared(false, group), session);
     this.emit("broker_client_unsubscribed", client.info!, filter);
     return true;
   }
 
   /**
+   * Removes `filter` (plain or `$share/`) of `subscriber` from the trie; returns the shared
+   * subscription it belonged to, if any.
+   */
+  #unsubscribeTree(filter: string, subscriber: Subscriber): ShareGroup<Subscriber> | undefined {
+    const shared = sharedFilter(filter);
+    if (!shared) {
+      this.#subscriptions.remove(filter, subscriber);
+      return undefined;
+    }
+    const group = this.#subscriptions.group(shared.filter, shared.group);
+    this.#subscriptions.remove(shared.filter, subscriber, shared.group);
+    return group;
+  }
+
+  /**
+   * Gives messages of shared subscriptions that `from` took out (it left the group or its
+   * session ended) to other members of their groups, each at the QoS and with the identifier of
+   * the new member's subscription. With no member left able to take one, it is dropped, counted.
+   */
+  #redeliver(taken: Outgoing[], from: Subscriber): void {
+    for (const { message, group } of taken) {
+      const member = group!.pick((s, o) => s.room(o.qos < message.qos ? o.qos : message.qos), from);
+      if (!member) {
+        this.stats.sharedDropped++;
+        continue;
+      }
+      this.stats.sharedRedelivered++;
+      this.#deliverShared(group!, member.subscriber, member.options, message);
+    }
+  }
+
+  #deliverShared(
+    group: ShareGroup<Subscriber>,
+    member: Subscriber,
+    options: SubscriptionOptions,
+    message: RoutedMessage,
+  ): void {
+    const qos = options.qos < message.qos ? options.qos : message.qos;
+    const retain = options.retainAsPublished && message.retain;
+    const id = options.subscriptionId;
+    this.#deliver(member, message, qos, retain, id === undefined ? undefined : [id], group);
+  }
+
+  /**
    * Sends the retained messages matching a new subscription, with retain set, as fast as the
-   * client takes them.
+   * client takes them; each carries the subscription's identifier, if it has one.
    */
   sendRetained(client: Client, filter: string, options: SubscriptionOptions): void {
-    client.session!.sendRetained(filter, options.qos, this.#retained.matching(filter));
+    const id = options.subscriptionId;
+    client.session!.sendRetained(
+      filter,
+      options.qos,
+      this.#retained.matching(filter),
+      id === undefined ? undefined : [id],
+    );
   }
 
   /**
@@ -529,34 +600,69 @@ export class BrokerCore implements BrokerContext {
    * and so does every later message to the same session until it is given: synchronous answers
    * stay synchronous only while none is pending for that session.
    */
-  #deliver(session: Subscriber, message: RoutedMessage, qos: QoS, retain: boolean): void {
+  #deliver(
+    session: Subscriber,
+    message: RoutedMessage,
+    qos: QoS,
+    retain: boolean,
+    ids: readonly number[] | undefined,
+    group?: ShareGroup<Subscriber>,
+  ): void {
     if (this.config.topicCheck.enabled && session.info) {
       const verdict = this.hooks.checkTopic(session.info, message.topic, "receive");
       const before = this.#receiving.size === 0 ? undefined : this.#receiving.get(session);
       if (before === undefined) {
         if (verdict === false) return;
-        if (verdict === true) return session.deliver(message, qos, retain);
+        if (verdict === true) return session.deliver(message, qos, retain, ids, group);
       }
       const done = Promise.all([verdict, before]).then(([allowed]) => {
-        if (allowed) session.deliver(message, qos, retain);
+        if (allowed) session.deliver(message, qos, retain, ids, group);
         if (this.#receiving.get(session) === done) this.#receiving.delete(session);
       });
       this.#receiving.set(session, done);
       return;
     }
-    session.deliver(message, qos, retain);
+    session.deliver(message, qos, retain, ids, group);
   }
 
-  /** Collects each matching subscriber once, with the highest QoS among its matching filters. */
+  /**
+   * Collects each matching subscriber once, combining its matching subscriptions (MQTT 5.0
+   * 3.3.4 lets the server send one message for them all): the highest QoS, retain as published
+   * if any of them has it, and every identifier. A no-local subscription of the publisher's own
+   * session does not match its messages at all (3.8.3.1), so it adds nothing, while another of
+   * its subscriptions without no-local still delivers.
+   */
   #collect = (subscriber: Subscriber, options: SubscriptionOptions): void => {
+    if (
+      options.noLocal && this.#publisher !== undefined &&
+      subscriber.info?.clientId === this.#publisher
+    ) return;
     const qos = options.qos;
+    const id = options.subscriptionId;
     if (subscriber.routeMark !== this.#routeMark) {
       subscriber.routeMark = this.#routeMark;
       subscriber.routeQos = qos;
+      subscriber.routeRetain = options.retainAsPublished;
+      if (id === undefined) subscriber.routeIds = undefined;
+      else {
+        subscriber.routeIds = [id];
+        this.#routeHasIds = true;
+      }
       this.#collecting.push(subscriber);
-    } else if (qos > subscriber.routeQos) {
-      subscriber.routeQos = qos;
+      return;
     }
+    if (qos > subscriber.routeQos) subscriber.routeQos = qos;
+    if (options.retainAsPublished) subscriber.routeRetain = true;
+    if (id !== undefined) {
+      if (subscriber.routeIds) subscriber.routeIds.push(id);
+      else subscriber.routeIds = [id];
+    }
+  };
+
+  /** Where {@link BrokerCore.#collectGroup} puts shared subscriptions during the current match. */
+  #collectingGroups: ShareGroup<Subscriber>[] = this.#routeGroups;
+  #collectGroup = (group: ShareGroup<Subscriber>): void => {
+    this.#collectingGroups.push(group);
   };
 
   /**
@@ -570,28 +676,68 @@ export class BrokerCore implements BrokerContext {
     const nested = this.#delivering;
     const targets = nested ? [] : this.#routeTargets;
     const levels = nested ? [] : this.#routeLevels;
+    const groups = nested ? [] : this.#routeGroups;
     this.#routeMark++;
     this.#collecting = targets;
-    this.#subscriptions.match(message.topic, this.#collect);
+    this.#collectingGroups = groups;
+    this.#publisher = from?.clientId;
+    this.#routeHasIds = false;
+    this.#subscriptions.match(message.topic, this.#collect, this.#collectGroup);
+    // Identifiers are rare: without them no list is filled.
+    const ids = this.#routeHasIds ? (nested ? [] : this.#routeIds) : undefined;
     const qos = message.qos;
+    const retain = message.retain;
     for (let i = 0; i < targets.length; i++) {
-      const granted = targets[i].routeQos;
-      levels[i] = granted < qos ? granted : qos;
+      const target = targets[i];
+      const granted = target.routeQos;
+      levels[i] = (granted < qos ? granted : qos) +
+        (retain && target.routeRetain ? RETAIN_FLAG : 0);
+      if (ids) ids[i] = target.routeIds;
     }
     this.#delivering = true;
     let matched = 0;
     try {
-      for (let i = 0; i < targets.length; i++) this.#deliver(targets[i], message, levels[i], false);
+      for (let i = 0; i < targets.length; i++) {
+        const level = levels[i];
+        this.#deliver(
+          targets[i],
+          message,
+          (level & 3) as QoS,
+          level >= RETAIN_FLAG,
+          ids ? ids[i] : undefined,
+        );
+      }
+      // A shared subscription whose members cannot take the message still matched it.
+      matched = targets.length + groups.length;
+      this.#routeShared(groups, message);
     } finally {
       this.#delivering = nested;
-      matched = targets.length;
       targets.length = 0;
       levels.length = 0;
+      if (ids) ids.length = 0;
+      if (groups.length > 0) groups.length = 0;
     }
     if (this.listens("broker_message_received")) {
       this.emit("broker_message_received", from, message);
     }
     return matched;
+  }
+
+  /**
+   * Gives the message to one member of each shared subscription: the next one round-robin that
+   * can take it now, else one that can queue it (MQTT 5.0 4.8.2).
+   */
+  #routeShared(groups: ShareGroup<Subscriber>[], message: RoutedMessage): void {
+    const qos = message.qos;
+    for (let i = 0; i < groups.length; i++) {
+      const group = groups[i];
+      const member = group.pick((s, o) => s.room(o.qos < qos ? o.qos : qos));
+      if (!member) {
+        this.stats.sharedDropped++;
+        continue;
+      }
+      this.#deliverShared(group, member.subscriber, member.options, message);
+    }
   }
 
   #retainedDropped(): void {

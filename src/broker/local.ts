@@ -8,7 +8,7 @@ import type { QoS } from "../protocol/packets.ts";
 import type { Logger } from "../log.ts";
 import type { Message } from "../plugins/types.ts";
 import type { RoutedMessage } from "./message.ts";
-import type { Subscriber } from "./subscriptions.ts";
+import { type Room, ROOM_NOW, type Subscriber } from "./subscriptions.ts";
 
 /** A handler of `Broker.subscribe`; it may be async, and its errors are logged, never thrown. */
 export type MessageHandler = (message: Message) => void | Promise<void>;
@@ -17,6 +17,8 @@ export type MessageHandler = (message: Message) => void | Promise<void>;
 export class LocalSubscriber implements Subscriber {
   routeMark = 0;
   routeQos: QoS = 0;
+  routeRetain = false;
+  routeIds: number[] | undefined = undefined;
   /** The embedder is trusted: no topic check applies to what it receives. */
   readonly info: undefined = undefined;
 
@@ -35,6 +37,11 @@ export class LocalSubscriber implements Subscriber {
     } catch (e) {
       this.#report(e);
     }
+  }
+
+  /** Always ready: the handler is called at once. */
+  room(): Room {
+    return ROOM_NOW;
   }
 
   #report(error: unknown): void {

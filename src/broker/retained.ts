@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ExpiryQueue } from "./expiry.ts";
 import type { RoutedMessage } from "./message.ts";
 
 /**
@@ -30,6 +31,8 @@ class Node implements RetainedEntry {
 /** The last retained message of every topic. */
 export class RetainedStore {
   #root = new Node();
+  /** The stored messages that have a Message Expiry Interval, by when they expire. */
+  readonly #expiring = new ExpiryQueue<Node>();
   #count = 0;
   #bytes = 0;
 
@@ -76,6 +79,8 @@ export class RetainedStore {
       node = child;
     }
     node.message = message.own();
+    if (message.expiresAt) this.#expiring.set(node, message.expiresAt);
+    else this.#expiring.delete(node);
     this.#count = count;
     this.#bytes = bytes;
     return true;
@@ -99,6 +104,7 @@ export class RetainedStore {
     }
     const node = path[path.length - 1];
     if (!node.message) return;
+    this.#expiring.delete(node);
     this.#bytes -= node.message.size;
     node.message = undefined;
     this.#count--;
@@ -107,6 +113,23 @@ export class RetainedStore {
       if (n.message || n.children?.size) break;
       path[i - 1].children!.delete(levels[i - 1]);
     }
+  }
+
+  /**
+   * Deletes the messages whose Message Expiry Interval has passed by `now`; returns how many.
+   * Cheap when none is due (a heap), so the broker's sweep calls it often; senders also skip an
+   * expired message they meet before the sweep does.
+   */
+  expire(now: number): number {
+    let expired = 0;
+    let node: Node | undefined;
+    while ((node = this.#expiring.pop(now))) {
+      const message = node.message;
+      if (!message) continue;
+      this.#delete(message.topic.split("/"));
+      expired++;
+    }
+    return expired;
   }
 
   /**

@@ -13,7 +13,14 @@ import type { ClientInfo } from "../plugins/types.ts";
 import type { Limits } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { Stats } from "./stats.ts";
-import type { Subscriber, SubscriptionOptions } from "./subscriptions.ts";
+import {
+  type Room,
+  ROOM_NOW,
+  ROOM_QUEUE,
+  type ShareGroup,
+  type Subscriber,
+  type SubscriptionOptions,
+} from "./subscriptions.ts";
 
 /** Least time between two log lines about drops of one kind for one session. */
 const DROP_LOG_INTERVAL_MS = 10_000;
@@ -43,6 +50,10 @@ export interface Outgoing {
    * client's Receive Maximum) had no room when the session resumed.
    */
   held?: boolean;
+  /** The identifiers of the subscriptions it matched, if any had one. */
+  ids: readonly number[] | undefined;
+  /** The shared subscription it was given to this session for, if any. */
+  group: ShareGroup<Subscriber> | undefined;
 }
 
 /** What sessions share with the broker. */
@@ -58,6 +69,8 @@ export interface SessionContext {
 interface RetainedCursor {
   /** The subscription's QoS. */
   readonly qos: QoS;
+  /** The subscription's identifier, as the one-element list a PUBLISH carries. */
+  readonly ids: readonly number[] | undefined;
   readonly entries: Iterator<RetainedEntry>;
   /** Found and not sent yet, for want of room. */
   next: RetainedEntry | undefined;
@@ -91,6 +104,18 @@ class Fifo<T> {
     this.#items = [];
     this.#head = 0;
   }
+  /** Removes and returns the items `take` selects, keeping the others in order. */
+  extract(take: (item: T) => boolean): T[] {
+    const taken: T[] = [];
+    const kept: T[] = [];
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i]!;
+      (take(item) ? taken : kept).push(item);
+    }
+    this.#items = kept;
+    this.#head = 0;
+    return taken;
+  }
 }
 
 /** One client id's session. */
@@ -118,6 +143,8 @@ export class Session implements Subscriber {
   /** Scratch for de-duplicating overlapping subscriptions during one routing. */
   routeMark = 0;
   routeQos: QoS = 0;
+  routeRetain = false;
+  routeIds: number[] | undefined = undefined;
   /** The arrival number of the CONNECT last attached to it (see `Broker.attach`). */
   connectSeq = 0;
   /**
@@ -133,8 +160,8 @@ export class Session implements Subscriber {
   #nextPacketId = 1;
   /** How many messages in {@link Session.inflight} are {@link Outgoing.held}. */
   #held = 0;
-  /** Until when further drops go unlogged, for QoS 0 drops and for queue drops. */
-  #quietUntil: [number, number] = [0, 0];
+  /** Until when further drops go unlogged: QoS 0 drops, queue drops, too-large drops. */
+  #quietUntil: [number, number, number] = [0, 0, 0];
 
   constructor(
     readonly clientId: string,
@@ -164,32 +191,104 @@ export class Session implements Subscriber {
     }
   }
 
-  /** Delivers a message at `qos` (already the minimum of publish and subscription). */
-  deliver(message: RoutedMessage, qos: QoS, retain: boolean): void {
+  /**
+   * Delivers a message at `qos` (already the minimum of publish and subscription), with the
+   * identifiers `ids` of the subscriptions it matched; `group` is the shared subscription it was
+   * chosen for.
+   */
+  deliver(
+    message: RoutedMessage,
+    qos: QoS,
+    retain: boolean,
+    ids?: readonly number[],
+    group?: ShareGroup<Subscriber>,
+  ): void {
     const { stats } = this.context;
     if (qos === 0) {
       const client = this.client;
       // QoS 0 is never queued for an offline session.
       if (!client) return;
-      const bytes = message.encode(client.codec.version, 0, retain, 0);
-      if (!client.canSend(bytes.length)) {
-        stats.droppedQos0++;
-        this.#noteDrop(0, "QoS 0", "its connection is not taking bytes fast enough");
+      const { codec } = client;
+      if (codec.maximumPacketSize === 0 && codec.clientTopicAliasMaximum === 0) {
+        // The common case, one shared encoding, looked up once.
+        const bytes = message.encode(codec.version, 0, retain, 0, false, ids);
+        if (!client.canSend(bytes.length)) return this.#dropQos0();
+        client.send(bytes);
+        stats.publishSent++;
         return;
       }
-      client.send(bytes);
-      stats.publishSent++;
+      if (!client.canSend(message.encodedLength(codec.version, 0, ids))) return this.#dropQos0();
+      if (this.#publish(client, message, 0, retain, 0, false, ids)) stats.publishSent++;
       return;
     }
-    const outgoing: Outgoing = { message, qos, retain, packetId: 0, released: false };
+    const outgoing: Outgoing = {
+      message,
+      qos,
+      retain,
+      packetId: 0,
+      released: false,
+      ids,
+      group,
+    };
     if (
       this.client && this.queue.length === 0 && this.#held === 0 && this.#room(this.client) &&
-      this.client.canSend(message.encodedLength(this.client.codec.version, qos))
+      this.client.canSend(message.encodedLength(this.client.codec.version, qos, ids))
     ) {
       this.#transmit(outgoing, this.client);
       return;
     }
     this.#enqueue(outgoing);
+  }
+
+  #dropQos0(): void {
+    this.context.stats.droppedQos0++;
+    this.#noteDrop(0, "QoS 0", "its connection is not taking bytes fast enough");
+  }
+
+  /** How this session can take a message at `qos` for a shared subscription now. */
+  room(qos: QoS): Room {
+    const client = this.client;
+    if (!client) return qos === 0 ? 0 : ROOM_QUEUE;
+    if (qos === 0) return client.canSend(0) ? ROOM_NOW : 0;
+    const { maxQueuedMessages } = this.context.limits;
+    if (this.queue.length === 0 && this.#held === 0 && this.#room(client)) return ROOM_NOW;
+    return this.queue.length < maxQueuedMessages ? ROOM_QUEUE : 0;
+  }
+
+  /**
+   * Sends one PUBLISH, with a topic alias when the client accepts them. Returns false, sending
+   * nothing, when it exceeds the client's Maximum Packet Size: the message is then dropped for
+   * this client as if delivered (MQTT 5.0 3.1.2.11.4 MQTT-3.1.2-25). Its user properties are part
+   * of the application message, forwarded unchanged (MQTT-3.3.2-17), so none are left out to make
+   * it fit.
+   */
+  #publish(
+    client: Client,
+    message: RoutedMessage,
+    qos: QoS,
+    retain: boolean,
+    packetId: number,
+    dup: boolean,
+    ids: readonly number[] | undefined,
+  ): boolean {
+    const { codec } = client;
+    const version = codec.version;
+    let alias = 0;
+    if (version === 5 && (codec.maximumPacketSize > 0 || codec.clientTopicAliasMaximum > 0)) {
+      const max = codec.maximumPacketSize;
+      const length = message.encodedLength(5, qos, ids);
+      if (max > 0 && length > max) {
+        this.context.stats.droppedTooLarge++;
+        this.#noteDrop(2, `QoS ${qos}`, `a message exceeds its maximum packet size ${max}`);
+        return false;
+      }
+      // Setting an alias adds 3 bytes; a message that fits only without goes without.
+      if (codec.clientTopicAliasMaximum > 0 && (max === 0 || length + 3 <= max)) {
+        alias = codec.outboundAliases.use(message.topic, codec.clientTopicAliasMaximum);
+      }
+    }
+    client.send(message.encode(version, qos, retain, packetId, dup, ids, alias));
+    return true;
   }
 
   #enqueue(outgoing: Outgoing): void {
@@ -213,7 +312,7 @@ export class Session implements Subscriber {
    * the log too (the counters in `$SYS` have every drop). Time, not a "run" of drops, because a
    * client at its bound alternates drops and sends, and a run would end at every send.
    */
-  #noteDrop(kind: 0 | 1, what: string, why: string): void {
+  #noteDrop(kind: 0 | 1 | 2, what: string, why: string): void {
     const now = Date.now();
     if (now < this.#quietUntil[kind]) return;
     this.#quietUntil[kind] = now + DROP_LOG_INTERVAL_MS;
@@ -221,20 +320,18 @@ export class Session implements Subscriber {
   }
 
   #transmit(outgoing: Outgoing, client: Client): void {
-    outgoing.packetId = this.#allocatePacketId();
-    this.inflight.set(outgoing.packetId, outgoing);
-    client.send(
-      outgoing.message.encode(
-        client.codec.version,
-        outgoing.qos,
-        outgoing.retain,
-        outgoing.packetId,
-      ),
-    );
+    const packetId = this.#allocatePacketId();
+    const { message, qos, retain, ids } = outgoing;
+    if (!this.#publish(client, message, qos, retain, packetId, false, ids)) return;
+    outgoing.packetId = packetId;
+    this.inflight.set(packetId, outgoing);
     this.context.stats.publishSent++;
   }
 
-  /** Moves queued messages into flight while the window and the connection allow. */
+  /**
+   * Moves queued messages into flight while the window and the connection allow; those that
+   * expired while queued are dropped (MQTT 5.0 3.3.2.3.3).
+   */
   pump(): void {
     const client = this.client;
     if (!client) return;
@@ -242,13 +339,39 @@ export class Session implements Subscriber {
     let next: Outgoing | undefined;
     while (
       this.#room(client) && (next = this.queue.peek()) &&
-      client.canSend(next.message.encodedLength(client.codec.version, next.qos))
+      client.canSend(next.message.encodedLength(client.codec.version, next.qos, next.ids))
     ) {
       this.queue.shift();
       this.queuedBytes -= next.message.size;
+      if (next.message.expired) {
+        this.context.stats.messagesExpired++;
+        continue;
+      }
       this.#transmit(next, client);
     }
     if (this.#retained.size > 0) this.#pumpRetained(client);
+  }
+
+  /**
+   * Takes out the QoS 1/2 messages given to this session for shared subscriptions and not yet
+   * sent (queued), and with `unacknowledged` also those sent and not acknowledged (a QoS 2 one
+   * whose PUBREC came is the client's already); only those of `group`, if given. The caller
+   * gives them to other members.
+   */
+  takeShared(unacknowledged: boolean, group?: ShareGroup<Subscriber>): Outgoing[] {
+    const mine = (o: Outgoing) =>
+      o.group !== undefined && (group === undefined || o.group === group);
+    const taken = this.queue.extract(mine);
+    for (const o of taken) this.queuedBytes -= o.message.size;
+    if (unacknowledged) {
+      for (const [packetId, o] of this.inflight) {
+        if (mine(o) && !o.released) {
+          this.inflight.delete(packetId);
+          taken.push(o);
+        }
+      }
+    }
+    return taken;
   }
 
   /**
@@ -257,9 +380,14 @@ export class Session implements Subscriber {
    * (the queue is left to live messages). Sending them all at once would drop what does not fit.
    * Replaces what an earlier subscription to the same filter had left to send.
    */
-  sendRetained(filter: string, qos: QoS, entries: Iterator<RetainedEntry>): void {
+  sendRetained(
+    filter: string,
+    qos: QoS,
+    entries: Iterator<RetainedEntry>,
+    ids?: readonly number[],
+  ): void {
     this.#retained.delete(filter);
-    this.#retained.set(filter, { qos, entries, next: undefined });
+    this.#retained.set(filter, { qos, ids, entries, next: undefined });
     this.pump();
   }
 
@@ -279,17 +407,18 @@ export class Session implements Subscriber {
         }
         const entry = cursor.next;
         const message = entry.message;
-        if (!message) {
+        if (!message || message.expired) {
           cursor.next = undefined;
           continue;
         }
         const qos = message.qos < cursor.qos ? message.qos : cursor.qos;
         const room = qos === 0 ||
           (this.queue.length === 0 && this.#room(client));
-        if (!room || !client.canSend(message.encodedLength(client.codec.version, qos))) return;
+        const length = message.encodedLength(client.codec.version, qos, cursor.ids);
+        if (!room || !client.canSend(length)) return;
         cursor.next = undefined;
         const verdict = this.context.mayReceive(this, message);
-        if (verdict === true) this.deliver(message, qos, true);
+        if (verdict === true) this.deliver(message, qos, true, cursor.ids);
         else if (verdict !== false) return this.#judge(verdict, filter, cursor, entry, qos);
       }
       this.#retained.delete(filter);
@@ -310,7 +439,7 @@ export class Session implements Subscriber {
       // Unsubscribed, resubscribed or ended meanwhile: that cursor is gone. A message replaced
       // meanwhile reached this subscriber live, so the old one would only be outdated.
       if (allowed && this.#retained.get(filter) === cursor && entry.message === message) {
-        this.deliver(message, qos, true);
+        this.deliver(message, qos, true, cursor.ids);
       }
       this.pump();
     });
@@ -332,12 +461,14 @@ export class Session implements Subscriber {
       if (outgoing.held) this.#held++;
     }
     for (const outgoing of this.inflight.values()) {
-      const { message, qos, retain, packetId } = outgoing;
+      const { message, qos, retain, packetId, ids } = outgoing;
       if (outgoing.released) client.send(codec.ack(PacketType.PUBREL, packetId));
       else if (this.#room(client)) {
         outgoing.held = false;
         this.#held--;
-        client.send(message.encode(codec.version, qos, retain, packetId, true));
+        if (!this.#publish(client, message, qos, retain, packetId, true, ids)) {
+          this.inflight.delete(packetId);
+        }
       }
     }
     this.pump();
@@ -348,11 +479,15 @@ export class Session implements Subscriber {
     const { version } = client.codec;
     for (const outgoing of this.inflight.values()) {
       if (!outgoing.held) continue;
-      const { message, qos, retain, packetId } = outgoing;
-      if (!this.#room(client) || !client.canSend(message.encodedLength(version, qos))) return false;
+      const { message, qos, retain, packetId, ids } = outgoing;
+      if (!this.#room(client) || !client.canSend(message.encodedLength(version, qos, ids))) {
+        return false;
+      }
       outgoing.held = false;
       this.#held--;
-      client.send(message.encode(version, qos, retain, packetId, true));
+      if (!this.#publish(client, message, qos, retain, packetId, true, ids)) {
+        this.inflight.delete(packetId);
+      }
       if (this.#held === 0) break;
     }
     return true;

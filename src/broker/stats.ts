@@ -19,10 +19,20 @@ export interface Stats {
   droppedQos0: number;
   /** QoS 1/2 messages dropped because a session's queue was full. */
   droppedQueued: number;
+  /** Messages not sent to a 5.0 client because they exceed its Maximum Packet Size. */
+  droppedTooLarge: number;
+  /** Messages dropped unsent because their Message Expiry Interval passed (queued or retained). */
+  messagesExpired: number;
+  /** Messages of shared subscriptions given to another member after theirs left. */
+  sharedRedelivered: number;
+  /** Messages of shared subscriptions that no member could take (all gone or full). */
+  sharedDropped: number;
   /** Connections refused by `max-connections`. */
   connectionsRefused: number;
   /** Most clients connected at once. */
   clientsMaximum: number;
+  /** Retained messages deleted because their Message Expiry Interval passed. */
+  retainedExpired: number;
   /** Retained messages delivered but not stored: `max-retained-messages` or `-bytes` reached. */
   retainedDropped: number;
   /** CONNECTs refused because `max-sessions` was reached. */
@@ -51,9 +61,14 @@ export function newStats(): Stats {
     publishSent: 0,
     droppedQos0: 0,
     droppedQueued: 0,
+    droppedTooLarge: 0,
+    messagesExpired: 0,
+    sharedRedelivered: 0,
+    sharedDropped: 0,
     connectionsRefused: 0,
     clientsMaximum: 0,
     retainedDropped: 0,
+    retainedExpired: 0,
     sessionsRefused: 0,
     sessionsExpired: 0,
     subscriptionsRefused: 0,

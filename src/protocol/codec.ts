@@ -26,6 +26,7 @@ import {
   type PublishPacket,
 } from "./packets.ts";
 import type { Properties } from "./properties.ts";
+import { OutboundAliases } from "./alias_out.ts";
 import { connackReturnCodeV4, ReasonCode } from "./reason.ts";
 
 /** The largest Receive Maximum, and what a 5.0 client that sends none allows. */
@@ -52,6 +53,8 @@ export class Codec {
    * this connection (MQTT 5.0 3.3.2.3.4), so a reconnect starts with none.
    */
   readonly topicAliases: Map<number, string> = new Map();
+  /** The topic aliases the broker gives the topics it sends (see {@link OutboundAliases}). */
+  readonly outboundAliases: OutboundAliases = new OutboundAliases();
 
   /** @param topicAliasMaximum how many topic aliases the broker accepts from the client (0: none) */
   constructor(readonly topicAliasMaximum = 0) {}

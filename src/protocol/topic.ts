@@ -81,3 +81,41 @@ export function filterCovers(outer: string, inner: string): boolean {
   }
   return o.length === n.length;
 }
+
+/** The parts of a shared subscription's filter, `$share/{group}/{filter}` (MQTT 5.0 4.8.2). */
+export interface SharedFilter {
+  /** The share name. */
+  readonly group: string;
+  /** The topic filter inside, the one that matches topics. */
+  readonly filter: string;
+}
+
+const SHARE_PREFIX = "$share/";
+
+/**
+ * The share name and inner filter of a `$share/` filter, or undefined for any other filter;
+ * `filter` must be valid (see {@link topicFilterError}).
+ */
+export function sharedFilter(filter: string): SharedFilter | undefined {
+  if (!filter.startsWith(SHARE_PREFIX)) return undefined;
+  const slash = filter.indexOf("/", SHARE_PREFIX.length);
+  if (slash === -1) return undefined;
+  return { group: filter.slice(SHARE_PREFIX.length, slash), filter: filter.slice(slash + 1) };
+}
+
+/**
+ * Why a topic filter of SUBSCRIBE or UNSUBSCRIBE is invalid, or undefined: the checks of
+ * {@link topicFilterError}, and for `$share/` filters those of MQTT 5.0 4.8.2 (a share name of
+ * at least one character without `/`, `+` or `#`, then `/` and a topic filter).
+ */
+export function subscriptionFilterError(filter: string): string | undefined {
+  const error = topicFilterError(filter);
+  if (error || !filter.startsWith(SHARE_PREFIX)) return error;
+  const slash = filter.indexOf("/", SHARE_PREFIX.length);
+  if (slash === -1) return "a shared subscription needs a topic filter after its share name";
+  const group = filter.slice(SHARE_PREFIX.length, slash);
+  if (group.length === 0) return "the share name is empty";
+  if (group.includes("+") || group.includes("#")) return "the share name contains a wildcard";
+  if (slash + 1 === filter.length) return "a shared subscription needs a topic filter";
+  return undefined;
+}

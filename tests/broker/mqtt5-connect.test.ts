@@ -33,8 +33,8 @@ describe("MQTT 5 CONNECT", () => {
         topicAliasMaximum: 10,
         retainAvailable: true,
         wildcardSubscriptionAvailable: true,
-        subscriptionIdentifiersAvailable: false,
-        sharedSubscriptionAvailable: false,
+        subscriptionIdentifiersAvailable: true,
+        sharedSubscriptionAvailable: true,
       });
       assert.equal(broker.clients[0].protocolVersion, 5);
       assert.equal(broker.stats.connectionsMqtt5, 1);

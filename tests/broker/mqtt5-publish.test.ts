@@ -115,7 +115,7 @@ describe("MQTT 5 PUBLISH", () => {
 });
 
 describe("MQTT 5 SUBACK and UNSUBACK", () => {
-  test("granted QoS, 0x87 denied, 0x97 over max-subscriptions, 0x9E shared, 0xA1 with an id", () =>
+  test("granted QoS, 0x87 denied, 0x97 over max-subscriptions (shared ones count too)", () =>
     withBroker({ ...acl, "max-subscriptions-per-session": 2 }, async ({ raw }) => {
       const c = await raw(5);
       await c.handshake();
@@ -130,16 +130,16 @@ describe("MQTT 5 SUBACK and UNSUBACK", () => {
           { topic: "ok/c", qos: 0 },
         ],
       });
-      assert.deepEqual((await c.next("suback")).granted, [2, 0x87, 0x9e, 1, 0x97]);
+      assert.deepEqual((await c.next("suback")).granted, [2, 0x87, 1, 0x97, 0x97]);
+      c.send({ cmd: "unsubscribe", messageId: 3, unsubscriptions: ["ok/a", "ok/nothing"] });
+      assert.deepEqual((await c.next("unsuback")).granted, [0, 0x11]);
       c.send({
         cmd: "subscribe",
         messageId: 2,
         subscriptions: [{ topic: "ok/d", qos: 0 }],
         properties: { subscriptionIdentifier: 5 },
       });
-      assert.deepEqual((await c.next("suback")).granted, [0xa1]);
-      c.send({ cmd: "unsubscribe", messageId: 3, unsubscriptions: ["ok/a", "ok/nothing"] });
-      assert.deepEqual((await c.next("unsuback")).granted, [0, 0x11]);
+      assert.deepEqual((await c.next("suback")).granted, [0]);
     }));
 
   test("3.1.1 reads every refusal as 0x80", () =>

@@ -115,7 +115,10 @@ export function collect(client: mqtt.MqttClient): Received[] {
 }
 
 /** A decoded packet from the broker, as mqtt-packet gives it. */
-export type Packet = mqttPacket.Packet & Record<string, unknown>;
+export type Packet = mqttPacket.Packet & Record<string, unknown> & {
+  /** 5.0 properties by mqtt-packet's names. */
+  properties?: Record<string, unknown>;
+};
 
 /** A TCP client speaking raw packets, for what MQTT.js cannot do wrong on purpose. */
 export class RawClient {
@@ -207,6 +210,17 @@ export class RawClient {
       )
         .catch(() => {});
     }
+  }
+
+  /**
+   * Resolves once the broker has handled everything sent before (it answers PINGREQ in order),
+   * leaving the packets that came before the PINGRESP in {@link RawClient.packets}.
+   */
+  async settle(): Promise<void> {
+    this.send({ cmd: "pingreq" });
+    const before: Packet[] = [];
+    for (let p = await this.next(); p.cmd !== "pingresp"; p = await this.next()) before.push(p);
+    this.packets.unshift(...before);
   }
 
   /** Resolves when the broker closes the connection, or rejects after `ms`. */

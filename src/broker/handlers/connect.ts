@@ -30,8 +30,8 @@ function connackProperties(client: Client, assignedId: string | undefined): Prop
     topicAliasMaximum: client.codec.topicAliasMaximum,
     retainAvailable: true,
     wildcardSubscriptionAvailable: true,
-    subscriptionIdentifiersAvailable: false,
-    sharedSubscriptionAvailable: false,
+    subscriptionIdentifiersAvailable: true,
+    sharedSubscriptionAvailable: true,
     assignedClientIdentifier: assignedId,
   };
 }

@@ -6,13 +6,13 @@
  */
 import { ProtocolError, type UnsubscribePacket } from "../../protocol/packets.ts";
 import { ReasonCode } from "../../protocol/reason.ts";
-import { topicFilterError } from "../../protocol/topic.ts";
+import { subscriptionFilterError } from "../../protocol/topic.ts";
 import type { Client } from "../client.ts";
 
 /** Handles UNSUBSCRIBE; a malformed filter is a protocol violation (MQTT 3.1.1 4.8.0-1). */
 export function handleUnsubscribe(client: Client, packet: UnsubscribePacket): void {
   for (const filter of packet.filters) {
-    const error = topicFilterError(filter);
+    const error = subscriptionFilterError(filter);
     if (error) throw new ProtocolError(`UNSUBSCRIBE from ${JSON.stringify(filter)}: ${error}`);
   }
   const codes = packet.filters.map((filter) =>
