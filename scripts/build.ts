@@ -62,7 +62,7 @@ const common = {
   bundle: true,
   platform: "node",
   format: "esm",
-  target: "node20",
+  target: "node22",
   packages: "external",
   logLevel: "warning",
   legalComments: "none",
