@@ -157,8 +157,33 @@ function serveListener(listener: DenoListener, options: ListenOptions) {
   return server;
 }
 
+/**
+ * Deno's TLS refuses client certificates that are not X.509 v3 (what `openssl x509 -req` makes
+ * without extensions is v1), where Node and Bun accept them, and reports it only as a hang-up: the
+ * log line says what the likely cause is.
+ */
+function explainHandshakeErrors(options: ListenOptions): ListenOptions {
+  const report = options.onHandshakeError;
+  if (!report || options.tls?.ca === undefined) return options;
+  return {
+    ...options,
+    onHandshakeError(peer, reason) {
+      report(
+        peer,
+        reason === "socket hang up"
+          ? `${reason} (on Deno this is also how a client certificate that is not X.509 v3 is ` +
+            "refused: issue it with extensions, e.g. openssl x509 -req -extfile with " +
+            "basicConstraints=CA:FALSE)"
+          : reason,
+      );
+    },
+  };
+}
+
 function listen(options: ListenOptions): Promise<Server> {
-  if (options.type === "ws" || options.tls) return listenWithNodeApis(options);
+  if (options.type === "ws" || options.tls) {
+    return listenWithNodeApis(explainHandshakeErrors(options));
+  }
   const Deno = (globalThis as unknown as { Deno: DenoLike }).Deno;
   const { hostname, port } = options;
   try {
