@@ -26,6 +26,9 @@ const WINDOW = 32;
 /** A 5.0 session that outlives every disconnection, as a 3.1.1 clean-session 0 one does. */
 const SESSION_FOREVER = 0xffffffff;
 
+/** The reason code of a PUBCOMP for a packet identifier the remote does not hold. */
+const PACKET_ID_NOT_FOUND = 0x92;
+
 const DEFAULT_PORTS: Record<string, number> = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 };
 
 /** A message waiting for the remote. */
@@ -74,6 +77,8 @@ export class Bridge {
   readonly #echoes: Echoes;
   /** The payload last routed in as retained, by local topic: a replay of it is not routed again. */
   readonly #retainedIn = new Map<string, Uint8Array>();
+  /** The remote subscriptions, by filter, with their options. */
+  readonly #incoming: Record<string, { qos: QoS; nl?: boolean; rap?: boolean }> = {};
   #inflight = 0;
   #window = WINDOW;
   #backoff: number;
@@ -104,10 +109,16 @@ export class Bridge {
       this.#receive(packet);
       done();
     };
-    client.on("connect", (connack) => this.#connected(connack.properties?.receiveMaximum));
+    client.on("connect", (connack) => {
+      // A session the remote kept has the subscriptions; MQTT.js, not reconnecting by itself,
+      // would not make them again.
+      if (!connack.sessionPresent && Object.keys(this.#incoming).length > 0) {
+        client.subscribe(this.#incoming);
+      }
+      this.#connected(connack.properties?.receiveMaximum);
+    });
     client.on("close", () => this.#closed());
     client.on("error", (e) => this.logger.debug(`bridge ${config.name}: ${e.message}`));
-    const incoming: Record<string, { qos: QoS; nl?: boolean; rap?: boolean }> = {};
     for (const topic of config.topics) {
       if (topic.direction !== "in") {
         const subscriber = new Outgoing(this, topic);
@@ -121,13 +132,11 @@ export class Bridge {
         );
       }
       if (topic.direction !== "out") {
-        incoming[remoteFilter(topic)] = config.protocol === 5
+        this.#incoming[remoteFilter(topic)] = config.protocol === 5
           ? { qos: topic.qos, nl: true, rap: true }
           : { qos: topic.qos };
       }
     }
-    // MQTT.js subscribes again itself after a connection that found no session.
-    if (Object.keys(incoming).length > 0) client.subscribe(incoming);
     this.#notify(false);
   }
 
@@ -202,17 +211,33 @@ export class Bridge {
         item.topic,
         Buffer.from(item.payload.buffer, item.payload.byteOffset, item.payload.byteLength),
         { qos: item.qos, retain: item.retain },
-        (error) => {
+        (error, packet) => {
           this.#inflight--;
           if (this.#stopped) return;
-          // Only a clean-start connection's close fails messages in flight: they go round again.
-          if (error) this.#queue.unshift(item);
-          else this.figures.forwardedOut++;
+          this.#settled(item, error, packet?.cmd);
           this.#pump();
         },
       );
     }
     this.figures.queued = this.#queue.length;
+  }
+
+  /**
+   * What the remote's answer means: done; refused by the remote (a reason code: counted as
+   * dropped, since sending it again gets the same answer); or lost with a clean-start
+   * connection, to go round again. A PUBCOMP saying 0x92 (packet identifier not found) answers a
+   * PUBREL resent after a cut link whose first PUBCOMP was lost: the remote completed it then.
+   */
+  #settled(item: Pending, error: Error | undefined, answer: string | undefined): void {
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (!error || (answer === "pubcomp" && code === PACKET_ID_NOT_FOUND)) {
+      this.figures.forwardedOut++;
+    } else if (typeof code === "number") {
+      this.figures.dropped++;
+      this.logger.warn(
+        `bridge ${this.config.name}: the remote refused ${item.topic}: ${error.message}`,
+      );
+    } else this.#queue.unshift(item);
   }
 
   #receive(packet: IPublishPacket): void {
