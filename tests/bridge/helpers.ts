@@ -8,7 +8,7 @@ import net from "node:net";
 import type { Broker } from "../../src/broker/broker.ts";
 import type { BridgeConfig, BrokerConfig } from "../../src/config/types.ts";
 import type { Message } from "../../src/plugins/types.ts";
-import { startBroker } from "../helpers/broker.ts";
+import { eventually, startBroker } from "../helpers/broker.ts";
 
 /** Fast reconnects for tests. */
 export const FAST = { reconnect: { min: 0.05, max: 0.2 } } as const;
@@ -16,6 +16,23 @@ export const FAST = { reconnect: { min: 0.05, max: 0.2 } } as const;
 /** A broker on a given port (0: a free one). */
 export async function brokerOn(port = 0, config: BrokerConfig = {}) {
   return await startBroker({ listeners: { default: { bind: `127.0.0.1:${port}` } }, ...config });
+}
+
+/** A port nothing listens on: bound once, then closed. */
+export async function freePort(): Promise<number> {
+  const b = await brokerOn();
+  await b.broker.close();
+  return b.port;
+}
+
+/** The bridge's retained state topic, recorded, and a wait for a value of it. */
+export function bridgeState(broker: Broker) {
+  const state = record(broker, "$SYS/broker/connection/up/state");
+  return {
+    state,
+    wait: (value: "0" | "1") =>
+      eventually(() => state.at(-1)?.payload === value, 20000, `bridge state ${value}`),
+  };
 }
 
 /** An edge broker with one bridge named `up`. */
@@ -73,4 +90,11 @@ export class Proxy {
     this.cut();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+/** How often each payload arrived. */
+export function counts(messages: { payload: string }[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of messages) out.set(m.payload, (out.get(m.payload) ?? 0) + 1);
+  return out;
 }

@@ -2,32 +2,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { QoS } from "../../src/protocol/packets.ts";
 import { connect, eventually } from "../helpers/broker.ts";
-import { brokerOn, edge, Proxy, record } from "./helpers.ts";
+import { bridgeState, brokerOn, counts, edge, freePort, Proxy, record } from "./helpers.ts";
 
 const WAIT = 20000;
-
-/** A port nothing listens on: bound once, then closed. */
-async function freePort(): Promise<number> {
-  const b = await brokerOn();
-  await b.broker.close();
-  return b.port;
-}
-
-function up(broker: Parameters<typeof record>[0]) {
-  const state = record(broker, "$SYS/broker/connection/up/state");
-  return {
-    state,
-    wait: (value: "0" | "1") =>
-      eventually(() => state.at(-1)?.payload === value, WAIT, `bridge state ${value}`),
-  };
-}
-
-/** How often each payload arrived. */
-function counts(messages: { payload: string }[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const m of messages) out.set(m.payload, (out.get(m.payload) ?? 0) + 1);
-  return out;
-}
 
 describe("a bridge to another instance of this broker", () => {
   test("out: local messages go to the remote with the prefixes applied", async () => {
@@ -44,7 +21,7 @@ describe("a bridge to another instance of this broker", () => {
       }],
     });
     try {
-      await up(local.broker).wait("1");
+      await bridgeState(local.broker).wait("1");
       local.broker.publish({ topic: "edge/s/1", payload: "a", qos: 1 });
       local.broker.publish({ topic: "other/s/1", payload: "no", qos: 1 });
       local.broker.publish({ topic: "edge/s/2", payload: "b", qos: 0 });
@@ -73,7 +50,7 @@ describe("a bridge to another instance of this broker", () => {
     });
     const got = record(local.broker, "cmd/#");
     try {
-      await up(local.broker).wait("1");
+      await bridgeState(local.broker).wait("1");
       // The remote subscription is made once the bridge is up; a QoS 2 publish after it arrives.
       const publisher = await connect(remote.url);
       await eventually(
@@ -107,7 +84,7 @@ describe("a bridge to another instance of this broker", () => {
       });
       const atLocal = record(local.broker, "t/#");
       try {
-        await up(local.broker).wait("1");
+        await bridgeState(local.broker).wait("1");
         await eventually(
           () => remote.broker.gauges.subscriptions > 1,
           WAIT,
@@ -153,7 +130,7 @@ describe("a bridge to another instance of this broker", () => {
         address: `mqtt://127.0.0.1:${proxy.port}`,
         topics: [{ pattern: "f/#", qos }],
       });
-      const bridge = up(local.broker);
+      const bridge = bridgeState(local.broker);
       const total = 300;
       try {
         await bridge.wait("1");
@@ -186,7 +163,7 @@ describe("a bridge to another instance of this broker", () => {
       const port = remote.port;
       const got = record(remote.broker, "f/#");
       const local = await edge({ address: remote.url, topics: [{ pattern: "f/#", qos }] });
-      const bridge = up(local.broker);
+      const bridge = bridgeState(local.broker);
       const total = 200;
       try {
         await bridge.wait("1");
@@ -229,7 +206,7 @@ describe("a bridge to another instance of this broker", () => {
     const atLocal = record(local.broker, "r/in");
     const atRemote = record(remote.broker, "r/out");
     const marks = record(remote.broker, "mark");
-    const bridge = up(local.broker);
+    const bridge = bridgeState(local.broker);
     try {
       await bridge.wait("1");
       local.broker.publish({ topic: "r/out", payload: "o1", qos: 1, retain: true });
@@ -270,7 +247,7 @@ describe("a bridge to another instance of this broker", () => {
       topics: [{ pattern: "a" }],
     });
     try {
-      await up(local.broker).wait("1");
+      await bridgeState(local.broker).wait("1");
       local.broker.publish({ topic: "a", payload: "1", qos: 1 });
       await eventually(() => got.length === 1, WAIT, "the message");
     } finally {
