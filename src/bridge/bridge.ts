@@ -16,7 +16,9 @@ import type { Logger } from "../log.ts";
 import type { BridgeSeam } from "../broker/bridge_seam.ts";
 import { RoutedMessage } from "../broker/message.ts";
 import { type Room, ROOM_NOW, type Subscriber } from "../broker/subscriptions.ts";
-import { Echoes } from "./echoes.ts";
+import type { Properties } from "../protocol/properties.ts";
+import { Echoes, payloadKey } from "./echoes.ts";
+import { localProperties, remoteProperties } from "./properties.ts";
 import { Fifo } from "./queue.ts";
 import { incomingFor, localFilter, remoteFilter, toLocal, toRemote } from "./topics.ts";
 
@@ -25,6 +27,9 @@ const WINDOW = 32;
 
 /** A 5.0 session that outlives every disconnection, as a 3.1.1 clean-session 0 one does. */
 const SESSION_FOREVER = 0xffffffff;
+
+/** Retained topics whose last payload from the remote is remembered. */
+const RETAINED_SEEN = 100_000;
 
 /** The reason code of a PUBCOMP for a packet identifier the remote does not hold. */
 const PACKET_ID_NOT_FOUND = 0x92;
@@ -39,6 +44,10 @@ interface Pending {
   retain: boolean;
   /** Remembered so that the remote's copy of it coming back in is recognised (3.1.1, `both`). */
   echo: boolean;
+  /** 5.0 remotes get the message properties. */
+  properties: Properties | undefined;
+  /** When it expires (ms since the epoch), or 0. */
+  expiresAt: number;
 }
 
 /** A bridge's figures, for `$SYS`. */
@@ -75,8 +84,11 @@ export class Bridge {
   readonly #client: MqttClient;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #echoes: Echoes;
-  /** The payload last routed in as retained, by local topic: a replay of it is not routed again. */
-  readonly #retainedIn = new Map<string, Uint8Array>();
+  /**
+   * The payload (its {@link payloadKey}) last routed in as retained, by local topic: the replay
+   * a new remote subscription brings is not routed again.
+   */
+  readonly #retainedIn = new Map<string, string>();
   /** The remote subscriptions, by filter, with their options. */
   readonly #incoming: Record<string, { qos: QoS; nl?: boolean; rap?: boolean }> = {};
   #inflight = 0;
@@ -191,10 +203,13 @@ export class Bridge {
     }
     this.#queue.push({
       topic: toRemote(topic, message.topic),
-      payload: message.payload,
+      // Kept for as long as the remote takes: not the larger chunk it was read in.
+      payload: message.own().payload,
       qos,
       retain,
       echo: topic.direction === "both" && this.config.protocol === 4,
+      properties: message.properties,
+      expiresAt: message.expiresAt,
     });
     this.#pump();
   }
@@ -205,12 +220,22 @@ export class Bridge {
     while (client.connected && this.#inflight < this.#window && !this.#stopped) {
       const item = this.#queue.shift();
       if (item === undefined) break;
+      const left = item.expiresAt === 0
+        ? undefined
+        : Math.ceil((item.expiresAt - Date.now()) / 1000);
+      if (left !== undefined && left <= 0) continue;
       this.#inflight++;
       if (item.echo) this.#echoes.add(item.topic, item.payload);
       client.publish(
         item.topic,
         Buffer.from(item.payload.buffer, item.payload.byteOffset, item.payload.byteLength),
-        { qos: item.qos, retain: item.retain },
+        {
+          qos: item.qos,
+          retain: item.retain,
+          ...(this.config.protocol === 5 && {
+            properties: remoteProperties(item.properties, left),
+          }),
+        },
         (error, packet) => {
           this.#inflight--;
           if (this.#stopped) return;
@@ -250,15 +275,23 @@ export class Bridge {
     if (topic.direction === "both" && this.#echoes.take(remote, payload)) return;
     const local = toLocal(topic, remote);
     if (packet.retain) {
-      const last = this.#retainedIn.get(local);
-      if (last !== undefined && Buffer.compare(last, payload) === 0) return;
-      if (payload.length === 0) this.#retainedIn.delete(local);
-      else this.#retainedIn.set(local, payload);
+      const seen = payloadKey(payload);
+      if (this.#retainedIn.get(local) === seen) return;
+      this.#retainedIn.delete(local);
+      if (payload.length > 0) this.#retainedIn.set(local, seen);
+      // Forgetting the oldest costs at most one repeated routing of it.
+      if (this.#retainedIn.size > RETAINED_SEEN) {
+        this.#retainedIn.delete(this.#retainedIn.keys().next().value!);
+      }
     }
     const qos = Math.min(packet.qos, topic.qos) as QoS;
     this.#routingIn = true;
     try {
-      this.broker.route(new RoutedMessage(local, payload, qos, packet.retain), undefined);
+      const properties = localProperties(packet.properties);
+      this.broker.route(
+        new RoutedMessage(local, payload, qos, packet.retain, properties),
+        undefined,
+      );
     } finally {
       this.#routingIn = false;
     }

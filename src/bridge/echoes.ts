@@ -12,8 +12,13 @@ function hash(payload: Uint8Array): number {
   return h >>> 0;
 }
 
+/** A short stand-in for a payload, for telling repeats apart without keeping the bytes. */
+export function payloadKey(payload: Uint8Array): string {
+  return `${payload.length}:${hash(payload)}`;
+}
+
 function key(topic: string, payload: Uint8Array): string {
-  return `${payload.length}:${hash(payload)}:${topic}`;
+  return `${payloadKey(payload)}:${topic}`;
 }
 
 /** A bounded multiset of (topic, payload) sent and not yet seen back. */

@@ -1,5 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import type mqtt from "mqtt";
 import type { QoS } from "../../src/protocol/packets.ts";
 import { connect, eventually } from "../helpers/broker.ts";
 import { bridgeState, brokerOn, counts, edge, freePort, Proxy, record } from "./helpers.ts";
@@ -67,6 +68,49 @@ describe("a bridge to another instance of this broker", () => {
         ["cmd/c/2", "y", 1],
       ]);
       await publisher.endAsync();
+    } finally {
+      await local.broker.close();
+      await remote.broker.close();
+    }
+  });
+
+  test("5.0 message properties go both ways, with the expiry left", async () => {
+    const remote = await brokerOn();
+    const local = await edge({
+      address: remote.url,
+      topics: [{ pattern: "p/out" }, { pattern: "p/in", direction: "in" }],
+    });
+    try {
+      await bridgeState(local.broker).wait("1");
+      await eventually(
+        () => remote.broker.gauges.subscriptions > 0,
+        WAIT,
+        "the remote subscription",
+      );
+      const properties = {
+        userProperties: { a: ["1", "2"], b: "3" },
+        contentType: "text/plain",
+        messageExpiryInterval: 600,
+      };
+      const localClient = await connect(local.url, { protocolVersion: 5 });
+      const remoteClient = await connect(remote.url, { protocolVersion: 5 });
+      const seen: mqtt.IPublishPacket[] = [];
+      for (const client of [localClient, remoteClient]) {
+        client.on("message", (_t, _p, m) => seen.push(m));
+      }
+      await localClient.subscribeAsync("p/in", { qos: 1 });
+      await remoteClient.subscribeAsync("p/out", { qos: 1 });
+      await localClient.publishAsync("p/out", "o", { qos: 1, properties });
+      await remoteClient.publishAsync("p/in", "i", { qos: 1, properties });
+      await eventually(() => seen.length === 2, WAIT, "both");
+      for (const m of seen) {
+        assert.deepEqual({ ...m.properties?.userProperties }, { a: ["1", "2"], b: "3" });
+        assert.equal(m.properties?.contentType, "text/plain");
+        const left = m.properties?.messageExpiryInterval ?? 0;
+        assert.ok(left > 0 && left <= 600, `expiry ${left}`);
+      }
+      await localClient.endAsync();
+      await remoteClient.endAsync();
     } finally {
       await local.broker.close();
       await remote.broker.close();
