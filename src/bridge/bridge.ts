@@ -22,8 +22,11 @@ import { localProperties, remoteProperties } from "./properties.ts";
 import { Fifo } from "./queue.ts";
 import { incomingFor, localFilter, remoteFilter, toLocal, toRemote } from "./topics.ts";
 
-/** Most messages handed to MQTT.js and not yet acknowledged (less if the remote says so). */
-const WINDOW = 32;
+/**
+ * Most messages handed to MQTT.js and not yet acknowledged (less if the remote says so): at 32
+ * the bridge forwarded QoS 1 at about 0.6x Mosquitto's bridge on loopback, at 128 on a par.
+ */
+const WINDOW = 128;
 
 /** A 5.0 session that outlives every disconnection, as a 3.1.1 clean-session 0 one does. */
 const SESSION_FOREVER = 0xffffffff;
