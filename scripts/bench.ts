@@ -31,6 +31,11 @@
  * - shared, shared5: 10 publishers on bench/N, QoS 0, into one shared subscription
  *   $share/bench/bench/# with 5 members, 3.1.1 and 5.0; throughput counts each message once however
  *   many members got it, and the duplicates (a message delivered to a second member) are reported
+ * - bridge: qos1 with the subscriber on a second Mosquitto, which the broker measured forwards
+ *   to through a bridge (`bench/#` out at QoS 1, 3.1.1; ours: the `bridges` key, Mosquitto: a
+ *   `connection`); `lost` counts what the edge acknowledged and the remote had not delivered by
+ *   the end of the drain (an edge that acknowledges faster than it forwards builds a backlog).
+ *   Aedes has no outgoing bridge and is skipped.
  * These five run last, with a shorter window (1.5 s after 0.5 s; the --quick ones with --quick), so
  * that the whole run stays under 5 minutes. Aedes does not speak 5.0 and is skipped for the 5.0
  * ones; a broker that refuses 5.0 (CONNACK return code 1 or reason 0x84) or shared subscriptions
@@ -121,7 +126,7 @@ interface Settings {
 }
 
 /** The scenarios added for MQTT 5.0, measured over shorter windows to keep the run bounded. */
-const SHORT_SCENARIOS: ReadonlySet<ScenarioId> = new Set([...MQTT5_SCENARIOS, "shared"]);
+const SHORT_SCENARIOS: ReadonlySet<ScenarioId> = new Set([...MQTT5_SCENARIOS, "shared", "bridge"]);
 
 const FULL: Settings = {
   warmupMs: 1000,
@@ -159,9 +164,12 @@ interface Broker {
   missing: string | null;
   /** Why the broker is not asked to speak MQTT 5.0, or null. */
   noMqtt5: string | null;
+  /** Why the broker cannot bridge out, or null. */
+  noBridge: string | null;
   /** Said in the report, e.g. how Node was started. */
   note: string | null;
-  launch(port: number): Launch;
+  /** With `remotePort`: bridging `bench/#` out to the broker there. */
+  launch(port: number, remotePort?: number): Launch;
 }
 
 type Status = "ok" | "crashed" | "error" | "unsupported" | "skipped";
@@ -312,6 +320,22 @@ const ROWS: Row[] = [
     better: "lower",
     ratios: false,
   },
+  {
+    scenario: "bridge",
+    key: "rate",
+    label: "bridge QoS 1: 10 pub → edge → bridge → Mosquitto → 1 sub",
+    unit: "msg/s",
+    better: "higher",
+    ratios: true,
+  },
+  {
+    scenario: "bridge",
+    key: "lost",
+    label: "bridge QoS 1: acked by the edge, not delivered by the end of the drain",
+    unit: "msgs",
+    better: "lower",
+    ratios: false,
+  },
 ];
 
 /** The ratios issue 11 sets targets for, per runtime of this broker. */
@@ -394,12 +418,20 @@ function brokers(): Broker[] {
   const bin = (name: string): string => join(ROOT, "node_modules", ".bin", name);
   const cli = join(ROOT, "src", "cli.ts");
   const noCli = existsSync(cli) ? null : "src/cli.ts does not exist yet";
-  const ours = (port: number): string[] => {
+  const ours = (port: number, remotePort?: number): string[] => {
     const dir = mkdtempSync(join(tmpdir(), "bench-broker-"));
     tempDirs.add(dir);
     const config = join(dir, "broker.yaml");
     const bind = [`listeners:`, `  default:`, `    bind: ${HOST}:${port}`];
-    writeFileSync(config, [...bind, ...OUR_SETTINGS, ""].join("\n"));
+    const bridge = remotePort === undefined ? [] : [
+      "bridges:",
+      "  bench:",
+      `    address: mqtt://${HOST}:${remotePort}`,
+      "    protocol: 4",
+      '    topics: [{ pattern: "bench/#", qos: 1 }]',
+      "    max-queued-messages: 1000000",
+    ];
+    writeFileSync(config, [...bind, ...OUR_SETTINGS, ...bridge, ""].join("\n"));
     return ["-c", config];
   };
   const dist = join(ROOT, "dist", "cli.js");
@@ -416,29 +448,38 @@ function brokers(): Broker[] {
       missing: noCli,
       noMqtt5: null,
       note: null,
-      launch: (port) => ({ command: bin("deno"), args: ["run", "-A", cli, ...ours(port)] }),
+      noBridge: null,
+      launch: (port, remote) => ({
+        command: bin("deno"),
+        args: ["run", "-A", cli, ...ours(port, remote)],
+      }),
     },
     {
       name: "bun",
       missing: noCli,
       noMqtt5: null,
       note: null,
-      launch: (port) => ({ command: bin("bun"), args: [cli, ...ours(port)] }),
+      noBridge: null,
+      launch: (port, remote) => ({ command: bin("bun"), args: [cli, ...ours(port, remote)] }),
     },
     {
       name: "node",
       missing: noCli,
       noMqtt5: null,
       note: nodeNote,
-      launch: (port) => ({
+      noBridge: null,
+      launch: (port, remote) => ({
         command: process.execPath,
-        args: existsSync(dist) ? [dist, ...ours(port)] : ["--import", "tsx", cli, ...ours(port)],
+        args: existsSync(dist)
+          ? [dist, ...ours(port, remote)]
+          : ["--import", "tsx", cli, ...ours(port, remote)],
       }),
     },
     {
       name: "aedes",
       missing: null,
       noMqtt5: "Aedes does not speak MQTT 5.0",
+      noBridge: "Aedes has no outgoing bridge",
       note: null,
       launch: (port) => ({
         command: process.execPath,
@@ -456,11 +497,22 @@ function brokers(): Broker[] {
       missing: mosquitto === null ? "mosquitto is not installed (apt-get install mosquitto)" : null,
       noMqtt5: null,
       note: null,
-      launch: (port) => {
+      noBridge: null,
+      launch: (port, remote) => {
         const dir = mkdtempSync(join(tmpdir(), "bench-mosquitto-"));
         tempDirs.add(dir);
         const config = join(dir, "mosquitto.conf");
-        writeFileSync(config, [`listener ${port} ${HOST}`, ...MOSQUITTO_SETTINGS, ""].join("\n"));
+        const bridge = remote === undefined ? [] : [
+          "connection bench",
+          `address ${HOST}:${remote}`,
+          "topic bench/# out 1",
+          "bridge_protocol_version mqttv311",
+          "cleansession false",
+        ];
+        writeFileSync(
+          config,
+          [`listener ${port} ${HOST}`, ...MOSQUITTO_SETTINGS, ...bridge, ""].join("\n"),
+        );
         return { command: mosquitto ?? "mosquitto", args: ["-c", config] };
       },
     },
@@ -618,10 +670,16 @@ function deadline(settings: Settings, scenario: ScenarioId): number {
 async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings): Promise<Outcome> {
   const base = { broker: broker.name, scenario };
   const port = await freePort();
+  // The bridge scenario's remote: a Mosquitto of its own, whichever broker bridges to it.
+  const remotePort = scenario === "bridge" ? await freePort() : undefined;
+  const remote = remotePort === undefined
+    ? undefined
+    : start(brokers().find((b) => b.name === "mosquitto")!.launch(remotePort));
   const loadgen = startLoadgen();
-  const running = start(broker.launch(port));
+  const running = start(broker.launch(port, remotePort));
   try {
     try {
+      if (remote !== undefined) await waitUntilAccepting(remotePort!, remote, 30_000);
       await waitUntilAccepting(port, running, 30_000);
     } catch (error) {
       return {
@@ -635,6 +693,7 @@ async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings):
     const result = await runLoadgen(loadgen, {
       scenario,
       port,
+      subscribePort: remotePort,
       brokerPid: running.child.pid ?? 0,
       ...windows(settings, scenario),
       drainMs: settings.drainMs,
@@ -665,6 +724,7 @@ async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings):
     return { ...base, status: "ok", result };
   } finally {
     await Promise.all([stop(running), stop(loadgen.running)]);
+    if (remote !== undefined) await stop(remote);
   }
 }
 
@@ -953,6 +1013,9 @@ async function main(): Promise<void> {
     outcomes: [],
   };
 
+  const noRemote = which("mosquitto") === null
+    ? "the bridge's remote is a Mosquitto, which is not installed"
+    : null;
   // Scenario by scenario, every broker in turn, so that drift on the machine hits all of them alike.
   for (const scenario of scenarios) {
     for (const broker of list) {
@@ -961,6 +1024,13 @@ async function main(): Promise<void> {
         outcome = { broker: broker.name, scenario, status: "skipped", note: broker.missing };
       } else if (broker.noMqtt5 !== null && MQTT5_SCENARIOS.has(scenario)) {
         outcome = { broker: broker.name, scenario, status: "skipped" };
+      } else if (scenario === "bridge" && (broker.noBridge ?? noRemote) !== null) {
+        outcome = {
+          broker: broker.name,
+          scenario,
+          status: "skipped",
+          note: (broker.noBridge ?? noRemote)!,
+        };
       } else if (Date.now() - startedMs > settings.budgetMs) {
         outcome = { broker: broker.name, scenario, status: "skipped", note: "time budget used up" };
       } else {

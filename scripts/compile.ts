@@ -7,7 +7,8 @@
  *   npm run compile -- --target bun-linux-arm64   another platform (Bun downloads its runtime)
  *
  * Everything is bundled, npm dependencies included: the runtime adapters are imported with
- * literal specifiers, so Bun follows them, and `ws` comes along although Bun serves WebSocket itself.
+ * literal specifiers, so Bun follows them, and `ws` comes along although Bun serves WebSocket itself
+ * (MQTT.js, the bridges' remote side, uses it too).
  *
  * @module
  */

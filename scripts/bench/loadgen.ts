@@ -16,6 +16,7 @@
  * - latency: `p50Ms`, `p99Ms`, `maxMs`, `rate` (delivered per second), `lost`
  * - idle: `rssPerConnKb`, `rssBeforeKb`, `rssAfterKb`, `connected`, `connectPerSec`
  * - connrate: `rate` (CONNECT+CONNACK per second), `connections`
+ * - bridge: qos1's, with the subscriber on `subscribePort`, a Mosquitto the broker bridges to
  *
  * @module
  */
@@ -500,7 +501,7 @@ async function throughput(run: Run, job: Job, shape: Throughput): Promise<LoadRe
 
 async function qos1(run: Run, job: Job, version: Version): Promise<LoadResult> {
   const acks: number[] = [];
-  const subscriber = new Client(run, job.port, "bench-sub-0", {
+  const subscriber = new Client(run, job.subscribePort ?? job.port, "bench-sub-0", {
     version,
     handler: (_type, flags, buf, start) => {
       if ((flags & 6) === 0) return;
@@ -895,6 +896,7 @@ const SCENARIOS: Record<ScenarioId, (run: Run, job: Job) => Promise<LoadResult>>
   fanout5: (run, job) => throughput(run, job, { fanout: true, version: 5 }),
   qos1: (run, job) => qos1(run, job, 4),
   qos1v5: (run, job) => qos1(run, job, 5),
+  bridge: (run, job) => qos1(run, job, 4),
   shared: (run, job) => shared(run, job, 4),
   shared5: (run, job) => shared(run, job, 5),
   latency,

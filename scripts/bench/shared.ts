@@ -21,6 +21,7 @@ export const SCENARIO_IDS = [
   "qos1v5",
   "shared",
   "shared5",
+  "bridge",
 ] as const;
 
 /** One scenario's id. */
@@ -38,6 +39,8 @@ export const MQTT5_SCENARIOS: ReadonlySet<ScenarioId> = new Set([
 export interface Job {
   scenario: ScenarioId;
   port: number;
+  /** Where the subscriber connects when it is not `port`: the remote end of a bridge. */
+  subscribePort?: number;
   /** The broker's process id, whose CPU time and RSS are read from /proc. */
   brokerPid: number;
   warmupMs: number;

@@ -129,6 +129,8 @@ export class BrokerCore implements BrokerContext {
   readonly closed: Promise<void> = new Promise((resolve) => this.#markClosed = resolve);
   #nextId = 0;
   #connectSeq = 0;
+  /** What runs beside the broker and routes into it (bridges), stopped first by close(). */
+  readonly #companions: (() => Promise<void>)[] = [];
 
   /** What plugins say; replaced once plugins are loaded. */
   hooks: BrokerHooks = {
@@ -750,6 +752,14 @@ export class BrokerCore implements BrokerContext {
     );
   }
 
+  /**
+   * Registers `stop` to run at the start of {@link BrokerCore.close}, before listeners and
+   * clients go: the seam for parts that live beside the broker, such as bridges.
+   */
+  onClose(stop: () => Promise<void>): void {
+    this.#companions.push(stop);
+  }
+
   /** Re-reads plugin files such as the password file. */
   async reload(): Promise<void> {
     await this.hooks.reload?.();
@@ -768,6 +778,7 @@ export class BrokerCore implements BrokerContext {
     this.#closing ??= (async () => {
       this.emit("broker_pre_shutdown");
       clearInterval(this.#sweep);
+      await Promise.all(this.#companions.splice(0).map((stop) => stop()));
       await this.#unbind();
       for (const client of [...this.#connections]) client.close("shutdown");
       for (const conn of this.#refusing) conn.close();

@@ -11,6 +11,7 @@ import { PluginManager } from "../plugins/manager.ts";
 import { brokerSys } from "../plugins/builtin/broker_sys.ts";
 import { getRuntimeAdapter } from "../runtime/select.ts";
 import type { RuntimeAdapter } from "../runtime/types.ts";
+import { startBridges } from "../bridge/start.ts";
 import { Broker } from "./broker.ts";
 import { BrokerCore } from "./core.ts";
 
@@ -60,6 +61,8 @@ export async function createBroker(
     await core.close();
     throw error;
   }
+  const bridges = startBridges(resolved.bridges, core, core.logger, resolved.sysIntervalMs);
+  core.onClose(() => bridges.stop());
   core.emit("broker_post_start");
   const { signal } = options;
   if (signal) {

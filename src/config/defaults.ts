@@ -61,3 +61,17 @@ export const MAX_TWO_BYTE = 65535;
 
 /** The longest session expiry, in seconds: MQTT 5's session expiry interval is a 32-bit count. */
 export const MAX_SESSION_EXPIRY = 4294967295;
+
+/** Defaults of a bridge's keys (seconds as given). */
+export const BRIDGE_DEFAULTS = {
+  protocol: 5,
+  /** A bridge's client id is this and its name unless `client-id` is given. */
+  "client-id-prefix": "bridge-",
+  "clean-start": false,
+  keepalive: 60,
+  reconnect: { min: 5, max: 30 },
+  notifications: true,
+  "max-queued-messages": 10000,
+  direction: "out",
+  qos: 1,
+} as const;

@@ -14,6 +14,7 @@ import {
   DEFAULT_PORTS,
   DEFAULTS,
 } from "./defaults.ts";
+import { resolveBridges } from "./bridges.ts";
 import { ConfigError } from "./error.ts";
 import { FileReader } from "./files.ts";
 import { builtinName, moduleUrl } from "./plugins.ts";
@@ -224,6 +225,7 @@ export async function resolveConfig(
     files,
     problems,
   );
+  const bridges = await resolveBridges(checked.bridges, baseDir, files, problems);
   if (problems.lines.length > 0) throw new ConfigError(problems.lines);
   return {
     listeners,
@@ -245,5 +247,6 @@ export async function resolveConfig(
     ...(checked.responseTopicPrefix && { responseTopicPrefix: checked.responseTopicPrefix }),
     ...(checked.plugins && { plugins: resolvePlugins(checked.plugins, baseDir) }),
     limits: { ...DEFAULT_LIMITS, ...checked.limits },
+    bridges,
   };
 }

@@ -7,6 +7,7 @@
  */
 import type { TlsOptions } from "../runtime/types.ts";
 import type { Plugin } from "../plugins/types.ts";
+import type { QoS } from "../protocol/packets.ts";
 
 /** `on`/`off` as in the seed; YAML 1.2 reads those as strings, so booleans work too. */
 export type Switch = boolean | "on" | "off";
@@ -85,6 +86,42 @@ export interface BrokerConfig {
   "topic-alias-maximum"?: number;
   /** The topic under which each MQTT 5 client that asks gets its own response topics. */
   "response-topic-prefix"?: string;
+  /** Connections to other brokers, by name. */
+  bridges?: Record<string, BridgeConfig>;
+}
+
+/** One topic pattern of a bridge. */
+export interface BridgeTopicConfig {
+  /** A topic filter, below the prefixes. */
+  pattern: string;
+  /** `out`: local to remote; `in`: remote to local; `both`. */
+  direction?: "in" | "out" | "both";
+  qos?: QoS;
+  /** Ends with `/`, or empty. */
+  "local-prefix"?: string;
+  "remote-prefix"?: string;
+}
+
+/** One entry of `bridges`. */
+export interface BridgeConfig {
+  /** `mqtt://`, `mqtts://`, `ws://` or `wss://`; a list is tried in order, for fail-over. */
+  address: string | string[];
+  /** 5 for MQTT 5.0, 4 for 3.1.1. */
+  protocol?: 4 | 5;
+  "client-id"?: string;
+  username?: string;
+  password?: string;
+  "password-file"?: string;
+  certfile?: string;
+  keyfile?: string;
+  cafile?: string;
+  "clean-start"?: Switch;
+  keepalive?: number;
+  topics: BridgeTopicConfig[];
+  /** Seconds between reconnection attempts, growing from min to max, jittered. */
+  reconnect?: { min?: number; max?: number };
+  notifications?: Switch;
+  "max-queued-messages"?: number;
 }
 
 /** A listener ready to bind. */
@@ -121,6 +158,36 @@ export interface Limits {
   topicAliasMaximum: number;
 }
 
+/** A bridge's topic pattern, resolved. */
+export interface ResolvedBridgeTopic {
+  pattern: string;
+  direction: "in" | "out" | "both";
+  qos: QoS;
+  localPrefix: string;
+  remotePrefix: string;
+}
+
+/** A bridge ready to connect: defaults applied, files read. */
+export interface ResolvedBridge {
+  name: string;
+  /** In fail-over order. */
+  addresses: string[];
+  protocol: 4 | 5;
+  clientId: string;
+  username?: string;
+  password?: string;
+  /** PEM texts. */
+  tls?: { ca?: string; cert?: string; key?: string };
+  cleanStart: boolean;
+  /** Seconds. */
+  keepalive: number;
+  topics: ResolvedBridgeTopic[];
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  notifications: boolean;
+  maxQueuedMessages: number;
+}
+
 /** The configuration the broker runs on: validated, defaults applied, files read. */
 export interface ResolvedConfig {
   listeners: ResolvedListener[];
@@ -144,4 +211,5 @@ export interface ResolvedConfig {
   /** undefined loads the default set of built-ins. */
   plugins?: (string | Plugin)[];
   limits: Limits;
+  bridges: ResolvedBridge[];
 }

@@ -10,6 +10,7 @@ import { topicFilterError, topicNameError } from "../protocol/topic.ts";
 import type { Plugin } from "../plugins/types.ts";
 import { type BindAddress, parseBind } from "./bind.ts";
 import { MAX_INFLIGHT, MAX_PACKET_SIZE, MAX_SESSION_EXPIRY, MAX_TWO_BYTE } from "./defaults.ts";
+import { checkBridges, type CheckedBridge } from "./bridges.ts";
 import { builtinName, isPluginObject, pluginSpecError } from "./plugins.ts";
 import { isRecord, type KeyPath, Problems } from "./problems.ts";
 import type { Limits } from "./types.ts";
@@ -47,6 +48,7 @@ export interface CheckedConfig {
   responseTopicPrefix?: string;
   plugins?: (string | Plugin)[];
   limits: Partial<Limits>;
+  bridges: CheckedBridge[];
 }
 
 /** What {@link validateConfig} returns. */
@@ -83,6 +85,7 @@ export const TOP_KEYS: readonly string[] = [
   "sys_interval",
   "plugins",
   "response-topic-prefix",
+  "bridges",
   ...LIMIT_KEYS,
 ];
 
@@ -360,7 +363,8 @@ export function checkConfig(input: unknown, problems: Problems): CheckedConfig {
     ? checkResponseTopicPrefix(problems, map["response-topic-prefix"])
     : undefined;
   const limits = checkLimits(problems, map);
-  const config: CheckedConfig = { listeners, auth, topicCheck, limits };
+  const bridges = checkBridges(problems, map.bridges);
+  const config: CheckedConfig = { listeners, auth, topicCheck, limits, bridges };
   if (timeoutDisconnectDelayMs !== undefined) {
     config.timeoutDisconnectDelayMs = timeoutDisconnectDelayMs;
   }

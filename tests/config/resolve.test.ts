@@ -36,6 +36,7 @@ describe("resolveConfig defaults", () => {
           maxKeepaliveMs: 0,
           topicAliasMaximum: 10,
         },
+        bridges: [],
       });
     }
   });

@@ -26,6 +26,7 @@ export function makeConfig(overrides: ConfigOverrides = {}): ResolvedConfig {
     topicCheck: { enabled: false, taboo: [], ...overrides.topicCheck },
     sysIntervalMs: 0,
     plugins: overrides.plugins,
+    bridges: [],
     limits: {
       maxPacketSize: 1 << 20,
       maxInflightMessages: 20,

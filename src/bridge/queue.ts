@@ -1,0 +1,43 @@
+/**
+ * A first-in first-out queue that takes and gives at both ends in constant time, so that draining
+ * a long backlog does not copy it once per message as `Array.shift` can.
+ *
+ * @module
+ */
+
+/** Below this many taken slots the array is not worth compacting. */
+const COMPACT_AT = 1024;
+
+/** A FIFO with `unshift` for putting a message back at the head. */
+export class Fifo<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+
+  /** Number of items. */
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  /** Adds at the tail. */
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  /** Puts back at the head. */
+  unshift(item: T): void {
+    if (this.#head > 0) this.#items[--this.#head] = item;
+    else this.#items.unshift(item);
+  }
+
+  /** Takes from the head. */
+  shift(): T | undefined {
+    if (this.#head === this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head >= COMPACT_AT && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+}

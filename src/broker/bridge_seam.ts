@@ -1,0 +1,18 @@
+/**
+ * What a bridge (src/bridge) sees of the broker: local subscriptions and routing, the same two
+ * calls an embedder's `Broker.subscribe` and `Broker.publish` use, without their argument checks
+ * (the bridge's configuration was validated) and with the subscriber and its options its own.
+ *
+ * @module
+ */
+import type { RoutedMessage } from "./message.ts";
+import type { Subscriber, SubscriptionOptions } from "./subscriptions.ts";
+import type { ClientInfo } from "../plugins/types.ts";
+
+/** The part of `BrokerCore` a bridge uses. */
+export interface BridgeSeam {
+  /** Adds a subscriber; it gets the matching retained messages at once. Returns the remover. */
+  subscribeLocal(filter: string, subscriber: Subscriber, options: SubscriptionOptions): () => void;
+  /** Routes a message as the broker's own (`from` undefined). */
+  route(message: RoutedMessage, from: ClientInfo | undefined): number;
+}

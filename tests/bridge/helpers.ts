@@ -1,0 +1,100 @@
+/**
+ * Bridge test helpers: a remote broker and an edge broker bridged to it, a TCP proxy whose link
+ * can be cut, and message collectors on an embedder subscription.
+ *
+ * @module
+ */
+import net from "node:net";
+import type { Broker } from "../../src/broker/broker.ts";
+import type { BridgeConfig, BrokerConfig } from "../../src/config/types.ts";
+import type { Message } from "../../src/plugins/types.ts";
+import { eventually, startBroker } from "../helpers/broker.ts";
+
+/** Fast reconnects for tests. */
+export const FAST = { reconnect: { min: 0.05, max: 0.2 } } as const;
+
+/** A broker on a given port (0: a free one). */
+export async function brokerOn(port = 0, config: BrokerConfig = {}) {
+  return await startBroker({ listeners: { default: { bind: `127.0.0.1:${port}` } }, ...config });
+}
+
+/** A port nothing listens on: bound once, then closed. */
+export async function freePort(): Promise<number> {
+  const b = await brokerOn();
+  await b.broker.close();
+  return b.port;
+}
+
+/** The bridge's retained state topic, recorded, and a wait for a value of it. */
+export function bridgeState(broker: Broker) {
+  const state = record(broker, "$SYS/broker/connection/up/state");
+  return {
+    state,
+    wait: (value: "0" | "1") =>
+      eventually(() => state.at(-1)?.payload === value, 20000, `bridge state ${value}`),
+  };
+}
+
+/** An edge broker with one bridge named `up`. */
+export async function edge(bridge: BridgeConfig, config: BrokerConfig = {}) {
+  return await brokerOn(0, { bridges: { up: { ...FAST, ...bridge } }, ...config });
+}
+
+/** Every message `filter` gets on `broker`, payloads as text. */
+export function record(broker: Broker, filter: string) {
+  const out: (Omit<Message, "payload"> & { payload: string })[] = [];
+  broker.subscribe(filter, (m) => {
+    out.push({ ...m, payload: new TextDecoder().decode(m.payload) });
+  });
+  return out;
+}
+
+/** A TCP proxy to `port` on 127.0.0.1 whose connections {@link Proxy.cut} drops. */
+export class Proxy {
+  readonly #sockets = new Set<net.Socket>();
+  readonly #server: net.Server;
+  port = 0;
+
+  private constructor(target: number) {
+    this.#server = net.createServer((inbound) => {
+      const outbound = net.connect(target, "127.0.0.1");
+      for (const s of [inbound, outbound]) {
+        this.#sockets.add(s);
+        s.on("error", () => {});
+        s.on("close", () => {
+          this.#sockets.delete(s);
+          inbound.destroy();
+          outbound.destroy();
+        });
+      }
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+    });
+  }
+
+  /** Starts a proxy on a free port. */
+  static async start(target: number): Promise<Proxy> {
+    const proxy = new Proxy(target);
+    await new Promise<void>((resolve) => proxy.#server.listen(0, "127.0.0.1", resolve));
+    proxy.port = (proxy.#server.address() as net.AddressInfo).port;
+    return proxy;
+  }
+
+  /** Drops every connection through the proxy, as a bad link does. */
+  cut(): void {
+    for (const s of this.#sockets) s.destroy();
+  }
+
+  /** Stops listening and drops every connection. */
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** How often each payload arrived. */
+export function counts(messages: { payload: string }[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of messages) out.set(m.payload, (out.get(m.payload) ?? 0) + 1);
+  return out;
+}
