@@ -13,6 +13,7 @@ import { getRuntimeAdapter } from "../runtime/select.ts";
 import type { RuntimeAdapter } from "../runtime/types.ts";
 import { Broker } from "./broker.ts";
 import { BrokerCore } from "./core.ts";
+import { AdminServer } from "../admin/server.ts";
 
 /** Options that are not part of the configuration schema. */
 export interface CreateBrokerOptions {
@@ -53,12 +54,24 @@ export async function createBroker(
   core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
     broker_sys: () => brokerSys(broker),
   });
+  if (resolved.listeners.some((l) => l.type === "http")) {
+    const admin = new AdminServer(core);
+    admin.readiness.add("listeners", () => core.ready);
+    core.httpHandler = admin.handle;
+    core.closed.then(() => admin.stop());
+  }
   core.emit("broker_pre_start");
   try {
     await core.listen(options.adapter ?? await getRuntimeAdapter());
   } catch (error) {
     await core.close();
     throw error;
+  }
+  for (const listener of core.listeners) {
+    if (listener.type !== "http") continue;
+    core.logger.info(
+      `listener ${listener.name}: no admin users configured, so only loopback clients are served (/healthz and /readyz are public)`,
+    );
   }
   core.emit("broker_post_start");
   const { signal } = options;

@@ -17,6 +17,8 @@ export const DEFAULT_PORTS = {
   tls: 8883,
   ws: 8080,
   wss: 8443,
+  http: 8081,
+  https: 8444,
 } as const;
 
 /** Keys whose defaults are plain values (seconds as given; they become ms when resolved). */

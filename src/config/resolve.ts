@@ -19,7 +19,7 @@ import { FileReader } from "./files.ts";
 import { builtinName, moduleUrl } from "./plugins.ts";
 import { type KeyPath, Problems } from "./problems.ts";
 import { readTls, type TlsSettings } from "./tls.ts";
-import type { ResolvedConfig, ResolvedListener } from "./types.ts";
+import type { ListenerType, ResolvedConfig, ResolvedListener } from "./types.ts";
 import { checkConfig, type CheckedConfig, type CheckedListener } from "./validate.ts";
 
 /** Options of {@link resolveConfig}. */
@@ -80,8 +80,9 @@ function formatAddress({ hostname, port }: BindAddress): string {
   return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
 }
 
-function defaultPort(type: "tcp" | "ws", ssl: boolean): number {
+function defaultPort(type: ListenerType, ssl: boolean): number {
   if (type === "ws") return ssl ? DEFAULT_PORTS.wss : DEFAULT_PORTS.ws;
+  if (type === "http") return ssl ? DEFAULT_PORTS.https : DEFAULT_PORTS.http;
   return ssl ? DEFAULT_PORTS.tls : DEFAULT_PORTS.tcp;
 }
 

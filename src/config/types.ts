@@ -11,13 +11,16 @@ import type { Plugin } from "../plugins/types.ts";
 /** `on`/`off` as in the seed; YAML 1.2 reads those as strings, so booleans work too. */
 export type Switch = boolean | "on" | "off";
 
+/** What a listener speaks: MQTT over TCP, MQTT over WebSocket, or the admin HTTP endpoints. */
+export type ListenerType = "tcp" | "ws" | "http";
+
 /** One entry of `listeners`. */
 export interface ListenerConfig {
   /** `host:port`; IPv6 as `[::1]:1883`. */
   bind?: string;
   /** Most clients at once on this listener; 0 means no limit. */
   "max-connections"?: number;
-  type?: "tcp" | "ws";
+  type?: ListenerType;
   ssl?: Switch;
   /** CA certificates (PEM file) for verifying client certificates. */
   cafile?: string;
@@ -92,7 +95,7 @@ export interface ResolvedListener {
   name: string;
   hostname: string;
   port: number;
-  type: "tcp" | "ws";
+  type: ListenerType;
   /** 0 means no limit. */
   maxConnections: number;
   tls?: TlsOptions;

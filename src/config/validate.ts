@@ -12,7 +12,7 @@ import { type BindAddress, parseBind } from "./bind.ts";
 import { MAX_INFLIGHT, MAX_PACKET_SIZE, MAX_SESSION_EXPIRY, MAX_TWO_BYTE } from "./defaults.ts";
 import { builtinName, isPluginObject, pluginSpecError } from "./plugins.ts";
 import { isRecord, type KeyPath, Problems } from "./problems.ts";
-import type { Limits } from "./types.ts";
+import type { Limits, ListenerType } from "./types.ts";
 import { checkInteger, checkSeconds, checkString, checkStringList, checkSwitch } from "./values.ts";
 
 /** One listener's own settings, before `default` is merged in. */
@@ -21,7 +21,7 @@ export interface CheckedListener {
   written: ReadonlySet<string>;
   bind?: BindAddress;
   maxConnections?: number;
-  type?: "tcp" | "ws";
+  type?: ListenerType;
   ssl?: boolean;
   cafile?: string;
   capath?: string;
@@ -141,8 +141,8 @@ function checkListener(problems: Problems, path: KeyPath, value: unknown): Check
     out.maxConnections = checkInteger(problems, at("max-connections"), map["max-connections"], 0);
   }
   if ("type" in map) {
-    if (map.type === "tcp" || map.type === "ws") out.type = map.type;
-    else problems.invalid(at("type"), map.type, "tcp or ws");
+    if (map.type === "tcp" || map.type === "ws" || map.type === "http") out.type = map.type;
+    else problems.invalid(at("type"), map.type, "tcp, ws or http");
   }
   if ("ssl" in map) out.ssl = checkSwitch(problems, at("ssl"), map.ssl);
   for (const key of ["cafile", "capath", "certfile", "keyfile"] as const) {
