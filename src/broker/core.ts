@@ -201,6 +201,11 @@ export class BrokerCore implements BrokerContext {
     return this.#closing === undefined && this.#servers.length === this.config.listeners.length;
   }
 
+  /** Every session, connected or not (read-only, for the admin API). */
+  get sessions(): IterableIterator<Session> {
+    return this.#sessions.values();
+  }
+
   /** Connections open now on each MQTT listener, by listener name (read-only, for metrics). */
   get connectionsByListener(): ReadonlyMap<string, number> {
     return this.#perListener;

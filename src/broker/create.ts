@@ -19,7 +19,7 @@ import { AdminServer } from "../admin/server.ts";
 export interface CreateBrokerOptions {
   /** Where log lines go; default: stderr at `logLevel`. */
   logger?: Logger;
-  /** Default `warn` for embedders (the CLI uses `info`). */
+  /** Default `warn` for embedders (the CLI uses `info`); the `log-level` key wins over it. */
   logLevel?: LogLevel;
   /** Folder that relative paths in the configuration are relative to; default: the cwd. */
   baseDir?: string;
@@ -47,18 +47,35 @@ export async function createBroker(
   config: BrokerConfig = {},
   options: CreateBrokerOptions = {},
 ): Promise<Broker> {
-  const logger = options.logger ?? createLogger(options.logLevel ?? "warn");
   const resolved = await resolveConfig(config, { baseDir: options.baseDir ?? process.cwd() });
+  const logger = options.logger ??
+    createLogger(resolved.logLevel ?? options.logLevel ?? "warn", undefined, resolved.logFormat);
   const core = new BrokerCore(resolved, logger);
   const broker = new Broker(core);
   core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
     broker_sys: () => brokerSys(broker),
   });
+  let admin: AdminServer | undefined;
   if (resolved.listeners.some((l) => l.type === "http")) {
-    const admin = new AdminServer(core);
+    admin = new AdminServer({
+      stats: core.stats,
+      get gauges() {
+        return core.gauges;
+      },
+      get listeners() {
+        return core.listeners;
+      },
+      connectionsByListener: core.connectionsByListener,
+      get sessions() {
+        return core.sessions;
+      },
+      config: resolved,
+      publish: (options) => broker.publish(options),
+      subscribe: (filter, handler) => broker.subscribe(filter, handler),
+    }, core.logger);
     admin.readiness.add("listeners", () => core.ready);
     core.httpHandler = admin.handle;
-    core.closed.then(() => admin.stop());
+    core.closed.then(() => admin?.stop());
   }
   core.emit("broker_pre_start");
   try {
@@ -68,10 +85,7 @@ export async function createBroker(
     throw error;
   }
   for (const listener of core.listeners) {
-    if (listener.type !== "http") continue;
-    core.logger.info(
-      `listener ${listener.name}: no admin users configured, so only loopback clients are served (/healthz and /readyz are public)`,
-    );
+    if (admin && listener.type === "http") core.logger.info(admin.accessNotice(listener.name));
   }
   core.emit("broker_post_start");
   const { signal } = options;

@@ -30,6 +30,8 @@ export const DEFAULTS = {
   sys_interval: 20,
   "allow-anonymous": true,
   "topic-check.enabled": false,
+  "admin.public-metrics": false,
+  "log-format": "text",
   taboo: ["prohibited", "top-secret", "data/classified"] as readonly string[],
 } as const;
 

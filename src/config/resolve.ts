@@ -225,6 +225,13 @@ export async function resolveConfig(
     files,
     problems,
   );
+  const adminUsers = checked.admin.users ?? [];
+  if (adminUsers.length > 0 && checked.auth.passwordFile === undefined) {
+    problems.add(
+      ["admin", "users"],
+      "admin users log in with their password from auth.password-file: set auth.password-file",
+    );
+  }
   if (problems.lines.length > 0) throw new ConfigError(problems.lines);
   return {
     listeners,
@@ -246,5 +253,11 @@ export async function resolveConfig(
     ...(checked.responseTopicPrefix && { responseTopicPrefix: checked.responseTopicPrefix }),
     ...(checked.plugins && { plugins: resolvePlugins(checked.plugins, baseDir) }),
     limits: { ...DEFAULT_LIMITS, ...checked.limits },
+    admin: {
+      users: adminUsers,
+      publicMetrics: checked.admin.publicMetrics ?? DEFAULTS["admin.public-metrics"],
+    },
+    ...(checked.logLevel && { logLevel: checked.logLevel }),
+    logFormat: checked.logFormat ?? DEFAULTS["log-format"],
   };
 }

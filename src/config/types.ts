@@ -7,6 +7,7 @@
  */
 import type { TlsOptions } from "../runtime/types.ts";
 import type { Plugin } from "../plugins/types.ts";
+import type { LogFormat, LogLevel } from "../log.ts";
 
 /** `on`/`off` as in the seed; YAML 1.2 reads those as strings, so booleans work too. */
 export type Switch = boolean | "on" | "off";
@@ -88,6 +89,17 @@ export interface BrokerConfig {
   "topic-alias-maximum"?: number;
   /** The topic under which each MQTT 5 client that asks gets its own response topics. */
   "response-topic-prefix"?: string;
+  /** Who may use `type: http` listeners. */
+  admin?: {
+    /** User names from `auth.password-file` that may log in; none: loopback clients only. */
+    users?: string[];
+    /** Whether `/metrics` is served without a login (when admin users are configured). */
+    "public-metrics"?: Switch;
+  };
+  /** Least severe level logged by the CLI (and by `createBroker` without a logger of its own). */
+  "log-level"?: LogLevel;
+  /** `text` lines or `json` lines. */
+  "log-format"?: LogFormat;
 }
 
 /** A listener ready to bind. */
@@ -147,4 +159,12 @@ export interface ResolvedConfig {
   /** undefined loads the default set of built-ins. */
   plugins?: (string | Plugin)[];
   limits: Limits;
+  admin: {
+    /** Empty: only loopback clients may use `type: http` listeners. */
+    users: string[];
+    publicMetrics: boolean;
+  };
+  /** undefined: the embedder's or the CLI's choice. */
+  logLevel?: LogLevel;
+  logFormat: LogFormat;
 }

@@ -13,6 +13,8 @@ import { MAX_INFLIGHT, MAX_PACKET_SIZE, MAX_SESSION_EXPIRY, MAX_TWO_BYTE } from 
 import { builtinName, isPluginObject, pluginSpecError } from "./plugins.ts";
 import { isRecord, type KeyPath, Problems } from "./problems.ts";
 import type { Limits, ListenerType } from "./types.ts";
+import type { LogFormat, LogLevel } from "../log.ts";
+import { checkAdmin, type CheckedAdmin, checkLogFormat, checkLogLevel } from "./admin.ts";
 import { checkInteger, checkSeconds, checkString, checkStringList, checkSwitch } from "./values.ts";
 
 /** One listener's own settings, before `default` is merged in. */
@@ -47,6 +49,9 @@ export interface CheckedConfig {
   responseTopicPrefix?: string;
   plugins?: (string | Plugin)[];
   limits: Partial<Limits>;
+  admin: CheckedAdmin;
+  logLevel?: LogLevel;
+  logFormat?: LogFormat;
 }
 
 /** What {@link validateConfig} returns. */
@@ -83,6 +88,9 @@ export const TOP_KEYS: readonly string[] = [
   "sys_interval",
   "plugins",
   "response-topic-prefix",
+  "admin",
+  "log-level",
+  "log-format",
   ...LIMIT_KEYS,
 ];
 
@@ -360,7 +368,10 @@ export function checkConfig(input: unknown, problems: Problems): CheckedConfig {
     ? checkResponseTopicPrefix(problems, map["response-topic-prefix"])
     : undefined;
   const limits = checkLimits(problems, map);
-  const config: CheckedConfig = { listeners, auth, topicCheck, limits };
+  const admin = checkAdmin(problems, map.admin);
+  const config: CheckedConfig = { listeners, auth, topicCheck, limits, admin };
+  if ("log-level" in map) config.logLevel = checkLogLevel(problems, map["log-level"]);
+  if ("log-format" in map) config.logFormat = checkLogFormat(problems, map["log-format"]);
   if (timeoutDisconnectDelayMs !== undefined) {
     config.timeoutDisconnectDelayMs = timeoutDisconnectDelayMs;
   }

@@ -4,7 +4,10 @@
  *
  * @module
  */
+import { AdminServer } from "../../src/admin/server.ts";
 import type { Broker } from "../../src/broker/broker.ts";
+import { newStats } from "../../src/broker/stats.ts";
+import { resolveConfig } from "../../src/config/resolve.ts";
 import type { BrokerConfig, ListenerConfig } from "../../src/config/types.ts";
 import { memoryLogger, startBroker } from "../helpers/broker.ts";
 
@@ -39,4 +42,40 @@ export async function startAdminBroker(
     mqttUrl: `mqtt://127.0.0.1:${port("mqtt")}`,
     httpUrl: `${scheme}://127.0.0.1:${port("admin")}`,
   };
+}
+
+/** A handler over an idle broker of `config`, to ask as a client from any address would. */
+export async function adminFor(config: BrokerConfig = {}): Promise<AdminServer> {
+  const resolved = await resolveConfig(config, { baseDir: "." });
+  return new AdminServer({
+    stats: newStats(),
+    gauges: {
+      clientsConnected: 0,
+      clientsByVersion: { 3: 0, 4: 0, 5: 0 },
+      sessionsTotal: 0,
+      sessionsDisconnected: 0,
+      inflight: 0,
+      queued: 0,
+      retained: 0,
+      retainedBytes: 0,
+      subscriptions: 0,
+      uptimeSeconds: 0,
+    },
+    listeners: [],
+    connectionsByListener: new Map(),
+    sessions: [],
+    config: resolved,
+    publish: () => {},
+    subscribe: () => Object.assign(() => {}, { [Symbol.dispose]: () => {} }),
+  }, memoryLogger());
+}
+
+/** A request to `path` on a loopback listener, as `fetch` would send it. */
+export function request(path: string, init: RequestInit = {}): Request {
+  return new Request(`http://127.0.0.1:8081${path}`, init);
+}
+
+/** Basic auth header value. */
+export function basic(user: string, password: string): string {
+  return `Basic ${btoa(`${user}:${password}`)}`;
 }

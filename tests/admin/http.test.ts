@@ -1,11 +1,10 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CertificatePaths, generateCertificates } from "../../scripts/gen-certs.ts";
-import { AdminServer } from "../../src/admin/server.ts";
 import { createBroker } from "../../src/broker/create.ts";
 import { connect, memoryLogger } from "../helpers/broker.ts";
 import { startAdminBroker } from "./helpers.ts";
@@ -154,50 +153,5 @@ describe("type: http listener", () => {
       listeners: { admin: { type: "http", bind: `127.0.0.1:${port}` } },
     }, { logger: memoryLogger() });
     await again.close();
-  });
-});
-
-describe("admin access and readiness", () => {
-  let admin: AdminServer;
-  before(async () => {
-    const { broker } = await startAdminBroker();
-    // The handler itself, to ask as a client from another address would.
-    admin = new AdminServer({
-      stats: broker.stats,
-      gauges: broker.gauges,
-      listeners: broker.listeners,
-      connectionsByListener: new Map(),
-    });
-    admin.readiness.add("store", () => true);
-    admin.readiness.add("cluster", () => {
-      throw new Error("unreachable");
-    });
-    await broker.close();
-  });
-  after(() => admin.stop());
-
-  test("without admin users, a client not on loopback gets 403, except for health", async () => {
-    const from = { hostname: "192.0.2.7", port: 40000 };
-    const metrics = await admin.handle(new Request("http://broker/metrics"), from);
-    assert.equal(metrics.status, 403);
-    assert.match(await metrics.text(), /loopback/);
-    const health = await admin.handle(new Request("http://broker/healthz"), from);
-    assert.equal(health.status, 200);
-    for (const hostname of ["127.0.0.1", "::1", "::ffff:127.0.0.9"]) {
-      const res = await admin.handle(new Request("http://broker/metrics"), { hostname, port: 1 });
-      assert.equal(res.status, 200, hostname);
-    }
-  });
-
-  test("/readyz is 503 when a check fails or throws, naming each check", async () => {
-    const res = await admin.handle(new Request("http://broker/readyz"), {
-      hostname: "192.0.2.7",
-      port: 1,
-    });
-    assert.equal(res.status, 503);
-    assert.deepEqual(await res.json(), {
-      status: "not ready",
-      checks: { store: true, cluster: false },
-    });
   });
 });

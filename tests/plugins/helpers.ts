@@ -26,6 +26,8 @@ export function makeConfig(overrides: ConfigOverrides = {}): ResolvedConfig {
     topicCheck: { enabled: false, taboo: [], ...overrides.topicCheck },
     sysIntervalMs: 0,
     plugins: overrides.plugins,
+    admin: { users: [], publicMetrics: false },
+    logFormat: "text",
     limits: {
       maxPacketSize: 1 << 20,
       maxInflightMessages: 20,
