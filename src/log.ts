@@ -21,6 +21,12 @@ export interface Logger {
   error(message: string): void;
 }
 
+/** Every log level, most verbose first. */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+/** Every log format. */
+export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+
 const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
 /**

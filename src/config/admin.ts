@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LogFormat, LogLevel } from "../log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
 import { isRecord, type Problems } from "./problems.ts";
 import { checkStringList, checkSwitch } from "./values.ts";
 
@@ -40,9 +40,6 @@ export function checkAdmin(problems: Problems, value: unknown): CheckedAdmin {
   }
   return out;
 }
-
-const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
-const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
 
 /** `log-level`: one of debug, info, warn, error, silent. */
 export function checkLogLevel(problems: Problems, value: unknown): LogLevel | undefined {
