@@ -8,6 +8,8 @@
 import type { PublishOptions, Unsubscribe } from "../broker/broker.ts";
 import type { MessageHandler } from "../broker/local.ts";
 import type { Session } from "../broker/session.ts";
+import type { Gauges } from "../broker/core.ts";
+import type { Stats } from "../broker/stats.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { topicFilterError } from "../protocol/topic.ts";
 import { json } from "./respond.ts";
@@ -18,8 +20,16 @@ export const MAX_ITEMS = 10_000;
 /** Largest request body the API reads. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+/** Live views (`/api/stream`) open at once; more get 429. */
+export const MAX_STREAMS = 16;
+
+/** Messages a live view holds for a slow reader; past it messages are skipped for it. */
+const STREAM_BACKLOG = 256;
+
 /** What the API reads and does. */
 export interface ApiSource {
+  readonly stats: Readonly<Stats>;
+  readonly gauges: Gauges;
   /** Every session, connected or not. */
   readonly sessions: Iterable<Session>;
   readonly config: ResolvedConfig;
@@ -96,6 +106,7 @@ async function readJson(request: Request): Promise<unknown> {
 /** The admin API over one broker. */
 export class AdminApi {
   readonly #source: ApiSource;
+  #streams = 0;
 
   constructor(source: ApiSource) {
     this.#source = source;
@@ -126,6 +137,10 @@ export class AdminApi {
         return this.#publish(await readJson(request));
       case "GET /api/config":
         return json(200, redacted(this.#source.config));
+      case "GET /api/overview":
+        return this.#overview();
+      case "GET /api/stream":
+        return this.#stream(url.searchParams.get("filter") ?? "#", request.signal);
       default:
         return undefined;
     }
@@ -143,6 +158,81 @@ export class AdminApi {
       items.push(client);
     }
     return listed(items, false);
+  }
+
+  /** The figures the dashboard's cards and charts show; rates are the dashboard's job. */
+  #overview(): Response {
+    const s = this.#source.stats;
+    const g = this.#source.gauges;
+    return json(200, {
+      time: Date.now(),
+      uptime: g.uptimeSeconds,
+      clients: g.clientsConnected,
+      sessions: g.sessionsTotal,
+      subscriptions: g.subscriptions,
+      retained: g.retained,
+      inflight: g.inflight,
+      queued: g.queued,
+      messagesIn: s.publishReceived,
+      messagesOut: s.publishSent,
+      dropped: s.droppedQos0 + s.droppedQueued + s.droppedTooLarge + s.messagesExpired +
+        s.sharedDropped,
+    });
+  }
+
+  /**
+   * Server-sent events, one per message matching `filter` (retained ones first), until the
+   * client goes away. A reader that falls {@link STREAM_BACKLOG} messages behind misses messages
+   * rather than making the broker hold them.
+   */
+  #stream(filter: string, signal: AbortSignal): Response {
+    const why = topicFilterError(filter);
+    if (why) return json(400, { error: `filter ${JSON.stringify(filter)}: ${why}` });
+    if (this.#streams >= MAX_STREAMS) {
+      return json(429, { error: `${MAX_STREAMS} live views are open already` });
+    }
+    this.#streams++;
+    const encoder = new TextEncoder();
+    let stop = () => {};
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        let open = true;
+        const unsubscribe = this.#source.subscribe(filter, (message) => {
+          if ((controller.desiredSize ?? 0) <= 0) return;
+          const event = {
+            topic: message.topic,
+            qos: message.qos,
+            retain: message.retain,
+            ...payloadOf(message.payload),
+          };
+          controller.enqueue(encoder.encode(`data: ${JSON.stringify(event)}\n\n`));
+        });
+        stop = () => {
+          if (!open) return;
+          open = false;
+          unsubscribe();
+          this.#streams--;
+          signal.removeEventListener("abort", stop);
+          try {
+            controller.close();
+          } catch {
+            // Already cancelled by the reader.
+          }
+        };
+        signal.addEventListener("abort", stop);
+        if (signal.aborted) stop();
+        // A comment, so that the client sees the stream open before any message.
+        else controller.enqueue(encoder.encode(": watching\n\n"));
+      },
+      cancel: () => stop(),
+    }, { highWaterMark: STREAM_BACKLOG });
+    return new Response(body, {
+      headers: {
+        "content-type": "text/event-stream",
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+      },
+    });
   }
 
   #disconnect(clientId: string): Response {

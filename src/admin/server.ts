@@ -1,6 +1,6 @@
 /**
- * What a `type: http` listener serves: `/metrics`, `/healthz`, `/readyz` and the JSON API under
- * `/api/`, every request checked by the rules of `access.ts` and `login.ts`.
+ * What a `type: http` listener serves: the dashboard at `/`, `/metrics`, `/healthz`, `/readyz`
+ * and the JSON API under `/api/`, every request for data checked by the rules of `access.ts` and `login.ts`.
  *
  * @module
  */
@@ -8,6 +8,7 @@ import type { Logger } from "../log.ts";
 import type { HttpHandler } from "../runtime/types.ts";
 import { isLoopback, isLoopbackName, PUBLIC_PATHS, sameOrigin } from "./access.ts";
 import { AdminApi, type ApiSource } from "./api.ts";
+import { DASHBOARD_PATHS, dashboardFile } from "./dashboard/assets.ts";
 import { CONTENT_TYPES, negotiateFormat, renderExposition } from "./exposition.ts";
 import { LagMonitor } from "./lag.ts";
 import {
@@ -66,8 +67,9 @@ export class AdminServer {
   readonly handle: HttpHandler = async (request, peer) => {
     const url = new URL(request.url);
     const path = url.pathname;
-    const isPublic = PUBLIC_PATHS.has(path) || (path === "/metrics" && this.#publicMetrics);
     const reading = request.method === "GET" || request.method === "HEAD";
+    if (reading && DASHBOARD_PATHS.has(path)) return dashboardFile(path)!;
+    const isPublic = PUBLIC_PATHS.has(path) || (path === "/metrics" && this.#publicMetrics);
     if (!reading && !sameOrigin(request)) {
       return text(403, "cross-origin requests are refused\n");
     }
@@ -116,7 +118,9 @@ export class AdminServer {
     if (!login && this.#login.sessionUser(token) !== undefined) return undefined;
     const credentials = basicCredentials(request.headers.get("authorization")) ??
       (login ? await loginBody(request) : undefined);
-    if (!credentials) return json(401, { error: "log in first" }, UNAUTHORIZED);
+    // The dashboard shows its own login form rather than the browser's dialog.
+    const challenge = request.headers.has("x-broker-dashboard") ? {} : UNAUTHORIZED;
+    if (!credentials) return json(401, { error: "log in first" }, challenge);
     if (!(await this.#login.verify(credentials.user, credentials.password))) {
       this.#loginFailures++;
       this.#logger.warn(
@@ -124,7 +128,7 @@ export class AdminServer {
           JSON.stringify(credentials.user)
         } from ${peer.hostname}:${peer.port}`,
       );
-      return json(401, { error: "wrong user name or password" }, UNAUTHORIZED);
+      return json(401, { error: "wrong user name or password" }, challenge);
     }
     if (!login) return undefined;
     const cookie = this.#cookie(url, this.#login.startSession(credentials.user), SESSION_SECONDS);

@@ -115,6 +115,24 @@ describe("with admin users", () => {
     );
   });
 
+  test("the dashboard's files are public and locked down by a CSP; its API calls get no dialog", async () => {
+    for (const path of ["/", "/dashboard.js", "/dashboard.css"]) {
+      const res = await fetch(`${scope.httpUrl}${path}`);
+      assert.equal(res.status, 200, path);
+      assert.match(
+        res.headers.get("content-security-policy")!,
+        /default-src 'none'; script-src 'self'/,
+      );
+      await res.body?.cancel();
+    }
+    const res = await fetch(`${scope.httpUrl}/api/overview`, {
+      headers: { "x-broker-dashboard": "1" },
+    });
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get("www-authenticate"), null);
+    await res.body?.cancel();
+  });
+
   test("every request needs a login, also from loopback; health stays public", async () => {
     const res = await fetch(`${scope.httpUrl}/api/clients`);
     assert.equal(res.status, 401);

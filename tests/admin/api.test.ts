@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type mqtt from "mqtt";
 import { hashPassword } from "../../src/plugins/password/mod.ts";
 import { connect, eventually } from "../helpers/broker.ts";
+import { MAX_STREAMS } from "../../src/admin/api.ts";
 import { type AdminBroker, adminFor, request, startAdminBroker } from "./helpers.ts";
 
 interface Listed {
@@ -150,6 +151,67 @@ describe("admin API", () => {
     const noRoute = await fetch(`${scope.httpUrl}/api/nothing`);
     assert.equal(noRoute.status, 404);
     await noRoute.body?.cancel();
+  });
+
+  test("the overview has the dashboard's figures", async () => {
+    const res = await fetch(`${scope.httpUrl}/api/overview`);
+    const overview = await res.json() as Record<string, number>;
+    for (const key of ["time", "uptime", "clients", "sessions", "subscriptions", "retained"]) {
+      assert.equal(typeof overview[key], "number", key);
+    }
+    assert.equal(overview.clients, scope.broker.gauges.clientsConnected);
+    assert.equal(overview.messagesIn, scope.broker.stats.publishReceived);
+  });
+
+  test("a live view streams matching messages as server-sent events until closed", async () => {
+    const bad = await fetch(`${scope.httpUrl}/api/stream?filter=a/%23/b`);
+    assert.equal(bad.status, 400);
+    await bad.body?.cancel();
+    const open = async () => {
+      const stop = new AbortController();
+      const res = await fetch(`${scope.httpUrl}/api/stream?filter=s/%2B`, { signal: stop.signal });
+      return { res, stop };
+    };
+    const { res, stop } = await open();
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!seen.includes(": watching")) seen += (await reader.read()).value;
+    scope.broker.publish({ topic: "s/one", payload: "hi", qos: 1 });
+    scope.broker.publish({ topic: "other", payload: "no" });
+    while (!seen.includes("\n\ndata: ")) seen += (await reader.read()).value;
+    while (!seen.endsWith("\n\n")) seen += (await reader.read()).value;
+    const event = JSON.parse(seen.split("data: ")[1]);
+    assert.deepEqual(event, {
+      topic: "s/one",
+      qos: 1,
+      retain: false,
+      payload: "hi",
+      encoding: "utf8",
+    });
+    stop.abort();
+    await reader.cancel().catch(() => {});
+    // A closed view frees its place: all MAX_STREAMS places open again, one more does not.
+    const views: { res: Response; stop: AbortController }[] = [];
+    try {
+      for (let i = 0; i < MAX_STREAMS; i++) {
+        let view = await open();
+        for (let tries = 0; view.res.status === 429 && tries < 100; tries++) {
+          // The first view's place is given back once the server has seen it close.
+          await view.res.body?.cancel();
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          view = await open();
+        }
+        views.push(view);
+        assert.equal(view.res.status, 200, `view ${i}`);
+      }
+      const extra = await fetch(`${scope.httpUrl}/api/stream`);
+      assert.equal(extra.status, 429);
+      await extra.body?.cancel();
+    } finally {
+      for (const view of views) view.stop.abort();
+    }
   });
 
   test("shows the running configuration", async () => {
