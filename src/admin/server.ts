@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { BoundListener } from "../broker/core.ts";
 import type { Logger } from "../log.ts";
 import type { HttpHandler } from "../runtime/types.ts";
 import { isLoopback, isLoopbackName, PUBLIC_PATHS, sameOrigin } from "./access.ts";
@@ -51,16 +52,32 @@ export class AdminServer {
     this.#publicMetrics = admin.publicMetrics;
   }
 
-  /** The line the broker logs at start for each `type: http` listener: who may use it. */
-  accessNotice(listener: string): string {
+  /**
+   * Logs at start who may use a `type: http` listener, and warns when admin passwords would
+   * cross the network unencrypted.
+   */
+  announce(listener: BoundListener): void {
+    const name = listener.name;
     const open = this.#publicMetrics
       ? "/healthz, /readyz and /metrics are"
       : "/healthz and /readyz are";
-    return this.#login.enabled
-      ? `listener ${listener}: admin users ${[...this.#source.config.admin.users].join(", ")} ` +
-        `log in (basic auth or POST /api/login); ${open} public`
-      : `listener ${listener}: no admin users configured, so only loopback clients are served ` +
-        `(${open} public)`;
+    if (!this.#login.enabled) {
+      this.#logger.info(
+        `listener ${name}: no admin users configured, so only loopback clients are served ` +
+          `(${open} public)`,
+      );
+      return;
+    }
+    this.#logger.info(
+      `listener ${name}: admin users ${this.#source.config.admin.users.join(", ")} ` +
+        `log in (basic auth or POST /api/login); ${open} public`,
+    );
+    if (!listener.tls && !isLoopback(listener.hostname)) {
+      this.#logger.warn(
+        `listener ${name}: plain HTTP on ${listener.hostname}: admin passwords and session ` +
+          "cookies cross the network unencrypted; set ssl: on",
+      );
+    }
   }
 
   /** The request handler for every `type: http` listener. */

@@ -85,7 +85,7 @@ export async function createBroker(
     throw error;
   }
   for (const listener of core.listeners) {
-    if (admin && listener.type === "http") core.logger.info(admin.accessNotice(listener.name));
+    if (admin && listener.type === "http") admin.announce(listener);
   }
   core.emit("broker_post_start");
   const { signal } = options;

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashPassword } from "../../src/plugins/password/mod.ts";
 import { resolveConfig } from "../../src/config/resolve.ts";
+import { memoryLogger } from "../helpers/broker.ts";
 import { type AdminBroker, adminFor, basic, request, startAdminBroker } from "./helpers.ts";
 
 const REMOTE = { hostname: "192.0.2.7", port: 40000 };
@@ -108,11 +109,34 @@ describe("with admin users", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test("says at start who logs in", () => {
+  test("says at start who logs in; on loopback it does not warn about plain HTTP", () => {
     assert.ok(
       scope.logger.lines.some((l) => /listener admin: admin users alice log in/.test(l)),
       scope.logger.lines.join("\n"),
     );
+    assert.ok(!scope.logger.lines.some((l) => /plain HTTP/.test(l)));
+  });
+
+  test("warns when admin passwords would cross the network unencrypted", async () => {
+    const logger = memoryLogger();
+    const admin = await adminFor({
+      auth: { "password-file": passwordFile },
+      admin: { users: ["alice"] },
+    }, logger);
+    try {
+      const listener = { name: "web", type: "http" as const, hostname: "0.0.0.0", port: 8081 };
+      admin.announce({ ...listener, tls: true });
+      assert.ok(!logger.lines.some((l) => /plain HTTP/.test(l)));
+      admin.announce({ ...listener, tls: false });
+      assert.ok(
+        logger.lines.some((l) =>
+          /^warn listener web: plain HTTP on 0\.0\.0\.0: admin passwords/.test(l)
+        ),
+        logger.lines.join("\n"),
+      );
+    } finally {
+      admin.stop();
+    }
   });
 
   test("the dashboard's files are public and locked down by a CSP; its API calls get no dialog", async () => {

@@ -9,6 +9,7 @@ import type { Broker } from "../../src/broker/broker.ts";
 import { newStats } from "../../src/broker/stats.ts";
 import { resolveConfig } from "../../src/config/resolve.ts";
 import type { BrokerConfig, ListenerConfig } from "../../src/config/types.ts";
+import type { Logger } from "../../src/log.ts";
 import { memoryLogger, startBroker } from "../helpers/broker.ts";
 
 /** A running broker with its two listeners' addresses. */
@@ -45,7 +46,10 @@ export async function startAdminBroker(
 }
 
 /** A handler over an idle broker of `config`, to ask as a client from any address would. */
-export async function adminFor(config: BrokerConfig = {}): Promise<AdminServer> {
+export async function adminFor(
+  config: BrokerConfig = {},
+  logger: Logger = memoryLogger(),
+): Promise<AdminServer> {
   const resolved = await resolveConfig(config, { baseDir: "." });
   return new AdminServer({
     stats: newStats(),
@@ -67,7 +71,7 @@ export async function adminFor(config: BrokerConfig = {}): Promise<AdminServer> 
     config: resolved,
     publish: () => {},
     subscribe: () => Object.assign(() => {}, { [Symbol.dispose]: () => {} }),
-  }, memoryLogger());
+  }, logger);
 }
 
 /** A request to `path` on a loopback listener, as `fetch` would send it. */
