@@ -56,6 +56,18 @@ describe("dashboard in headless Chromium", { skip }, () => {
     await page.getByLabel("Search").fill("");
   });
 
+  test("arrow keys move between views", async () => {
+    await page.getByRole("tab", { name: "Clients" }).focus();
+    await page.keyboard.press("ArrowRight");
+    assert.equal(
+      await page.getByRole("tab", { name: "Subscriptions" }).getAttribute("aria-selected"),
+      "true",
+    );
+    assert.equal(await page.locator("#subscriptions").isVisible(), true);
+    await page.keyboard.press("ArrowLeft");
+    assert.equal(await page.locator("#clients").isVisible(), true);
+  });
+
   test("a chart moves under traffic", async () => {
     await page.getByRole("tab", { name: "Overview" }).click();
     const publisher = clients[0];

@@ -36,6 +36,8 @@ describe("resolveConfig defaults", () => {
           maxKeepaliveMs: 0,
           topicAliasMaximum: 10,
         },
+        admin: { users: [], publicMetrics: false },
+        logFormat: "text",
       });
     }
   });

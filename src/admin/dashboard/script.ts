@@ -179,6 +179,15 @@ export const DASHBOARD_JS = String.raw`"use strict";
   document.querySelectorAll("[role=tab]").forEach(function (tab) {
     tab.onclick = function () { show(tab.dataset.view); };
   });
+  // Arrow keys move between views, as in any tab list; Tab still reaches every control.
+  document.querySelector("[role=tablist]").onkeydown = function (e) {
+    var tabs = Array.prototype.slice.call(document.querySelectorAll("[role=tab]"));
+    var i = tabs.indexOf(document.activeElement);
+    if (i < 0 || (e.key !== "ArrowRight" && e.key !== "ArrowLeft")) return;
+    var next = tabs[(i + (e.key === "ArrowRight" ? 1 : tabs.length - 1)) % tabs.length];
+    next.focus();
+    show(next.dataset.view);
+  };
   $("client-search").oninput = loadClients;
   $("retained-form").onsubmit = function (e) { e.preventDefault(); loadRetained(); };
   $("live-form").onsubmit = function (e) { e.preventDefault(); watch(); };
