@@ -128,6 +128,12 @@ async function main(argv: string[]): Promise<number> {
         "configuration file (-c broker.yaml) to accept remote clients",
     );
   }
+  // Listening before the broker starts: a SIGTERM sent as soon as the ready line appears (a
+  // service manager's stop) would otherwise kill the process before the broker could close.
+  const signalled = new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
   let broker;
   try {
     broker = await createBroker(config, { logger, baseDir });
@@ -142,14 +148,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const running = broker;
   return await new Promise<number>((done) => {
-    const stop = (signal: string) => {
+    signalled.then((signal) => {
       logger.info(`${signal}: stopping`);
       // A hung close must not keep a stopping service alive.
       setTimeout(() => done(1), 3000).unref?.();
       running.close().then(() => done(0), () => done(1));
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    });
     if (process.platform !== "win32") {
       process.on("SIGHUP", () => {
         logger.info("SIGHUP: reloading plugin files");
