@@ -1,7 +1,7 @@
 /**
  * The `broker` command.
  *
- *   broker [-c FILE] [--host ADDR] [-p PORT] [-v]
+ *   broker [-c FILE] [--host ADDR] [-p PORT] [-v] [--log-level L] [--log-format F]
  *   broker passwd FILE USER [--password P] [-c] [-D] [--scram]
  *   broker example-config
  *
@@ -17,7 +17,7 @@ import { createBroker } from "./broker/create.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { ConfigError } from "./config/error.ts";
 import type { BrokerConfig } from "./config/types.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import { runPasswd } from "./passwd.ts";
 import { VERSION } from "./version.ts";
 
@@ -36,6 +36,8 @@ Options:
                       (both set listeners.default.bind: a listener of the configuration file
                       with a bind of its own keeps it, and the broker says so)
   -v, --verbose       log every connection and protocol error (debug level)
+      --log-level L   debug, info, warn, error or silent (default: the log-level key, else info)
+      --log-format F  text or json (JSON lines; default: the log-format key, else text)
   -h, --help          this text
       --version       print the version
 
@@ -59,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
         host: { type: "string" },
         port: { type: "string", short: "p" },
         verbose: { type: "boolean", short: "v" },
+        "log-level": { type: "string" },
+        "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -75,7 +79,13 @@ async function main(argv: string[]): Promise<number> {
     console.log(VERSION);
     return 0;
   }
-  const logger = createLogger(values.verbose ? "debug" : "info");
+  for (const [flag, allowed] of [["log-level", LOG_LEVELS], ["log-format", LOG_FORMATS]] as const) {
+    const value = values[flag];
+    if (value !== undefined && !(allowed as readonly string[]).includes(value)) {
+      console.error(`broker: --${flag} ${value} is not ${allowed.join(", ")}`);
+      return 2;
+    }
+  }
   let config: BrokerConfig = {};
   let baseDir = process.cwd();
   try {
@@ -84,6 +94,20 @@ async function main(argv: string[]): Promise<number> {
       config = await loadConfigFile(path) as BrokerConfig;
       baseDir = dirname(path);
     }
+  } catch (error) {
+    console.error(`broker: ${(error as Error).message}`);
+    return 2;
+  }
+  // A key with a bad value is reported by createBroker; until then the default applies.
+  const keyLevel = LOG_LEVELS.find((l) => l === config["log-level"]);
+  const keyFormat = LOG_FORMATS.find((f) => f === config["log-format"]);
+  const logger = createLogger(
+    (values["log-level"] as LogLevel | undefined) ?? (values.verbose ? "debug" : keyLevel) ??
+      "info",
+    undefined,
+    (values["log-format"] as LogFormat | undefined) ?? keyFormat ?? "text",
+  );
+  try {
     if (values.host !== undefined || values.port !== undefined) {
       config = withDefaultBind(config, values.host, values.port);
       for (const [name, listener] of Object.entries(config.listeners ?? {})) {
@@ -104,6 +128,12 @@ async function main(argv: string[]): Promise<number> {
         "configuration file (-c broker.yaml) to accept remote clients",
     );
   }
+  // Listening before the broker starts: a SIGTERM sent as soon as the ready line appears (a
+  // service manager's stop) would otherwise kill the process before the broker could close.
+  const signalled = new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
   let broker;
   try {
     broker = await createBroker(config, { logger, baseDir });
@@ -118,14 +148,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const running = broker;
   return await new Promise<number>((done) => {
-    const stop = (signal: string) => {
+    signalled.then((signal) => {
       logger.info(`${signal}: stopping`);
       // A hung close must not keep a stopping service alive.
       setTimeout(() => done(1), 3000).unref?.();
       running.close().then(() => done(0), () => done(1));
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    });
     if (process.platform !== "win32") {
       process.on("SIGHUP", () => {
         logger.info("SIGHUP: reloading plugin files");

@@ -7,6 +7,12 @@
 /** Log levels, most verbose first. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
+/**
+ * How lines look: `text` is `<ISO time> <LEVEL> <message>`; `json` is one JSON object a line
+ * (`{"time":…,"level":…,"msg":…}`), for log shippers.
+ */
+export type LogFormat = "text" | "json";
+
 /** What the broker logs through. */
 export interface Logger {
   debug(message: string): void;
@@ -15,16 +21,33 @@ export interface Logger {
   error(message: string): void;
 }
 
+/** Every log level, most verbose first. */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+/** Every log format. */
+export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+
 const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
-/** A logger that writes lines at or above `level` through `write` (default: `console.error`). */
+/**
+ * A logger that writes lines at or above `level` through `write` (default: `console.error`), in
+ * `format`.
+ */
 export function createLogger(
   level: LogLevel = "info",
   write: (line: string) => void = (line) => console.error(line),
+  format: LogFormat = "text",
 ): Logger {
   const at = ORDER[level];
   const emit = (lvl: Exclude<LogLevel, "silent">) => (message: string) => {
-    if (ORDER[lvl] >= at) write(`${new Date().toISOString()} ${lvl.toUpperCase()} ${message}`);
+    if (ORDER[lvl] < at) return;
+    const time = new Date().toISOString();
+    // JSON.stringify escapes every control character, so a message cannot break a JSON line.
+    write(
+      format === "json"
+        ? JSON.stringify({ time, level: lvl, msg: message })
+        : `${time} ${lvl.toUpperCase()} ${message}`,
+    );
   };
   return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
 }

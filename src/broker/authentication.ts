@@ -74,6 +74,9 @@ export function refuseConnect(
 ): void {
   const properties = { serverReference: details.serverReference };
   const connack = client.codec.connack(code, false, properties, details.reasonString);
+  const refused = client.broker.stats.connectsRefused;
+  const reason = reasonName(code).replaceAll(" ", "_");
+  refused[reason] = (refused[reason] ?? 0) + 1;
   if (connack) client.send(connack);
   client.broker.logger.info(
     `refused ${describeConnect(client, packet)}: ${why} (${reasonName(code)})`,

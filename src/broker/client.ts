@@ -44,6 +44,7 @@ const DISCONNECT_CODES: Partial<Record<DisconnectReason, number>> = {
   keepalive: ReasonCode.KEEP_ALIVE_TIMEOUT,
   shutdown: ReasonCode.SERVER_SHUTTING_DOWN,
   protocol: ReasonCode.PROTOCOL_ERROR,
+  admin: ReasonCode.ADMINISTRATIVE_ACTION,
 };
 
 /** A client connection, from accept to close. */

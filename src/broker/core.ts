@@ -9,8 +9,8 @@
 import type { ConnectPacket, ProtocolLevel, QoS } from "../protocol/packets.ts";
 import type { Properties } from "../protocol/properties.ts";
 import { ReasonCode } from "../protocol/reason.ts";
-import type { ResolvedConfig, ResolvedListener } from "../config/types.ts";
-import type { Connection, RuntimeAdapter, Server } from "../runtime/types.ts";
+import type { ListenerType, ResolvedConfig, ResolvedListener } from "../config/types.ts";
+import type { Connection, HttpHandler, RuntimeAdapter, Server } from "../runtime/types.ts";
 import type {
   BrokerEventName,
   BrokerEvents,
@@ -39,7 +39,7 @@ import {
 /** A listener as bound. */
 export interface BoundListener {
   readonly name: string;
-  readonly type: "tcp" | "ws";
+  readonly type: ListenerType;
   readonly tls: boolean;
   readonly hostname: string;
   /** The real port, also when the config said 0. */
@@ -132,6 +132,9 @@ export class BrokerCore implements BrokerContext {
   /** What runs beside the broker and routes into it (bridges), stopped first by close(). */
   readonly #companions: (() => Promise<void>)[] = [];
 
+  /** Answers requests on `type: http` listeners; `createBroker` sets the admin endpoints. */
+  httpHandler: HttpHandler = () => new Response("not found\n", { status: 404 });
+
   /** What plugins say; replaced once plugins are loaded. */
   hooks: BrokerHooks = {
     decideAuth: () => ALLOW,
@@ -195,6 +198,21 @@ export class BrokerCore implements BrokerContext {
     return this.#servers.map((s) => s.listener);
   }
 
+  /** Whether every configured listener is bound and the broker is not closing (`/readyz`). */
+  get ready(): boolean {
+    return this.#closing === undefined && this.#servers.length === this.config.listeners.length;
+  }
+
+  /** Every session, connected or not (read-only, for the admin API). */
+  get sessions(): IterableIterator<Session> {
+    return this.#sessions.values();
+  }
+
+  /** Connections open now on each MQTT listener, by listener name (read-only, for metrics). */
+  get connectionsByListener(): ReadonlyMap<string, number> {
+    return this.#perListener;
+  }
+
   /** The clients connected now. */
   get clients(): ClientInfo[] {
     return [...this.#clients.values()].map((c) => c.info!);
@@ -228,21 +246,25 @@ export class BrokerCore implements BrokerContext {
   async listen(adapter: RuntimeAdapter): Promise<void> {
     try {
       for (const listener of this.config.listeners) {
-        const server = await adapter.listen({
-          hostname: listener.hostname,
-          port: listener.port,
-          type: listener.type,
-          tls: listener.tls,
-          // A stalled TLS handshake is an idle connection like one that sends no CONNECT.
-          handshakeTimeoutMs: this.config.limits.connectTimeoutMs,
-          onConnection: (conn) => this.#accept(conn, listener),
-          onHandshakeError: ({ hostname, port }, reason) =>
-            this.logger.info(
-              `listener ${listener.name}: TLS handshake with ${hostname}:${port} failed: ${reason}`,
-            ),
-        }).catch((error: Error) => {
-          throw new Error(`listener ${listener.name}: ${error.message}`);
-        });
+        const { hostname, port, tls, type } = listener;
+        const server = await (type === "http"
+          ? adapter.serve({ hostname, port, tls, handler: this.httpHandler })
+          : adapter.listen({
+            hostname,
+            port,
+            type,
+            tls,
+            // A stalled TLS handshake is an idle connection like one that sends no CONNECT.
+            handshakeTimeoutMs: this.config.limits.connectTimeoutMs,
+            onConnection: (conn) =>
+              this.#accept(conn, listener),
+            onHandshakeError: (peer, reason) =>
+              this.logger.info(
+                `listener ${listener.name}: TLS handshake with ${peer.hostname}:${peer.port} failed: ${reason}`,
+              ),
+          })).catch((error: Error) => {
+            throw new Error(`listener ${listener.name}: ${error.message}`);
+          });
         const bound: BoundListener = {
           name: listener.name,
           type: listener.type,
@@ -251,7 +273,7 @@ export class BrokerCore implements BrokerContext {
           port: server.port,
         };
         this.#servers.push({ server, listener: bound });
-        const scheme = (listener.type === "ws" ? "ws" : "mqtt") + (listener.tls ? "s" : "");
+        const scheme = (type === "tcp" ? "mqtt" : type) + (tls ? "s" : "");
         const host = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
         this.logger.info(`listener ${listener.name} ready on ${scheme}://${host}:${server.port}`);
       }
@@ -719,6 +741,7 @@ export class BrokerCore implements BrokerContext {
       if (ids) ids.length = 0;
       if (groups.length > 0) groups.length = 0;
     }
+    if (matched === 0 && from) this.stats.droppedNoSubscribers++;
     if (this.listens("broker_message_received")) {
       this.emit("broker_message_received", from, message);
     }

@@ -14,12 +14,13 @@ import type { RuntimeAdapter } from "../runtime/types.ts";
 import { startBridges } from "../bridge/start.ts";
 import { Broker } from "./broker.ts";
 import { BrokerCore } from "./core.ts";
+import { AdminServer } from "../admin/server.ts";
 
 /** Options that are not part of the configuration schema. */
 export interface CreateBrokerOptions {
   /** Where log lines go; default: stderr at `logLevel`. */
   logger?: Logger;
-  /** Default `warn` for embedders (the CLI uses `info`). */
+  /** Default `warn` for embedders (the CLI uses `info`); the `log-level` key wins over it. */
   logLevel?: LogLevel;
   /** Folder that relative paths in the configuration are relative to; default: the cwd. */
   baseDir?: string;
@@ -47,13 +48,36 @@ export async function createBroker(
   config: BrokerConfig = {},
   options: CreateBrokerOptions = {},
 ): Promise<Broker> {
-  const logger = options.logger ?? createLogger(options.logLevel ?? "warn");
   const resolved = await resolveConfig(config, { baseDir: options.baseDir ?? process.cwd() });
+  const logger = options.logger ??
+    createLogger(resolved.logLevel ?? options.logLevel ?? "warn", undefined, resolved.logFormat);
   const core = new BrokerCore(resolved, logger);
   const broker = new Broker(core);
   core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
     broker_sys: () => brokerSys(broker),
   });
+  let admin: AdminServer | undefined;
+  if (resolved.listeners.some((l) => l.type === "http")) {
+    admin = new AdminServer({
+      stats: core.stats,
+      get gauges() {
+        return core.gauges;
+      },
+      get listeners() {
+        return core.listeners;
+      },
+      connectionsByListener: core.connectionsByListener,
+      get sessions() {
+        return core.sessions;
+      },
+      config: resolved,
+      publish: (options) => broker.publish(options),
+      subscribe: (filter, handler) => broker.subscribe(filter, handler),
+    }, core.logger);
+    admin.readiness.add("listeners", () => core.ready);
+    core.httpHandler = admin.handle;
+    core.closed.then(() => admin?.stop());
+  }
   core.emit("broker_pre_start");
   try {
     await core.listen(options.adapter ?? await getRuntimeAdapter());
@@ -63,6 +87,9 @@ export async function createBroker(
   }
   const bridges = startBridges(resolved.bridges, core, core.logger, resolved.sysIntervalMs);
   core.onClose(() => bridges.stop());
+  for (const listener of core.listeners) {
+    if (admin && listener.type === "http") admin.announce(listener);
+  }
   core.emit("broker_post_start");
   const { signal } = options;
   if (signal) {

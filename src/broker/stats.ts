@@ -1,6 +1,6 @@
 /**
- * Counters the broker keeps for `$SYS` and for embedders. Plain numbers bumped on the hot path;
- * gauges (clients, retained, subscriptions) are read from the broker when asked.
+ * Counters the broker keeps for `$SYS`, `/metrics` and embedders. Plain numbers bumped on the hot
+ * path, and one small table of refusals by reason; gauges (clients, retained, subscriptions) are read from the broker when asked.
  *
  * @module
  */
@@ -29,6 +29,13 @@ export interface Stats {
   sharedDropped: number;
   /** Connections refused by `max-connections`. */
   connectionsRefused: number;
+  /**
+   * CONNECTs refused with a CONNACK, by reason: the reason code's name with underscores
+   * (`not_authorized`, `quota_exceeded`), one entry per reason seen.
+   */
+  connectsRefused: Record<string, number>;
+  /** Messages published by clients that matched no subscription. */
+  droppedNoSubscribers: number;
   /** Most clients connected at once. */
   clientsMaximum: number;
   /** Retained messages deleted because their Message Expiry Interval passed. */
@@ -66,6 +73,8 @@ export function newStats(): Stats {
     sharedRedelivered: 0,
     sharedDropped: 0,
     connectionsRefused: 0,
+    connectsRefused: {},
+    droppedNoSubscribers: 0,
     clientsMaximum: 0,
     retainedDropped: 0,
     retainedExpired: 0,

@@ -17,6 +17,8 @@ export const DEFAULT_PORTS = {
   tls: 8883,
   ws: 8080,
   wss: 8443,
+  http: 8081,
+  https: 8444,
 } as const;
 
 /** Keys whose defaults are plain values (seconds as given; they become ms when resolved). */
@@ -28,6 +30,8 @@ export const DEFAULTS = {
   sys_interval: 20,
   "allow-anonymous": true,
   "topic-check.enabled": false,
+  "admin.public-metrics": false,
+  "log-format": "text",
   taboo: ["prohibited", "top-secret", "data/classified"] as readonly string[],
 } as const;
 

@@ -20,7 +20,7 @@ import { FileReader } from "./files.ts";
 import { builtinName, moduleUrl } from "./plugins.ts";
 import { type KeyPath, Problems } from "./problems.ts";
 import { readTls, type TlsSettings } from "./tls.ts";
-import type { ResolvedConfig, ResolvedListener } from "./types.ts";
+import type { ListenerType, ResolvedConfig, ResolvedListener } from "./types.ts";
 import { checkConfig, type CheckedConfig, type CheckedListener } from "./validate.ts";
 
 /** Options of {@link resolveConfig}. */
@@ -81,8 +81,9 @@ function formatAddress({ hostname, port }: BindAddress): string {
   return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
 }
 
-function defaultPort(type: "tcp" | "ws", ssl: boolean): number {
+function defaultPort(type: ListenerType, ssl: boolean): number {
   if (type === "ws") return ssl ? DEFAULT_PORTS.wss : DEFAULT_PORTS.ws;
+  if (type === "http") return ssl ? DEFAULT_PORTS.https : DEFAULT_PORTS.http;
   return ssl ? DEFAULT_PORTS.tls : DEFAULT_PORTS.tcp;
 }
 
@@ -226,6 +227,13 @@ export async function resolveConfig(
     problems,
   );
   const bridges = await resolveBridges(checked.bridges, baseDir, files, problems);
+  const adminUsers = checked.admin.users ?? [];
+  if (adminUsers.length > 0 && checked.auth.passwordFile === undefined) {
+    problems.add(
+      ["admin", "users"],
+      "admin users log in with their password from auth.password-file: set auth.password-file",
+    );
+  }
   if (problems.lines.length > 0) throw new ConfigError(problems.lines);
   return {
     listeners,
@@ -248,5 +256,11 @@ export async function resolveConfig(
     ...(checked.plugins && { plugins: resolvePlugins(checked.plugins, baseDir) }),
     limits: { ...DEFAULT_LIMITS, ...checked.limits },
     bridges,
+    admin: {
+      users: adminUsers,
+      publicMetrics: checked.admin.publicMetrics ?? DEFAULTS["admin.public-metrics"],
+    },
+    ...(checked.logLevel && { logLevel: checked.logLevel }),
+    logFormat: checked.logFormat ?? DEFAULTS["log-format"],
   };
 }

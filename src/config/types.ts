@@ -8,9 +8,13 @@
 import type { TlsOptions } from "../runtime/types.ts";
 import type { Plugin } from "../plugins/types.ts";
 import type { QoS } from "../protocol/packets.ts";
+import type { LogFormat, LogLevel } from "../log.ts";
 
 /** `on`/`off` as in the seed; YAML 1.2 reads those as strings, so booleans work too. */
 export type Switch = boolean | "on" | "off";
+
+/** What a listener speaks: MQTT over TCP, MQTT over WebSocket, or the admin HTTP endpoints. */
+export type ListenerType = "tcp" | "ws" | "http";
 
 /** One entry of `listeners`. */
 export interface ListenerConfig {
@@ -18,7 +22,7 @@ export interface ListenerConfig {
   bind?: string;
   /** Most clients at once on this listener; 0 means no limit. */
   "max-connections"?: number;
-  type?: "tcp" | "ws";
+  type?: ListenerType;
   ssl?: Switch;
   /** CA certificates (PEM file) for verifying client certificates. */
   cafile?: string;
@@ -86,6 +90,17 @@ export interface BrokerConfig {
   "topic-alias-maximum"?: number;
   /** The topic under which each MQTT 5 client that asks gets its own response topics. */
   "response-topic-prefix"?: string;
+  /** Who may use `type: http` listeners. */
+  admin?: {
+    /** User names from `auth.password-file` that may log in; none: loopback clients only. */
+    users?: string[];
+    /** Whether `/metrics` is served without a login (when admin users are configured). */
+    "public-metrics"?: Switch;
+  };
+  /** Least severe level logged by the CLI (and by `createBroker` without a logger of its own). */
+  "log-level"?: LogLevel;
+  /** `text` lines or `json` lines. */
+  "log-format"?: LogFormat;
   /** Connections to other brokers, by name. */
   bridges?: Record<string, BridgeConfig>;
 }
@@ -129,7 +144,7 @@ export interface ResolvedListener {
   name: string;
   hostname: string;
   port: number;
-  type: "tcp" | "ws";
+  type: ListenerType;
   /** 0 means no limit. */
   maxConnections: number;
   tls?: TlsOptions;
@@ -212,4 +227,12 @@ export interface ResolvedConfig {
   plugins?: (string | Plugin)[];
   limits: Limits;
   bridges: ResolvedBridge[];
+  admin: {
+    /** Empty: only loopback clients may use `type: http` listeners. */
+    users: string[];
+    publicMetrics: boolean;
+  };
+  /** undefined: the embedder's or the CLI's choice. */
+  logLevel?: LogLevel;
+  logFormat: LogFormat;
 }

@@ -13,7 +13,9 @@ import { MAX_INFLIGHT, MAX_PACKET_SIZE, MAX_SESSION_EXPIRY, MAX_TWO_BYTE } from 
 import { checkBridges, type CheckedBridge } from "./bridges.ts";
 import { builtinName, isPluginObject, pluginSpecError } from "./plugins.ts";
 import { isRecord, type KeyPath, Problems } from "./problems.ts";
-import type { Limits } from "./types.ts";
+import type { Limits, ListenerType } from "./types.ts";
+import type { LogFormat, LogLevel } from "../log.ts";
+import { checkAdmin, type CheckedAdmin, checkLogFormat, checkLogLevel } from "./admin.ts";
 import { checkInteger, checkSeconds, checkString, checkStringList, checkSwitch } from "./values.ts";
 
 /** One listener's own settings, before `default` is merged in. */
@@ -22,7 +24,7 @@ export interface CheckedListener {
   written: ReadonlySet<string>;
   bind?: BindAddress;
   maxConnections?: number;
-  type?: "tcp" | "ws";
+  type?: ListenerType;
   ssl?: boolean;
   cafile?: string;
   capath?: string;
@@ -49,6 +51,9 @@ export interface CheckedConfig {
   plugins?: (string | Plugin)[];
   limits: Partial<Limits>;
   bridges: CheckedBridge[];
+  admin: CheckedAdmin;
+  logLevel?: LogLevel;
+  logFormat?: LogFormat;
 }
 
 /** What {@link validateConfig} returns. */
@@ -86,6 +91,9 @@ export const TOP_KEYS: readonly string[] = [
   "plugins",
   "response-topic-prefix",
   "bridges",
+  "admin",
+  "log-level",
+  "log-format",
   ...LIMIT_KEYS,
 ];
 
@@ -144,8 +152,8 @@ function checkListener(problems: Problems, path: KeyPath, value: unknown): Check
     out.maxConnections = checkInteger(problems, at("max-connections"), map["max-connections"], 0);
   }
   if ("type" in map) {
-    if (map.type === "tcp" || map.type === "ws") out.type = map.type;
-    else problems.invalid(at("type"), map.type, "tcp or ws");
+    if (map.type === "tcp" || map.type === "ws" || map.type === "http") out.type = map.type;
+    else problems.invalid(at("type"), map.type, "tcp, ws or http");
   }
   if ("ssl" in map) out.ssl = checkSwitch(problems, at("ssl"), map.ssl);
   for (const key of ["cafile", "capath", "certfile", "keyfile"] as const) {
@@ -364,7 +372,10 @@ export function checkConfig(input: unknown, problems: Problems): CheckedConfig {
     : undefined;
   const limits = checkLimits(problems, map);
   const bridges = checkBridges(problems, map.bridges);
-  const config: CheckedConfig = { listeners, auth, topicCheck, limits, bridges };
+  const admin = checkAdmin(problems, map.admin);
+  const config: CheckedConfig = { listeners, auth, topicCheck, limits, bridges, admin };
+  if ("log-level" in map) config.logLevel = checkLogLevel(problems, map["log-level"]);
+  if ("log-format" in map) config.logFormat = checkLogFormat(problems, map["log-format"]);
   if (timeoutDisconnectDelayMs !== undefined) {
     config.timeoutDisconnectDelayMs = timeoutDisconnectDelayMs;
   }

@@ -81,7 +81,8 @@ export type DisconnectReason =
   | "slow"
   | "timeout"
   | "refused"
-  | "shutdown";
+  | "shutdown"
+  | "admin";
 
 /**
  * The MQTT 5 DISCONNECT that ended a connection, when there was one: sent by a 5.0 client, or by

@@ -28,7 +28,7 @@ import {
   WS_SEND_BUFFER_BYTES,
 } from "./shared.ts";
 import { type ByteTransport, StreamConnection } from "./stream_connection.ts";
-import type { ListenOptions, RuntimeAdapter, Server, Transport } from "./types.ts";
+import type { ListenOptions, RuntimeAdapter, ServeOptions, Server, Transport } from "./types.ts";
 
 interface BunSocket {
   data: BunTcpTransport | undefined;
@@ -103,8 +103,8 @@ interface BunLike {
     reusePort: boolean;
     development: boolean;
     tls?: BunTlsConfig;
-    fetch(request: Request, server: BunHttpServer): Response | undefined;
-    websocket: {
+    fetch(request: Request, server: BunHttpServer): Response | Promise<Response> | undefined;
+    websocket?: {
       maxPayloadLength: number;
       backpressureLimit: number;
       closeOnBackpressureLimit: boolean;
@@ -200,7 +200,7 @@ function wsConnection(ws: BunServerWebSocket, transport: Transport): StreamConne
   return conn;
 }
 
-function tlsConfig(options: ListenOptions): BunTlsConfig | undefined {
+function tlsConfig(options: Pick<ListenOptions, "tls">): BunTlsConfig | undefined {
   if (!options.tls) return undefined;
   const { cert, key, ca } = options.tls;
   return { cert, key, ca, requestCert: ca !== undefined, rejectUnauthorized: true };
@@ -330,20 +330,47 @@ function listenWs(Bun: BunLike, options: ListenOptions): Server {
       },
     },
   });
+  // `stop(false)` stops listening at once; its promise waits for every WebSocket to close, which
+  // is their owner's business, not ours.
+  return { hostname: options.hostname, port: server.port, close: stopper(server, false) };
+}
+
+/** Bun's `Server.stop` and the next turn, once. */
+function stopper(server: BunHttpServer, closeActive: boolean): () => Promise<void> {
   let closing: Promise<void> | undefined;
-  return {
-    hostname: options.hostname,
-    port: server.port,
-    close() {
-      closing ??= Promise.resolve().then(() => {
-        // `stop` stops listening at once; its promise waits for every WebSocket to close, which is
-        // their owner's business, not ours.
-        server.stop(false).catch(() => {});
-        return nextTurn();
-      });
-      return closing;
-    },
+  return () => {
+    closing ??= Promise.resolve().then(() => {
+      server.stop(closeActive).catch(() => {});
+      return nextTurn();
+    });
+    return closing;
   };
+}
+
+function serve(options: ServeOptions): Promise<Server> {
+  const Bun = (globalThis as unknown as { Bun: BunLike }).Bun;
+  const { handler } = options;
+  try {
+    const server = Bun.serve({
+      hostname: options.hostname,
+      port: options.port,
+      reusePort: false,
+      development: false,
+      tls: tlsConfig(options),
+      fetch(request, server) {
+        const ip = server.requestIP(request);
+        return handler(request, { hostname: ip?.address ?? "", port: ip?.port ?? 0 });
+      },
+    });
+    // Unlike a WS listener's clients, admin requests belong to the server: closing ends them.
+    return Promise.resolve({
+      hostname: options.hostname,
+      port: server.port,
+      close: stopper(server, true),
+    });
+  } catch (err) {
+    return Promise.reject(listenError(options.hostname, options.port, err));
+  }
 }
 
 function listen(options: ListenOptions): Promise<Server> {
@@ -357,4 +384,4 @@ function listen(options: ListenOptions): Promise<Server> {
 }
 
 /** The adapter for Bun. */
-export const bunAdapter: RuntimeAdapter = { name: "bun", listen };
+export const bunAdapter: RuntimeAdapter = { name: "bun", listen, serve };

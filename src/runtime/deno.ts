@@ -15,10 +15,12 @@
  *   so an unread client could make the process buffer without bound; and `Deno.serve` cannot
  *   verify client certificates either. `Deno.upgradeWebSocket({ socket })` over `node:http` refuses
  *   TLS sockets and kept the HTTP server from closing.
+ * - HTTP and HTTPS (the admin listener): Deno's `node:http`/`node:https`, through `node.ts`, for
+ *   one code path with WS and the same TLS handling; the admin API's traffic is small.
  *
  * @module
  */
-import { listenWithNodeApis } from "./node.ts";
+import { listenWithNodeApis, serveWithNodeApis } from "./node.ts";
 import { closedError, listenError } from "./shared.ts";
 import { StreamConnection } from "./stream_connection.ts";
 import type { Connection, ListenOptions, RuntimeAdapter, Server } from "./types.ts";
@@ -195,4 +197,4 @@ function listen(options: ListenOptions): Promise<Server> {
 }
 
 /** The adapter for Deno. */
-export const denoAdapter: RuntimeAdapter = { name: "deno", listen };
+export const denoAdapter: RuntimeAdapter = { name: "deno", listen, serve: serveWithNodeApis };

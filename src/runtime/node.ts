@@ -29,9 +29,11 @@ import type {
   ListenOptions,
   RemoteAddr,
   RuntimeAdapter,
+  ServeOptions,
   Server,
   Transport,
 } from "./types.ts";
+import { nodeRequestListener } from "./node_http.ts";
 
 function remoteOf(socket: net.Socket, transport: Transport): RemoteAddr {
   return { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0, transport };
@@ -112,7 +114,9 @@ function webSocketConnection(ws: WebSocket, socket: net.Socket, transport: Trans
   return conn;
 }
 
-function tlsServerOptions(options: ListenOptions): tls.TlsOptions {
+function tlsServerOptions(
+  options: Pick<ListenOptions, "tls" | "handshakeTimeoutMs">,
+): tls.TlsOptions {
   const { cert, key, ca } = options.tls!;
   return {
     cert,
@@ -184,25 +188,29 @@ function createServer(options: ListenOptions): net.Server {
   return server;
 }
 
-/** Binds a server with Node's APIs; the Deno adapter uses it too. */
-export function listenWithNodeApis(options: ListenOptions): Promise<Server> {
-  const server = createServer(options);
+/** Binds `server` on `hostname:port`; `stop` runs when the returned server is closed. */
+function bind(
+  server: net.Server,
+  hostname: string,
+  port: number,
+  stop: () => void = () => server.close(),
+): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(listenError(options.hostname, options.port, err));
+    const onError = (err: Error) => reject(listenError(hostname, port, err));
     server.once("error", onError);
-    server.listen(options.port, options.hostname, () => {
+    server.listen(port, hostname, () => {
       server.off("error", onError);
       server.on("error", () => {});
-      const port = (server.address() as net.AddressInfo).port;
+      const bound = (server.address() as net.AddressInfo).port;
       let closing: Promise<void> | undefined;
       resolve({
-        hostname: options.hostname,
-        port,
+        hostname,
+        port: bound,
         close() {
           // net.Server's own callback waits for every accepted socket to end, but the listening
           // socket is released at once; the next turn is enough to bind the port again.
           closing ??= new Promise((done) => {
-            server.close();
+            stop();
             setImmediate(done);
           });
           return closing;
@@ -212,8 +220,34 @@ export function listenWithNodeApis(options: ListenOptions): Promise<Server> {
   });
 }
 
+/** Binds a server with Node's APIs; the Deno adapter uses it too. */
+export function listenWithNodeApis(options: ListenOptions): Promise<Server> {
+  return bind(createServer(options), options.hostname, options.port);
+}
+
+/** Serves HTTP or HTTPS with `node:http`/`node:https`; the Deno adapter uses it too. */
+export function serveWithNodeApis(options: ServeOptions): Promise<Server> {
+  const secure = options.tls !== undefined;
+  const listener = nodeRequestListener(options.handler, secure);
+  const server = secure
+    ? https.createServer(
+      tlsServerOptions(options),
+      listener,
+    )
+    : http.createServer(listener);
+  if (secure) server.on("tlsClientError", (_err: Error, socket: net.Socket) => socket.destroy());
+  server.on("clientError", (_err: Error, socket: net.Socket) => socket.destroy());
+  // Admin requests are short: a streamed response (the dashboard's live view) ends with the
+  // server rather than holding the process open.
+  return bind(server, options.hostname, options.port, () => {
+    server.close();
+    server.closeAllConnections();
+  });
+}
+
 /** The adapter for Node. */
 export const nodeAdapter: RuntimeAdapter = {
   name: "node",
   listen: listenWithNodeApis,
+  serve: serveWithNodeApis,
 };

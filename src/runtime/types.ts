@@ -68,9 +68,31 @@ export interface Server {
   close(): Promise<void>;
 }
 
+/**
+ * Answers one HTTP request, in web-standard types so that the core needs no runtime's own;
+ * `peer` is the client's address as the socket saw it (no proxy header is trusted).
+ */
+export type HttpHandler = (
+  request: Request,
+  peer: { hostname: string; port: number },
+) => Response | Promise<Response>;
+
+/** What to serve HTTP (or HTTPS, with `tls`) on. */
+export interface ServeOptions {
+  hostname: string;
+  port: number;
+  tls?: TlsOptions;
+  handler: HttpHandler;
+}
+
 /** One runtime's implementation of the adapter layer. */
 export interface RuntimeAdapter {
   readonly name: "deno" | "bun" | "node";
   /** Binds a server; rejects with an error whose message names the address when it cannot. */
   listen(options: ListenOptions): Promise<Server>;
+  /**
+   * Binds an HTTP server that hands every request to `options.handler`; rejects as `listen`
+   * does. `close()` stops accepting and ends open requests and idle keep-alive connections.
+   */
+  serve(options: ServeOptions): Promise<Server>;
 }

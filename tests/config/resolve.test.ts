@@ -37,6 +37,8 @@ describe("resolveConfig defaults", () => {
           topicAliasMaximum: 10,
         },
         bridges: [],
+        admin: { users: [], publicMetrics: false },
+        logFormat: "text",
       });
     }
   });

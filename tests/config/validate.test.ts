@@ -85,7 +85,7 @@ describe("validateConfig", () => {
       [
         'listeners.default.bind: "127.0.0.1:notaport" is not host:port',
         "listeners.default.max-connections: -1 is not an integer >= 0",
-        'listeners.default.type: "udp" is not tcp or ws',
+        'listeners.default.type: "udp" is not tcp, ws or http',
         'listeners.default.ssl: "maybe" is not on/off (true/false)',
         "listeners.default.capath: no value (expected a folder path)",
         "listeners.default.certfile: 5 is not a file path",
@@ -330,7 +330,7 @@ describe("validateConfig", () => {
 
   test("odd keys are quoted in paths; long values are cut short", () => {
     assert.deepEqual(problems({ listeners: { "my listener": { type: "x".repeat(100) } } }), [
-      `listeners["my listener"].type: "${"x".repeat(56)}... is not tcp or ws`,
+      `listeners["my listener"].type: "${"x".repeat(56)}... is not tcp, ws or http`,
     ]);
   });
 

@@ -27,6 +27,8 @@ export function makeConfig(overrides: ConfigOverrides = {}): ResolvedConfig {
     sysIntervalMs: 0,
     plugins: overrides.plugins,
     bridges: [],
+    admin: { users: [], publicMetrics: false },
+    logFormat: "text",
     limits: {
       maxPacketSize: 1 << 20,
       maxInflightMessages: 20,

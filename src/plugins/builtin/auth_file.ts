@@ -38,9 +38,9 @@ export interface AuthFilePlugin extends Plugin {
 /**
  * A hash no password matches, shaped like the file's commonest entry (like what `broker passwd`
  * writes when the file is empty): unknown users are checked against it, so they cost what known
- * users cost.
+ * users cost. The admin login of the HTTP listener uses it too.
  */
-function decoyFor(users: ReadonlyMap<string, string>): string {
+export function decoyFor(users: ReadonlyMap<string, string>): string {
   const shapes = new Map<string | undefined, { hash: string; count: number }>();
   let commonest: { hash: string; count: number } | undefined;
   for (const hash of users.values()) {
