@@ -45,7 +45,11 @@ function blocks(markdown: string): Block[] {
 const readme = readFileSync(join(root, "README.md"), "utf8");
 const all = blocks(readme);
 const code = all.filter((b) => b.lang === "ts" || b.lang === "js");
-const yamlBlocks = all.filter((b) => b.lang === "yaml");
+/** A YAML block that starts `# prometheus.yml` (say) is another program's file, not ours. */
+const yamlBlocks = all.filter((b) => {
+  const named = /^# (\S+\.ya?ml)\b/.exec(b.code)?.[1];
+  return b.lang === "yaml" && (named === undefined || named === "broker.yaml");
+});
 
 /**
  * The block as a file here: `broker` is this checkout's `mod.ts`, and a fixed port is any free

@@ -19,7 +19,7 @@ import { type Room, ROOM_NOW, type Subscriber } from "../broker/subscriptions.ts
 import type { Properties } from "../protocol/properties.ts";
 import { Echoes, payloadKey } from "./echoes.ts";
 import { localProperties, remoteProperties } from "./properties.ts";
-import { Fifo } from "./queue.ts";
+import { Fifo } from "../broker/fifo.ts";
 import { incomingFor, localFilter, remoteFilter, toLocal, toRemote } from "./topics.ts";
 
 /**

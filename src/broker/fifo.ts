@@ -1,6 +1,7 @@
 /**
  * A first-in first-out queue that takes and gives at both ends in constant time, so that draining
- * a long backlog does not copy it once per message as `Array.shift` can.
+ * a long backlog (a session's queue, a bridge's) does not copy it once per message as
+ * `Array.shift` can.
  *
  * @module
  */
@@ -8,7 +9,7 @@
 /** Below this many taken slots the array is not worth compacting. */
 const COMPACT_AT = 1024;
 
-/** A FIFO with `unshift` for putting a message back at the head. */
+/** A FIFO, with `unshift` for putting an item back at the head. */
 export class Fifo<T> {
   #items: (T | undefined)[] = [];
   #head = 0;
@@ -29,6 +30,11 @@ export class Fifo<T> {
     else this.#items.unshift(item);
   }
 
+  /** The item at the head, left there. */
+  peek(): T | undefined {
+    return this.#items[this.#head];
+  }
+
   /** Takes from the head. */
   shift(): T | undefined {
     if (this.#head === this.#items.length) return undefined;
@@ -39,5 +45,24 @@ export class Fifo<T> {
       this.#head = 0;
     }
     return item;
+  }
+
+  /** Empties it. */
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+
+  /** Removes and returns the items `take` selects, keeping the others in order. */
+  extract(take: (item: T) => boolean): T[] {
+    const taken: T[] = [];
+    const kept: T[] = [];
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i]!;
+      (take(item) ? taken : kept).push(item);
+    }
+    this.#items = kept;
+    this.#head = 0;
+    return taken;
   }
 }
