@@ -195,8 +195,10 @@ export class Client {
   }
 
   #flush = (): void => {
-    this.#flushQueued = false;
     const count = this.#pending.length;
+    // What it acknowledges is not on disk yet: it goes after the commit.
+    if (count > 0 && this.broker.holdOutput(this.#flush)) return;
+    this.#flushQueued = false;
     if (count === 0) return;
     const size = this.#pendingBytes;
     const data = count === 1 ? this.#pending[0] : concatBytes(this.#pending, size);
@@ -270,6 +272,8 @@ export class Client {
       this.disconnectDetails ??= { reasonCode: code!, sentBy: "server" };
       this.send(told);
     }
+    // Its last bytes go now, so what they acknowledge is committed now.
+    this.broker.commit();
     this.#flush();
     this.#closed = true;
     this.authentication?.abort();

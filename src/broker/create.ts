@@ -13,6 +13,7 @@ import { getRuntimeAdapter } from "../runtime/select.ts";
 import type { RuntimeAdapter } from "../runtime/types.ts";
 import { Broker } from "./broker.ts";
 import { BrokerCore } from "./core.ts";
+import { openSqliteStore } from "../store/sqlite/sqlite.ts";
 
 /** Options that are not part of the configuration schema. */
 export interface CreateBrokerOptions {
@@ -33,8 +34,8 @@ export interface CreateBrokerOptions {
 
 /**
  * Validates the configuration, loads the plugins, binds every listener and returns the running
- * broker. Rejects with a `ConfigError` listing every problem, or an error naming the listener
- * that could not bind.
+ * broker. Rejects with a `ConfigError` listing every problem, a `StoreError` naming a store that
+ * cannot be opened, or an error naming the listener that could not bind.
  *
  * @example
  * ```ts
@@ -48,7 +49,16 @@ export async function createBroker(
 ): Promise<Broker> {
   const logger = options.logger ?? createLogger(options.logLevel ?? "warn");
   const resolved = await resolveConfig(config, { baseDir: options.baseDir ?? process.cwd() });
-  const core = new BrokerCore(resolved, logger);
+  const persistence = resolved.persistence;
+  const store = persistence ? openSqliteStore(persistence.path, persistence.sync) : undefined;
+  let core: BrokerCore;
+  try {
+    core = new BrokerCore(resolved, logger, store);
+    if (store) core.restore(store.load());
+  } catch (error) {
+    store?.close();
+    throw error;
+  }
   const broker = new Broker(core);
   core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
     broker_sys: () => brokerSys(broker),

@@ -28,6 +28,7 @@ export const DEFAULTS = {
   sys_interval: 20,
   "allow-anonymous": true,
   "topic-check.enabled": false,
+  "persistence.sync": "full",
   taboo: ["prohibited", "top-secret", "data/classified"] as readonly string[],
 } as const;
 

@@ -15,6 +15,7 @@ import {
   DEFAULTS,
 } from "./defaults.ts";
 import { ConfigError } from "./error.ts";
+import { resolvePersistence } from "./persistence.ts";
 import { FileReader } from "./files.ts";
 import { builtinName, moduleUrl } from "./plugins.ts";
 import { type KeyPath, Problems } from "./problems.ts";
@@ -245,5 +246,8 @@ export async function resolveConfig(
     ...(checked.responseTopicPrefix && { responseTopicPrefix: checked.responseTopicPrefix }),
     ...(checked.plugins && { plugins: resolvePlugins(checked.plugins, baseDir) }),
     limits: { ...DEFAULT_LIMITS, ...checked.limits },
+    ...(checked.persistence && {
+      persistence: resolvePersistence(checked.persistence, baseDir),
+    }),
   };
 }

@@ -85,6 +85,16 @@ export interface BrokerConfig {
   "topic-alias-maximum"?: number;
   /** The topic under which each MQTT 5 client that asks gets its own response topics. */
   "response-topic-prefix"?: string;
+  /** Where the broker keeps what must survive a restart; absent: nothing does. */
+  persistence?: { path?: string; sync?: "full" | "normal" };
+}
+
+/** The `persistence` section, validated. */
+export interface PersistenceSettings {
+  /** The store's file; absolute once resolved. */
+  path: string;
+  /** `full`: durable against power loss (fsync per commit); `normal`: against a process crash. */
+  sync: "full" | "normal";
 }
 
 /** A listener ready to bind. */
@@ -144,4 +154,6 @@ export interface ResolvedConfig {
   /** undefined loads the default set of built-ins. */
   plugins?: (string | Plugin)[];
   limits: Limits;
+  /** Undefined: nothing survives a restart. */
+  persistence?: PersistenceSettings;
 }

@@ -12,7 +12,8 @@ import { type BindAddress, parseBind } from "./bind.ts";
 import { MAX_INFLIGHT, MAX_PACKET_SIZE, MAX_SESSION_EXPIRY, MAX_TWO_BYTE } from "./defaults.ts";
 import { builtinName, isPluginObject, pluginSpecError } from "./plugins.ts";
 import { isRecord, type KeyPath, Problems } from "./problems.ts";
-import type { Limits } from "./types.ts";
+import type { Limits, PersistenceSettings } from "./types.ts";
+import { checkPersistence } from "./persistence.ts";
 import { checkInteger, checkSeconds, checkString, checkStringList, checkSwitch } from "./values.ts";
 
 /** One listener's own settings, before `default` is merged in. */
@@ -47,6 +48,7 @@ export interface CheckedConfig {
   responseTopicPrefix?: string;
   plugins?: (string | Plugin)[];
   limits: Partial<Limits>;
+  persistence?: PersistenceSettings;
 }
 
 /** What {@link validateConfig} returns. */
@@ -83,6 +85,7 @@ export const TOP_KEYS: readonly string[] = [
   "sys_interval",
   "plugins",
   "response-topic-prefix",
+  "persistence",
   ...LIMIT_KEYS,
 ];
 
@@ -367,6 +370,8 @@ export function checkConfig(input: unknown, problems: Problems): CheckedConfig {
   if (sysIntervalMs !== undefined) config.sysIntervalMs = sysIntervalMs;
   if (responseTopicPrefix !== undefined) config.responseTopicPrefix = responseTopicPrefix;
   if (plugins !== undefined) config.plugins = plugins;
+  const persistence = checkPersistence(problems, map.persistence);
+  if (persistence) config.persistence = persistence;
   return config;
 }
 

@@ -101,6 +101,8 @@ export interface Store {
   readonly durable: boolean;
   /** Whether records wait for a commit. */
   readonly pending: boolean;
+  /** Group-commit hook: called when a record arrives and none was pending, to schedule a commit. */
+  onPending: (() => void) | undefined;
   /** Created or changed. */
   sessionSaved(session: StoredSession): void;
   /** Ends the session and everything it held (subscriptions, deliveries, will, receive state). */

@@ -12,6 +12,7 @@ export function memoryStore(): Store {
   return {
     durable: false,
     pending: false,
+    onPending: undefined,
     sessionSaved: nothing,
     sessionEnded: nothing,
     willSaved: nothing,

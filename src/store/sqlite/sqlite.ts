@@ -160,6 +160,7 @@ class SqliteStore implements Store {
   /** Messages that may have lost their last reference in this batch. */
   #orphans = new Set<number>();
   #commits = 0;
+  onPending: (() => void) | undefined = undefined;
 
   constructor(db: DatabaseSync, file: string) {
     this.#db = db;
@@ -174,7 +175,11 @@ class SqliteStore implements Store {
   }
 
   #run(statement: StatementSync, ...params: SQLInputValue[]): void {
-    this.#batch.push(() => statement.run(...params));
+    this.#add(() => statement.run(...params));
+  }
+
+  #add(step: () => void): void {
+    if (this.#batch.push(step) === 1) this.onPending?.();
   }
 
   sessionSaved(session: StoredSession): void {
@@ -191,7 +196,7 @@ class SqliteStore implements Store {
 
   sessionEnded(clientId: string): void {
     const s = this.#s;
-    this.#batch.push(() => {
+    this.#add(() => {
       for (const row of s.sessionMessages.all(clientId)) this.#orphans.add(num(row.message_id));
       s.endDeliveries.run(clientId);
       s.endSubscriptions.run(clientId);
@@ -289,7 +294,7 @@ class SqliteStore implements Store {
   }
 
   #retainedOld(topic: string): void {
-    this.#batch.push(() => {
+    this.#add(() => {
       const row = this.#s.retainedOf.get(topic);
       if (row) this.#orphans.add(num(row.message_id));
     });
