@@ -945,7 +945,8 @@ export class BrokerCore implements BrokerContext {
   #retain(message: RoutedMessage): void {
     const stored = this.#retained.set(message);
     if (!stored) this.#retainedDropped();
-    if (!this.store.durable) return;
+    // `$SYS` is the state of this run, published again after a restart: not worth a write.
+    if (!this.store.durable || message.topic.startsWith("$SYS/")) return;
     if (stored && message.payload.length > 0) {
       this.store.retainedSet(message.topic, this.#storeMessage(message));
     } else this.store.retainedCleared(message.topic);
