@@ -368,6 +368,10 @@ export class BrokerCore implements BrokerContext {
     this.#expire(now);
     this.stats.retainedExpired += this.#retained.expire(now);
     this.commit();
+    this.logger.info(
+      `persistence: restored ${this.#sessions.size} sessions, ${this.#retained.size} retained ` +
+        `messages, ${state.deliveries.length} queued or in flight`,
+    );
   }
 
   /** Binds every configured listener; on failure unbinds what was bound and rethrows. */
