@@ -8,7 +8,14 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { DatabaseSync } from "../../src/store/sqlite/driver.ts";
 import { SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
-import { eventually, type Packet, RawClient, runtimeCommand, within } from "../helpers/broker.ts";
+import {
+  eventually,
+  type Packet,
+  RawClient,
+  runtimeCommand,
+  sleep,
+  within,
+} from "../helpers/broker.ts";
 
 const cli = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
@@ -298,7 +305,7 @@ describe("persistence across a SIGKILL", () => {
       await kill(broker);
       pub.c.destroy();
       // Down longer than the short expiries.
-      await new Promise((resolve) => setTimeout(resolve, 2500));
+      await sleep(2500);
 
       broker = await start(config);
       const s = await client(broker.port, {
@@ -322,6 +329,41 @@ describe("persistence across a SIGKILL", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test("a will waiting for its delay when the broker died is published after the restart", async () => {
+  const { dir, config } = place();
+  let broker = await start(config);
+  try {
+    const sub = await client(broker.port, { clientId: "sub" });
+    sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "w", qos: 1 }] });
+    await sub.c.next("suback");
+    sub.c.destroy();
+    const dying = await client(broker.port, {
+      clientId: "dying",
+      properties: { sessionExpiryInterval: 3600 },
+      will: {
+        topic: "w",
+        payload: "gone",
+        qos: 1,
+        retain: false,
+        properties: { willDelayInterval: 1 },
+      },
+    }, 5);
+    dying.c.destroy();
+    // Either way it is published: pending now, or due from the restart if the broker missed the end.
+    await sleep(300);
+    await kill(broker);
+    await sleep(1500);
+
+    broker = await start(config);
+    const back = await client(broker.port, { clientId: "sub" });
+    assert.deepEqual((await publishes(back.c, 1)).map(text), ["gone"]);
+    back.c.destroy();
+  } finally {
+    await kill(broker);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe("a store that cannot be used", () => {
