@@ -51,18 +51,18 @@ export async function createBroker(
   const resolved = await resolveConfig(config, { baseDir: options.baseDir ?? process.cwd() });
   const persistence = resolved.persistence;
   const store = persistence ? openSqliteStore(persistence.path, persistence.sync) : undefined;
-  let core: BrokerCore;
+  const core = new BrokerCore(resolved, logger, store);
+  const broker = new Broker(core);
   try {
-    core = new BrokerCore(resolved, logger, store);
+    core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
+      broker_sys: () => brokerSys(broker),
+    });
+    // After the plugins: wills and expiries due at restore are judged by them like any other.
     if (store) core.restore(store.load());
   } catch (error) {
     store?.close();
     throw error;
   }
-  const broker = new Broker(core);
-  core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
-    broker_sys: () => brokerSys(broker),
-  });
   core.emit("broker_pre_start");
   try {
     await core.listen(options.adapter ?? await getRuntimeAdapter());
