@@ -4,6 +4,7 @@
  *   broker [-c FILE] [--host ADDR] [-p PORT] [-v] [--log-level L] [--log-format F]
  *   broker passwd FILE USER [--password P] [-c] [-D] [--scram]
  *   broker example-config
+ *   broker store FILE [--move-aside]
  *
  * Runs as `deno run -A src/cli.ts`, `bun src/cli.ts`, `node dist/cli.js`, or the compiled binary.
  *
@@ -19,6 +20,8 @@ import { ConfigError } from "./config/error.ts";
 import type { BrokerConfig } from "./config/types.ts";
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import { runPasswd } from "./passwd.ts";
+import { StoreError } from "./store/error.ts";
+import { runStore } from "./store/command.ts";
 import { VERSION } from "./version.ts";
 
 const HELP = `broker ${VERSION}: an MQTT 3.1.1 broker
@@ -28,6 +31,8 @@ Usage:
   broker passwd FILE USER [opts]   add, update (-D: delete) a user in a password file
   broker example-config            print the annotated configuration with every key and its
                                    default (broker example-config > broker.yaml)
+  broker store FILE                print what a persistence store holds (--move-aside: rename
+                                   a damaged store out of the way, to start empty)
 
 Options:
   -c, --config FILE   YAML configuration (every key: broker example-config)
@@ -48,6 +53,7 @@ Signals: SIGINT/SIGTERM stop the broker; SIGHUP reloads the password file.`;
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "passwd") return runPasswd(argv.slice(1));
+  if (argv[0] === "store") return runStore(argv.slice(1));
   if (argv[0] === "example-config") {
     process.stdout.write(await exampleConfig());
     return 0;
@@ -141,6 +147,10 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof ConfigError) {
       console.error(`broker: invalid configuration${values.config ? ` in ${values.config}` : ""}:`);
       for (const problem of error.problems) console.error(`  ${problem}`);
+      return 2;
+    }
+    if (error instanceof StoreError) {
+      console.error(`broker: ${error.message}`);
       return 2;
     }
     console.error(`broker: ${(error as Error).message}`);

@@ -31,6 +31,21 @@ import { handlePingreq } from "./handlers/pingreq.ts";
 import { handleDisconnect } from "./handlers/disconnect.ts";
 import { handleAuth, handleConnectAuth } from "./handlers/auth.ts";
 
+/**
+ * By packet type: the packets that promise the effect of what they answer is durable (CONNACK
+ * with its session, PUBACK/PUBREC for a received message, PUBCOMP for a released receive state,
+ * SUBACK/UNSUBACK), held while records wait for their commit. PUBLISH and PUBREL to the client
+ * promise nothing and go at once unless behind one of them.
+ */
+const ACKNOWLEDGEMENTS: ReadonlySet<number> = new Set([
+  PacketType.CONNACK,
+  PacketType.PUBACK,
+  PacketType.PUBREC,
+  PacketType.PUBCOMP,
+  PacketType.SUBACK,
+  PacketType.UNSUBACK,
+]);
+
 /** How long a closing connection may take to flush its last bytes (e.g. a refusing CONNACK). */
 const CLOSE_FLUSH_MS = 1000;
 
@@ -72,7 +87,14 @@ export class Client {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   /** Output of this turn of the event loop, written as one chunk at its end. */
   #pending: Uint8Array[] = [];
+  /** Bytes in {@link Client.#pending} and {@link Client.#held}. */
   #pendingBytes = 0;
+  /**
+   * Output from an acknowledgement on, waiting for the commit of what it acknowledges (see
+   * {@link ACKNOWLEDGEMENTS}); what follows it waits too, so the stream keeps its order.
+   */
+  #held: Uint8Array[] | undefined;
+  #heldBytes = 0;
   #flushQueued = false;
   /** Bytes handed to the writer that the network has not taken yet. */
   #writing = 0;
@@ -186,23 +208,40 @@ export class Client {
   /** Queues bytes; they are written together at the end of this turn of the event loop. */
   send(bytes: Uint8Array): void {
     if (this.#closed) return;
-    this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
     this.broker.stats.messagesSent++;
+    if (
+      this.#held || (ACKNOWLEDGEMENTS.has(bytes[0] >> 4) && this.broker.holdOutput(this.#release))
+    ) {
+      (this.#held ??= []).push(bytes);
+      this.#heldBytes += bytes.length;
+      return;
+    }
+    this.#pending.push(bytes);
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(this.#flush);
     }
   }
 
+  /** The commit came: the held output goes. */
+  #release = (): void => {
+    const held = this.#held;
+    if (!held) return;
+    this.#held = undefined;
+    this.#heldBytes = 0;
+    this.#pending.push(...held);
+    this.#flush();
+  };
+
   #flush = (): void => {
     this.#flushQueued = false;
     const count = this.#pending.length;
     if (count === 0) return;
-    const size = this.#pendingBytes;
+    const size = this.#pendingBytes - this.#heldBytes;
     const data = count === 1 ? this.#pending[0] : concatBytes(this.#pending, size);
     this.#pending = [];
-    this.#pendingBytes = 0;
+    this.#pendingBytes = this.#heldBytes;
     if (this.#writing === 0) this.#lastProgress = Date.now();
     this.#writing += size;
     this.broker.stats.bytesSent += size;
@@ -271,6 +310,8 @@ export class Client {
       this.disconnectDetails ??= { reasonCode: code!, sentBy: "server" };
       this.send(told);
     }
+    // Its last bytes go now, so what they acknowledge is committed now.
+    this.broker.commit();
     this.#flush();
     this.#closed = true;
     this.authentication?.abort();

@@ -99,6 +99,13 @@ export interface BrokerContext {
   subscribe(client: Client, filter: string, options: SubscriptionOptions): boolean;
   /** Removes a subscription; returns whether the session had it. */
   unsubscribe(client: Client, filter: string): boolean;
+  /**
+   * Whether output must wait for the commit of the records before it (an acknowledgement
+   * promises they are on disk); then `flush` runs after that commit.
+   */
+  holdOutput(flush: () => void): boolean;
+  /** Commits the pending records now and lets out the output held for them. */
+  commit(): void;
   /** Sends the retained messages matching a new subscription, as fast as the client takes them. */
   sendRetained(client: Client, filter: string, options: SubscriptionOptions): void;
 }

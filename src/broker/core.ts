@@ -29,6 +29,16 @@ import { RetainedStore } from "./retained.ts";
 import { type Outgoing, Session, type SessionContext } from "./session.ts";
 import { newStats, type Stats } from "./stats.ts";
 import { sharedFilter } from "../protocol/topic.ts";
+import type { Store, StoredState } from "../store/types.ts";
+import { memoryStore } from "../store/memory/memory.ts";
+import {
+  messageFromRecord,
+  messageRecord,
+  sessionRecord,
+  subscriptionRecord,
+  willFromRecord,
+  willRecord,
+} from "./records.ts";
 import {
   type ShareGroup,
   type Subscriber,
@@ -71,6 +81,9 @@ const RETAIN_FLAG = 4;
 
 /** How often timeouts are checked. */
 const SWEEP_MS = 500;
+
+/** A commit longer than this is logged: it stalled the event loop that long. */
+const SLOW_COMMIT_MS = 100;
 
 /** Connections over `max-connections` waiting at once for a CONNECT to refuse with CONNACK. */
 const MAX_REFUSING = 64;
@@ -135,6 +148,16 @@ export class BrokerCore implements BrokerContext {
   /** Answers requests on `type: http` listeners; `createBroker` sets the admin endpoints. */
   httpHandler: HttpHandler = () => new Response("not found\n", { status: 404 });
 
+  /** Where state that must survive a restart is written; the memory store keeps nothing. */
+  readonly store: Store;
+  /** The last store id given to a message. */
+  #lastMessageId = 0;
+  /** Output held until the records it acknowledges are committed. */
+  #afterCommit: (() => void)[] = [];
+  #commitTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The longest commit so far, in ms, for the log and the bench. */
+  longestCommitMs = 0;
+
   /** What plugins say; replaced once plugins are loaded. */
   hooks: BrokerHooks = {
     decideAuth: () => ALLOW,
@@ -151,8 +174,10 @@ export class BrokerCore implements BrokerContext {
    */
   readonly logger: Logger;
 
-  constructor(readonly config: ResolvedConfig, logger: Logger) {
+  constructor(readonly config: ResolvedConfig, logger: Logger, store: Store = memoryStore()) {
     this.logger = escapingLogger(logger);
+    this.store = store;
+    store.onPending = () => this.#scheduleCommit();
     this.#events = new EventHub(this.logger);
     const { limits } = config;
     this.#retained = new RetainedStore({
@@ -167,7 +192,58 @@ export class BrokerCore implements BrokerContext {
         this.config.topicCheck.enabled && session.info
           ? this.hooks.checkTopic(session.info, message.topic, "receive")
           : true,
+      store,
+      storeMessage: (message) => this.#storeMessage(message),
     };
+  }
+
+  #storeMessage(message: RoutedMessage): number {
+    if (message.storeId === 0) {
+      message.storeId = ++this.#lastMessageId;
+      this.store.messageStored(messageRecord(message, message.storeId));
+    }
+    return message.storeId;
+  }
+
+  /**
+   * Group commit: the records of one turn of the event loop go in one transaction, after the
+   * turn. Routing stays synchronous; only the acknowledgements wait (see `holdOutput`).
+   */
+  #scheduleCommit(): void {
+    if (this.#commitTimer === undefined) {
+      this.#commitTimer = setTimeout(this.commit, 0);
+    }
+  }
+
+  /** Writes the pending records, then lets out the output that waited for them. */
+  readonly commit = (): void => {
+    clearTimeout(this.#commitTimer);
+    this.#commitTimer = undefined;
+    if (this.store.pending) {
+      const started = performance.now();
+      this.store.commit();
+      const took = performance.now() - started;
+      if (took > this.longestCommitMs) {
+        this.longestCommitMs = took;
+        if (took > SLOW_COMMIT_MS) {
+          this.logger.warn(`persistence: a commit took ${Math.round(took)} ms`);
+        }
+      }
+    }
+    const waiting = this.#afterCommit;
+    if (waiting.length === 0) return;
+    this.#afterCommit = [];
+    for (const flush of waiting) flush();
+  };
+
+  /**
+   * Whether output must wait for the commit of records written before it: then `flush` runs
+   * after that commit. An acknowledgement is a promise that its effect is on disk.
+   */
+  holdOutput(flush: () => void): boolean {
+    if (!this.store.pending) return false;
+    this.#afterCommit.push(flush);
+    return true;
   }
 
   /** Logs the first refusal at the bound `key` of this run; later ones are only counted. */
@@ -240,6 +316,83 @@ export class BrokerCore implements BrokerContext {
       subscriptions: this.#subscriptions.size,
       uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
     };
+  }
+
+  /**
+   * Rebuilds what the store holds, before the listeners open: retained messages, sessions with
+   * their subscriptions, queues, messages in flight (sent again with DUP when their client is
+   * back) and QoS 2 receive state, and the deadlines of sessions and wills, which count the time
+   * the broker was down. A session connected when the broker stopped lost its connection then:
+   * its expiry and will delay start now.
+   */
+  restore(state: StoredState): void {
+    const now = Date.now();
+    const store = this.store;
+    const messages = new Map<number, RoutedMessage>();
+    for (const [id, stored] of state.messages) {
+      messages.set(id, messageFromRecord(stored));
+      if (id > this.#lastMessageId) this.#lastMessageId = id;
+    }
+    for (const [topic, id] of state.retained) {
+      const message = messages.get(id);
+      if (message && !message.expired && this.#retained.set(message)) continue;
+      store.retainedCleared(topic);
+    }
+    for (const stored of state.sessions) {
+      const session = new Session(stored.clientId, stored.expiryMs, this.#sessionContext);
+      session.durable = true;
+      session.info = {
+        clientId: stored.clientId,
+        username: stored.username,
+        remoteAddr: { hostname: "", port: 0, transport: "tcp" },
+        listener: "",
+        cleanSession: false,
+        protocolVersion: stored.protocolVersion,
+      };
+      this.#sessions.set(stored.clientId, session);
+      if (stored.expiryMs !== Infinity) {
+        const at = stored.expiresAt || now + stored.expiryMs;
+        this.#expiries.set(session, at);
+        if (!stored.expiresAt) store.sessionSaved(sessionRecord(session, at));
+      }
+      const will = state.wills.get(stored.clientId);
+      if (will) {
+        session.will = willFromRecord(will);
+        const delay = will.properties?.willDelayInterval ?? 0;
+        this.#wills.set(session, will.dueAt || now + delay * 1000);
+      }
+    }
+    for (const { clientId, filter, options } of state.subscriptions) {
+      const session = this.#sessions.get(clientId);
+      if (!session) continue;
+      session.subscriptions.set(filter, options);
+      this.#subscriptions.add(sharedFilter(filter)?.filter ?? filter, session, options);
+    }
+    for (const d of state.deliveries) {
+      const session = this.#sessions.get(d.clientId);
+      const message = messages.get(d.messageId);
+      if (!session || !message) continue;
+      session.restoreDelivery({
+        message,
+        qos: d.qos,
+        retain: d.retain,
+        packetId: d.packetId,
+        released: d.released,
+        ids: d.ids,
+        group: undefined,
+        seq: d.seq,
+      });
+    }
+    for (const { clientId, packetId } of state.awaitingRelease) {
+      this.#sessions.get(clientId)?.awaitingRelease.add(packetId);
+    }
+    this.#expire(now);
+    this.stats.retainedExpired += this.#retained.expire(now);
+    this.commit();
+    this.logger.info(
+      `persistence: restored ${this.#sessions.size} sessions, ${this.#retained.size} retained ` +
+        `messages, ${state.deliveries.length} queued or in flight`,
+    );
   }
 
   /** Binds every configured listener; on failure unbinds what was bound and rethrows. */
@@ -391,6 +544,7 @@ export class BrokerCore implements BrokerContext {
     // (MQTT 5.0 3.1.3.2.2, [MQTT-3.1.3-9]; 3.1.2.5).
     this.#wills.delete(session);
     session.will = packet.will;
+    this.#saveSession(session);
     client.session = session;
     client.info = info;
     // The keepalive counts from admission: a slow authentication is not the client's silence.
@@ -404,6 +558,49 @@ export class BrokerCore implements BrokerContext {
     this.logger.debug(`connected ${client.label}${present ? " (session resumed)" : ""}`);
     this.emit("broker_client_connected", info);
     return undefined;
+  }
+
+  /**
+   * Writes a session as it is now, if the store keeps it: a session that outlives its connection
+   * is durable; one that no longer does leaves the store (it ends with its connection).
+   */
+  #saveSession(session: Session): void {
+    const store = this.store;
+    if (!store.durable) return;
+    const durable = session.expiryMs > 0;
+    if (!durable) {
+      if (session.durable) store.sessionEnded(session.clientId);
+      session.durable = false;
+      return;
+    }
+    if (!session.durable) {
+      // Its deliveries so far were never written: they start being written now.
+      session.durable = true;
+      this.#storeSessionState(session);
+    }
+    const connected = session.client !== undefined;
+    const expiresAt = connected || session.expiryMs === Infinity
+      ? 0
+      : Date.now() + session.expiryMs;
+    store.sessionSaved(sessionRecord(session, expiresAt));
+    const will = session.will;
+    if (!will) store.willCleared(session.clientId);
+    else {
+      const delay = will.properties?.willDelayInterval ?? 0;
+      store.willSaved(
+        session.clientId,
+        willRecord(will, connected ? 0 : Date.now() + delay * 1000),
+      );
+    }
+  }
+
+  /** Writes what a session that just became durable already holds. */
+  #storeSessionState(session: Session): void {
+    const store = this.store;
+    for (const [filter, options] of session.subscriptions) {
+      store.subscriptionAdded(subscriptionRecord(session.clientId, filter, options));
+    }
+    for (const packetId of session.awaitingRelease) store.receiveAdded(session.clientId, packetId);
   }
 
   /**
@@ -432,6 +629,7 @@ export class BrokerCore implements BrokerContext {
     while ((session = this.#wills.pop(now))) {
       const will = session.will;
       session.will = undefined;
+      if (session.durable) this.store.willCleared(session.clientId);
       if (will && !session.client && session.info) this.#publishWill(session.info, will);
     }
     while ((session = this.#expiries.pop(now))) {
@@ -458,8 +656,11 @@ export class BrokerCore implements BrokerContext {
     }
     if (!session.client && this.#sessions.get(session.clientId) === session) {
       if (session.expiryMs === 0) this.#endSession(session);
-      else if (session.expiryMs !== Infinity) {
-        this.#expiries.set(session, Date.now() + session.expiryMs);
+      else {
+        if (session.expiryMs !== Infinity) {
+          this.#expiries.set(session, Date.now() + session.expiryMs);
+        }
+        this.#saveSession(session);
       }
     }
     this.logger.debug(`disconnected ${client.label}: ${reason}`);
@@ -508,6 +709,8 @@ export class BrokerCore implements BrokerContext {
     session.clear();
     this.#expiries.delete(session);
     this.#sessions.delete(session.clientId);
+    if (session.durable) this.store.sessionEnded(session.clientId);
+    session.durable = false;
   }
 
   /**
@@ -527,6 +730,9 @@ export class BrokerCore implements BrokerContext {
     }
     session.subscriptions.set(filter, options);
     this.#subscriptions.add(sharedFilter(filter)?.filter ?? filter, session, options);
+    if (session.durable) {
+      this.store.subscriptionAdded(subscriptionRecord(session.clientId, filter, options));
+    }
     this.emit("broker_client_subscribed", client.info!, filter, options.qos);
     return true;
   }
@@ -535,6 +741,7 @@ export class BrokerCore implements BrokerContext {
   unsubscribe(client: Client, filter: string): boolean {
     const session = client.session!;
     if (!session.subscriptions.delete(filter)) return false;
+    if (session.durable) this.store.subscriptionRemoved(session.clientId, filter);
     session.cancelRetained(filter);
     const group = this.#unsubscribeTree(filter, session);
     // Its share of the group's messages not sent yet goes to the others; what is in flight
@@ -694,7 +901,7 @@ export class BrokerCore implements BrokerContext {
    * matched.
    */
   route(message: RoutedMessage, from: ClientInfo | undefined): number {
-    if (message.retain && !this.#retained.set(message)) this.#retainedDropped();
+    if (message.retain) this.#retain(message);
     // A plugin asked during delivery may publish: such a nested routing gets arrays of its own,
     // and every QoS is fixed before the first delivery because nesting reuses `routeQos`.
     const nested = this.#delivering;
@@ -765,6 +972,16 @@ export class BrokerCore implements BrokerContext {
     }
   }
 
+  #retain(message: RoutedMessage): void {
+    const stored = this.#retained.set(message);
+    if (!stored) this.#retainedDropped();
+    // `$SYS` is the state of this run, published again after a restart: not worth a write.
+    if (!this.store.durable || message.topic.startsWith("$SYS/")) return;
+    if (stored && message.payload.length > 0) {
+      this.store.retainedSet(message.topic, this.#storeMessage(message));
+    } else this.store.retainedCleared(message.topic);
+  }
+
   #retainedDropped(): void {
     this.stats.retainedDropped++;
     // A refused replacement deleted its topic's message, so a full count means a new topic met it.
@@ -809,7 +1026,12 @@ export class BrokerCore implements BrokerContext {
       try {
         await this.hooks.teardown?.();
       } finally {
-        this.#markClosed();
+        try {
+          this.commit();
+          this.store.close();
+        } finally {
+          this.#markClosed();
+        }
       }
       this.logger.info("broker stopped");
     })();

@@ -15,6 +15,7 @@ import { startBridges } from "../bridge/start.ts";
 import { Broker } from "./broker.ts";
 import { BrokerCore } from "./core.ts";
 import { AdminServer } from "../admin/server.ts";
+import { openSqliteStore } from "../store/sqlite/sqlite.ts";
 
 /** Options that are not part of the configuration schema. */
 export interface CreateBrokerOptions {
@@ -35,8 +36,8 @@ export interface CreateBrokerOptions {
 
 /**
  * Validates the configuration, loads the plugins, binds every listener and returns the running
- * broker. Rejects with a `ConfigError` listing every problem, or an error naming the listener
- * that could not bind.
+ * broker. Rejects with a `ConfigError` listing every problem, a `StoreError` naming a store that
+ * cannot be opened, or an error naming the listener that could not bind.
  *
  * @example
  * ```ts
@@ -51,11 +52,20 @@ export async function createBroker(
   const resolved = await resolveConfig(config, { baseDir: options.baseDir ?? process.cwd() });
   const logger = options.logger ??
     createLogger(resolved.logLevel ?? options.logLevel ?? "warn", undefined, resolved.logFormat);
-  const core = new BrokerCore(resolved, logger);
+  const persistence = resolved.persistence;
+  const store = persistence ? openSqliteStore(persistence.path, persistence.sync) : undefined;
+  const core = new BrokerCore(resolved, logger, store);
   const broker = new Broker(core);
-  core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
-    broker_sys: () => brokerSys(broker),
-  });
+  try {
+    core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
+      broker_sys: () => brokerSys(broker),
+    });
+    // After the plugins: wills and expiries due at restore are judged by them like any other.
+    if (store) core.restore(store.load());
+  } catch (error) {
+    store?.close();
+    throw error;
+  }
   let admin: AdminServer | undefined;
   if (resolved.listeners.some((l) => l.type === "http")) {
     admin = new AdminServer({

@@ -68,19 +68,25 @@ export class RoutedMessage implements Message {
    * Interval of 0 counts as none, as in Mosquitto: a message cannot be forwarded with no time.
    */
   readonly expiresAt: number;
+  /** Its id in the broker's store once a durable session or the retained store holds it; else 0. */
+  storeId = 0;
 
-  /** @param properties the publisher's 5.0 properties; 3.1.1 subscribers get none of them */
+  /**
+   * @param properties the publisher's 5.0 properties; 3.1.1 subscribers get none of them
+   * @param expiresAt when it expires, for a message read back from the store (downtime counts)
+   */
   constructor(
     readonly topic: string,
     payload: Uint8Array,
     readonly qos: QoS,
     readonly retain: boolean,
     readonly properties?: Properties,
+    expiresAt?: number,
   ) {
     this.#payload = payload;
     const interval = properties?.messageExpiryInterval ?? 0;
     this.#remaining = interval;
-    this.expiresAt = interval > 0 ? Date.now() + interval * 1000 : 0;
+    this.expiresAt = expiresAt ?? (interval > 0 ? Date.now() + interval * 1000 : 0);
   }
 
   /** Whether the message has expired: it is not to be sent any more. */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Fifo } from "./fifo.ts";
 import { PacketType, type QoS, type Will } from "../protocol/packets.ts";
 import type { RoutedMessage } from "./message.ts";
 import type { RetainedEntry } from "./retained.ts";
@@ -13,6 +14,7 @@ import type { ClientInfo } from "../plugins/types.ts";
 import type { Limits } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { Stats } from "./stats.ts";
+import type { Store } from "../store/types.ts";
 import {
   type Room,
   ROOM_NOW,
@@ -54,6 +56,8 @@ export interface Outgoing {
   ids: readonly number[] | undefined;
   /** The shared subscription it was given to this session for, if any. */
   group: ShareGroup<Subscriber> | undefined;
+  /** Its place in the store's order of the session's deliveries; 0 while not stored. */
+  seq: number;
 }
 
 /** What sessions share with the broker. */
@@ -63,6 +67,10 @@ export interface SessionContext {
   readonly logger: Logger;
   /** Whether the topic plugins let the session's owner receive `message` (true when checks are off). */
   mayReceive(session: Session, message: RoutedMessage): boolean | Promise<boolean>;
+  /** Where durable sessions write their deliveries and receive state. */
+  readonly store: Store;
+  /** Stores `message` once (if not yet) and returns its store id. */
+  storeMessage(message: RoutedMessage): number;
 }
 
 /** The retained messages still to send for one new subscription. */
@@ -74,48 +82,6 @@ interface RetainedCursor {
   readonly entries: Iterator<RetainedEntry>;
   /** Found and not sent yet, for want of room. */
   next: RetainedEntry | undefined;
-}
-
-/** A FIFO with O(1) shift, since session queues drain from the front. */
-class Fifo<T> {
-  #items: (T | undefined)[] = [];
-  #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-  push(item: T): void {
-    this.#items.push(item);
-  }
-  peek(): T | undefined {
-    return this.#items[this.#head];
-  }
-  shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head++] = undefined;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-  clear(): void {
-    this.#items = [];
-    this.#head = 0;
-  }
-  /** Removes and returns the items `take` selects, keeping the others in order. */
-  extract(take: (item: T) => boolean): T[] {
-    const taken: T[] = [];
-    const kept: T[] = [];
-    for (let i = this.#head; i < this.#items.length; i++) {
-      const item = this.#items[i]!;
-      (take(item) ? taken : kept).push(item);
-    }
-    this.#items = kept;
-    this.#head = 0;
-    return taken;
-  }
 }
 
 /** One client id's session. */
@@ -145,6 +111,10 @@ export class Session implements Subscriber {
   routeQos: QoS = 0;
   routeRetain = false;
   routeIds: number[] | undefined = undefined;
+  /** Whether its state is written to the store: a store that keeps it, and it outlives connections. */
+  durable = false;
+  /** The last {@link Outgoing.seq} given. */
+  seq = 0;
   /** The arrival number of the CONNECT last attached to it (see `Broker.attach`). */
   connectSeq = 0;
   /**
@@ -229,6 +199,7 @@ export class Session implements Subscriber {
       released: false,
       ids,
       group,
+      seq: 0,
     };
     if (
       this.client && this.queue.length === 0 && this.#held === 0 && this.#room(this.client) &&
@@ -305,6 +276,54 @@ export class Session implements Subscriber {
     outgoing.message.own();
     this.queue.push(outgoing);
     this.queuedBytes += size;
+    if (this.durable) this.#stored(outgoing, 0);
+  }
+
+  /** Writes a delivery's new state: queued (packet id 0) or sent with `packetId`. */
+  #stored(outgoing: Outgoing, packetId: number): void {
+    const { store } = this.context;
+    const old = outgoing.seq;
+    outgoing.seq = ++this.seq;
+    if (old !== 0) return store.deliverySent(this.clientId, old, outgoing.seq, packetId);
+    store.deliveryAdded({
+      clientId: this.clientId,
+      seq: outgoing.seq,
+      messageId: this.context.storeMessage(outgoing.message),
+      qos: outgoing.qos,
+      retain: outgoing.retain,
+      packetId,
+      released: false,
+      ids: outgoing.ids ? [...outgoing.ids] : undefined,
+    });
+  }
+
+  /** The delivery is done, dropped or taken away. */
+  #unstored(outgoing: Outgoing): void {
+    if (outgoing.seq === 0) return;
+    this.context.store.deliveryRemoved(this.clientId, outgoing.seq, outgoing.message.storeId);
+    outgoing.seq = 0;
+  }
+
+  /** Puts back a delivery read from the store, in the store's order. */
+  restoreDelivery(outgoing: Outgoing): void {
+    if (outgoing.seq > this.seq) this.seq = outgoing.seq;
+    if (outgoing.packetId === 0) {
+      this.queue.push(outgoing);
+      this.queuedBytes += outgoing.message.size;
+    } else this.inflight.set(outgoing.packetId, outgoing);
+  }
+
+  /** A QoS 2 PUBLISH received with `packetId`: it is not routed again until PUBREL. */
+  awaitRelease(packetId: number): void {
+    this.awaitingRelease.add(packetId);
+    if (this.durable) this.context.store.receiveAdded(this.clientId, packetId);
+  }
+
+  /** PUBREL for `packetId`; returns whether it was awaited. */
+  release(packetId: number): boolean {
+    if (!this.awaitingRelease.delete(packetId)) return false;
+    if (this.durable) this.context.store.receiveRemoved(this.clientId, packetId);
+    return true;
   }
 
   /**
@@ -322,9 +341,12 @@ export class Session implements Subscriber {
   #transmit(outgoing: Outgoing, client: Client): void {
     const packetId = this.#allocatePacketId();
     const { message, qos, retain, ids } = outgoing;
-    if (!this.#publish(client, message, qos, retain, packetId, false, ids)) return;
+    if (!this.#publish(client, message, qos, retain, packetId, false, ids)) {
+      return this.#unstored(outgoing);
+    }
     outgoing.packetId = packetId;
     this.inflight.set(packetId, outgoing);
+    if (this.durable) this.#stored(outgoing, packetId);
     this.context.stats.publishSent++;
   }
 
@@ -345,6 +367,7 @@ export class Session implements Subscriber {
       this.queuedBytes -= next.message.size;
       if (next.message.expired) {
         this.context.stats.messagesExpired++;
+        this.#unstored(next);
         continue;
       }
       this.#transmit(next, client);
@@ -371,6 +394,7 @@ export class Session implements Subscriber {
         }
       }
     }
+    for (const o of taken) this.#unstored(o);
     return taken;
   }
 
@@ -468,6 +492,7 @@ export class Session implements Subscriber {
         this.#held--;
         if (!this.#publish(client, message, qos, retain, packetId, true, ids)) {
           this.inflight.delete(packetId);
+          this.#unstored(outgoing);
         }
       }
     }
@@ -487,6 +512,7 @@ export class Session implements Subscriber {
       this.#held--;
       if (!this.#publish(client, message, qos, retain, packetId, true, ids)) {
         this.inflight.delete(packetId);
+        this.#unstored(outgoing);
       }
       if (this.#held === 0) break;
     }
@@ -499,6 +525,7 @@ export class Session implements Subscriber {
     if (!outgoing || outgoing.qos !== qos || (qos === 2 && !outgoing.released)) return;
     if (outgoing.held) this.#held--;
     this.inflight.delete(packetId);
+    this.#unstored(outgoing);
     this.pump();
   }
 
@@ -518,6 +545,11 @@ export class Session implements Subscriber {
       outgoing.released = true;
       this.inflight.delete(packetId);
       this.inflight.set(packetId, outgoing);
+      if (outgoing.seq !== 0) {
+        const old = outgoing.seq;
+        outgoing.seq = ++this.seq;
+        this.context.store.deliveryReleased(this.clientId, old, outgoing.seq);
+      }
     }
     return true;
   }

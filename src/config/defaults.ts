@@ -32,6 +32,7 @@ export const DEFAULTS = {
   "topic-check.enabled": false,
   "admin.public-metrics": false,
   "log-format": "text",
+  "persistence.sync": "full",
   taboo: ["prohibited", "top-secret", "data/classified"] as readonly string[],
 } as const;
 

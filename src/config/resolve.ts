@@ -16,6 +16,7 @@ import {
 } from "./defaults.ts";
 import { resolveBridges } from "./bridges.ts";
 import { ConfigError } from "./error.ts";
+import { resolvePersistence } from "./persistence.ts";
 import { FileReader } from "./files.ts";
 import { builtinName, moduleUrl } from "./plugins.ts";
 import { type KeyPath, Problems } from "./problems.ts";
@@ -262,5 +263,8 @@ export async function resolveConfig(
     },
     ...(checked.logLevel && { logLevel: checked.logLevel }),
     logFormat: checked.logFormat ?? DEFAULTS["log-format"],
+    ...(checked.persistence && {
+      persistence: resolvePersistence(checked.persistence, baseDir),
+    }),
   };
 }

@@ -90,6 +90,8 @@ export interface BrokerConfig {
   "topic-alias-maximum"?: number;
   /** The topic under which each MQTT 5 client that asks gets its own response topics. */
   "response-topic-prefix"?: string;
+  /** Where the broker keeps what must survive a restart; absent: nothing does. */
+  persistence?: { path?: string; sync?: "full" | "normal" };
   /** Who may use `type: http` listeners. */
   admin?: {
     /** User names from `auth.password-file` that may log in; none: loopback clients only. */
@@ -137,6 +139,14 @@ export interface BridgeConfig {
   reconnect?: { min?: number; max?: number };
   notifications?: Switch;
   "max-queued-messages"?: number;
+}
+
+/** The `persistence` section, validated. */
+export interface PersistenceSettings {
+  /** The store's file; absolute once resolved. */
+  path: string;
+  /** `full`: durable against power loss (fsync per commit); `normal`: against a process crash. */
+  sync: "full" | "normal";
 }
 
 /** A listener ready to bind. */
@@ -235,4 +245,6 @@ export interface ResolvedConfig {
   /** undefined: the embedder's or the CLI's choice. */
   logLevel?: LogLevel;
   logFormat: LogFormat;
+  /** Undefined: nothing survives a restart. */
+  persistence?: PersistenceSettings;
 }

@@ -13,9 +13,10 @@ import { MAX_INFLIGHT, MAX_PACKET_SIZE, MAX_SESSION_EXPIRY, MAX_TWO_BYTE } from 
 import { checkBridges, type CheckedBridge } from "./bridges.ts";
 import { builtinName, isPluginObject, pluginSpecError } from "./plugins.ts";
 import { isRecord, type KeyPath, Problems } from "./problems.ts";
-import type { Limits, ListenerType } from "./types.ts";
+import type { Limits, ListenerType, PersistenceSettings } from "./types.ts";
 import type { LogFormat, LogLevel } from "../log.ts";
 import { checkAdmin, type CheckedAdmin, checkLogFormat, checkLogLevel } from "./admin.ts";
+import { checkPersistence } from "./persistence.ts";
 import { checkInteger, checkSeconds, checkString, checkStringList, checkSwitch } from "./values.ts";
 
 /** One listener's own settings, before `default` is merged in. */
@@ -54,6 +55,7 @@ export interface CheckedConfig {
   admin: CheckedAdmin;
   logLevel?: LogLevel;
   logFormat?: LogFormat;
+  persistence?: PersistenceSettings;
 }
 
 /** What {@link validateConfig} returns. */
@@ -94,6 +96,7 @@ export const TOP_KEYS: readonly string[] = [
   "admin",
   "log-level",
   "log-format",
+  "persistence",
   ...LIMIT_KEYS,
 ];
 
@@ -382,6 +385,8 @@ export function checkConfig(input: unknown, problems: Problems): CheckedConfig {
   if (sysIntervalMs !== undefined) config.sysIntervalMs = sysIntervalMs;
   if (responseTopicPrefix !== undefined) config.responseTopicPrefix = responseTopicPrefix;
   if (plugins !== undefined) config.plugins = plugins;
+  const persistence = checkPersistence(problems, map.persistence);
+  if (persistence) config.persistence = persistence;
   return config;
 }
 

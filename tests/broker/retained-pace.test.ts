@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { Client } from "../../src/broker/client.ts";
 import { RoutedMessage } from "../../src/broker/message.ts";
+import { memoryStore } from "../../src/store/memory/memory.ts";
 import { RetainedStore } from "../../src/broker/retained.ts";
 import { Session, type SessionContext } from "../../src/broker/session.ts";
 import { newStats } from "../../src/broker/stats.ts";
@@ -43,6 +44,8 @@ function setup(
     stats: newStats(),
     logger: memoryLogger(),
     mayReceive,
+    store: memoryStore(),
+    storeMessage: () => 0,
   };
   const session = new Session("s", 0, context);
   const client = new FakeClient();

@@ -1,4 +1,5 @@
 import { describe, test } from "node:test";
+import { memoryStore } from "../../src/store/memory/memory.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import net from "node:net";
@@ -149,7 +150,14 @@ describe("slow consumers", () => {
     const logger = memoryLogger();
     const stats = newStats();
     const limits = { ...DEFAULT_LIMITS, maxQueuedMessages: 50 };
-    const session = new Session("jammed", 0, { limits, stats, logger, mayReceive: () => true });
+    const session = new Session("jammed", 0, {
+      limits,
+      stats,
+      logger,
+      mayReceive: () => true,
+      store: memoryStore(),
+      storeMessage: () => 0,
+    });
     const full = { codec: { version: 4 }, canSend: () => false, send: () => {} };
     session.client = full as unknown as Client;
     const payload = new Uint8Array(8);

@@ -26,7 +26,7 @@ function acknowledge(
     client.send(codec.ack(PacketType.PUBACK, packet.packetId, code, reasonString));
   } else if (packet.qos === 2) {
     // A 5.0 PUBREC with a failure code ends the exchange: no PUBREL follows (MQTT 5.0 4.3.3).
-    if (code < 0x80 || !codec.v5) client.session!.awaitingRelease.add(packet.packetId);
+    if (code < 0x80 || !codec.v5) client.session!.awaitRelease(packet.packetId);
     client.send(codec.ack(PacketType.PUBREC, packet.packetId, code, reasonString));
   }
 }

@@ -12,7 +12,7 @@ import type { Client } from "../client.ts";
  * 5.0 with 0x92, packet identifier not found).
  */
 export function handlePubrel(client: Client, packet: AckPacket): void {
-  const known = client.session!.awaitingRelease.delete(packet.packetId);
+  const known = client.session!.release(packet.packetId);
   const code = known ? ReasonCode.SUCCESS : ReasonCode.PACKET_IDENTIFIER_NOT_FOUND;
   client.send(client.codec.ack(PacketType.PUBCOMP, packet.packetId, code));
 }

@@ -1,0 +1,51 @@
+/**
+ * The default store: nothing is written, nothing survives a restart.
+ *
+ * @module
+ */
+import type { Store, StoredState, StoreSummary } from "../types.ts";
+
+const nothing = (): void => {};
+
+/** A {@link Store} that keeps nothing; the broker's memory is all there is. */
+export function memoryStore(): Store {
+  return {
+    durable: false,
+    pending: false,
+    onPending: undefined,
+    sessionSaved: nothing,
+    sessionEnded: nothing,
+    willSaved: nothing,
+    willCleared: nothing,
+    subscriptionAdded: nothing,
+    subscriptionRemoved: nothing,
+    messageStored: nothing,
+    deliveryAdded: nothing,
+    deliverySent: nothing,
+    deliveryReleased: nothing,
+    deliveryRemoved: nothing,
+    retainedSet: nothing,
+    retainedCleared: nothing,
+    receiveAdded: nothing,
+    receiveRemoved: nothing,
+    load: (): StoredState => ({
+      sessions: [],
+      wills: new Map(),
+      subscriptions: [],
+      messages: new Map(),
+      deliveries: [],
+      retained: new Map(),
+      awaitingRelease: [],
+    }),
+    commit: nothing,
+    summary: (): StoreSummary => ({
+      sessions: 0,
+      subscriptions: 0,
+      messages: 0,
+      deliveries: 0,
+      retained: 0,
+      bytes: 0,
+    }),
+    close: nothing,
+  };
+}

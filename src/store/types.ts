@@ -1,0 +1,133 @@
+/**
+ * What the broker writes through to durable storage and reads back at start. Memory stays
+ * authoritative: the broker appends records as its state changes and the store batches them
+ * until {@link Store.commit}. Nothing here names SQL, so that other back ends can implement it.
+ *
+ * @module
+ */
+import type { Properties } from "../protocol/properties.ts";
+
+/** A session's own fields. Deadlines are absolute (ms since the epoch), so downtime counts. */
+export interface StoredSession {
+  clientId: string;
+  username: string | undefined;
+  protocolVersion: number;
+  /** How long it outlives its connection (ms); `Infinity` for ever. */
+  expiryMs: number;
+  /** When it expires if it stays disconnected; 0 while connected or never. */
+  expiresAt: number;
+}
+
+/** A will waiting for its connection to end or its delay to pass. */
+export interface StoredWill {
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  properties: Properties | undefined;
+  /** When it is due; 0 while its connection lives. */
+  dueAt: number;
+}
+
+/** A message stored once, whoever holds it. */
+export interface StoredMessage {
+  id: number;
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  properties: Properties | undefined;
+  /** When it expires (ms since the epoch), or 0. */
+  expiresAt: number;
+}
+
+/** A subscription as the session holds it (the broker's `SubscriptionOptions`). */
+export interface StoredSubscription {
+  clientId: string;
+  filter: string;
+  options: {
+    qos: 0 | 1 | 2;
+    noLocal: boolean;
+    retainAsPublished: boolean;
+    retainHandling: 0 | 1 | 2;
+    subscriptionId: number | undefined;
+    shareGroup: string | undefined;
+  };
+}
+
+/** One session's reference to a stored message: queued (packet id 0) or in flight. */
+export interface StoredDelivery {
+  clientId: string;
+  /** Orders a session's deliveries: queued ones by when they were queued, in flight by when sent. */
+  seq: number;
+  messageId: number;
+  qos: 1 | 2;
+  retain: boolean;
+  packetId: number;
+  /** QoS 2: PUBREC received, PUBREL sent. */
+  released: boolean;
+  /** Identifiers of the subscriptions it matched. */
+  ids: number[] | undefined;
+}
+
+/** Everything a store holds, as `load()` returns it. */
+export interface StoredState {
+  sessions: StoredSession[];
+  wills: Map<string, StoredWill>;
+  subscriptions: StoredSubscription[];
+  messages: Map<number, StoredMessage>;
+  /** Per session, in {@link StoredDelivery.seq} order. */
+  deliveries: StoredDelivery[];
+  /** Topic -> message id. */
+  retained: Map<string, number>;
+  /** QoS 2 packet ids received from each session's client and not yet released. */
+  awaitingRelease: { clientId: string; packetId: number }[];
+}
+
+/** Counts of what a store holds, for `broker store FILE`. */
+export interface StoreSummary {
+  sessions: number;
+  subscriptions: number;
+  messages: number;
+  deliveries: number;
+  retained: number;
+  /** File size in bytes (0 in memory). */
+  bytes: number;
+}
+
+/** Write-through records; each is part of the next {@link Store.commit}. */
+export interface Store {
+  /** False for the memory store: the broker then skips building records. */
+  readonly durable: boolean;
+  /** Whether records wait for a commit. */
+  readonly pending: boolean;
+  /** Group-commit hook: called when a record arrives and none was pending, to schedule a commit. */
+  onPending: (() => void) | undefined;
+  /** Created or changed. */
+  sessionSaved(session: StoredSession): void;
+  /** Ends the session and everything it held (subscriptions, deliveries, will, receive state). */
+  sessionEnded(clientId: string): void;
+  willSaved(clientId: string, will: StoredWill): void;
+  willCleared(clientId: string): void;
+  subscriptionAdded(subscription: StoredSubscription): void;
+  subscriptionRemoved(clientId: string, filter: string): void;
+  /** Stores a message once; deliveries and retained topics refer to it by id. */
+  messageStored(message: StoredMessage): void;
+  deliveryAdded(delivery: StoredDelivery): void;
+  /** Sent (or sent again) with `packetId`; `seq` is its new place in the session's order. */
+  deliverySent(clientId: string, oldSeq: number, seq: number, packetId: number): void;
+  /** PUBREC received; moves to `seq`. */
+  deliveryReleased(clientId: string, oldSeq: number, seq: number): void;
+  /** Acknowledged, dropped or taken away; the message goes when nothing refers to it. */
+  deliveryRemoved(clientId: string, seq: number, messageId: number): void;
+  retainedSet(topic: string, messageId: number): void;
+  retainedCleared(topic: string): void;
+  receiveAdded(clientId: string, packetId: number): void;
+  receiveRemoved(clientId: string, packetId: number): void;
+  /** Everything stored, at start. */
+  load(): StoredState;
+  /** Writes the pending records in one transaction. */
+  commit(): void;
+  summary(): StoreSummary;
+  close(): void;
+}

@@ -1,0 +1,453 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { DatabaseSync } from "../../src/store/sqlite/driver.ts";
+import { SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
+import {
+  eventually,
+  type Packet,
+  RawClient,
+  runtimeCommand,
+  sleep,
+  within,
+} from "../helpers/broker.ts";
+
+const cli = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function run(args: string[]): Running {
+  const [cmd, argv] = runtimeCommand(cli, args);
+  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (d) => output += d);
+  child.stderr!.on("data", (d) => output += d);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+/** A folder with a config file whose store is `broker.db` in it. */
+function place(sync = "normal", extra = ""): { dir: string; config: string; db: string } {
+  const dir = mkdtempSync(join(tmpdir(), "persist-"));
+  const config = join(dir, "broker.yaml");
+  writeFileSync(
+    config,
+    `listeners:\n  default:\n    bind: 127.0.0.1:0\nmax-queued-messages: 10000\n` +
+      `persistence:\n  path: broker.db\n  sync: ${sync}\n${extra}`,
+  );
+  return { dir, config, db: join(dir, "broker.db") };
+}
+
+interface Started extends Running {
+  port: number;
+}
+
+async function start(config: string): Promise<Started> {
+  const broker = run(["-c", config]);
+  const ready = /ready on mqtt:\/\/127\.0\.0\.1:(\d+)/;
+  try {
+    await within(
+      Promise.race([
+        eventually(() => ready.test(broker.output()), 30000, "the broker to listen"),
+        broker.exited.then((code) => {
+          throw new Error(`broker exited with ${code}: ${broker.output()}`);
+        }),
+      ]),
+      31000,
+      "the broker to listen",
+    );
+  } catch (error) {
+    broker.child.kill("SIGKILL");
+    throw error;
+  }
+  return { ...broker, port: Number(ready.exec(broker.output())![1]) };
+}
+
+async function kill(broker: Running): Promise<void> {
+  broker.child.kill("SIGKILL");
+  await within(broker.exited, 10000, "the broker to die");
+}
+
+async function exitCode(args: string[]): Promise<[number | null, string]> {
+  const broker = run(args);
+  try {
+    return [await within(broker.exited, 30000, "the broker to exit"), broker.output()];
+  } finally {
+    broker.child.kill("SIGKILL");
+  }
+}
+
+async function client(port: number, fields: Record<string, unknown>, version: 4 | 5 = 4) {
+  const c = await RawClient.connect(port, version);
+  const connack = await c.handshake({ clean: false, ...fields });
+  return { c, connack };
+}
+
+/** Collects PUBLISH packets until `count` arrived. */
+async function publishes(c: RawClient, count: number): Promise<Packet[]> {
+  const got: Packet[] = [];
+  while (got.length < count) {
+    const p = await c.next(undefined, 10000);
+    if (p.cmd === "publish") got.push(p);
+  }
+  return got;
+}
+
+const text = (p: Packet) => String(p.payload);
+
+describe("persistence across a SIGKILL", () => {
+  test("retained messages, sessions with subscriptions and queues in order survive", async () => {
+    const { dir, config } = place();
+    let broker = await start(config);
+    try {
+      const sub = await client(broker.port, { clientId: "sub" });
+      sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "q/#", qos: 1 }] });
+      await sub.c.next("suback");
+      sub.c.destroy();
+      const pub = await client(broker.port, { clientId: "pub", clean: true });
+      pub.c.send({
+        cmd: "publish",
+        topic: "r/1",
+        payload: "kept",
+        qos: 1,
+        messageId: 1,
+        retain: true,
+      });
+      await pub.c.next("puback");
+      for (let i = 0; i < 5; i++) {
+        pub.c.send({ cmd: "publish", topic: "q/x", payload: `m${i}`, qos: 1, messageId: 10 + i });
+        await pub.c.next("puback");
+      }
+      await kill(broker);
+      pub.c.destroy();
+
+      broker = await start(config);
+      const back = await client(broker.port, { clientId: "sub" });
+      assert.equal(back.connack.sessionPresent, true);
+      const got = await publishes(back.c, 5);
+      assert.deepEqual(got.map(text), ["m0", "m1", "m2", "m3", "m4"]);
+      for (const p of got) back.c.send({ cmd: "puback", messageId: p.messageId });
+      // The subscription is back in the trie: a new message reaches the session.
+      const other = await client(broker.port, { clientId: "pub2", clean: true });
+      other.c.send({ cmd: "publish", topic: "q/y", payload: "live", qos: 0 });
+      assert.equal(text((await publishes(back.c, 1))[0]), "live");
+      other.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "r/#", qos: 0 }] });
+      await other.c.next("suback");
+      const retained = (await publishes(other.c, 1))[0];
+      assert.equal(text(retained), "kept");
+      assert.equal(retained.retain, true);
+      back.c.destroy();
+      other.c.destroy();
+    } finally {
+      await kill(broker);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("an unacknowledged delivery is sent again with DUP after the restart", async () => {
+    const { dir, config } = place();
+    let broker = await start(config);
+    try {
+      const sub = await client(broker.port, { clientId: "sub" });
+      sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "t", qos: 1 }] });
+      await sub.c.next("suback");
+      const pub = await client(broker.port, { clientId: "pub", clean: true });
+      pub.c.send({ cmd: "publish", topic: "t", payload: "once", qos: 1, messageId: 1 });
+      await pub.c.next("puback");
+      const first = (await publishes(sub.c, 1))[0];
+      assert.equal(first.dup, false);
+      await kill(broker);
+      sub.c.destroy();
+      pub.c.destroy();
+
+      broker = await start(config);
+      const back = await client(broker.port, { clientId: "sub" });
+      const again = (await publishes(back.c, 1))[0];
+      assert.equal(text(again), "once");
+      assert.equal(again.dup, true);
+      assert.equal(again.messageId, first.messageId);
+      back.c.destroy();
+    } finally {
+      await kill(broker);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a QoS 2 message PUBREC'd before the kill and PUBREL'd after is delivered once", async () => {
+    const { dir, config } = place();
+    let broker = await start(config);
+    try {
+      const sub = await client(broker.port, { clientId: "sub" });
+      sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "t", qos: 1 }] });
+      await sub.c.next("suback");
+      sub.c.destroy();
+      const pub = await client(broker.port, { clientId: "pub" });
+      pub.c.send({ cmd: "publish", topic: "t", payload: "exactly", qos: 2, messageId: 7 });
+      await pub.c.next("pubrec");
+      await kill(broker);
+      pub.c.destroy();
+
+      broker = await start(config);
+      const back = await client(broker.port, { clientId: "pub" });
+      // The publisher did not see its PUBREC arrive, say: it sends the PUBLISH again.
+      back.c.send({
+        cmd: "publish",
+        topic: "t",
+        payload: "exactly",
+        qos: 2,
+        messageId: 7,
+        dup: true,
+      });
+      await back.c.next("pubrec");
+      back.c.send({ cmd: "pubrel", messageId: 7 });
+      await back.c.next("pubcomp");
+      const reader = await client(broker.port, { clientId: "sub" });
+      const got = await publishes(reader.c, 1);
+      for (const p of got) reader.c.send({ cmd: "puback", messageId: p.messageId });
+      await reader.c.settle();
+      assert.deepEqual(
+        [...got, ...reader.c.packets.filter((p) => p.cmd === "publish")].map(text),
+        ["exactly"],
+      );
+      back.c.destroy();
+      reader.c.destroy();
+    } finally {
+      await kill(broker);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("every QoS 1 publish acknowledged before a kill mid-flood is delivered after", async () => {
+    const { dir, config } = place("full");
+    let broker = await start(config);
+    try {
+      const sub = await client(broker.port, { clientId: "sub" });
+      sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "f", qos: 1 }] });
+      await sub.c.next("suback");
+      sub.c.destroy();
+      const pub = await client(broker.port, { clientId: "pub", clean: true });
+      const acked = new Set<number>();
+      const total = 2000;
+      for (let i = 1; i <= total; i++) {
+        pub.c.send({ cmd: "publish", topic: "f", payload: String(i), qos: 1, messageId: i });
+      }
+      await eventually(
+        () => {
+          for (const p of pub.c.packets.splice(0)) if (p.cmd === "puback") acked.add(p.messageId!);
+          return acked.size >= total / 4;
+        },
+        30000,
+        "some acknowledgements",
+      );
+      await kill(broker);
+      for (const p of pub.c.packets.splice(0)) if (p.cmd === "puback") acked.add(p.messageId!);
+      pub.c.destroy();
+
+      broker = await start(config);
+      const back = await client(broker.port, { clientId: "sub" });
+      const received = new Set<number>();
+      // Everything stored comes; the acknowledged ones at least.
+      await eventually(
+        () => {
+          for (const p of back.c.packets.splice(0)) {
+            if (p.cmd !== "publish") continue;
+            received.add(Number(text(p)));
+            back.c.send({ cmd: "puback", messageId: p.messageId });
+          }
+          return [...acked].every((id) => received.has(id));
+        },
+        30000,
+        "every acknowledged message",
+      );
+      back.c.destroy();
+    } finally {
+      await kill(broker);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("session and message expiry count the time the broker was down", async () => {
+    const { dir, config } = place();
+    let broker = await start(config);
+    try {
+      const short = await client(broker.port, {
+        clientId: "short",
+        properties: { sessionExpiryInterval: 1 },
+      }, 5);
+      short.c.destroy();
+      const long = await client(broker.port, {
+        clientId: "long",
+        properties: { sessionExpiryInterval: 3600 },
+      }, 5);
+      long.c.destroy();
+      const pub = await client(broker.port, { clientId: "pub", clean: true }, 5);
+      for (const [topic, expiry] of [["gone", 1], ["stays", 3600]] as const) {
+        pub.c.send({
+          cmd: "publish",
+          topic,
+          payload: topic,
+          qos: 1,
+          messageId: expiry === 1 ? 1 : 2,
+          retain: true,
+          properties: { messageExpiryInterval: expiry },
+        });
+        await pub.c.next("puback");
+      }
+      await kill(broker);
+      pub.c.destroy();
+      // Down longer than the short expiries.
+      await sleep(2500);
+
+      broker = await start(config);
+      const s = await client(broker.port, {
+        clientId: "short",
+        properties: { sessionExpiryInterval: 1 },
+      }, 5);
+      assert.equal(s.connack.sessionPresent, false);
+      const l = await client(broker.port, {
+        clientId: "long",
+        properties: { sessionExpiryInterval: 3600 },
+      }, 5);
+      assert.equal(l.connack.sessionPresent, true);
+      l.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "#", qos: 0 }] });
+      await l.c.next("suback");
+      await l.c.settle();
+      assert.deepEqual(l.c.packets.filter((p) => p.cmd === "publish").map(text), ["stays"]);
+      s.c.destroy();
+      l.c.destroy();
+    } finally {
+      await kill(broker);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test("a will waiting for its delay when the broker died is published after the restart", async () => {
+  const { dir, config } = place();
+  let broker = await start(config);
+  try {
+    const sub = await client(broker.port, { clientId: "sub" });
+    sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "w", qos: 1 }] });
+    await sub.c.next("suback");
+    sub.c.destroy();
+    const dying = await client(broker.port, {
+      clientId: "dying",
+      properties: { sessionExpiryInterval: 3600 },
+      will: {
+        topic: "w",
+        payload: "gone",
+        qos: 1,
+        retain: false,
+        properties: { willDelayInterval: 1 },
+      },
+    }, 5);
+    dying.c.destroy();
+    // Either way it is published: pending now, or due from the restart if the broker missed the end.
+    await sleep(300);
+    await kill(broker);
+    await sleep(1500);
+
+    broker = await start(config);
+    const back = await client(broker.port, { clientId: "sub" });
+    assert.deepEqual((await publishes(back.c, 1)).map(text), ["gone"]);
+    back.c.destroy();
+  } finally {
+    await kill(broker);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+describe("a store that cannot be used", () => {
+  test("a damaged file is an error naming it; --move-aside starts empty", async () => {
+    const { dir, config, db } = place();
+    try {
+      writeFileSync(db, "not a database ".repeat(500));
+      const [code, output] = await exitCode(["-c", config]);
+      assert.equal(code, 2, output);
+      assert.match(output, new RegExp(`${db.replace(/[/\\.]/g, "\\$&")} is damaged`));
+      assert.match(output, /--move-aside/);
+      const [moved, said] = await exitCode(["store", db, "--move-aside"]);
+      assert.equal(moved, 0, said);
+      const broker = await start(config);
+      await kill(broker);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a store from a newer broker and a missing folder are errors at start", async () => {
+    const { dir, config, db } = place();
+    try {
+      const raw = new DatabaseSync(db);
+      raw.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+      raw.close();
+      const [code, output] = await exitCode(["-c", config]);
+      assert.equal(code, 2, output);
+      assert.match(output, /newer broker/);
+      writeFileSync(
+        config,
+        "listeners:\n  default:\n    bind: 127.0.0.1:0\npersistence:\n  path: no/such/b.db\n",
+      );
+      const [missing, said] = await exitCode(["-c", config]);
+      assert.equal(missing, 2, said);
+      assert.match(said, /does not exist: create/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(
+    "a read-only folder is an error at start",
+    { skip: process.getuid?.() === 0 && "root writes anywhere" },
+    async () => {
+      const { dir, config } = place();
+      const locked = join(dir, "locked");
+      try {
+        rmSync(locked, { force: true, recursive: true });
+        await import("node:fs").then((fs) => fs.mkdirSync(locked));
+        chmodSync(locked, 0o500);
+        writeFileSync(
+          config,
+          "listeners:\n  default:\n    bind: 127.0.0.1:0\npersistence:\n  path: locked/b.db\n",
+        );
+        const [code, output] = await exitCode(["-c", config]);
+        assert.equal(code, 2, output);
+        assert.match(output, /locked\/b\.db/);
+      } finally {
+        chmodSync(locked, 0o700);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  test("broker store FILE prints what the store holds", async () => {
+    const { dir, config, db } = place();
+    const broker = await start(config);
+    try {
+      const sub = await client(broker.port, { clientId: "sub" });
+      sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "a", qos: 1 }] });
+      await sub.c.next("suback");
+      sub.c.send({ cmd: "publish", topic: "r", payload: "x", qos: 1, messageId: 2, retain: true });
+      await sub.c.next("puback");
+      await kill(broker);
+      sub.c.destroy();
+      const [code, output] = await exitCode(["store", db]);
+      assert.equal(code, 0, output);
+      assert.match(output, /sessions\s+1/);
+      assert.match(output, /subscriptions\s+1/);
+      assert.match(output, /retained\s+1/);
+    } finally {
+      await kill(broker);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

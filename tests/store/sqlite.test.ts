@@ -1,0 +1,180 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "../../src/store/sqlite/driver.ts";
+import { openSqliteStore } from "../../src/store/sqlite/sqlite.ts";
+import { SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
+import { StoreError } from "../../src/store/error.ts";
+import type { StoredMessage } from "../../src/store/types.ts";
+
+function folder(): { dir: string; [Symbol.dispose](): void } {
+  const dir = mkdtempSync(join(tmpdir(), "store-"));
+  return { dir, [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const message = (id: number, topic = "a/b"): StoredMessage => ({
+  id,
+  topic,
+  payload: new Uint8Array([id]),
+  qos: 1,
+  retain: false,
+  properties: { correlationData: new Uint8Array([7, 8]), userProperties: [["k", "v"]] },
+  expiresAt: 0,
+});
+
+describe("the SQLite store", () => {
+  test("what is committed is loaded again after reopening", () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    const store = openSqliteStore(file, "normal");
+    store.sessionSaved({
+      clientId: "c1",
+      username: "u",
+      protocolVersion: 5,
+      expiryMs: Infinity,
+      expiresAt: 0,
+    });
+    store.subscriptionAdded({
+      clientId: "c1",
+      filter: "a/#",
+      options: {
+        qos: 2,
+        noLocal: true,
+        retainAsPublished: false,
+        retainHandling: 1,
+        subscriptionId: 9,
+        shareGroup: undefined,
+      },
+    });
+    store.messageStored(message(1));
+    store.messageStored(message(2));
+    store.deliveryAdded({
+      clientId: "c1",
+      seq: 1,
+      messageId: 1,
+      qos: 1,
+      retain: false,
+      packetId: 0,
+      released: false,
+      ids: [9],
+    });
+    store.deliveryAdded({
+      clientId: "c1",
+      seq: 2,
+      messageId: 2,
+      qos: 2,
+      retain: false,
+      packetId: 0,
+      released: false,
+      ids: undefined,
+    });
+    store.deliverySent("c1", 2, 3, 17);
+    store.deliveryReleased("c1", 3, 4);
+    store.retainedSet("a/b", 1);
+    store.receiveAdded("c1", 5);
+    store.willSaved("c1", {
+      topic: "w",
+      payload: new Uint8Array([1]),
+      qos: 0,
+      retain: true,
+      properties: undefined,
+      dueAt: 123,
+    });
+    assert.equal(store.pending, true);
+    store.commit();
+    assert.equal(store.pending, false);
+    store.close();
+
+    const again = openSqliteStore(file, "full");
+    const state = again.load();
+    again.close();
+    assert.deepEqual(state.sessions, [{
+      clientId: "c1",
+      username: "u",
+      protocolVersion: 5,
+      expiryMs: Infinity,
+      expiresAt: 0,
+    }]);
+    assert.equal(state.subscriptions[0].options.subscriptionId, 9);
+    assert.equal(state.subscriptions[0].options.noLocal, true);
+    assert.deepEqual(state.messages.get(1), message(1));
+    assert.deepEqual(
+      state.deliveries.map((d) => [d.seq, d.messageId, d.packetId, d.released, d.ids]),
+      [[1, 1, 0, false, [9]], [4, 2, 17, true, undefined]],
+    );
+    assert.deepEqual([...state.retained], [["a/b", 1]]);
+    assert.deepEqual(state.awaitingRelease, [{ clientId: "c1", packetId: 5 }]);
+    assert.equal(state.wills.get("c1")?.dueAt, 123);
+  });
+
+  test("a message is stored once and goes with its last reference", () => {
+    using f = folder();
+    const store = openSqliteStore(join(f.dir, "b.db"), "normal");
+    store.messageStored(message(1));
+    for (const clientId of ["c1", "c2"]) {
+      store.deliveryAdded({
+        clientId,
+        seq: 1,
+        messageId: 1,
+        qos: 1,
+        retain: false,
+        packetId: 0,
+        released: false,
+        ids: undefined,
+      });
+    }
+    store.retainedSet("a/b", 1);
+    store.commit();
+    assert.equal(store.summary().messages, 1);
+    assert.equal(store.summary().deliveries, 2);
+    store.deliveryRemoved("c1", 1, 1);
+    store.sessionEnded("c2");
+    store.commit();
+    assert.equal(store.summary().messages, 1, "the retained topic still holds it");
+    store.retainedCleared("a/b");
+    store.commit();
+    assert.equal(store.summary().messages, 0);
+    // Stored and dropped within one batch: nothing is left either.
+    store.messageStored(message(2));
+    store.commit();
+    assert.equal(store.summary().messages, 0);
+    store.close();
+  });
+
+  test("a missing folder, a damaged file and a newer schema are errors naming the file", () => {
+    using f = folder();
+    const missing = join(f.dir, "nope", "b.db");
+    assert.throws(
+      () => openSqliteStore(missing, "full"),
+      (e: Error) => e instanceof StoreError && e.message.includes(missing),
+    );
+    const junk = join(f.dir, "junk.db");
+    writeFileSync(junk, "this is not a database, just some text long enough ".repeat(200));
+    assert.throws(
+      () => openSqliteStore(junk, "full"),
+      (e: Error) =>
+        e instanceof StoreError && e.damaged && e.message.includes(junk) &&
+        e.message.includes("--move-aside"),
+    );
+    const newer = join(f.dir, "newer.db");
+    const db = new DatabaseSync(newer);
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    assert.throws(
+      () => openSqliteStore(newer, "full"),
+      (e: Error) => e instanceof StoreError && !e.damaged && /newer/.test(e.message),
+    );
+  });
+
+  test("reopening an older schema migrates it to the current version", () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    openSqliteStore(file, "normal").close();
+    const db = new DatabaseSync(file);
+    assert.equal(Number(db.prepare("PRAGMA user_version").get()!.user_version), SCHEMA_VERSION);
+    assert.equal(db.prepare("PRAGMA journal_mode").get()!.journal_mode, "wal");
+    db.close();
+  });
+});
