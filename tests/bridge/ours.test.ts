@@ -265,7 +265,10 @@ describe("a bridge to another instance of this broker", () => {
       await publisher.publishAsync("r/in", "v2", { qos: 1, retain: true });
       await eventually(() => atLocal.length >= 2, WAIT, "the change");
       assert.deepEqual(atLocal.map((m) => m.payload), ["v1", "v2"]);
-      assert.deepEqual(atRemote.map((m) => m.payload), ["o1"]);
+      // A cut may lose the PUBACK of o1 after the remote took it: QoS 1 then sends it once more.
+      // A replay on each reconnect would make it three or more.
+      assert.ok(atRemote.length <= 2, `o1 arrived ${atRemote.length} times`);
+      assert.ok(atRemote.every((m) => m.payload === "o1"));
       // Stored as retained on each side: a late subscriber gets them with the flag.
       assert.deepEqual(record(local.broker, "r/in").map((m) => [m.payload, m.retain]), [[
         "v2",
