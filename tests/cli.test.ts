@@ -1,33 +1,21 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { VERSION } from "../src/version.ts";
-import { collect, connect, eventually, runtimeCommand, within } from "./helpers/broker.ts";
+import {
+  collect,
+  connect,
+  eventually,
+  type RunningCli,
+  startCli,
+  within,
+} from "./helpers/broker.ts";
 
-const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
-
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function start(args: string[]): Running {
-  const [cmd, argv] = runtimeCommand(cli, args);
-  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.on("data", (d) => output += d);
-  child.stderr!.on("data", (d) => output += d);
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
-async function finish(run: Running, ms = 20000): Promise<number | null> {
+async function finish(run: RunningCli, ms = 20000): Promise<number | null> {
   try {
     return await within(run.exited, ms, "the broker command to exit");
   } finally {
@@ -37,7 +25,7 @@ async function finish(run: Running, ms = 20000): Promise<number | null> {
 
 describe("the broker command", () => {
   test("--version prints the package version, which deno.json and package.json share", async () => {
-    const run = start(["--version"]);
+    const run = startCli(["--version"]);
     assert.equal(await finish(run), 0);
     assert.equal(run.output().trim(), VERSION);
     const root = new URL("../", import.meta.url);
@@ -48,7 +36,7 @@ describe("the broker command", () => {
   });
 
   test("--help describes the flags", async () => {
-    const run = start(["--help"]);
+    const run = startCli(["--help"]);
     assert.equal(await finish(run), 0);
     for (const flag of ["--config", "--host", "--port", "--verbose", "--version"]) {
       assert.ok(run.output().includes(flag), flag);
@@ -56,20 +44,20 @@ describe("the broker command", () => {
   });
 
   test("example-config prints the annotated broker.yaml", async () => {
-    const run = start(["example-config"]);
+    const run = startCli(["example-config"]);
     assert.equal(await finish(run), 0);
     const sample = readFileSync(fileURLToPath(new URL("../broker.yaml", import.meta.url)), "utf8");
     assert.equal(run.output(), sample);
   });
 
   test("an unknown flag is an error", async () => {
-    const run = start(["--nope"]);
+    const run = startCli(["--nope"]);
     assert.equal(await finish(run), 2);
     assert.match(run.output(), /--nope/);
   });
 
   test("runs on loopback by default, says so, serves clients and exits 0 on SIGTERM", async () => {
-    const run = start(["-p", "0"]);
+    const run = startCli(["-p", "0"]);
     try {
       await eventually(
         () => /ready on mqtt:\/\/127\.0\.0\.1:\d+/.test(run.output()),
@@ -99,7 +87,7 @@ describe("the broker command", () => {
     const run = (() => {
       const file = join(dir, "broker.yaml");
       writeFileSync(file, "listeners:\n  other:\n    bind: 127.0.0.1:0\n");
-      return start(["-c", file, "--host", "[::1]", "-p", "0"]);
+      return startCli(["-c", file, "--host", "[::1]", "-p", "0"]);
     })();
     try {
       await eventually(() => /listener other ready/.test(run.output()), 15000, "the ready line");
@@ -117,7 +105,7 @@ describe("the broker command", () => {
     try {
       const file = join(dir, "broker.yaml");
       writeFileSync(file, "listeners:\n  default:\n    bind: 127.0.0.1:0\n    max-conections: 3\n");
-      const run = start(["-c", file]);
+      const run = startCli(["-c", file]);
       assert.equal(await finish(run), 2);
       assert.match(run.output(), /listeners\.default\.max-conections/);
       assert.match(run.output(), /max-connections/);
@@ -134,7 +122,7 @@ describe("the broker command", () => {
         file,
         "listeners:\n  default:\n    bind: 127.0.0.1:0\nauth:\n  plugins: [auth_anonymous, ldap]\n",
       );
-      const run = start(["-c", file]);
+      const run = startCli(["-c", file]);
       assert.equal(await finish(run), 2);
       assert.match(run.output(), /invalid configuration in /);
       assert.match(
@@ -151,7 +139,7 @@ describe("the broker command", () => {
     try {
       const passwd = join(dir, "passwd");
       assert.equal(
-        await finish(start(["passwd", "-c", passwd, "alice", "--password", "wonder"])),
+        await finish(startCli(["passwd", "-c", passwd, "alice", "--password", "wonder"])),
         0,
       );
       const config = join(dir, "broker.yaml");
@@ -160,7 +148,7 @@ describe("the broker command", () => {
         "listeners:\n  default:\n    bind: 127.0.0.1:0\nauth:\n  allow-anonymous: false\n" +
           "  password-file: passwd\n",
       );
-      const broker = start(["-c", config]);
+      const broker = startCli(["-c", config]);
       try {
         await eventually(
           () => /ready on mqtt:\/\/127\.0\.0\.1:\d+/.test(broker.output()),
@@ -172,7 +160,7 @@ describe("the broker command", () => {
         }`;
         (await connect(url, { username: "alice", password: "wonder" })).end(true);
         await assert.rejects(connect(url, { username: "bob", password: "builder" }));
-        assert.equal(await finish(start(["passwd", passwd, "bob", "--password", "builder"])), 0);
+        assert.equal(await finish(startCli(["passwd", passwd, "bob", "--password", "builder"])), 0);
         process.kill(broker.child.pid!, "SIGHUP");
         await eventually(() => /plugin files reloaded/.test(broker.output()), 10000, "the reload");
         (await connect(url, { username: "bob", password: "builder" })).end(true);

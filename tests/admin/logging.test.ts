@@ -1,26 +1,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createLogger } from "../../src/log.ts";
-import { eventually, runtimeCommand, within } from "../helpers/broker.ts";
-
-const cli = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
-
-function start(
-  args: string[],
-): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const [cmd, argv] = runtimeCommand(cli, args);
-  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.on("data", (d) => output += d);
-  child.stderr!.on("data", (d) => output += d);
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
+import { eventually, startCli, within } from "../helpers/broker.ts";
 
 describe("log-format and log-level", () => {
   test("json lines carry time, level and message, escaped", () => {
@@ -43,7 +27,7 @@ describe("log-format and log-level", () => {
       file,
       'log-format: json\nlog-level: warn\nlisteners:\n  default:\n    bind: "127.0.0.1:0"\n',
     );
-    const run = start(["-c", file, "--log-level", "info"]);
+    const run = startCli(["-c", file, "--log-level", "info"]);
     try {
       await eventually(() => /ready on mqtt:/.test(run.output()), 15000, "the ready line");
       const first = run.output().split("\n").find((l) => l.includes("ready on mqtt:"))!;
@@ -57,7 +41,7 @@ describe("log-format and log-level", () => {
   });
 
   test("a bad flag value is an error naming the choices", async () => {
-    const run = start(["--log-format", "xml"]);
+    const run = startCli(["--log-format", "xml"]);
     try {
       assert.equal(await within(run.exited, 15000, "the broker to exit"), 2);
       assert.match(run.output(), /--log-format xml is not text, json/);

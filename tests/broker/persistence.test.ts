@@ -1,39 +1,20 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { DatabaseSync } from "../../src/store/sqlite/driver.ts";
 import { SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
 import {
   eventually,
   type Packet,
   RawClient,
-  runtimeCommand,
+  type RunningCli,
   sleep,
+  startCli,
   within,
 } from "../helpers/broker.ts";
-
-const cli = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
-
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function run(args: string[]): Running {
-  const [cmd, argv] = runtimeCommand(cli, args);
-  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.on("data", (d) => output += d);
-  child.stderr!.on("data", (d) => output += d);
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
 
 /** A folder with a config file whose store is `broker.db` in it. */
 function place(sync = "normal", extra = ""): { dir: string; config: string; db: string } {
@@ -47,12 +28,12 @@ function place(sync = "normal", extra = ""): { dir: string; config: string; db: 
   return { dir, config, db: join(dir, "broker.db") };
 }
 
-interface Started extends Running {
+interface Started extends RunningCli {
   port: number;
 }
 
 async function start(config: string): Promise<Started> {
-  const broker = run(["-c", config]);
+  const broker = startCli(["-c", config]);
   const ready = /ready on mqtt:\/\/127\.0\.0\.1:(\d+)/;
   try {
     await within(
@@ -72,13 +53,13 @@ async function start(config: string): Promise<Started> {
   return { ...broker, port: Number(ready.exec(broker.output())![1]) };
 }
 
-async function kill(broker: Running): Promise<void> {
+async function kill(broker: RunningCli): Promise<void> {
   broker.child.kill("SIGKILL");
   await within(broker.exited, 10000, "the broker to die");
 }
 
 async function exitCode(args: string[]): Promise<[number | null, string]> {
-  const broker = run(args);
+  const broker = startCli(args);
   try {
     return [await within(broker.exited, 30000, "the broker to exit"), broker.output()];
   } finally {

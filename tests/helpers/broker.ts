@@ -5,8 +5,10 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import mqttPacket from "mqtt-packet";
 import { createBroker } from "../../src/broker/create.ts";
@@ -282,4 +284,25 @@ export async function withBroker(
     for (const close of closers) close();
     await broker.close();
   }
+}
+
+/** The `broker` command running as a child process. */
+export interface RunningCli {
+  child: ChildProcess;
+  /** Everything it wrote so far, stdout and stderr together. */
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+const cliPath = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
+
+/** Starts `src/cli.ts` with `args` on the runtime the tests run on. */
+export function startCli(args: string[]): RunningCli {
+  const [cmd, argv] = runtimeCommand(cliPath, args);
+  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (d) => output += d);
+  child.stderr!.on("data", (d) => output += d);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, output: () => output, exited };
 }
