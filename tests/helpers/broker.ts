@@ -306,3 +306,29 @@ export function startCli(args: string[]): RunningCli {
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return { child, output: () => output, exited };
 }
+
+/**
+ * Runs `script` (with `args`) on this runtime to its end: resolves with `exit N`, or with
+ * "still running after 30 s" once it is killed for not ending. A bound, not a measurement: a
+ * handle left open keeps a process alive indefinitely.
+ */
+export async function runToExit(
+  script: string,
+  args: string[] = [],
+): Promise<{ outcome: string; output: string }> {
+  const [cmd, argv] = runtimeCommand(script, args);
+  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (d) => output += d);
+  child.stderr!.on("data", (d) => output += d);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await new Promise<string>((resolve) => {
+    timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      resolve("still running after 30 s");
+    }, 30_000);
+    child.on("close", (code) => resolve(`exit ${code}`));
+  });
+  clearTimeout(timer);
+  return { outcome, output };
+}
