@@ -84,6 +84,19 @@ export interface StoredState {
   awaitingRelease: { clientId: string; packetId: number }[];
 }
 
+/** A state that holds nothing: what an empty store loads, and what a store fills in. */
+export function emptyState(): StoredState {
+  return {
+    sessions: [],
+    wills: new Map(),
+    subscriptions: [],
+    messages: new Map(),
+    deliveries: [],
+    retained: new Map(),
+    awaitingRelease: [],
+  };
+}
+
 /** Counts of what a store holds, for `broker store FILE`. */
 export interface StoreSummary {
   sessions: number;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Store, StoredState, StoreSummary } from "../types.ts";
+import { emptyState, type Store, type StoreSummary } from "../types.ts";
 
 const nothing = (): void => {};
 
@@ -28,15 +28,7 @@ export function memoryStore(): Store {
     retainedCleared: nothing,
     receiveAdded: nothing,
     receiveRemoved: nothing,
-    load: (): StoredState => ({
-      sessions: [],
-      wills: new Map(),
-      subscriptions: [],
-      messages: new Map(),
-      deliveries: [],
-      retained: new Map(),
-      awaitingRelease: [],
-    }),
+    load: emptyState,
     commit: nothing,
     summary: (): StoreSummary => ({
       sessions: 0,

@@ -9,15 +9,16 @@ import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "./driver.ts";
 import { StoreError } from "../error.ts";
-import type {
-  Store,
-  StoredDelivery,
-  StoredMessage,
-  StoredSession,
-  StoredState,
-  StoredSubscription,
-  StoredWill,
-  StoreSummary,
+import {
+  emptyState,
+  type Store,
+  type StoredDelivery,
+  type StoredMessage,
+  type StoredSession,
+  type StoredState,
+  type StoredSubscription,
+  type StoredWill,
+  type StoreSummary,
 } from "../types.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
 import { propertiesFromJson, propertiesToJson } from "./properties.ts";
@@ -334,15 +335,7 @@ class SqliteStore implements Store {
 
   load(): StoredState {
     const db = this.#db;
-    const state: StoredState = {
-      sessions: [],
-      wills: new Map(),
-      subscriptions: [],
-      messages: new Map(),
-      deliveries: [],
-      retained: new Map(),
-      awaitingRelease: [],
-    };
+    const state = emptyState();
     for (const r of db.prepare("SELECT * FROM sessions").all()) {
       state.sessions.push({
         clientId: String(r.client_id),
