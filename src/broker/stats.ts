@@ -4,6 +4,17 @@
  *
  * @module
  */
+import type { ProtocolLevel } from "../protocol/packets.ts";
+
+/**
+ * A count per protocol level and QoS: `byQos[version][qos]`. Fixed arrays rather than a map, so
+ * that counting a message is two loads and an add, with nothing to allocate or look up by name.
+ */
+export type ByVersionQos = Record<ProtocolLevel, [qos0: number, qos1: number, qos2: number]>;
+
+function byVersionQos(): ByVersionQos {
+  return { 3: [0, 0, 0], 4: [0, 0, 0], 5: [0, 0, 0] };
+}
 
 /** Running totals since start. */
 export interface Stats {
@@ -15,6 +26,14 @@ export interface Stats {
   messagesSent: number;
   publishReceived: number;
   publishSent: number;
+  /** {@link Stats.publishReceived} by the publisher's protocol level and the PUBLISH's QoS. */
+  publishReceivedByQos: ByVersionQos;
+  /** {@link Stats.publishSent} by the receiver's protocol level and the delivery's QoS. */
+  publishSentByQos: ByVersionQos;
+  /** Bytes of those PUBLISH packets received, whole packets as on the wire. */
+  publishBytesReceivedByQos: ByVersionQos;
+  /** Bytes of those PUBLISH packets sent (resends not counted, as in `publishSent`). */
+  publishBytesSentByQos: ByVersionQos;
   /** QoS 0 messages dropped because a connection's output was full. */
   droppedQos0: number;
   /** QoS 1/2 messages dropped because a session's queue was full. */
@@ -66,6 +85,10 @@ export function newStats(): Stats {
     messagesSent: 0,
     publishReceived: 0,
     publishSent: 0,
+    publishReceivedByQos: byVersionQos(),
+    publishSentByQos: byVersionQos(),
+    publishBytesReceivedByQos: byVersionQos(),
+    publishBytesSentByQos: byVersionQos(),
     droppedQos0: 0,
     droppedQueued: 0,
     droppedTooLarge: 0,

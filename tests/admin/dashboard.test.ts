@@ -50,6 +50,10 @@ describe("dashboard in headless Chromium", { skip }, () => {
     clients.push(await connect(scope.mqttUrl, { clientId: "dash-two", reconnectPeriod: 0 }));
     await page.getByRole("tab", { name: "Clients" }).click();
     await page.locator('tr[data-client="dash-one"]').waitFor();
+    const headers = await page.locator("#clients th").allTextContents();
+    const cells = await page.locator('tr[data-client="dash-one"] td').allTextContents();
+    assert.equal(cells[headers.indexOf("Drops")], "0");
+    assert.equal(cells[headers.indexOf("Keepalive (s)")], "60");
     await page.getByLabel("Search").fill("two");
     await page.locator('tr[data-client="dash-one"]').waitFor({ state: "detached" });
     assert.equal(await page.locator("tr[data-client]").count(), 1);
