@@ -128,6 +128,11 @@ export function brokerMetrics(source: MetricsSource): MetricFamily[] {
       refused,
     ),
     counter(
+      "mqtt_auth_successes_total",
+      "CONNECTs the authentication plugins accepted, anonymous ones included.",
+      s.authSucceeded,
+    ),
+    counter(
       "mqtt_auth_failures_total",
       "CONNECTs refused for their credentials: bad user name or password, not authorized, bad authentication method, banned.",
       authFailures,

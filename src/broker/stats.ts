@@ -53,6 +53,11 @@ export interface Stats {
    * (`not_authorized`, `quota_exceeded`), one entry per reason seen.
    */
   connectsRefused: Record<string, number>;
+  /**
+   * CONNECTs the authentication plugins accepted (plain or enhanced authentication), whether or
+   * not a later check (`max-sessions`, session ownership) refused them.
+   */
+  authSucceeded: number;
   /** Messages published by clients that matched no subscription. */
   droppedNoSubscribers: number;
   /** Most clients connected at once. */
@@ -97,6 +102,7 @@ export function newStats(): Stats {
     sharedDropped: 0,
     connectionsRefused: 0,
     connectsRefused: {},
+    authSucceeded: 0,
     droppedNoSubscribers: 0,
     clientsMaximum: 0,
     retainedDropped: 0,

@@ -38,6 +38,7 @@ describe("type: http listener", () => {
         assert.equal(sample(body, 'mqtt_connections_total{protocol="3.1.1"}'), 1);
         assert.equal(sample(body, 'mqtt_listener_connections{listener="mqtt"}'), 1);
         assert.equal(sample(body, 'mqtt_sessions{state="connected"}'), 1);
+        assert.equal(sample(body, "mqtt_auth_successes_total"), 1);
         assert.ok(sample(body, "process_resident_memory_bytes")! > 0);
         assert.ok(sample(body, "mqtt_event_loop_lag_seconds")! >= 0);
         assert.match(body, /^# TYPE mqtt_received_bytes_total counter$/m);
@@ -81,6 +82,7 @@ describe("type: http listener", () => {
       const body = await (await fetch(`${httpUrl}/metrics`)).text();
       assert.equal(sample(body, 'mqtt_connections_refused_total{reason="not_authorized"}'), 1);
       assert.equal(sample(body, "mqtt_auth_failures_total"), 1);
+      assert.equal(sample(body, "mqtt_auth_successes_total"), 0);
     } finally {
       await broker.close();
     }
