@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { type CertificatePaths, generateCertificates } from "../../scripts/gen-certs.ts";
 import { createBroker } from "../../src/broker/create.ts";
 import { connect, memoryLogger } from "../helpers/broker.ts";
+import { DASHBOARD_BYTES, DASHBOARD_PATHS } from "../../src/admin/dashboard/assets.ts";
 import { LAG_INTERVAL_MS } from "../../src/admin/lag.ts";
 import { startAdminBroker } from "./helpers.ts";
 
@@ -147,6 +148,23 @@ describe("type: http listener", () => {
       const used = sample(body, "mqtt_heap_used_bytes")!;
       assert.ok(used > 0 && used <= sample(body, "mqtt_heap_size_bytes")!);
       assert.ok(sample(body, "process_resident_memory_bytes")! > used);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  test("the dashboard's files are small and are what DASHBOARD_BYTES counts", async () => {
+    const { broker, httpUrl } = await startAdminBroker();
+    try {
+      let bytes = 0;
+      for (const path of DASHBOARD_PATHS) {
+        const res = await fetch(`${httpUrl}${path}`);
+        assert.equal(res.status, 200, path);
+        bytes += (await res.arrayBuffer()).byteLength;
+      }
+      assert.equal(bytes, DASHBOARD_BYTES);
+      assert.ok(bytes < 32 * 1024, `${bytes} bytes`);
+      console.log(`# dashboard assets: ${bytes} bytes`);
     } finally {
       await broker.close();
     }
