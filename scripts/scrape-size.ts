@@ -13,7 +13,6 @@
  * @module
  */
 import net from "node:net";
-import process from "node:process";
 import { parseArgs } from "node:util";
 import mqttPacket from "mqtt-packet";
 import { spawnBroker } from "../tests/helpers/hostile.ts";
