@@ -85,8 +85,12 @@ describe("dashboard in headless Chromium", { skip }, () => {
     try {
       await page.waitForFunction(
         () => {
-          const caption = document.querySelector('[data-chart="messages in /s"] figcaption');
-          return caption !== null && !/: 0 \(/.test(caption.textContent ?? "");
+          const chart = document.querySelector('[data-chart="messages in /s"]');
+          const caption = chart?.querySelector("figcaption");
+          const points = chart?.querySelector("polyline")?.getAttribute("points") ?? "";
+          // Three points draw a line worth a screenshot.
+          return caption != null && !/: 0 \(/.test(caption.textContent ?? "") &&
+            points.split(" ").length >= 3;
         },
         undefined,
         { timeout: 30000 },
@@ -103,6 +107,8 @@ describe("dashboard in headless Chromium", { skip }, () => {
 
   test("the disconnect button disconnects the client", async () => {
     await page.getByRole("tab", { name: "Clients" }).click();
+    await page.locator('tr[data-client="dash-two"]').waitFor();
+    await page.screenshot({ path: join(SHOTS, "clients.png"), fullPage: true });
     await page.getByRole("button", { name: "Disconnect dash-two" }).click();
     await eventually(
       () => !scope.broker.clients.some((c) => c.clientId === "dash-two"),
