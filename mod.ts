@@ -24,7 +24,7 @@ export type {
   PublishOptions,
   Unsubscribe,
 } from "./src/broker/broker.ts";
-export type { Stats } from "./src/broker/stats.ts";
+export type { ByVersionQos, Stats } from "./src/broker/stats.ts";
 export type { BrokerConfig, ListenerConfig } from "./src/config/types.ts";
 export { ConfigError } from "./src/config/error.ts";
 export type {

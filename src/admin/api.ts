@@ -12,6 +12,7 @@ import type { Gauges } from "../broker/core.ts";
 import type { Stats } from "../broker/stats.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { topicFilterError } from "../protocol/topic.ts";
+import { redactConfig } from "./redact.ts";
 import { json } from "./respond.ts";
 
 /** Most entries one list answer holds; `truncated` says when there were more. */
@@ -72,18 +73,7 @@ function clientOf(session: Session) {
     subscriptions: session.subscriptions.size,
     inflight: session.inflight.size,
     queued: session.queue.length,
-  };
-}
-
-/** Secrets in the running configuration: TLS keys, and plugin objects shown by name. */
-function redacted(config: ResolvedConfig): unknown {
-  return {
-    ...config,
-    listeners: config.listeners.map(({ tls, ...listener }) => ({
-      ...listener,
-      tls: tls && { ...tls, key: "[redacted]" },
-    })),
-    plugins: config.plugins?.map((p) => typeof p === "string" ? p : `[plugin ${p.name}]`),
+    drops: session.dropped,
   };
 }
 
@@ -136,7 +126,7 @@ export class AdminApi {
       case "POST /api/publish":
         return this.#publish(await readJson(request));
       case "GET /api/config":
-        return json(200, redacted(this.#source.config));
+        return json(200, redactConfig(this.#source.config));
       case "GET /api/overview":
         return this.#overview();
       case "GET /api/stream":
@@ -255,6 +245,7 @@ export class AdminApi {
         subscriptions: session.subscriptions.size,
         inflight: session.inflight.size,
         queued: session.queue.length,
+        drops: session.dropped,
         expiry: Number.isFinite(session.expiryMs) ? session.expiryMs / 1000 : null,
       });
     }

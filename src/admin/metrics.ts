@@ -7,7 +7,7 @@
  */
 import process from "node:process";
 import type { BoundListener, Gauges } from "../broker/core.ts";
-import type { Stats } from "../broker/stats.ts";
+import type { ByVersionQos, Stats } from "../broker/stats.ts";
 import { VERSION } from "../version.ts";
 import type { Labels, MetricFamily } from "./exposition.ts";
 
@@ -28,6 +28,9 @@ export interface MetricsSource {
 
 /** Protocol labels by protocol level. */
 const PROTOCOLS = { 3: "3.1", 4: "3.1.1", 5: "5.0" } as const;
+
+/** The protocol levels, in label order. */
+const VERSIONS = [3, 4, 5] as const;
 
 /** CONNACK refusals that are failed authentications. */
 const AUTH_FAILURES = [
@@ -54,16 +57,26 @@ function labelled(
   return { name, type, help, samples };
 }
 
+/** A counter family with one sample per protocol version and QoS. */
+function byQos(name: string, help: string, counts: ByVersionQos): MetricFamily {
+  const samples: [Labels, number][] = [];
+  for (const version of VERSIONS) {
+    const protocol = PROTOCOLS[version];
+    counts[version].forEach((n, qos) => samples.push([{ protocol, qos: String(qos) }, n]));
+  }
+  return labelled(name, "counter", help, samples);
+}
+
 /** Every metric family, read now. */
 export function brokerMetrics(source: MetricsSource): MetricFamily[] {
   const s = source.stats;
   const g = source.gauges;
-  const byVersion = [3, 4, 5] as const;
   const admitted = { 3: s.connectionsMqtt31, 4: s.connectionsMqtt311, 5: s.connectionsMqtt5 };
   const refused: [Labels, number][] = [[{ reason: "max_connections" }, s.connectionsRefused]];
   for (const [reason, n] of Object.entries(s.connectsRefused)) refused.push([{ reason }, n]);
   const authFailures = AUTH_FAILURES.reduce((n, r) => n + (s.connectsRefused[r] ?? 0), 0);
   const mqttListeners = source.listeners.filter((l) => l.type !== "http");
+  const memory = process.memoryUsage();
   return [
     labelled("mqtt_build_info", "gauge", "The broker's version; always 1.", [[
       { version: VERSION },
@@ -74,10 +87,11 @@ export function brokerMetrics(source: MetricsSource): MetricFamily[] {
       "Start time of the broker since the Unix epoch in seconds.",
       source.startedAt / 1000,
     ),
+    gauge("process_resident_memory_bytes", "Resident memory size in bytes.", memory.rss),
     gauge(
-      "process_resident_memory_bytes",
-      "Resident memory size in bytes.",
-      process.memoryUsage.rss(),
+      "mqtt_heap_used_bytes",
+      "Bytes of the JavaScript heap in use (V8 in Deno and Node, JavaScriptCore in Bun).",
+      memory.heapUsed,
     ),
     gauge(
       "mqtt_event_loop_lag_seconds",
@@ -97,20 +111,25 @@ export function brokerMetrics(source: MetricsSource): MetricFamily[] {
       "mqtt_clients_connected",
       "gauge",
       "Clients connected now, by protocol version.",
-      byVersion.map((v) => [{ protocol: PROTOCOLS[v] }, g.clientsByVersion[v]]),
+      VERSIONS.map((v) => [{ protocol: PROTOCOLS[v] }, g.clientsByVersion[v]]),
     ),
     gauge("mqtt_clients_maximum", "Most clients connected at once.", s.clientsMaximum),
     labelled(
       "mqtt_connections_total",
       "counter",
       "Connections admitted (authenticated, CONNACK success), by protocol version.",
-      byVersion.map((v) => [{ protocol: PROTOCOLS[v] }, admitted[v]]),
+      VERSIONS.map((v) => [{ protocol: PROTOCOLS[v] }, admitted[v]]),
     ),
     labelled(
       "mqtt_connections_refused_total",
       "counter",
       "Connections refused: max_connections at the listener, else by CONNACK reason code.",
       refused,
+    ),
+    counter(
+      "mqtt_auth_successes_total",
+      "CONNECTs the authentication plugins accepted, anonymous ones included.",
+      s.authSucceeded,
     ),
     counter(
       "mqtt_auth_failures_total",
@@ -148,8 +167,26 @@ export function brokerMetrics(source: MetricsSource): MetricFamily[] {
     counter("mqtt_packets_sent_total", "MQTT packets sent.", s.messagesSent),
     counter("mqtt_received_bytes_total", "Bytes received from clients.", s.bytesReceived),
     counter("mqtt_sent_bytes_total", "Bytes sent to clients.", s.bytesSent),
-    counter("mqtt_messages_received_total", "PUBLISH packets received.", s.publishReceived),
-    counter("mqtt_messages_sent_total", "PUBLISH packets sent.", s.publishSent),
+    byQos(
+      "mqtt_messages_received_total",
+      "PUBLISH packets received, by protocol version and QoS.",
+      s.publishReceivedByQos,
+    ),
+    byQos(
+      "mqtt_messages_sent_total",
+      "PUBLISH packets sent (resends not counted), by protocol version and QoS.",
+      s.publishSentByQos,
+    ),
+    byQos(
+      "mqtt_messages_received_bytes_total",
+      "Bytes of the PUBLISH packets received, by protocol version and QoS.",
+      s.publishBytesReceivedByQos,
+    ),
+    byQos(
+      "mqtt_messages_sent_bytes_total",
+      "Bytes of the PUBLISH packets sent (resends not counted), by protocol version and QoS.",
+      s.publishBytesSentByQos,
+    ),
     labelled("mqtt_messages_dropped_total", "counter", "Messages not delivered, by reason.", [
       [{ reason: "output_bound" }, s.droppedQos0],
       [{ reason: "queue_full" }, s.droppedQueued],

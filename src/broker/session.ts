@@ -6,7 +6,7 @@
  * @module
  */
 import { Fifo } from "./fifo.ts";
-import { PacketType, type QoS, type Will } from "../protocol/packets.ts";
+import { PacketType, type ProtocolLevel, type QoS, type Will } from "../protocol/packets.ts";
 import type { RoutedMessage } from "./message.ts";
 import type { RetainedEntry } from "./retained.ts";
 import type { Client } from "./client.ts";
@@ -104,6 +104,8 @@ export class Session implements Subscriber {
   readonly inflight: Map<number, Outgoing> = new Map();
   readonly queue: Fifo<Outgoing> = new Fifo();
   queuedBytes = 0;
+  /** Messages dropped for it since it began, for every reason `#noteDrop` and `pump` count. */
+  dropped = 0;
   /** QoS 2 packet identifiers received and not yet released by PUBREL. */
   readonly awaitingRelease: Set<number> = new Set();
   /** Scratch for de-duplicating overlapping subscriptions during one routing. */
@@ -173,7 +175,6 @@ export class Session implements Subscriber {
     ids?: readonly number[],
     group?: ShareGroup<Subscriber>,
   ): void {
-    const { stats } = this.context;
     if (qos === 0) {
       const client = this.client;
       // QoS 0 is never queued for an offline session.
@@ -184,11 +185,12 @@ export class Session implements Subscriber {
         const bytes = message.encode(codec.version, 0, retain, 0, false, ids);
         if (!client.canSend(bytes.length)) return this.#dropQos0();
         client.send(bytes);
-        stats.publishSent++;
+        this.#sent(codec.version, 0, bytes.length);
         return;
       }
       if (!client.canSend(message.encodedLength(codec.version, 0, ids))) return this.#dropQos0();
-      if (this.#publish(client, message, 0, retain, 0, false, ids)) stats.publishSent++;
+      const sent = this.#publish(client, message, 0, retain, 0, false, ids);
+      if (sent > 0) this.#sent(codec.version, 0, sent);
       return;
     }
     const outgoing: Outgoing = {
@@ -211,6 +213,16 @@ export class Session implements Subscriber {
     this.#enqueue(outgoing);
   }
 
+  /** Counts a delivery of `bytes` at `qos` to a client of protocol `version`. */
+  #sent(version: ProtocolLevel | 0, qos: QoS, bytes: number): void {
+    const { stats } = this.context;
+    // Only a client past CONNECT has a session, so `version` is set.
+    const level = version as ProtocolLevel;
+    stats.publishSent++;
+    stats.publishSentByQos[level][qos]++;
+    stats.publishBytesSentByQos[level][qos] += bytes;
+  }
+
   #dropQos0(): void {
     this.context.stats.droppedQos0++;
     this.#noteDrop(0, "QoS 0", "its connection is not taking bytes fast enough");
@@ -227,8 +239,8 @@ export class Session implements Subscriber {
   }
 
   /**
-   * Sends one PUBLISH, with a topic alias when the client accepts them. Returns false, sending
-   * nothing, when it exceeds the client's Maximum Packet Size: the message is then dropped for
+   * Sends one PUBLISH, with a topic alias when the client accepts them. Returns its size in
+   * bytes, or 0, sending nothing, when it exceeds the client's Maximum Packet Size: the message is then dropped for
    * this client as if delivered (MQTT 5.0 3.1.2.11.4 MQTT-3.1.2-25). Its user properties are part
    * of the application message, forwarded unchanged (MQTT-3.3.2-17), so none are left out to make
    * it fit.
@@ -241,7 +253,7 @@ export class Session implements Subscriber {
     packetId: number,
     dup: boolean,
     ids: readonly number[] | undefined,
-  ): boolean {
+  ): number {
     const { codec } = client;
     const version = codec.version;
     let alias = 0;
@@ -251,15 +263,16 @@ export class Session implements Subscriber {
       if (max > 0 && length > max) {
         this.context.stats.droppedTooLarge++;
         this.#noteDrop(2, `QoS ${qos}`, `a message exceeds its maximum packet size ${max}`);
-        return false;
+        return 0;
       }
       // Setting an alias adds 3 bytes; a message that fits only without goes without.
       if (codec.clientTopicAliasMaximum > 0 && (max === 0 || length + 3 <= max)) {
         alias = codec.outboundAliases.use(message.topic, codec.clientTopicAliasMaximum);
       }
     }
-    client.send(message.encode(version, qos, retain, packetId, dup, ids, alias));
-    return true;
+    const bytes = message.encode(version, qos, retain, packetId, dup, ids, alias);
+    client.send(bytes);
+    return bytes.length;
   }
 
   #enqueue(outgoing: Outgoing): void {
@@ -327,11 +340,12 @@ export class Session implements Subscriber {
   }
 
   /**
-   * Logs a drop at most once per {@link DROP_LOG_INTERVAL_MS} per kind: a flood must not flood
-   * the log too (the counters in `$SYS` have every drop). Time, not a "run" of drops, because a
+   * Counts a drop for this session, and logs it at most once per {@link DROP_LOG_INTERVAL_MS} per
+   * kind: a flood must not flood the log too (the counters in `$SYS` have every drop). Time, not a "run" of drops, because a
    * client at its bound alternates drops and sends, and a run would end at every send.
    */
   #noteDrop(kind: 0 | 1 | 2, what: string, why: string): void {
+    this.dropped++;
     const now = Date.now();
     if (now < this.#quietUntil[kind]) return;
     this.#quietUntil[kind] = now + DROP_LOG_INTERVAL_MS;
@@ -341,13 +355,12 @@ export class Session implements Subscriber {
   #transmit(outgoing: Outgoing, client: Client): void {
     const packetId = this.#allocatePacketId();
     const { message, qos, retain, ids } = outgoing;
-    if (!this.#publish(client, message, qos, retain, packetId, false, ids)) {
-      return this.#unstored(outgoing);
-    }
+    const sent = this.#publish(client, message, qos, retain, packetId, false, ids);
+    if (sent === 0) return this.#unstored(outgoing);
     outgoing.packetId = packetId;
     this.inflight.set(packetId, outgoing);
     if (this.durable) this.#stored(outgoing, packetId);
-    this.context.stats.publishSent++;
+    this.#sent(client.codec.version, qos, sent);
   }
 
   /**
@@ -367,6 +380,7 @@ export class Session implements Subscriber {
       this.queuedBytes -= next.message.size;
       if (next.message.expired) {
         this.context.stats.messagesExpired++;
+        this.dropped++;
         this.#unstored(next);
         continue;
       }
@@ -490,7 +504,7 @@ export class Session implements Subscriber {
       else if (this.#room(client)) {
         outgoing.held = false;
         this.#held--;
-        if (!this.#publish(client, message, qos, retain, packetId, true, ids)) {
+        if (this.#publish(client, message, qos, retain, packetId, true, ids) === 0) {
           this.inflight.delete(packetId);
           this.#unstored(outgoing);
         }
@@ -510,7 +524,7 @@ export class Session implements Subscriber {
       }
       outgoing.held = false;
       this.#held--;
-      if (!this.#publish(client, message, qos, retain, packetId, true, ids)) {
+      if (this.#publish(client, message, qos, retain, packetId, true, ids) === 0) {
         this.inflight.delete(packetId);
         this.#unstored(outgoing);
       }

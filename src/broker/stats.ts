@@ -4,6 +4,17 @@
  *
  * @module
  */
+import type { ProtocolLevel } from "../protocol/packets.ts";
+
+/**
+ * A count per protocol level and QoS: `byQos[version][qos]`. Fixed arrays rather than a map, so
+ * that counting a message is two loads and an add, with nothing to allocate or look up by name.
+ */
+export type ByVersionQos = Record<ProtocolLevel, [qos0: number, qos1: number, qos2: number]>;
+
+function byVersionQos(): ByVersionQos {
+  return { 3: [0, 0, 0], 4: [0, 0, 0], 5: [0, 0, 0] };
+}
 
 /** Running totals since start. */
 export interface Stats {
@@ -15,6 +26,14 @@ export interface Stats {
   messagesSent: number;
   publishReceived: number;
   publishSent: number;
+  /** {@link Stats.publishReceived} by the publisher's protocol level and the PUBLISH's QoS. */
+  publishReceivedByQos: ByVersionQos;
+  /** {@link Stats.publishSent} by the receiver's protocol level and the delivery's QoS. */
+  publishSentByQos: ByVersionQos;
+  /** Bytes of those PUBLISH packets received, whole packets as on the wire. */
+  publishBytesReceivedByQos: ByVersionQos;
+  /** Bytes of those PUBLISH packets sent (resends not counted, as in `publishSent`). */
+  publishBytesSentByQos: ByVersionQos;
   /** QoS 0 messages dropped because a connection's output was full. */
   droppedQos0: number;
   /** QoS 1/2 messages dropped because a session's queue was full. */
@@ -34,6 +53,11 @@ export interface Stats {
    * (`not_authorized`, `quota_exceeded`), one entry per reason seen.
    */
   connectsRefused: Record<string, number>;
+  /**
+   * CONNECTs the authentication plugins accepted (plain or enhanced authentication), whether or
+   * not a later check (`max-sessions`, session ownership) refused them.
+   */
+  authSucceeded: number;
   /** Messages published by clients that matched no subscription. */
   droppedNoSubscribers: number;
   /** Most clients connected at once. */
@@ -66,6 +90,10 @@ export function newStats(): Stats {
     messagesSent: 0,
     publishReceived: 0,
     publishSent: 0,
+    publishReceivedByQos: byVersionQos(),
+    publishSentByQos: byVersionQos(),
+    publishBytesReceivedByQos: byVersionQos(),
+    publishBytesSentByQos: byVersionQos(),
     droppedQos0: 0,
     droppedQueued: 0,
     droppedTooLarge: 0,
@@ -74,6 +102,7 @@ export function newStats(): Stats {
     sharedDropped: 0,
     connectionsRefused: 0,
     connectsRefused: {},
+    authSucceeded: 0,
     droppedNoSubscribers: 0,
     clientsMaximum: 0,
     retainedDropped: 0,

@@ -50,6 +50,10 @@ describe("dashboard in headless Chromium", { skip }, () => {
     clients.push(await connect(scope.mqttUrl, { clientId: "dash-two", reconnectPeriod: 0 }));
     await page.getByRole("tab", { name: "Clients" }).click();
     await page.locator('tr[data-client="dash-one"]').waitFor();
+    const headers = await page.locator("#clients th").allTextContents();
+    const cells = await page.locator('tr[data-client="dash-one"] td').allTextContents();
+    assert.equal(cells[headers.indexOf("Drops")], "0");
+    assert.equal(cells[headers.indexOf("Keepalive (s)")], "60");
     await page.getByLabel("Search").fill("two");
     await page.locator('tr[data-client="dash-one"]').waitFor({ state: "detached" });
     assert.equal(await page.locator("tr[data-client]").count(), 1);
@@ -81,8 +85,12 @@ describe("dashboard in headless Chromium", { skip }, () => {
     try {
       await page.waitForFunction(
         () => {
-          const caption = document.querySelector('[data-chart="messages in /s"] figcaption');
-          return caption !== null && !/: 0 \(/.test(caption.textContent ?? "");
+          const chart = document.querySelector('[data-chart="messages in /s"]');
+          const caption = chart?.querySelector("figcaption");
+          const points = chart?.querySelector("polyline")?.getAttribute("points") ?? "";
+          // Three points draw a line worth a screenshot.
+          return caption != null && !/: 0 \(/.test(caption.textContent ?? "") &&
+            points.split(" ").length >= 3;
         },
         undefined,
         { timeout: 30000 },
@@ -99,6 +107,8 @@ describe("dashboard in headless Chromium", { skip }, () => {
 
   test("the disconnect button disconnects the client", async () => {
     await page.getByRole("tab", { name: "Clients" }).click();
+    await page.locator('tr[data-client="dash-two"]').waitFor();
+    await page.screenshot({ path: join(SHOTS, "clients.png"), fullPage: true });
     await page.getByRole("button", { name: "Disconnect dash-two" }).click();
     await eventually(
       () => !scope.broker.clients.some((c) => c.clientId === "dash-two"),

@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { type CertificatePaths, generateCertificates } from "../../scripts/gen-certs.ts";
 import { createBroker } from "../../src/broker/create.ts";
 import { connect, memoryLogger } from "../helpers/broker.ts";
+import { DASHBOARD_BYTES, DASHBOARD_PATHS } from "../../src/admin/dashboard/assets.ts";
+import { LAG_INTERVAL_MS } from "../../src/admin/lag.ts";
 import { startAdminBroker } from "./helpers.ts";
 
 /** The value of the sample line `name` (with its labels) in an exposition. */
@@ -37,6 +39,7 @@ describe("type: http listener", () => {
         assert.equal(sample(body, 'mqtt_connections_total{protocol="3.1.1"}'), 1);
         assert.equal(sample(body, 'mqtt_listener_connections{listener="mqtt"}'), 1);
         assert.equal(sample(body, 'mqtt_sessions{state="connected"}'), 1);
+        assert.equal(sample(body, "mqtt_auth_successes_total"), 1);
         assert.ok(sample(body, "process_resident_memory_bytes")! > 0);
         assert.ok(sample(body, "mqtt_event_loop_lag_seconds")! >= 0);
         assert.match(body, /^# TYPE mqtt_received_bytes_total counter$/m);
@@ -80,6 +83,7 @@ describe("type: http listener", () => {
       const body = await (await fetch(`${httpUrl}/metrics`)).text();
       assert.equal(sample(body, 'mqtt_connections_refused_total{reason="not_authorized"}'), 1);
       assert.equal(sample(body, "mqtt_auth_failures_total"), 1);
+      assert.equal(sample(body, "mqtt_auth_successes_total"), 0);
     } finally {
       await broker.close();
     }
@@ -94,6 +98,74 @@ describe("type: http listener", () => {
       assert.equal(sample(body, 'mqtt_messages_dropped_total{reason="no_subscribers"}'), 1);
     } finally {
       client.end(true);
+      await broker.close();
+    }
+  });
+
+  test("counts messages and their bytes in and out by protocol version and QoS", async () => {
+    const { broker, httpUrl, mqttUrl } = await startAdminBroker();
+    const receiver = await connect(mqttUrl, { protocolVersion: 5 });
+    const sender = await connect(mqttUrl);
+    try {
+      await receiver.subscribeAsync("q/#", { qos: 2 });
+      const got = new Promise<void>((resolve) => {
+        let n = 0;
+        receiver.on("message", () => ++n === 3 && resolve());
+      });
+      for (const qos of [0, 1, 2] as const) await sender.publishAsync(`q/${qos}`, "xy", { qos });
+      await got;
+      const body = await (await fetch(`${httpUrl}/metrics`)).text();
+      for (const qos of [0, 1, 2]) {
+        const sent = `{protocol="5.0",qos="${qos}"}`;
+        const received = `{protocol="3.1.1",qos="${qos}"}`;
+        assert.equal(sample(body, `mqtt_messages_received_total${received}`), 1, received);
+        assert.equal(sample(body, `mqtt_messages_sent_total${sent}`), 1, sent);
+        // Fixed header 2, topic 2 + 3, packet id 2 (QoS 1 and 2), payload 2; 5.0 adds a
+        // property length of 1.
+        const size = 9 + (qos > 0 ? 2 : 0);
+        assert.equal(sample(body, `mqtt_messages_received_bytes_total${received}`), size);
+        assert.equal(sample(body, `mqtt_messages_sent_bytes_total${sent}`), size + 1);
+      }
+      assert.equal(sample(body, 'mqtt_messages_received_total{protocol="5.0",qos="0"}'), 0);
+      assert.equal(sample(body, 'mqtt_messages_sent_total{protocol="3.1",qos="2"}'), 0);
+    } finally {
+      receiver.end(true);
+      sender.end(true);
+      await broker.close();
+    }
+  });
+
+  test("a JavaScript heap in use and a busy event loop show", async () => {
+    const { broker, httpUrl } = await startAdminBroker();
+    try {
+      // Busy for longer than the lag timer's period: whichever tick falls due meanwhile runs at
+      // least this much minus one period late.
+      const until = performance.now() + LAG_INTERVAL_MS + 600;
+      while (performance.now() < until) { /* blocking the loop on purpose */ }
+      await new Promise((resolve) => setTimeout(resolve, LAG_INTERVAL_MS * 2));
+      const body = await (await fetch(`${httpUrl}/metrics`)).text();
+      assert.ok(sample(body, "mqtt_event_loop_lag_seconds")! >= 0.5, body);
+      const used = sample(body, "mqtt_heap_used_bytes")!;
+      assert.ok(used > 0);
+      assert.ok(sample(body, "process_resident_memory_bytes")! > used);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  test("the dashboard's files are small and are what DASHBOARD_BYTES counts", async () => {
+    const { broker, httpUrl } = await startAdminBroker();
+    try {
+      let bytes = 0;
+      for (const path of DASHBOARD_PATHS) {
+        const res = await fetch(`${httpUrl}${path}`);
+        assert.equal(res.status, 200, path);
+        bytes += (await res.arrayBuffer()).byteLength;
+      }
+      assert.equal(bytes, DASHBOARD_BYTES);
+      assert.ok(bytes < 32 * 1024, `${bytes} bytes`);
+      console.log(`# dashboard assets: ${bytes} bytes`);
+    } finally {
       await broker.close();
     }
   });

@@ -41,7 +41,7 @@ export const INDEX_HTML = `<!doctype html>
   </section>
   <section id="clients" role="tabpanel" hidden>
     <label>Search <input id="client-search" type="search" placeholder="client id, user or address"></label>
-    <table><thead><tr><th>Client id</th><th>User</th><th>Address</th><th>Protocol</th><th>Since</th><th>In flight</th><th>Queued</th><th></th></tr></thead>
+    <table><thead><tr><th>Client id</th><th>User</th><th>Address</th><th>Protocol</th><th>Since</th><th>Keepalive (s)</th><th>In flight</th><th>Queued</th><th>Drops</th><th></th></tr></thead>
     <tbody id="client-rows"></tbody></table>
   </section>
   <section id="subscriptions" role="tabpanel" hidden>

@@ -101,7 +101,8 @@ export const DASHBOARD_JS = String.raw`"use strict";
           api("/api/clients/" + encodeURIComponent(c.clientId), { method: "DELETE" }).then(loadClients);
         };
         return el("tr", { "data-client": c.clientId }, [c.clientId, c.user || "", c.address, c.protocol,
-          new Date(c.since).toLocaleTimeString(), String(c.inflight), String(c.queued)]
+          new Date(c.since).toLocaleTimeString(), String(c.keepalive), String(c.inflight), String(c.queued),
+          String(c.drops)]
           .map(function (t) { return el("td", {}, [t]); }).concat([el("td", {}, [kick])]));
       }));
     }).catch(function () {});

@@ -126,6 +126,7 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
   };
   const admit = (admitted: ClientInfo, authentication?: Properties): void => {
     if (client.closed) return;
+    client.broker.stats.authSucceeded++;
     const expiryMs = sessionExpiry(client, packet, connack);
     const properties = v5
       ? {

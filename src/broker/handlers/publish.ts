@@ -6,7 +6,12 @@
  *
  * @module
  */
-import { PacketType, ProtocolError, type PublishPacket } from "../../protocol/packets.ts";
+import {
+  PacketType,
+  ProtocolError,
+  type ProtocolLevel,
+  type PublishPacket,
+} from "../../protocol/packets.ts";
 import { ReasonCode } from "../../protocol/reason.ts";
 import { NOT_AUTHORIZED } from "../../plugins/decision.ts";
 import type { Decision } from "../../plugins/types.ts";
@@ -49,7 +54,12 @@ function accept(client: Client, packet: PublishPacket, decision: Decision): void
  */
 export function handlePublish(client: Client, packet: PublishPacket): void | Promise<void> {
   const broker = client.broker;
-  broker.stats.publishReceived++;
+  const { stats } = broker;
+  // A session exists, so CONNECT has set the version.
+  const version = client.codec.version as ProtocolLevel;
+  stats.publishReceived++;
+  stats.publishReceivedByQos[version][packet.qos]++;
+  stats.publishBytesReceivedByQos[version][packet.qos] += packet.frame.length;
   const session = client.session!;
   if (packet.qos === 2 && session.awaitingRelease.has(packet.packetId)) {
     client.send(client.codec.ack(PacketType.PUBREC, packet.packetId));
