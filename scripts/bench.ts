@@ -2,11 +2,12 @@
  * The benchmark: this broker on Deno, Bun and Node against Aedes and Mosquitto, on loopback, in one
  * run, as ratios. This driver and the load generator it starts run on Node through tsx.
  *
- *   npm run bench                               everything, under 5 minutes
- *   npm run bench -- --quick                    short windows, 1,000 idle connections, ~2 minutes
+ *   npm run bench                               everything, under 7 minutes
+ *   npm run bench -- --quick                    short windows, 1,000 idle connections, ~3 minutes
  *   npm run bench -- --brokers bun,mosquitto    some of: deno bun node aedes mosquitto
  *   npm run bench -- --scenarios fanin,qos1     some of: fanin fanout qos1 latency idle connrate
- *                                               fanin5 fanout5 qos1v5 shared shared5
+ *                                               fanin5 fanout5 qos1v5 shared shared5 bridge
+ *                                               qos1p fanout1p latencyp
  *
  * Our broker is started by its CLI: `deno run -A src/cli.ts`, `bun src/cli.ts`, and
  * `node dist/cli.js` (run `npm run build` first; without dist/cli.js Node runs
@@ -36,19 +37,38 @@
  *   `connection`); `lost` counts what the edge acknowledged and the remote had not delivered by
  *   the end of the drain (an edge that acknowledges faster than it forwards builds a backlog).
  *   Aedes has no outgoing bridge and is skipped.
- * These five run last, with a shorter window (1.5 s after 0.5 s; the --quick ones with --quick), so
- * that the whole run stays under 5 minutes. Aedes does not speak 5.0 and is skipped for the 5.0
+ * - qos1p: qos1 with a persistent subscriber (3.1.1 clean session 0, so that what it is sent is
+ *   stored), run four ways: this broker in memory (no `persistence` key), with `persistence:
+ *   { path, sync: normal }` and with `sync: full` (a fresh store file in a temporary folder per
+ *   run, removed after it), and Mosquitto with `persistence true` and a `persistence_location` in a
+ *   temporary folder. Mosquitto writes its snapshot only every `autosave_interval` (left at its
+ *   default, 30 minutes) and at exit, so its persistence is not durable per message: it
+ *   acknowledges what is only in memory, where this broker's PUBACK waits for the commit.
+ * - fanout1p: the same four ways, 10 publishers × 100 QoS 1 in flight on one topic and 20
+ *   persistent acking subscribers on it; throughput counts every delivery, `lost` what the
+ *   subscribers together are short of 20 × the acknowledged messages
+ * - latencyp: latency's pair (QoS 0, clean sessions) while a QoS 1 load runs: 10 publishers at
+ *   10,000 msg/s in all (paced, at most 100 in flight each) on bench/load/N into one persistent
+ *   subscriber; this broker in memory and with `sync: full`, so that the ratio of the p99s shows
+ *   what commits cost the event loop. `lost` is the load's, after the drain
+ * Aedes, which keeps nothing on disk without Redis or MongoDB, sits the persistence scenarios out,
+ * and so does Mosquitto latencyp. The report gives them a table of their own, a row per figure and
+ * way of running (ratios to the same runtime in memory and to Mosquitto), and says where the stores
+ * were: on tmpfs fsync costs nothing and `sync: full` is not measured (set TMPDIR to a disk).
+ * The scenarios from fanin5 on run last, with a shorter window (1.5 s after 0.5 s; the --quick ones with --quick), so
+ * that the whole run stays under 7 minutes. Aedes does not speak 5.0 and is skipped for the 5.0
  * ones; a broker that refuses 5.0 (CONNACK return code 1 or reason 0x84) or shared subscriptions
  * (SUBACK 0x80 or 0x9e, or a granted shared filter that delivers nothing) is reported as
  * "unsupported" for that scenario and the run goes on.
  *
- * For each scenario each broker in turn gets a fresh process on a free 127.0.0.1 port, and a fresh
- * load generator (scripts/bench/loadgen.ts) in a separate process drives it and reads the broker's
- * CPU time and memory from /proc. A broker that exits, or refuses connections, mid-run is reported
+ * For each scenario each broker in turn (in the persistence scenarios each way of running it, one
+ * runtime's ways one after another, so that drift disturbs their ratios least) gets a fresh
+ * process on a free 127.0.0.1 port, and a fresh load generator (scripts/bench/loadgen.ts) in a
+ * separate process drives it and reads the broker's CPU time and memory from /proc. A broker that exits, or refuses connections, mid-run is reported
  * as crashed and the run goes on. The report also gives broker CPU and peak RSS, the load
  * generator's CPU (near 100% means it, not the broker, was the limit) and the CPU used by
- * everything else on the machine. Results go to bench/results/latest.{json,md} and a timestamped
- * copy (not committed).
+ * everything else on the machine. TARGETS are the ratios issues 11 and 12 set, checked per runtime.
+ * Results go to bench/results/latest.{json,md} and a timestamped copy (not committed).
  *
  * @module
  */
@@ -79,6 +99,7 @@ import {
   SCENARIO_IDS,
   type ScenarioId,
 } from "./bench/shared.ts";
+import { fileSystemType } from "./bench/procfs.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const RESULTS_DIR = join(ROOT, "bench", "results");
@@ -392,7 +413,7 @@ const PERSISTENCE_ROWS: Row[] = [
   {
     scenario: "qos1p",
     key: "rate",
-    label: "QoS 1: 10 pub × 100 in flight → 1 persistent sub",
+    label: "QoS 1: 10 pub → 1 persistent sub",
     unit: "msg/s",
     better: "higher",
     ratios: true,
@@ -400,7 +421,7 @@ const PERSISTENCE_ROWS: Row[] = [
   {
     scenario: "qos1p",
     key: "lost",
-    label: "QoS 1 → 1 persistent sub: acknowledged but never delivered",
+    label: "QoS 1 → 1 persistent sub: acked, never delivered",
     unit: "msgs",
     better: "lower",
     ratios: false,
@@ -408,7 +429,7 @@ const PERSISTENCE_ROWS: Row[] = [
   {
     scenario: "fanout1p",
     key: "rate",
-    label: "QoS 1 fan-out: 10 pub × 100 in flight → 20 persistent sub, one topic",
+    label: "QoS 1 fan-out: 10 pub → 20 persistent sub",
     unit: "msg/s",
     better: "higher",
     ratios: true,
@@ -416,7 +437,7 @@ const PERSISTENCE_ROWS: Row[] = [
   {
     scenario: "fanout1p",
     key: "lost",
-    label: "QoS 1 fan-out: acknowledged but never delivered, over the 20 subs",
+    label: "QoS 1 fan-out: acked, never delivered (sum of 20 subs)",
     unit: "msgs",
     better: "lower",
     ratios: false,
@@ -424,7 +445,7 @@ const PERSISTENCE_ROWS: Row[] = [
   {
     scenario: "latencyp",
     key: "p50Ms",
-    label: "latency p50 at 10k msg/s, beside a QoS 1 load",
+    label: "latency p50 at 10k msg/s beside a QoS 1 load",
     unit: "ms",
     better: "lower",
     ratios: true,
@@ -432,7 +453,7 @@ const PERSISTENCE_ROWS: Row[] = [
   {
     scenario: "latencyp",
     key: "p99Ms",
-    label: "latency p99 at 10k msg/s, beside a QoS 1 load",
+    label: "latency p99 at 10k msg/s beside a QoS 1 load",
     unit: "ms",
     better: "lower",
     ratios: true,
@@ -440,7 +461,7 @@ const PERSISTENCE_ROWS: Row[] = [
   {
     scenario: "latencyp",
     key: "loadLost",
-    label: "the QoS 1 load: acknowledged but never delivered",
+    label: "that QoS 1 load: acked, never delivered",
     unit: "msgs",
     better: "lower",
     ratios: false,
@@ -540,6 +561,9 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
     clearTimeout(timer);
   }
 }
+
+/** File systems without a disk under them, where a store's fsync returns at once. */
+const MEMORY_FILE_SYSTEMS: ReadonlySet<string> = new Set(["tmpfs", "ramfs"]);
 
 function which(program: string): string | null {
   const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/usr/local/sbin", "/sbin"];
@@ -849,14 +873,14 @@ function deadline(settings: Settings, scenario: ScenarioId): number {
 }
 
 /**
- * How `broker` runs `scenario`: once as configured, outside the persistence scenarios and for a
- * broker that sits them out; in them, once per way of persisting it has (none: not run at all).
+ * How `broker` runs `scenario`: once as configured outside the persistence scenarios (and when it
+ * is missing, to say so); in them once per way of persisting it has, and not at all without one
+ * (the report's notes say why).
  */
 function ways(broker: Broker, scenario: ScenarioId): (Persistence | undefined)[] {
   const ours = OUR_VARIANTS[scenario];
-  if (ours === undefined || broker.missing !== null || broker.noPersistence !== null) {
-    return [undefined];
-  }
+  if (ours === undefined || broker.missing !== null) return [undefined];
+  if (broker.noPersistence !== null) return [];
   return [...(broker.name === "mosquitto" ? MOSQUITTO_VARIANTS[scenario] ?? [] : ours)];
 }
 
@@ -1022,7 +1046,7 @@ function resultsTable(outcomes: Outcome[], names: BrokerName[]): string {
       return [rowLabel(row), ...cells];
     },
   );
-  return table(["scenario", ...names], rows);
+  return rows.length === 0 ? "" : table(["scenario", ...names], rows);
 }
 
 /**
@@ -1155,6 +1179,8 @@ interface Report {
   brokerConfig: string[];
   /** What the persistence scenarios add to each configuration. */
   persistenceConfig: { broker: string; mosquitto: string };
+  /** Where the stores go (the system's temporary folder) and its file system type. */
+  storeFolder: { path: string; type: string };
   aedesOptions: string;
   brokerNotes: Partial<Record<BrokerName, string>>;
   outcomes: Outcome[];
@@ -1170,6 +1196,7 @@ function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]):
     : "";
   const targets = targetsTable(report.outcomes, names);
   const persistence = persistenceTable(report.outcomes, names);
+  const results = resultsTable(report.outcomes, names);
   const notes = [
     ...Object.entries(report.brokerNotes).map(([name, note]) => `- ${name}: ${note}`),
     ...report.outcomes
@@ -1187,17 +1214,25 @@ function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]):
     `${s.payloadBytes}-byte payloads, ${s.idleConnections} idle connections, ` +
     `latency at ${s.latencyRate} msg/s; run took ${report.durationSeconds.toFixed(0)} s.`,
     "",
-    resultsTable(report.outcomes, names),
-    "",
-    "Throughput is messages delivered to subscribers per second. M: ratio to Mosquitto, A: ratio to Aedes " +
-    "(this broker's value ÷ theirs, so above 1 is better for rates and worse for latency and memory). " +
-    "Shared: distinct messages delivered to the 5 members together per second.",
-    "",
+    ...(results === "" ? [] : [
+      results,
+      "",
+      "Throughput is messages delivered to subscribers per second. M: ratio to Mosquitto, A: ratio to Aedes " +
+      "(this broker's value ÷ theirs, so above 1 is better for rates and worse for latency and memory). " +
+      "Shared: distinct messages delivered to the 5 members together per second.",
+      "",
+    ]),
     ...(persistence === "" ? [] : [
-      "With persistent subscribers (3.1.1, clean session 0), this broker without a store, with " +
+      "With persistent subscribers (3.1.1, clean session 0; publishers keep 100 QoS 1 messages " +
+      "in flight each, as in qos1), this broker without a store, with " +
       "one at each `sync`, and Mosquitto with `persistence true` (a snapshot on autosave and at " +
       "exit: nothing is on disk when it acknowledges). mem: ratio to the same runtime in memory. " +
-      `latencyp's QoS 1 load: ${s.loadRate} msg/s into one persistent subscriber.`,
+      `latencyp's QoS 1 load: ${s.loadRate} msg/s into one persistent subscriber. ` +
+      `Stores in ${report.storeFolder.path} (${report.storeFolder.type})` +
+      (MEMORY_FILE_SYSTEMS.has(report.storeFolder.type)
+        ? ": **in memory, where fsync costs nothing, so `sync: full` is not measured**; set " +
+          "TMPDIR to a folder on a disk."
+        : "."),
       "",
       persistence,
       "",
@@ -1305,6 +1340,7 @@ async function main(): Promise<void> {
       broker: "persistence: { path: TEMP/broker.db, sync: normal | full }",
       mosquitto: "persistence true; persistence_location TEMP/",
     },
+    storeFolder: { path: tmpdir(), type: fileSystemType(tmpdir()) },
     aedesOptions: "Aedes.createBroker() with its defaults, on node:net with noDelay " +
       "(scripts/bench/aedes-server.ts)",
     brokerNotes,
@@ -1324,8 +1360,6 @@ async function main(): Promise<void> {
         if (broker.missing !== null) {
           outcome = { ...base, status: "skipped", note: broker.missing };
         } else if (broker.noMqtt5 !== null && MQTT5_SCENARIOS.has(scenario)) {
-          outcome = { ...base, status: "skipped" };
-        } else if (broker.noPersistence !== null && OUR_VARIANTS[scenario] !== undefined) {
           outcome = { ...base, status: "skipped" };
         } else if (scenario === "bridge" && (broker.noBridge ?? noRemote) !== null) {
           outcome = { ...base, status: "skipped", note: (broker.noBridge ?? noRemote)! };
