@@ -1051,20 +1051,33 @@ function resultsTable(outcomes: Outcome[], names: BrokerName[]): string {
 
 /**
  * A row per figure and way of running it, a column per runtime and Mosquitto: a store's cost shows
- * as its ratio to the same runtime in memory ("mem"), and Mosquitto's persistence as "M".
+ * as its ratio to the same runtime in memory ("mem"), and Mosquitto's persistence as "M". Counts
+ * without ratios (messages lost), mostly 0, take one row for all ways, their values side by side.
  */
 function persistenceTable(outcomes: Outcome[], names: BrokerName[]): string {
   const columns = names.filter((name) => name !== "aedes");
   const rows: string[][] = [];
   for (const row of PERSISTENCE_ROWS) {
+    const ran = (Object.keys(PERSISTENCE_LABELS) as Persistence[]).filter((persistence) =>
+      outcomes.some((o) => o.scenario === row.scenario && o.persistence === persistence)
+    );
+    if (ran.length === 0) continue;
+    if (!row.ratios) {
+      const cells = columns.map((name) =>
+        ran.map((persistence) => find(outcomes, name, row.scenario, persistence))
+          .filter((outcome) => outcome !== undefined)
+          .map((outcome) => valueCell(outcome, row, []))
+          .join(" / ")
+      );
+      const ways = ran.map((persistence) => PERSISTENCE_LABELS[persistence]).join(" / ");
+      rows.push([`${row.label} (${ways}; ${row.unit}, ${row.better} is better)`, ...cells]);
+      continue;
+    }
     const mosquitto = metric(
       find(outcomes, "mosquitto", row.scenario, mosquittoVariant(row.scenario)),
       row.key,
     );
-    for (const persistence of Object.keys(PERSISTENCE_LABELS) as Persistence[]) {
-      if (!outcomes.some((o) => o.scenario === row.scenario && o.persistence === persistence)) {
-        continue;
-      }
+    for (const persistence of ran) {
       const stored = persistence === "normal" || persistence === "full";
       const cells = columns.map((name) =>
         valueCell(find(outcomes, name, row.scenario, persistence), row, [
