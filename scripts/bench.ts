@@ -50,7 +50,8 @@
  * - latencyp: latency's pair (QoS 0, clean sessions) while a QoS 1 load runs: 10 publishers at
  *   10,000 msg/s in all (paced, at most 100 in flight each) on bench/load/N into one persistent
  *   subscriber; this broker in memory and with `sync: full`, so that the ratio of the p99s shows
- *   what commits cost the event loop. `lost` is the load's, after the drain
+ *   what commits cost the event loop; `loadLost` counts what the load had acknowledged and not
+ *   delivered after the drain
  * Aedes, which keeps nothing on disk without Redis or MongoDB, sits the persistence scenarios out,
  * and so does Mosquitto latencyp. The report gives them a table of their own, a row per figure and
  * way of running (ratios to the same runtime in memory and to Mosquitto), and says where the stores
