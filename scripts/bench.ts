@@ -2,11 +2,12 @@
  * The benchmark: this broker on Deno, Bun and Node against Aedes and Mosquitto, on loopback, in one
  * run, as ratios. This driver and the load generator it starts run on Node through tsx.
  *
- *   npm run bench                               everything, under 5 minutes
- *   npm run bench -- --quick                    short windows, 1,000 idle connections, ~2 minutes
+ *   npm run bench                               everything, under 7 minutes
+ *   npm run bench -- --quick                    short windows, 1,000 idle connections, ~3 minutes
  *   npm run bench -- --brokers bun,mosquitto    some of: deno bun node aedes mosquitto
  *   npm run bench -- --scenarios fanin,qos1     some of: fanin fanout qos1 latency idle connrate
- *                                               fanin5 fanout5 qos1v5 shared shared5
+ *                                               fanin5 fanout5 qos1v5 shared shared5 bridge
+ *                                               qos1p fanout1p latencyp
  *
  * Our broker is started by its CLI: `deno run -A src/cli.ts`, `bun src/cli.ts`, and
  * `node dist/cli.js` (run `npm run build` first; without dist/cli.js Node runs
@@ -36,19 +37,39 @@
  *   `connection`); `lost` counts what the edge acknowledged and the remote had not delivered by
  *   the end of the drain (an edge that acknowledges faster than it forwards builds a backlog).
  *   Aedes has no outgoing bridge and is skipped.
- * These five run last, with a shorter window (1.5 s after 0.5 s; the --quick ones with --quick), so
- * that the whole run stays under 5 minutes. Aedes does not speak 5.0 and is skipped for the 5.0
+ * - qos1p: qos1 with a persistent subscriber (3.1.1 clean session 0, so that what it is sent is
+ *   stored), run four ways: this broker in memory (no `persistence` key), with `persistence:
+ *   { path, sync: normal }` and with `sync: full` (a fresh store file in a temporary folder per
+ *   run, removed after it), and Mosquitto with `persistence true` and a `persistence_location` in a
+ *   temporary folder. Mosquitto writes its snapshot only every `autosave_interval` (left at its
+ *   default, 30 minutes) and at exit, so its persistence is not durable per message: it
+ *   acknowledges what is only in memory, where this broker's PUBACK waits for the commit.
+ * - fanout1p: the same four ways, 10 publishers × 100 QoS 1 in flight on one topic and 20
+ *   persistent acking subscribers on it; throughput counts every delivery, `lost` what the
+ *   subscribers together are short of 20 × the acknowledged messages
+ * - latencyp: latency's pair (QoS 0, clean sessions) while a QoS 1 load runs: 10 publishers at
+ *   10,000 msg/s in all (paced, at most 100 in flight each) on bench/load/N into one persistent
+ *   subscriber; this broker in memory and with `sync: full`, so that the ratio of the p99s shows
+ *   what commits cost the event loop; `loadLost` counts what the load had acknowledged and not
+ *   delivered after the drain
+ * Aedes, which keeps nothing on disk without Redis or MongoDB, sits the persistence scenarios out,
+ * and so does Mosquitto latencyp. The report gives them a table of their own, a row per figure and
+ * way of running (ratios to the same runtime in memory and to Mosquitto), and says where the stores
+ * were: on tmpfs fsync costs nothing and `sync: full` is not measured (set TMPDIR to a disk).
+ * The scenarios from fanin5 on run last, with a shorter window (1.5 s after 0.5 s; the --quick ones with --quick), so
+ * that the whole run stays under 7 minutes. Aedes does not speak 5.0 and is skipped for the 5.0
  * ones; a broker that refuses 5.0 (CONNACK return code 1 or reason 0x84) or shared subscriptions
  * (SUBACK 0x80 or 0x9e, or a granted shared filter that delivers nothing) is reported as
  * "unsupported" for that scenario and the run goes on.
  *
- * For each scenario each broker in turn gets a fresh process on a free 127.0.0.1 port, and a fresh
- * load generator (scripts/bench/loadgen.ts) in a separate process drives it and reads the broker's
- * CPU time and memory from /proc. A broker that exits, or refuses connections, mid-run is reported
+ * For each scenario each broker in turn (in the persistence scenarios each way of running it, one
+ * runtime's ways one after another, so that drift disturbs their ratios least) gets a fresh
+ * process on a free 127.0.0.1 port, and a fresh load generator (scripts/bench/loadgen.ts) in a
+ * separate process drives it and reads the broker's CPU time and memory from /proc. A broker that exits, or refuses connections, mid-run is reported
  * as crashed and the run goes on. The report also gives broker CPU and peak RSS, the load
  * generator's CPU (near 100% means it, not the broker, was the limit) and the CPU used by
- * everything else on the machine. Results go to bench/results/latest.{json,md} and a timestamped
- * copy (not committed).
+ * everything else on the machine. TARGETS are the ratios issues 11 and 12 set, checked per runtime.
+ * Results go to bench/results/latest.{json,md} and a timestamped copy (not committed).
  *
  * @module
  */
@@ -79,6 +100,7 @@ import {
   SCENARIO_IDS,
   type ScenarioId,
 } from "./bench/shared.ts";
+import { fileSystemType } from "./bench/procfs.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const RESULTS_DIR = join(ROOT, "bench", "results");
@@ -87,14 +109,13 @@ const HOST = "127.0.0.1";
 const BROKER_NAMES = ["deno", "bun", "node", "aedes", "mosquitto"] as const;
 type BrokerName = (typeof BROKER_NAMES)[number];
 
+/** The latency scenarios' QoS 0 pair, in messages per second. */
+const LATENCY_RATE = 10_000;
+/** latencyp's QoS 1 load beside that pair, in messages per second over its 10 publishers. */
+const LOAD_RATE = 10_000;
+
 /**
- * Mosquitto's defaults (20 in flight, 1,000 queued) would make it drop QoS 1 messages under the qos1
- * load, and so did 100,000 queued; logging every connection would slow the connection scenarios.
- * Nagle's algorithm stays on, as by default: with `set_tcp_nodelay true` Mosquitto sends one TCP
- * segment per message and delivered half as many QoS 0 messages here, for the same p50 latency.
- */
-/**
- * The same bounds for this broker as Mosquitto gets above (its defaults, 20 in flight and 1,000
+ * The same bounds for this broker as Mosquitto gets below (its defaults, 20 in flight and 1,000
  * queued, would drop QoS 1 messages under the qos1 load just as Mosquitto's do).
  */
 const OUR_SETTINGS = [
@@ -103,6 +124,12 @@ const OUR_SETTINGS = [
   "max-queued-bytes: 0",
 ];
 
+/**
+ * Mosquitto's defaults (20 in flight, 1,000 queued) would make it drop QoS 1 messages under the qos1
+ * load, and so did 100,000 queued; logging every connection would slow the connection scenarios.
+ * Nagle's algorithm stays on, as by default: with `set_tcp_nodelay true` Mosquitto sends one TCP
+ * segment per message and delivered half as many QoS 0 messages here, for the same p50 latency.
+ */
 const MOSQUITTO_SETTINGS = [
   "allow_anonymous true",
   "max_inflight_messages 1000",
@@ -113,6 +140,33 @@ const MOSQUITTO_SETTINGS = [
   "log_dest stderr",
 ];
 
+/**
+ * How a broker keeps its state in a persistence scenario: this broker in memory (no `persistence`
+ * key) or with a store at either `sync`; Mosquitto with `persistence true`, which holds everything
+ * in memory and writes a snapshot only on autosave or at exit.
+ */
+type Persistence = "memory" | "normal" | "full" | "snapshot";
+
+/** What each persistence scenario runs this broker with; Mosquitto runs with `snapshot` or not at all. */
+const OUR_VARIANTS: Partial<Record<ScenarioId, readonly Persistence[]>> = {
+  qos1p: ["memory", "normal", "full"],
+  fanout1p: ["memory", "normal", "full"],
+  latencyp: ["memory", "full"],
+};
+
+/** latencyp compares this broker with and without a store; Mosquitto is not asked. */
+const MOSQUITTO_VARIANTS: Partial<Record<ScenarioId, readonly Persistence[]>> = {
+  qos1p: ["snapshot"],
+  fanout1p: ["snapshot"],
+};
+
+const PERSISTENCE_LABELS: Record<Persistence, string> = {
+  memory: "in memory",
+  normal: "sync: normal",
+  full: "sync: full",
+  snapshot: "Mosquitto persistence true",
+};
+
 interface Settings {
   warmupMs: number;
   windowMs: number;
@@ -121,12 +175,17 @@ interface Settings {
   shortWindowMs: number;
   drainMs: number;
   idleConnections: number;
-  /** No run starts after this long; the last one to start ends well within 5 minutes. */
+  /** No run starts after this long; the last one to start ends well within 7 minutes. */
   budgetMs: number;
 }
 
-/** The scenarios added for MQTT 5.0, measured over shorter windows to keep the run bounded. */
-const SHORT_SCENARIOS: ReadonlySet<ScenarioId> = new Set([...MQTT5_SCENARIOS, "shared", "bridge"]);
+/** The scenarios added after the first ones, measured over shorter windows to keep the run bounded. */
+const SHORT_SCENARIOS: ReadonlySet<ScenarioId> = new Set([
+  ...MQTT5_SCENARIOS,
+  "shared",
+  "bridge",
+  ...(Object.keys(OUR_VARIANTS) as ScenarioId[]),
+]);
 
 const FULL: Settings = {
   warmupMs: 1000,
@@ -135,7 +194,7 @@ const FULL: Settings = {
   shortWindowMs: 1500,
   drainMs: 3000,
   idleConnections: 5000,
-  budgetMs: 280_000,
+  budgetMs: 390_000,
 };
 const QUICK: Settings = {
   warmupMs: 400,
@@ -144,7 +203,7 @@ const QUICK: Settings = {
   shortWindowMs: 800,
   drainMs: 1000,
   idleConnections: 1000,
-  budgetMs: 150_000,
+  budgetMs: 210_000,
 };
 
 function windows(settings: Settings, scenario: ScenarioId): { warmupMs: number; windowMs: number } {
@@ -156,6 +215,15 @@ function windows(settings: Settings, scenario: ScenarioId): { warmupMs: number; 
 interface Launch {
   command: string;
   args: string[];
+  /** The temporary folder of its configuration (and store), removed once it has stopped. */
+  dir?: string;
+}
+
+interface LaunchOptions {
+  /** Bridging `bench/#` out to the broker on this port. */
+  remotePort?: number;
+  /** Absent: as in the scenarios without persistence. */
+  persistence?: Persistence;
 }
 
 interface Broker {
@@ -166,10 +234,11 @@ interface Broker {
   noMqtt5: string | null;
   /** Why the broker cannot bridge out, or null. */
   noBridge: string | null;
+  /** Why the broker is not run in the persistence scenarios, or null. */
+  noPersistence: string | null;
   /** Said in the report, e.g. how Node was started. */
   note: string | null;
-  /** With `remotePort`: bridging `bench/#` out to the broker there. */
-  launch(port: number, remotePort?: number): Launch;
+  launch(port: number, options?: LaunchOptions): Launch;
 }
 
 type Status = "ok" | "crashed" | "error" | "unsupported" | "skipped";
@@ -177,6 +246,8 @@ type Status = "ok" | "crashed" | "error" | "unsupported" | "skipped";
 interface Outcome {
   broker: BrokerName;
   scenario: ScenarioId;
+  /** Only in the persistence scenarios. */
+  persistence?: Persistence;
   status: Status;
   note?: string;
   result?: LoadResult;
@@ -338,26 +409,127 @@ const ROWS: Row[] = [
   },
 ];
 
-/** The ratios issue 11 sets targets for, per runtime of this broker. */
+/** The rows of the persistence table, each once per {@link Persistence} the scenario ran with. */
+const PERSISTENCE_ROWS: Row[] = [
+  {
+    scenario: "qos1p",
+    key: "rate",
+    label: "QoS 1: 10 pub → 1 persistent sub",
+    unit: "msg/s",
+    better: "higher",
+    ratios: true,
+  },
+  {
+    scenario: "qos1p",
+    key: "lost",
+    label: "QoS 1 → 1 persistent sub: acked, never delivered",
+    unit: "msgs",
+    better: "lower",
+    ratios: false,
+  },
+  {
+    scenario: "fanout1p",
+    key: "rate",
+    label: "QoS 1 fan-out: 10 pub → 20 persistent sub",
+    unit: "msg/s",
+    better: "higher",
+    ratios: true,
+  },
+  {
+    scenario: "fanout1p",
+    key: "lost",
+    label: "QoS 1 fan-out: acked, never delivered (sum of 20 subs)",
+    unit: "msgs",
+    better: "lower",
+    ratios: false,
+  },
+  {
+    scenario: "latencyp",
+    key: "p50Ms",
+    label: "latency p50 at 10k msg/s beside a QoS 1 load",
+    unit: "ms",
+    better: "lower",
+    ratios: true,
+  },
+  {
+    scenario: "latencyp",
+    key: "p99Ms",
+    label: "latency p99 at 10k msg/s beside a QoS 1 load",
+    unit: "ms",
+    better: "lower",
+    ratios: true,
+  },
+  {
+    scenario: "latencyp",
+    key: "loadLost",
+    label: "that QoS 1 load: acked, never delivered",
+    unit: "msgs",
+    better: "lower",
+    ratios: false,
+  },
+];
+
+/** A ratio issue 11 or 12 sets a target for, per runtime of this broker. */
 interface Target {
   label: string;
-  /** The ratio must reach this. */
-  atLeast: number;
   scenario: ScenarioId;
-  /** Divided by this broker's own figure in `ownScenario`, or else by Mosquitto's in `scenario`. */
-  ownScenario?: ScenarioId;
+  /** The figure compared; `rate` unless said. */
+  key?: string;
+  /** How this broker ran `scenario`, in a persistence scenario. */
+  persistence?: Persistence;
+  /** Divided by this broker's own figure there, or else by Mosquitto's in `scenario`. */
+  own?: { scenario: ScenarioId; persistence?: Persistence };
+  /** What the ratio must reach, or (for a latency) stay within. */
+  bound: { atLeast: number } | { atMost: number };
+}
+
+/** The targets issue 12 sets for each throughput scenario with persistent subscribers. */
+function persistenceTargets(scenario: ScenarioId, name: string): Target[] {
+  const memory = { scenario, persistence: "memory" as const };
+  return [
+    {
+      label: `${name}, sync: normal ÷ in memory`,
+      scenario,
+      persistence: "normal",
+      own: memory,
+      bound: { atLeast: 0.5 },
+    },
+    {
+      label: `${name}, sync: normal ÷ Mosquitto persistence true`,
+      scenario,
+      persistence: "normal",
+      bound: { atLeast: 1 },
+    },
+    {
+      label: `${name}, sync: full ÷ in memory`,
+      scenario,
+      persistence: "full",
+      own: memory,
+      bound: { atLeast: 0.25 },
+    },
+  ];
 }
 
 const TARGETS: Target[] = [
   {
     label: "5.0 fan-out ÷ this broker's 3.1.1 fan-out",
-    atLeast: 0.8,
     scenario: "fanout5",
-    ownScenario: "fanout",
+    own: { scenario: "fanout" },
+    bound: { atLeast: 0.8 },
   },
-  { label: "5.0 fan-out ÷ Mosquitto 5.0 fan-out", atLeast: 5, scenario: "fanout5" },
-  { label: "5.0 shared ÷ Mosquitto 5.0 shared", atLeast: 2, scenario: "shared5" },
-  { label: "3.1.1 shared ÷ Mosquitto 3.1.1 shared", atLeast: 2, scenario: "shared" },
+  { label: "5.0 fan-out ÷ Mosquitto 5.0 fan-out", scenario: "fanout5", bound: { atLeast: 5 } },
+  { label: "5.0 shared ÷ Mosquitto 5.0 shared", scenario: "shared5", bound: { atLeast: 2 } },
+  { label: "3.1.1 shared ÷ Mosquitto 3.1.1 shared", scenario: "shared", bound: { atLeast: 2 } },
+  ...persistenceTargets("qos1p", "QoS 1 → 1 persistent sub"),
+  ...persistenceTargets("fanout1p", "QoS 1 fan-out → 20 persistent sub"),
+  {
+    label: "latency p99 beside a QoS 1 load, sync: full ÷ in memory",
+    scenario: "latencyp",
+    key: "p99Ms",
+    persistence: "full",
+    own: { scenario: "latencyp", persistence: "memory" },
+    bound: { atMost: 2 },
+  },
 ];
 
 const RUNTIMES: readonly BrokerName[] = ["deno", "bun", "node"];
@@ -391,6 +563,9 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   }
 }
 
+/** File systems without a disk under them, where a store's fsync returns at once. */
+const MEMORY_FILE_SYSTEMS: ReadonlySet<string> = new Set(["tmpfs", "ramfs"]);
+
 function which(program: string): string | null {
   const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/usr/local/sbin", "/sbin"];
   for (const dir of dirs.filter((d) => d !== "")) {
@@ -414,25 +589,41 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+/** Removes a run's folder (a store can be hundreds of MiB) as soon as its process has stopped. */
+function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  tempDirs.delete(dir);
+}
+
 function brokers(): Broker[] {
   const bin = (name: string): string => join(ROOT, "node_modules", ".bin", name);
   const cli = join(ROOT, "src", "cli.ts");
   const noCli = existsSync(cli) ? null : "src/cli.ts does not exist yet";
-  const ours = (port: number, remotePort?: number): string[] => {
-    const dir = mkdtempSync(join(tmpdir(), "bench-broker-"));
-    tempDirs.add(dir);
+  /** Our broker's config file for a run, and the arguments that name it. */
+  const ours = (port: number, options: LaunchOptions): { dir: string; args: string[] } => {
+    const dir = tempDir("bench-broker-");
     const config = join(dir, "broker.yaml");
     const bind = [`listeners:`, `  default:`, `    bind: ${HOST}:${port}`];
-    const bridge = remotePort === undefined ? [] : [
+    const bridge = options.remotePort === undefined ? [] : [
       "bridges:",
       "  bench:",
-      `    address: mqtt://${HOST}:${remotePort}`,
+      `    address: mqtt://${HOST}:${options.remotePort}`,
       "    protocol: 4",
       '    topics: [{ pattern: "bench/#", qos: 1 }]',
       "    max-queued-messages: 1000000",
     ];
-    writeFileSync(config, [...bind, ...OUR_SETTINGS, ...bridge, ""].join("\n"));
-    return ["-c", config];
+    const sync = options.persistence;
+    const store = sync === "normal" || sync === "full"
+      ? ["persistence:", `  path: ${join(dir, "broker.db")}`, `  sync: ${sync}`]
+      : [];
+    writeFileSync(config, [...bind, ...OUR_SETTINGS, ...bridge, ...store, ""].join("\n"));
+    return { dir, args: ["-c", config] };
   };
   const dist = join(ROOT, "dist", "cli.js");
   let nodeNote: string | null = null;
@@ -449,10 +640,11 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: null,
       noBridge: null,
-      launch: (port, remote) => ({
-        command: bin("deno"),
-        args: ["run", "-A", cli, ...ours(port, remote)],
-      }),
+      noPersistence: null,
+      launch: (port, options = {}) => {
+        const { dir, args } = ours(port, options);
+        return { command: bin("deno"), args: ["run", "-A", cli, ...args], dir };
+      },
     },
     {
       name: "bun",
@@ -460,7 +652,11 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: null,
       noBridge: null,
-      launch: (port, remote) => ({ command: bin("bun"), args: [cli, ...ours(port, remote)] }),
+      noPersistence: null,
+      launch: (port, options = {}) => {
+        const { dir, args } = ours(port, options);
+        return { command: bin("bun"), args: [cli, ...args], dir };
+      },
     },
     {
       name: "node",
@@ -468,18 +664,22 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: nodeNote,
       noBridge: null,
-      launch: (port, remote) => ({
-        command: process.execPath,
-        args: existsSync(dist)
-          ? [dist, ...ours(port, remote)]
-          : ["--import", "tsx", cli, ...ours(port, remote)],
-      }),
+      noPersistence: null,
+      launch: (port, options = {}) => {
+        const { dir, args } = ours(port, options);
+        return {
+          command: process.execPath,
+          args: existsSync(dist) ? [dist, ...args] : ["--import", "tsx", cli, ...args],
+          dir,
+        };
+      },
     },
     {
       name: "aedes",
       missing: null,
       noMqtt5: "Aedes does not speak MQTT 5.0",
       noBridge: "Aedes has no outgoing bridge",
+      noPersistence: "Aedes keeps nothing on disk without Redis or MongoDB",
       note: null,
       launch: (port) => ({
         command: process.execPath,
@@ -498,22 +698,28 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: null,
       noBridge: null,
-      launch: (port, remote) => {
-        const dir = mkdtempSync(join(tmpdir(), "bench-mosquitto-"));
-        tempDirs.add(dir);
+      noPersistence: null,
+      launch: (port, options = {}) => {
+        const dir = tempDir("bench-mosquitto-");
         const config = join(dir, "mosquitto.conf");
-        const bridge = remote === undefined ? [] : [
+        const bridge = options.remotePort === undefined ? [] : [
           "connection bench",
-          `address ${HOST}:${remote}`,
+          `address ${HOST}:${options.remotePort}`,
           "topic bench/# out 1",
           "bridge_protocol_version mqttv311",
           "cleansession false",
         ];
+        // Mosquitto wants the folder with its trailing slash.
+        const snapshot = options.persistence === "snapshot"
+          ? ["persistence true", `persistence_location ${dir}/`]
+          : [];
         writeFileSync(
           config,
-          [`listener ${port} ${HOST}`, ...MOSQUITTO_SETTINGS, ...bridge, ""].join("\n"),
+          [`listener ${port} ${HOST}`, ...MOSQUITTO_SETTINGS, ...bridge, ...snapshot, ""].join(
+            "\n",
+          ),
         );
-        return { command: mosquitto ?? "mosquitto", args: ["-c", config] };
+        return { command: mosquitto ?? "mosquitto", args: ["-c", config], dir };
       },
     },
   ];
@@ -662,21 +868,40 @@ async function runLoadgen(loadgen: Loadgen, job: Job): Promise<LoadResult> {
 
 function deadline(settings: Settings, scenario: ScenarioId): number {
   const { warmupMs, windowMs } = windows(settings, scenario);
-  const drains = scenario === "qos1" || scenario === "qos1v5";
+  const drains = ["qos1", "qos1v5", "qos1p", "fanout1p", "latencyp"].includes(scenario);
   return warmupMs + windowMs + (drains ? settings.drainMs : 0) +
     (scenario === "idle" ? 30_000 : 15_000);
 }
 
-async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings): Promise<Outcome> {
-  const base = { broker: broker.name, scenario };
+/**
+ * How `broker` runs `scenario`: once as configured outside the persistence scenarios (and when it
+ * is missing, to say so); in them once per way of persisting it has, and not at all without one
+ * (the report's notes say why).
+ */
+function ways(broker: Broker, scenario: ScenarioId): (Persistence | undefined)[] {
+  const ours = OUR_VARIANTS[scenario];
+  if (ours === undefined || broker.missing !== null) return [undefined];
+  if (broker.noPersistence !== null) return [];
+  return [...(broker.name === "mosquitto" ? MOSQUITTO_VARIANTS[scenario] ?? [] : ours)];
+}
+
+async function runOne(
+  broker: Broker,
+  scenario: ScenarioId,
+  settings: Settings,
+  persistence?: Persistence,
+): Promise<Outcome> {
+  const base = { broker: broker.name, scenario, ...(persistence !== undefined && { persistence }) };
   const port = await freePort();
   // The bridge scenario's remote: a Mosquitto of its own, whichever broker bridges to it.
   const remotePort = scenario === "bridge" ? await freePort() : undefined;
-  const remote = remotePort === undefined
+  const remoteLaunch = remotePort === undefined
     ? undefined
-    : start(brokers().find((b) => b.name === "mosquitto")!.launch(remotePort));
+    : brokers().find((b) => b.name === "mosquitto")!.launch(remotePort);
+  const remote = remoteLaunch === undefined ? undefined : start(remoteLaunch);
   const loadgen = startLoadgen();
-  const running = start(broker.launch(port, remotePort));
+  const launch = broker.launch(port, { remotePort, persistence });
+  const running = start(launch);
   try {
     try {
       if (remote !== undefined) await waitUntilAccepting(remotePort!, remote, 30_000);
@@ -699,7 +924,8 @@ async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings):
       drainMs: settings.drainMs,
       idleConnections: settings.idleConnections,
       payloadBytes: 64,
-      latencyRate: 10_000,
+      latencyRate: LATENCY_RATE,
+      loadRate: LOAD_RATE,
       deadlineMs: deadline(settings, scenario),
     });
     // All clients leaving at once is part of the test (Aedes 1.2 overflows its stack then), and a
@@ -725,6 +951,7 @@ async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings):
   } finally {
     await Promise.all([stop(running), stop(loadgen.running)]);
     if (remote !== undefined) await stop(remote);
+    for (const dir of [launch.dir, remoteLaunch?.dir]) if (dir !== undefined) removeTempDir(dir);
   }
 }
 
@@ -742,8 +969,20 @@ function ratio(value: number, reference: number | undefined): string | null {
   return `${r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2)}×`;
 }
 
-function find(outcomes: Outcome[], broker: BrokerName, scenario: ScenarioId): Outcome | undefined {
-  return outcomes.find((o) => o.broker === broker && o.scenario === scenario);
+function find(
+  outcomes: Outcome[],
+  broker: BrokerName,
+  scenario: ScenarioId,
+  persistence?: Persistence,
+): Outcome | undefined {
+  return outcomes.find((o) =>
+    o.broker === broker && o.scenario === scenario && o.persistence === persistence
+  );
+}
+
+/** Mosquitto's one way of running `scenario`: with `persistence true` in a persistence scenario. */
+function mosquittoVariant(scenario: ScenarioId): Persistence | undefined {
+  return MOSQUITTO_VARIANTS[scenario]?.[0];
 }
 
 function metric(outcome: Outcome | undefined, key: string): number | undefined {
@@ -770,54 +1009,114 @@ function table(header: string[], rows: string[][]): string {
   ].join("\n");
 }
 
+/** A figure that may be compared, e.g. Mosquitto's, with the letters that name it in a cell. */
+interface Reference {
+  value: number | undefined;
+  tag: string;
+}
+
+/** A cell: the value, and its ratio to each reference that applies, or what became of the run. */
+function valueCell(outcome: Outcome | undefined, row: Row, references: Reference[]): string {
+  const value = metric(outcome, row.key);
+  if (value === undefined) return statusCell(outcome, row);
+  const parts = row.ratios
+    ? references.map((r) => {
+      const against = ratio(value, r.value);
+      return against === null ? null : `${against} ${r.tag}`;
+    }).filter((p) => p !== null)
+    : [];
+  return `${formatValue(value, row.unit)}${parts.length > 0 ? ` (${parts.join(", ")})` : ""}`;
+}
+
+function rowLabel(row: Row, persistence?: Persistence): string {
+  const how = persistence === undefined ? "" : `, ${PERSISTENCE_LABELS[persistence]}`;
+  return `${row.label}${how} (${row.unit}, ${row.better} is better)`;
+}
+
 function resultsTable(outcomes: Outcome[], names: BrokerName[]): string {
   const rows = ROWS.filter((row) => outcomes.some((o) => o.scenario === row.scenario)).map(
     (row) => {
-      const reference = {
-        mosquitto: metric(find(outcomes, "mosquitto", row.scenario), row.key),
-        aedes: metric(find(outcomes, "aedes", row.scenario), row.key),
-      };
-      const cells = names.map((name) => {
-        const outcome = find(outcomes, name, row.scenario);
-        const value = metric(outcome, row.key);
-        if (value === undefined) return statusCell(outcome, row);
-        const against = row.ratios
-          ? [
-            name !== "mosquitto" ? ratio(value, reference.mosquitto) : null,
-            name !== "aedes" && name !== "mosquitto" ? ratio(value, reference.aedes) : null,
-          ]
-          : [null, null];
-        const parts = [
-          against[0] === null ? null : `${against[0]} M`,
-          against[1] === null ? null : `${against[1]} A`,
-        ].filter((p) => p !== null);
-        return `${formatValue(value, row.unit)}${parts.length > 0 ? ` (${parts.join(", ")})` : ""}`;
-      });
-      return [`${row.label} (${row.unit}, ${row.better} is better)`, ...cells];
+      const mosquitto = metric(find(outcomes, "mosquitto", row.scenario), row.key);
+      const aedes = metric(find(outcomes, "aedes", row.scenario), row.key);
+      const cells = names.map((name) =>
+        valueCell(find(outcomes, name, row.scenario), row, [
+          { value: name !== "mosquitto" ? mosquitto : undefined, tag: "M" },
+          { value: name !== "aedes" && name !== "mosquitto" ? aedes : undefined, tag: "A" },
+        ])
+      );
+      return [rowLabel(row), ...cells];
     },
   );
-  return table(["scenario", ...names], rows);
+  return rows.length === 0 ? "" : table(["scenario", ...names], rows);
+}
+
+/**
+ * A row per figure and way of running it, a column per runtime and Mosquitto: a store's cost shows
+ * as its ratio to the same runtime in memory ("mem"), and Mosquitto's persistence as "M". Counts
+ * without ratios (messages lost), mostly 0, take one row for all ways, their values side by side.
+ */
+function persistenceTable(outcomes: Outcome[], names: BrokerName[]): string {
+  const columns = names.filter((name) => name !== "aedes");
+  const rows: string[][] = [];
+  for (const row of PERSISTENCE_ROWS) {
+    const ran = (Object.keys(PERSISTENCE_LABELS) as Persistence[]).filter((persistence) =>
+      outcomes.some((o) => o.scenario === row.scenario && o.persistence === persistence)
+    );
+    if (ran.length === 0) continue;
+    if (!row.ratios) {
+      const cells = columns.map((name) =>
+        ran.map((persistence) => find(outcomes, name, row.scenario, persistence))
+          .filter((outcome) => outcome !== undefined)
+          .map((outcome) => valueCell(outcome, row, []))
+          .join(" / ")
+      );
+      const ways = ran.map((persistence) => PERSISTENCE_LABELS[persistence]).join(" / ");
+      rows.push([`${row.label} (${ways}; ${row.unit}, ${row.better} is better)`, ...cells]);
+      continue;
+    }
+    const mosquitto = metric(
+      find(outcomes, "mosquitto", row.scenario, mosquittoVariant(row.scenario)),
+      row.key,
+    );
+    for (const persistence of ran) {
+      const stored = persistence === "normal" || persistence === "full";
+      const cells = columns.map((name) =>
+        valueCell(find(outcomes, name, row.scenario, persistence), row, [
+          {
+            value: stored
+              ? metric(find(outcomes, name, row.scenario, "memory"), row.key)
+              : undefined,
+            tag: "mem",
+          },
+          { value: name !== "mosquitto" ? mosquitto : undefined, tag: "M" },
+        ])
+      );
+      rows.push([rowLabel(row, persistence), ...cells]);
+    }
+  }
+  return rows.length === 0 ? "" : table(["persistence scenario", ...columns], rows);
 }
 
 function targetsTable(outcomes: Outcome[], names: BrokerName[]): string {
   const runtimes = RUNTIMES.filter((name) => names.includes(name));
   const rows = TARGETS.filter((t) => outcomes.some((o) => o.scenario === t.scenario)).map((t) => [
     t.label,
-    `≥ ${t.atLeast}`,
+    "atLeast" in t.bound ? `≥ ${t.bound.atLeast}` : `≤ ${t.bound.atMost}`,
     ...runtimes.map((name) => {
-      const outcome = find(outcomes, name, t.scenario);
-      const value = metric(outcome, "rate");
+      const key = t.key ?? "rate";
+      const outcome = find(outcomes, name, t.scenario, t.persistence);
+      const value = metric(outcome, key);
       if (value === undefined) return statusCell(outcome);
       const reference = metric(
-        find(
-          outcomes,
-          t.ownScenario === undefined ? "mosquitto" : name,
-          t.ownScenario ?? t.scenario,
-        ),
-        "rate",
+        t.own === undefined
+          ? find(outcomes, "mosquitto", t.scenario, mosquittoVariant(t.scenario))
+          : find(outcomes, name, t.own.scenario, t.own.persistence),
+        key,
       );
       if (reference === undefined || !(reference > 0)) return "no reference";
-      return `${ratio(value, reference)} ${value / reference >= t.atLeast ? "met" : "**not met**"}`;
+      const r = value / reference;
+      const met = "atLeast" in t.bound ? r >= t.bound.atLeast : r <= t.bound.atMost;
+      return `${ratio(value, reference)} ${met ? "met" : "**not met**"}`;
     }),
   ]);
   return runtimes.length === 0 || rows.length === 0
@@ -826,10 +1125,16 @@ function targetsTable(outcomes: Outcome[], names: BrokerName[]): string {
 }
 
 function resourcesTable(outcomes: Outcome[], names: BrokerName[], scenarios: ScenarioId[]): string {
-  const rows = scenarios.map((scenario) => [
-    scenario,
+  const ways = [undefined, ...Object.keys(PERSISTENCE_LABELS) as Persistence[]];
+  const runs = scenarios.flatMap((scenario) =>
+    ways.filter((persistence) =>
+      outcomes.some((o) => o.scenario === scenario && o.persistence === persistence)
+    ).map((persistence) => ({ scenario, persistence }))
+  );
+  const rows = runs.map(({ scenario, persistence }) => [
+    persistence === undefined ? scenario : `${scenario}, ${PERSISTENCE_LABELS[persistence]}`,
     ...names.map((name) => {
-      const outcome = find(outcomes, name, scenario);
+      const outcome = find(outcomes, name, scenario, persistence);
       const r = outcome?.result;
       if (outcome?.status !== "ok" || r === undefined) return statusCell(outcome);
       const cpu = r.brokerCpuPct === undefined ? "?" : `${r.brokerCpuPct.toFixed(0)}%`;
@@ -881,11 +1186,15 @@ interface Report {
   startedAt: string;
   durationSeconds: number;
   mode: "quick" | "full";
-  settings: Settings & { payloadBytes: number; latencyRate: number };
+  settings: Settings & { payloadBytes: number; latencyRate: number; loadRate: number };
   machine: string;
   versions: Record<string, string>;
   mosquittoConfig: string[];
   brokerConfig: string[];
+  /** What the persistence scenarios add to each configuration. */
+  persistenceConfig: { broker: string; mosquitto: string };
+  /** Where the stores go (the system's temporary folder) and its file system type. */
+  storeFolder: { path: string; type: string };
   aedesOptions: string;
   brokerNotes: Partial<Record<BrokerName, string>>;
   outcomes: Outcome[];
@@ -895,11 +1204,13 @@ function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]):
   const s = report.settings;
   const short = scenarios.some((scenario) => SHORT_SCENARIOS.has(scenario)) &&
       (s.shortWarmupMs !== s.warmupMs || s.shortWindowMs !== s.windowMs)
-    ? ` (the 5.0 and shared scenarios: warm-up ${s.shortWarmupMs / 1000} s, window ${
-      s.shortWindowMs / 1000
-    } s)`
+    ? ` (the 5.0, shared, bridge and persistence scenarios: warm-up ${
+      s.shortWarmupMs / 1000
+    } s, window ${s.shortWindowMs / 1000} s)`
     : "";
   const targets = targetsTable(report.outcomes, names);
+  const persistence = persistenceTable(report.outcomes, names);
+  const results = resultsTable(report.outcomes, names);
   const notes = [
     ...Object.entries(report.brokerNotes).map(([name, note]) => `- ${name}: ${note}`),
     ...report.outcomes
@@ -917,14 +1228,32 @@ function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]):
     `${s.payloadBytes}-byte payloads, ${s.idleConnections} idle connections, ` +
     `latency at ${s.latencyRate} msg/s; run took ${report.durationSeconds.toFixed(0)} s.`,
     "",
-    resultsTable(report.outcomes, names),
-    "",
-    "Throughput is messages delivered to subscribers per second. M: ratio to Mosquitto, A: ratio to Aedes " +
-    "(this broker's value ÷ theirs, so above 1 is better for rates and worse for latency and memory). " +
-    "Shared: distinct messages delivered to the 5 members together per second.",
-    "",
+    ...(results === "" ? [] : [
+      results,
+      "",
+      "Throughput is messages delivered to subscribers per second. M: ratio to Mosquitto, A: ratio to Aedes " +
+      "(this broker's value ÷ theirs, so above 1 is better for rates and worse for latency and memory). " +
+      "Shared: distinct messages delivered to the 5 members together per second.",
+      "",
+    ]),
+    ...(persistence === "" ? [] : [
+      "With persistent subscribers (3.1.1, clean session 0; publishers keep 100 QoS 1 messages " +
+      "in flight each, as in qos1), this broker without a store, with " +
+      "one at each `sync`, and Mosquitto with `persistence true` (a snapshot on autosave and at " +
+      "exit: nothing is on disk when it acknowledges). mem: ratio to the same runtime in memory. " +
+      `latencyp's QoS 1 load: ${s.loadRate} msg/s into one persistent subscriber. ` +
+      `Stores in ${report.storeFolder.path} (${report.storeFolder.type})` +
+      (MEMORY_FILE_SYSTEMS.has(report.storeFolder.type)
+        ? ": **in memory, where fsync costs nothing, so `sync: full` is not measured**; set " +
+          "TMPDIR to a folder on a disk."
+        : "."),
+      "",
+      persistence,
+      "",
+    ]),
     ...(targets === "" ? [] : [
-      "Throughput ratios with a target in issue 11 (fan-out's targets are set for Bun):",
+      "Ratios with a target in issue 11 (fan-out's targets are set for Bun) and issue 12 " +
+      "(persistence):",
       "",
       targets,
       "",
@@ -935,7 +1264,12 @@ function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]):
     resourcesTable(report.outcomes, names, scenarios),
     "",
     `This broker's config: \`${report.brokerConfig.join("; ")}\`. ` +
-    `Mosquitto config: \`${report.mosquittoConfig.join("; ")}\`. Aedes: ${report.aedesOptions}.`,
+    `Mosquitto config: \`${report.mosquittoConfig.join("; ")}\`. Aedes: ${report.aedesOptions}.` +
+    (persistence === ""
+      ? ""
+      : ` Persistence scenarios: this broker adds \`${report.persistenceConfig.broker}\`, ` +
+        `Mosquitto \`${report.persistenceConfig.mosquitto}\`, in a fresh temporary folder per run, ` +
+        "removed after it."),
     ...(notes.length > 0 ? ["", "Notes:", "", ...notes] : []),
     "",
   ].join("\n");
@@ -950,7 +1284,10 @@ function progress(startedMs: number, outcome: Outcome): void {
       ` other=${r.otherCpuPct?.toFixed(0)}%`
     : `${outcome.status}${outcome.note ? `: ${outcome.note}` : ""}`;
   const at = ((Date.now() - startedMs) / 1000).toFixed(0).padStart(4);
-  console.error(`[${at}s] ${outcome.scenario.padEnd(8)} ${outcome.broker.padEnd(9)} ${summary}`);
+  const scenario = outcome.persistence === undefined
+    ? outcome.scenario
+    : `${outcome.scenario}/${outcome.persistence}`;
+  console.error(`[${at}s] ${scenario.padEnd(8)} ${outcome.broker.padEnd(9)} ${summary}`);
 }
 
 function pick<T extends string>(flag: string, value: string | undefined, all: readonly T[]): T[] {
@@ -988,11 +1325,17 @@ async function main(): Promise<void> {
   const startedAt = new Date(startedMs).toISOString();
   const brokerNotes: Partial<Record<BrokerName, string>> = {};
   const mqtt5 = scenarios.filter((scenario) => MQTT5_SCENARIOS.has(scenario));
+  const stored = scenarios.filter((scenario) => OUR_VARIANTS[scenario] !== undefined);
   for (const broker of list) {
-    const unasked = broker.noMqtt5 !== null && mqtt5.length > 0
-      ? `${broker.noMqtt5}: skipped for ${mqtt5.join(", ")}`
-      : null;
-    const note = broker.missing ?? [broker.note, unasked].filter((n) => n !== null).join("; ");
+    const unasked = [
+      broker.noMqtt5 !== null && mqtt5.length > 0
+        ? `${broker.noMqtt5}: skipped for ${mqtt5.join(", ")}`
+        : null,
+      broker.noPersistence !== null && stored.length > 0
+        ? `${broker.noPersistence}: skipped for ${stored.join(", ")}`
+        : null,
+    ];
+    const note = broker.missing ?? [broker.note, ...unasked].filter((n) => n !== null).join("; ");
     if (note !== "") {
       brokerNotes[broker.name] = note;
       console.error(`${broker.name}: ${note}`);
@@ -1002,11 +1345,16 @@ async function main(): Promise<void> {
     startedAt,
     durationSeconds: 0,
     mode: values.quick ? "quick" : "full",
-    settings: { ...settings, payloadBytes: 64, latencyRate: 10_000 },
+    settings: { ...settings, payloadBytes: 64, latencyRate: LATENCY_RATE, loadRate: LOAD_RATE },
     machine: machine(),
     versions: versions(list),
     mosquittoConfig: ["listener PORT 127.0.0.1", ...MOSQUITTO_SETTINGS],
     brokerConfig: ["bind: 127.0.0.1:PORT", ...OUR_SETTINGS],
+    persistenceConfig: {
+      broker: "persistence: { path: TEMP/broker.db, sync: normal | full }",
+      mosquitto: "persistence true; persistence_location TEMP/",
+    },
+    storeFolder: { path: tmpdir(), type: fileSystemType(tmpdir()) },
     aedesOptions: "Aedes.createBroker() with its defaults, on node:net with noDelay " +
       "(scripts/bench/aedes-server.ts)",
     brokerNotes,
@@ -1016,28 +1364,27 @@ async function main(): Promise<void> {
   const noRemote = which("mosquitto") === null
     ? "the bridge's remote is a Mosquitto, which is not installed"
     : null;
-  // Scenario by scenario, every broker in turn, so that drift on the machine hits all of them alike.
+  // Scenario by scenario, every broker in turn, so that drift on the machine hits all of them alike;
+  // a runtime's ways of persisting follow one another, for the ratios between them.
   for (const scenario of scenarios) {
     for (const broker of list) {
-      let outcome: Outcome;
-      if (broker.missing !== null) {
-        outcome = { broker: broker.name, scenario, status: "skipped", note: broker.missing };
-      } else if (broker.noMqtt5 !== null && MQTT5_SCENARIOS.has(scenario)) {
-        outcome = { broker: broker.name, scenario, status: "skipped" };
-      } else if (scenario === "bridge" && (broker.noBridge ?? noRemote) !== null) {
-        outcome = {
-          broker: broker.name,
-          scenario,
-          status: "skipped",
-          note: (broker.noBridge ?? noRemote)!,
-        };
-      } else if (Date.now() - startedMs > settings.budgetMs) {
-        outcome = { broker: broker.name, scenario, status: "skipped", note: "time budget used up" };
-      } else {
-        outcome = await runOne(broker, scenario, settings);
+      for (const persistence of ways(broker, scenario)) {
+        const base = { broker: broker.name, scenario, ...(persistence && { persistence }) };
+        let outcome: Outcome;
+        if (broker.missing !== null) {
+          outcome = { ...base, status: "skipped", note: broker.missing };
+        } else if (broker.noMqtt5 !== null && MQTT5_SCENARIOS.has(scenario)) {
+          outcome = { ...base, status: "skipped" };
+        } else if (scenario === "bridge" && (broker.noBridge ?? noRemote) !== null) {
+          outcome = { ...base, status: "skipped", note: (broker.noBridge ?? noRemote)! };
+        } else if (Date.now() - startedMs > settings.budgetMs) {
+          outcome = { ...base, status: "skipped", note: "time budget used up" };
+        } else {
+          outcome = await runOne(broker, scenario, settings, persistence);
+        }
+        report.outcomes.push(outcome);
+        progress(startedMs, outcome);
       }
-      report.outcomes.push(outcome);
-      progress(startedMs, outcome);
     }
   }
   report.durationSeconds = (Date.now() - startedMs) / 1000;

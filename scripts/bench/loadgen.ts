@@ -13,7 +13,13 @@
  *   `duplicates` (deliveries of a message some member already had), `published` (handed to the
  *   publishers' sockets, so including what was still in socket buffers at the end),
  *   `smallestSharePct` (the least-served member's part of all deliveries; 20 is an even split)
+ * - qos1p: qos1's, the subscriber with a session that outlives its connection (clean session 0)
+ * - fanout1p: qos1's, all publishers on one topic, 20 such subscribers on it; `rate` counts every
+ *   delivery, and `lost` what each subscriber should have got of the acknowledged messages
  * - latency: `p50Ms`, `p99Ms`, `maxMs`, `rate` (delivered per second), `lost`
+ * - latencyp: latency's, while a paced QoS 1 load runs into a persistent subscriber (see qos1Load),
+ *   plus `loadRate` (its deliveries per second) and `loadLost` (acknowledged, not delivered after
+ *   the drain)
  * - idle: `rssPerConnKb`, `rssBeforeKb`, `rssAfterKb`, `connected`, `connectPerSec`
  * - connrate: `rate` (CONNECT+CONNACK per second), `connections`
  * - bridge: qos1's, with the subscriber on `subscribePort`, a Mosquitto the broker bridges to
@@ -177,6 +183,8 @@ interface ClientOptions {
   handler?: PacketHandler;
   /** A bit mask, `1 << type`; PUBLISH only by default. */
   types?: number;
+  /** A session that outlives the connection (see encodeConnect), so that a store holds its messages. */
+  persistent?: boolean;
 }
 
 /** One MQTT connection of the load generator. */
@@ -245,7 +253,7 @@ class Client {
       for (const check of this.#waiters) check();
     });
     // Node queues writes until the socket is connected.
-    this.socket.write(encodeConnect(id, 60, version));
+    this.socket.write(encodeConnect(id, 60, version, options.persistent ?? false));
   }
 
   #control(type: number, buf: Buffer, start: number, end: number): void {
@@ -499,10 +507,18 @@ async function throughput(run: Run, job: Job, shape: Throughput): Promise<LoadRe
   };
 }
 
-async function qos1(run: Run, job: Job, version: Version): Promise<LoadResult> {
+/** A subscriber that acknowledges every QoS 1 message it gets, one write per incoming chunk. */
+function ackingSubscriber(
+  run: Run,
+  port: number,
+  id: string,
+  version: Version,
+  persistent: boolean,
+): Client {
   const acks: number[] = [];
-  const subscriber = new Client(run, job.subscribePort ?? job.port, "bench-sub-0", {
+  const subscriber = new Client(run, port, id, {
     version,
+    persistent,
     handler: (_type, flags, buf, start) => {
       if ((flags & 6) === 0) return;
       const topicLength = (buf[start] << 8) | buf[start + 1];
@@ -516,57 +532,83 @@ async function qos1(run: Run, job: Job, version: Version): Promise<LoadResult> {
     acks.length = 0;
     subscriber.socket.write(out);
   };
-  await subscriber.subscribe("bench/#", 1);
+  return subscriber;
+}
 
-  // A 5.0 PUBACK longer than 2 bytes carries a reason code: 0x80 and above is a refusal.
-  const refusals = version === 5
-    ? {
-      types: 1 << PUBACK,
-      handler: ((_type, _flags, buf, start, end) => {
-        if (end - start > 2 && buf[start + 2] >= 0x80) {
-          run.fail(`PUBACK ${why(buf[start + 2], null)}`);
-        }
-      }) satisfies PacketHandler,
-    }
-    : {};
-  const body = payload(job.payloadBytes);
-  let publishing = true;
-  let inFlightLimit = QOS1_IN_FLIGHT;
-  const publishers = Array.from({ length: PUBLISHERS }, (_, i) => {
-    const client = new Client(run, job.port, `bench-pub-${i}`, { version, ...refusals });
+/**
+ * A QoS 1 publisher on one topic, cycling through pre-encoded packet ids; `inFlight` is what the
+ * broker has not acknowledged yet.
+ */
+class Qos1Publisher {
+  readonly client: Client;
+  inFlight = 0;
+  /** Called after each incoming chunk, once `inFlight` counts its acknowledgements. */
+  onAcks: () => void = () => {};
+  readonly #ring: Buffer;
+  readonly #size: number;
+  #next = 0;
+  #seenAcks = 0;
+
+  constructor(run: Run, port: number, id: string, topic: string, body: Buffer, version: Version) {
+    // A 5.0 PUBACK longer than 2 bytes carries a reason code: 0x80 and above is a refusal.
+    const refusals = version === 5
+      ? {
+        types: 1 << PUBACK,
+        handler: ((_type, _flags, buf, start, end) => {
+          if (end - start > 2 && buf[start + 2] >= 0x80) {
+            run.fail(`PUBACK ${why(buf[start + 2], null)}`);
+          }
+        }) satisfies PacketHandler,
+      }
+      : {};
+    this.client = new Client(run, port, id, { version, ...refusals });
     const packets = Array.from(
       { length: QOS1_RING },
-      (_, k) => encodePublish(`bench/${i}`, body, 1, k + 1, version),
+      (_, k) => encodePublish(topic, body, 1, k + 1, version),
     );
-    const size = packets[0].length;
-    const ring = Buffer.concat(packets);
-    const state = { next: 0, inFlight: 0, seenAcks: 0 };
-    const send = (n: number): void => {
-      let left = n;
-      while (left > 0) {
-        const take = Math.min(left, QOS1_RING - state.next);
-        client.socket.write(ring.subarray(state.next * size, (state.next + take) * size));
-        state.next = (state.next + take) % QOS1_RING;
-        left -= take;
-      }
-      state.inFlight += n;
+    this.#size = packets[0].length;
+    this.#ring = Buffer.concat(packets);
+    this.client.afterChunk = () => {
+      const acked = this.acked;
+      this.inFlight -= acked - this.#seenAcks;
+      this.#seenAcks = acked;
+      this.onAcks();
     };
-    const start = (): void => {
-      const refill = Math.min(QOS1_REFILL, inFlightLimit);
-      client.afterChunk = () => {
-        const acked = client.scanner.counts[PUBACK];
-        state.inFlight -= acked - state.seenAcks;
-        state.seenAcks = acked;
-        // Topping up in batches keeps the write count, and so the load generator's CPU, down.
-        if (publishing && inFlightLimit - state.inFlight >= refill) {
-          send(inFlightLimit - state.inFlight);
-        }
-      };
-      send(inFlightLimit);
-    };
-    return { client, state, start };
-  });
+  }
+
+  get acked(): number {
+    return this.client.scanner.counts[PUBACK];
+  }
+
+  send(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const take = Math.min(left, QOS1_RING - this.#next);
+      this.client.socket.write(
+        this.#ring.subarray(this.#next * this.#size, (this.#next + take) * this.#size),
+      );
+      this.#next = (this.#next + take) % QOS1_RING;
+      left -= take;
+    }
+    this.inFlight += n;
+  }
+}
+
+/** Ten connected QoS 1 publishers, publisher i on `topic(i)`, and how many each may keep in flight. */
+async function qos1Publishers(
+  run: Run,
+  job: Job,
+  version: Version,
+  prefix: string,
+  topic: (i: number) => string,
+): Promise<{ publishers: Qos1Publisher[]; inFlightLimit: number }> {
+  const body = payload(job.payloadBytes);
+  const publishers = Array.from(
+    { length: PUBLISHERS },
+    (_, i) => new Qos1Publisher(run, job.port, `${prefix}-${i}`, topic(i), body, version),
+  );
   await connectAll(publishers.map((p) => p.client));
+  let inFlightLimit = QOS1_IN_FLIGHT;
   for (const { client } of publishers) {
     if (client.property(Property.MAXIMUM_QOS, 1) === 0) {
       throw new Failure("CONNACK says Maximum QoS: 0", "unsupported");
@@ -574,26 +616,91 @@ async function qos1(run: Run, job: Job, version: Version): Promise<LoadResult> {
     // A 5.0 broker's Receive Maximum bounds what a publisher may have in flight.
     inFlightLimit = Math.min(inFlightLimit, client.property(Property.RECEIVE_MAXIMUM, 65_535));
   }
-  for (const p of publishers) p.start();
+  return { publishers, inFlightLimit };
+}
 
-  const delivered = (): number => subscriber.scanner.counts[PUBLISH];
-  const window = await measure(run, job, delivered);
-  publishing = false;
-  const acked = (): number => sum(publishers.map((p) => p.client), PUBACK);
-  const inFlight = (): number => publishers.reduce((total, p) => total + p.state.inFlight, 0);
+/** What a QoS 1 run has acknowledged, delivered and left in flight, summed over its clients. */
+interface Qos1Counts {
+  acked(): number;
+  /** Deliveries that `acked()` promises: each acknowledged message once per subscriber. */
+  expected(): number;
+  delivered(): number;
+  inFlight(): number;
+}
+
+function qos1Counts(publishers: Qos1Publisher[], subscribers: Client[]): Qos1Counts {
+  const acked = (): number => publishers.reduce((total, p) => total + p.acked, 0);
+  return {
+    acked,
+    expected: () => acked() * subscribers.length,
+    delivered: () => sum(subscribers, PUBLISH),
+    inFlight: () => publishers.reduce((total, p) => total + p.inFlight, 0),
+  };
+}
+
+/** Once publishing stopped: waits, at most `job.drainMs`, for deliveries to catch up. */
+async function drain(run: Run, job: Job, counts: Qos1Counts): Promise<void> {
   const drainEnd = performance.now() + job.drainMs;
-  while (performance.now() < drainEnd && (inFlight() > 0 || delivered() < acked())) {
+  while (
+    performance.now() < drainEnd &&
+    (counts.inFlight() > 0 || counts.delivered() < counts.expected())
+  ) {
     await run.sleep(50);
   }
+}
+
+interface Qos1Shape {
+  version: Version;
+  /** 1: publisher i on bench/i, the subscriber on bench/#; more: everyone on bench/fanout. */
+  subscribers: number;
+  /** Subscribers whose sessions outlive their connections. */
+  persistent: boolean;
+}
+
+async function qos1(run: Run, job: Job, shape: Qos1Shape): Promise<LoadResult> {
+  const { version } = shape;
+  const fanout = shape.subscribers > 1;
+  const subscribers = Array.from(
+    { length: shape.subscribers },
+    (_, i) =>
+      ackingSubscriber(
+        run,
+        job.subscribePort ?? job.port,
+        `bench-sub-${i}`,
+        version,
+        shape.persistent,
+      ),
+  );
+  await Promise.all(subscribers.map((s) => s.subscribe(fanout ? "bench/fanout" : "bench/#", 1)));
+  const { publishers, inFlightLimit } = await qos1Publishers(
+    run,
+    job,
+    version,
+    "bench-pub",
+    (i) => fanout ? "bench/fanout" : `bench/${i}`,
+  );
+  let publishing = true;
+  const refill = Math.min(QOS1_REFILL, inFlightLimit);
+  for (const p of publishers) {
+    // Topping up in batches keeps the write count, and so the load generator's CPU, down.
+    p.onAcks = () => {
+      if (publishing && inFlightLimit - p.inFlight >= refill) p.send(inFlightLimit - p.inFlight);
+    };
+    p.send(inFlightLimit);
+  }
+  const counts = qos1Counts(publishers, subscribers);
+  const window = await measure(run, job, counts.delivered);
+  publishing = false;
+  await drain(run, job, counts);
   run.stopping = true;
   return {
     status: "ok",
     metrics: {
       rate: window.rate,
-      acked: acked(),
-      delivered: delivered(),
-      lost: Math.max(0, acked() - delivered()),
-      unacked: inFlight(),
+      acked: counts.acked(),
+      delivered: counts.delivered(),
+      lost: Math.max(0, counts.expected() - counts.delivered()),
+      unacked: counts.inFlight(),
       inFlight: inFlightLimit,
     },
     brokerCpuPct: window.brokerCpuPct,
@@ -742,7 +849,50 @@ function percentile(sorted: Float64Array, q: number): number {
     : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-async function latency(run: Run, job: Job): Promise<LoadResult> {
+/** A QoS 1 load running beside a measurement, and what it counted. */
+interface Qos1Load extends Qos1Counts {
+  stop(): void;
+}
+
+/**
+ * latencyp's load: ten publishers on bench/load/N at `job.loadRate` in all, into one persistent
+ * acking subscriber on bench/load/#. Paced rather than as fast as acknowledgements come back, so
+ * that it loads a broker with and without a store alike and a slower commit shows as latency, not
+ * as a lighter load; a publisher never has more in flight than in qos1, and falls behind (the
+ * rate it reached is reported) rather than catching up in a burst.
+ */
+async function qos1Load(run: Run, job: Job): Promise<Qos1Load> {
+  const subscriber = ackingSubscriber(run, job.port, "bench-load-sub", 4, true);
+  await subscriber.subscribe("bench/load/#", 1);
+  const { publishers, inFlightLimit } = await qos1Publishers(
+    run,
+    job,
+    4,
+    "bench-load-pub",
+    (i) => `bench/load/${i}`,
+  );
+  const owed = new Float64Array(PUBLISHERS);
+  let last = performance.now();
+  const tick = setInterval(() => {
+    const now = performance.now();
+    const due = ((now - last) * job.loadRate) / PUBLISHERS / 1000;
+    last = now;
+    publishers.forEach((p, i) => {
+      const room = inFlightLimit - p.inFlight;
+      owed[i] = Math.min(owed[i] + due, room);
+      const n = Math.floor(owed[i]);
+      if (n > 0) p.send(n);
+      owed[i] -= n;
+    });
+  }, 1);
+  return { ...qos1Counts(publishers, [subscriber]), stop: () => clearInterval(tick) };
+}
+
+/**
+ * One QoS 0 pair on bench/latency at `job.latencyRate`; `withLoad`: while {@link qos1Load} runs,
+ * whose delivery rate (`loadRate`) and losses after the drain (`loadLost`) are reported too.
+ */
+async function latency(run: Run, job: Job, withLoad: boolean): Promise<LoadResult> {
   const capacity = Math.ceil((job.latencyRate * job.windowMs) / 1000 * 1.5) + 1000;
   const samples = new Float64Array(capacity);
   let recorded = 0;
@@ -759,6 +909,7 @@ async function latency(run: Run, job: Job): Promise<LoadResult> {
   await subscriber.subscribe("bench/latency", 0);
   const publisher = new Client(run, job.port, "bench-pub-0");
   await publisher.until(CONNACK, 1);
+  const load = withLoad ? await qos1Load(run, job) : null;
 
   const template = encodePublish("bench/latency", payload(job.payloadBytes), 0, 0, 4);
   const size = template.length;
@@ -789,11 +940,16 @@ async function latency(run: Run, job: Job): Promise<LoadResult> {
     await run.sleep(job.warmupMs);
     recording = true;
     const a = snapshot(job, received);
+    const loadBefore = load?.delivered() ?? 0;
     await run.sleep(job.windowMs);
     recording = false;
-    const window = between(a, snapshot(job, received));
+    const b = snapshot(job, received);
+    const window = between(a, b);
+    const loadRate = ((load?.delivered() ?? 0) - loadBefore) / ((b.at - a.at) / 1000);
     clearInterval(tick);
+    load?.stop();
     await run.sleep(300);
+    if (load !== null) await drain(run, job, load);
     run.stopping = true;
     const sorted = samples.subarray(0, recorded).sort();
     return {
@@ -805,6 +961,10 @@ async function latency(run: Run, job: Job): Promise<LoadResult> {
         rate: window.rate,
         lost: Math.max(0, sent - received),
         stalledTicks: behind,
+        ...(load !== null && {
+          loadRate,
+          loadLost: Math.max(0, load.expected() - load.delivered()),
+        }),
       },
       brokerCpuPct: window.brokerCpuPct,
       loadgenCpuPct: window.loadgenCpuPct,
@@ -812,6 +972,7 @@ async function latency(run: Run, job: Job): Promise<LoadResult> {
     };
   } finally {
     clearInterval(tick);
+    load?.stop();
   }
 }
 
@@ -894,12 +1055,16 @@ const SCENARIOS: Record<ScenarioId, (run: Run, job: Job) => Promise<LoadResult>>
     throughput(run, job, { fanout: false, version: 5, userProperty: USER_PROPERTY }),
   fanout: (run, job) => throughput(run, job, { fanout: true, version: 4 }),
   fanout5: (run, job) => throughput(run, job, { fanout: true, version: 5 }),
-  qos1: (run, job) => qos1(run, job, 4),
-  qos1v5: (run, job) => qos1(run, job, 5),
-  bridge: (run, job) => qos1(run, job, 4),
+  qos1: (run, job) => qos1(run, job, { version: 4, subscribers: 1, persistent: false }),
+  qos1v5: (run, job) => qos1(run, job, { version: 5, subscribers: 1, persistent: false }),
+  bridge: (run, job) => qos1(run, job, { version: 4, subscribers: 1, persistent: false }),
+  qos1p: (run, job) => qos1(run, job, { version: 4, subscribers: 1, persistent: true }),
+  fanout1p: (run, job) =>
+    qos1(run, job, { version: 4, subscribers: FANOUT_SUBSCRIBERS, persistent: true }),
+  latencyp: (run, job) => latency(run, job, true),
   shared: (run, job) => shared(run, job, 4),
   shared5: (run, job) => shared(run, job, 5),
-  latency,
+  latency: (run, job) => latency(run, job, false),
   idle,
   connrate,
 };

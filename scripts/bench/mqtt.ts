@@ -59,15 +59,24 @@ function u16(n: number): Buffer {
 /** An empty 5.0 property block. */
 const NO_PROPERTIES = Buffer.from([0]);
 
-/** CONNECT with clean session (clean start), no will, no credentials and, in 5.0, no properties. */
+/** A 5.0 property block holding only Session Expiry Interval 0xFFFFFFFF: the session never expires. */
+const NEVER_EXPIRES = Buffer.from([5, 0x11, 0xff, 0xff, 0xff, 0xff]);
+
+/**
+ * CONNECT with no will and no credentials. By default with clean session (clean start) and, in 5.0,
+ * no properties; `persistent` asks for a session that outlives the connection: clean session 0 in
+ * 3.1.1, clean start 0 with a Session Expiry Interval that never ends in 5.0.
+ */
 export function encodeConnect(
   clientId: string,
   keepaliveSeconds: number,
   version: Version,
+  persistent = false,
 ): Buffer {
-  const fixed = [utf8("MQTT"), Buffer.from([version, 0x02]), u16(keepaliveSeconds)];
+  const flags = persistent ? 0x00 : 0x02;
+  const fixed = [utf8("MQTT"), Buffer.from([version, flags]), u16(keepaliveSeconds)];
   return version === 5
-    ? frame(0x10, ...fixed, NO_PROPERTIES, utf8(clientId))
+    ? frame(0x10, ...fixed, persistent ? NEVER_EXPIRES : NO_PROPERTIES, utf8(clientId))
     : frame(0x10, ...fixed, utf8(clientId));
 }
 

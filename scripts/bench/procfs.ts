@@ -31,3 +31,17 @@ export function machineBusySeconds(): number {
   const total = ticks.reduce((a, b) => a + b, 0);
   return (total - ticks[3] - ticks[4]) / TICKS_PER_SECOND;
 }
+
+/** The type of the file system that holds `path` (e.g. ext4, tmpfs), from /proc/mounts. */
+export function fileSystemType(path: string): string {
+  let best = { at: "", type: "unknown" };
+  for (const line of readFileSync("/proc/mounts", "utf8").split("\n")) {
+    const [, mountedAt, type] = line.split(" ");
+    if (mountedAt === undefined || type === undefined) continue;
+    // /proc/mounts writes a space in a mount point as \040.
+    const at = mountedAt.replaceAll("\\040", " ");
+    const holds = path === at || path.startsWith(at === "/" ? "/" : `${at}/`);
+    if (holds && at.length >= best.at.length) best = { at, type };
+  }
+  return best.type;
+}

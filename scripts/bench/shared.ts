@@ -6,8 +6,8 @@
  */
 
 /**
- * The scenarios, in the order they run: those added for MQTT 5.0 last, so that the 3.1.1 ones run
- * as they always did, and a run that uses up its time budget loses only new ones.
+ * The scenarios, in the order they run: those added for MQTT 5.0 and then persistence last, so that
+ * the 3.1.1 ones run as they always did, and a run that uses up its time budget loses only new ones.
  */
 export const SCENARIO_IDS = [
   "fanin",
@@ -22,6 +22,9 @@ export const SCENARIO_IDS = [
   "shared",
   "shared5",
   "bridge",
+  "qos1p",
+  "fanout1p",
+  "latencyp",
 ] as const;
 
 /** One scenario's id. */
@@ -51,6 +54,8 @@ export interface Job {
   payloadBytes: number;
   /** The fixed publish rate of the latency scenario, in messages per second. */
   latencyRate: number;
+  /** The fixed rate of latencyp's QoS 1 load, in messages per second over all its publishers. */
+  loadRate: number;
   /** The load generator gives up and reports a failure after this long. */
   deadlineMs: number;
 }
