@@ -63,14 +63,19 @@ export async function createBroker(
       broker_sys: () => brokerSys(broker),
     });
     if (resolved.cluster) {
-      cluster = await startCluster(resolved.cluster, {
-        route: (message, from) => core.route(message, from),
-        deliverFromCluster: (message, plain, shares) =>
-          core.deliverFromCluster(message, plain, shares),
-        retainFromCluster: (message) => core.retainFromCluster(message),
-        checkTopic: (info, topic) => core.hooks.checkTopic(info, topic, "publish"),
-        durable: core.store.durable,
-      }, core.logger);
+      cluster = await startCluster(
+        resolved.cluster,
+        {
+          route: (message, from) => core.route(message, from),
+          deliverFromCluster: (message, plain, shares) =>
+            core.deliverFromCluster(message, plain, shares),
+          retainFromCluster: (message) => core.retainFromCluster(message),
+          checkTopic: (info, topic) => core.hooks.checkTopic(info, topic, "publish"),
+          durable: core.store.durable,
+        },
+        core.logger,
+        resolved.sysIntervalMs,
+      );
       // Before restore, so that the restored subscriptions are announced.
       core.joinCluster(cluster);
       const joined = cluster;

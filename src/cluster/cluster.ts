@@ -3,7 +3,7 @@
  * sends each message only to the nodes whose filters match it (QoS 1/2 through their inbox
  * streams, QoS 0 on their channels), mirrors the retained messages, takes its turn in shared
  * subscriptions that span nodes, keeps its clients' wills in Redis and publishes those of nodes
- * whose heartbeat lapsed. See the README's "Cluster" section for what it guarantees.
+ * whose heartbeat lapsed; its figures go to `$SYS/broker/cluster/`. See the README's "Cluster" section for what it guarantees.
  *
  * @module
  */
@@ -60,6 +60,7 @@ export class Cluster implements ClusterBus {
   /** Wills of dead nodes' clients waiting for their delay. */
   readonly #due = new Set<ReturnType<typeof setTimeout>>();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #sys: ReturnType<typeof setInterval> | undefined;
   /** The other nodes whose heartbeat is fresh. */
   #alive = new Set<string>();
   /** An announcement failed: every filter and will goes again when Redis is back. */
@@ -74,6 +75,7 @@ export class Cluster implements ClusterBus {
     readonly cmd: Redis,
     readonly sub: Redis,
     readonly reader: Redis,
+    readonly sysIntervalMs: number,
   ) {
     this.node = settings.node;
     this.run = `${settings.node}/${Date.now().toString(36)}${
@@ -91,6 +93,31 @@ export class Cluster implements ClusterBus {
   /** Messages waiting to be sent or read by their target node. */
   get buffered(): number {
     return this.#outbox.buffered;
+  }
+
+  /** The `$SYS/broker/cluster/` values of this node. */
+  get figures(): Record<string, number | string> {
+    const c = this.counters;
+    return {
+      node: this.node,
+      "nodes/up": this.nodesUp,
+      "messages/out": c.messagesOut,
+      "messages/in": c.messagesIn,
+      "messages/duplicates": c.duplicates,
+      "messages/dropped": c.dropped,
+      buffered: this.buffered,
+    };
+  }
+
+  #publishSys(): void {
+    const encoder = new TextEncoder();
+    for (const [suffix, value] of Object.entries(this.figures)) {
+      const payload = encoder.encode(String(value));
+      this.host.route(
+        new RoutedMessage(`$SYS/broker/cluster/${suffix}`, payload, 0, true),
+        undefined,
+      );
+    }
   }
 
   /** Joins: heartbeat, filters of the others, retained messages, inbox. */
@@ -126,6 +153,9 @@ export class Cluster implements ClusterBus {
     cmd.on("close", () => this.#linkDown());
     sub.on("ready", () => void this.#loadOthers().catch(() => {}));
     this.#heartbeat = setInterval(() => this.#tick(), this.settings.heartbeatMs);
+    if (this.sysIntervalMs > 0) {
+      this.#sys = setInterval(() => this.#publishSys(), this.sysIntervalMs);
+    }
     this.logger.info(
       `cluster: node ${node} joined ${redactUrl(this.settings.redis)}, ${this.nodesUp} nodes up`,
     );
@@ -205,6 +235,7 @@ export class Cluster implements ClusterBus {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
+    clearInterval(this.#sys);
     for (const timer of this.#due) clearTimeout(timer);
     this.#due.clear();
     await this.#outbox.close(this.cmd.status === "ready" ? CLOSE_MS : 0);
@@ -424,6 +455,7 @@ export async function startCluster(
   settings: ClusterSettings,
   host: ClusterHost,
   logger: Logger,
+  sysIntervalMs: number,
 ): Promise<Cluster> {
   const cmd = redisConnection(settings, "cmd");
   const sub = redisConnection(settings, "sub");
@@ -434,7 +466,7 @@ export async function startCluster(
     await connectOrFail(cmd, settings);
     await connectOrFail(sub, settings);
     await connectOrFail(reader, settings);
-    const cluster = new Cluster(settings, host, logger, cmd, sub, reader);
+    const cluster = new Cluster(settings, host, logger, cmd, sub, reader, sysIntervalMs);
     await cluster.join();
     return cluster;
   } catch (error) {

@@ -5,11 +5,23 @@
  * @module
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Broker } from "../../src/broker/broker.ts";
 import type { BrokerConfig } from "../../src/config/types.ts";
-import { memoryLogger, startBroker, within } from "../helpers/broker.ts";
+import type mqtt from "mqtt";
+import {
+  eventually,
+  memoryLogger,
+  type RunningCli,
+  type RuntimeName,
+  startBroker,
+  startCli,
+  within,
+} from "../helpers/broker.ts";
 import { freePort } from "../bridge/helpers.ts";
+import { Redis } from "ioredis";
 
 /** A redis-server started for one test file. */
 export interface TestRedis {
@@ -17,7 +29,7 @@ export interface TestRedis {
   readonly url: string;
   /** Stops it (SIGTERM) and waits for its exit. */
   stop(): Promise<void>;
-  /** Starts it again on the same port, empty. */
+  /** Starts it again on the same port, empty, unless it runs. */
   start(): Promise<void>;
 }
 
@@ -74,6 +86,7 @@ export async function startRedis(): Promise<TestRedis> {
       await exited;
     },
     async start() {
+      if (child && child.exitCode === null) return;
       child = await launch(port);
     },
   };
@@ -91,4 +104,107 @@ export async function startNode(
     ...config,
   }, logger);
   return { broker, url, lines: logger.lines };
+}
+
+/** A plain Redis client for looking at what the cluster wrote; `quit()` it. */
+export async function redisClient(redis: TestRedis): Promise<Redis> {
+  const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  return client;
+}
+
+/** `$SYS/broker/cluster/<suffix>` of a node, once published (with a short `sys_interval`). */
+export function clusterSys(broker: Broker): Map<string, string> {
+  const values = new Map<string, string>();
+  broker.subscribe("$SYS/broker/cluster/#", (m) => {
+    values.set(m.topic.slice("$SYS/broker/cluster/".length), new TextDecoder().decode(m.payload));
+  });
+  return values;
+}
+
+let probes = 0;
+
+/**
+ * Waits until the filters `sub` subscribed to so far are known on the node of `pub`: it
+ * subscribes one more, probes it until a message arrives, and leaves it. Announcements go out in
+ * order, so the earlier ones have arrived too.
+ */
+export async function propagated(pub: mqtt.MqttClient, sub: mqtt.MqttClient): Promise<void> {
+  const topic = `probe/${++probes}/${Math.random().toString(36).slice(2)}`;
+  await sub.subscribeAsync(topic, { qos: 0 });
+  let seen = false;
+  const onMessage = (t: string) => {
+    if (t === topic) seen = true;
+  };
+  sub.on("message", onMessage);
+  try {
+    await eventually(
+      () => {
+        if (!seen) pub.publish(topic, "probe");
+        return seen;
+      },
+      10_000,
+      "a filter to reach the other node",
+    );
+  } finally {
+    sub.off("message", onMessage);
+    await sub.unsubscribeAsync(topic);
+  }
+}
+
+/** A broker node running the `broker` command as a child process. */
+export interface ChildNode {
+  readonly url: string;
+  readonly run: RunningCli;
+  /** SIGKILL, and wait for the exit. */
+  kill(): Promise<void>;
+  /** SIGTERM, and wait for the exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts the `broker` command on `runtime` as node `node` of the cluster on `redis`. */
+export async function startChildNode(
+  redis: TestRedis,
+  node: string,
+  runtime?: RuntimeName,
+): Promise<ChildNode> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "cluster-node-"));
+  const file = join(dir, "broker.yaml");
+  writeFileSync(
+    file,
+    [
+      "listeners:",
+      "  default:",
+      `    bind: 127.0.0.1:${port}`,
+      "cluster:",
+      `  redis: ${redis.url}`,
+      `  node: ${node}`,
+      "  heartbeat: 0.2",
+      "",
+    ].join("\n"),
+  );
+  const run = startCli(["-c", file, "--log-level", "info"], runtime);
+  const end = async (signal: "SIGKILL" | "SIGTERM") => {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill(signal);
+    await run.exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await eventually(
+      () => run.output().includes("listener default ready") || run.child.exitCode !== null,
+      30_000,
+      `node ${node} to start`,
+    );
+    if (run.child.exitCode !== null) throw new Error(`node ${node} exited: ${run.output()}`);
+  } catch (error) {
+    await end("SIGKILL");
+    throw error;
+  }
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    run,
+    kill: () => end("SIGKILL"),
+    stop: () => end("SIGTERM"),
+  };
 }
