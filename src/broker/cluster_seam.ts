@@ -37,6 +37,8 @@ export interface ClusterBus {
    * waiting for its delay (`dueAt` when due), or gone (undefined: published or cleared here).
    */
   will(clientId: string, info: ClientInfo | undefined, will: Will | undefined, dueAt: number): void;
+  /** A client connected here: a connection with its client id on another node is to close. */
+  attached(info: ClientInfo): void;
 }
 
 /** What the cluster may do to the core. */
@@ -50,4 +52,9 @@ export interface ClusterSeam {
   deliverFromCluster(message: RoutedMessage, plain: boolean, shares: readonly ShareKey[]): void;
   /** Sets (or with an empty payload clears) the local copy of a retained message. */
   retainFromCluster(message: RoutedMessage): void;
+  /**
+   * A client with `clientId` and `username` connected to another node: the connection here, if
+   * its user is the same, closes as taken over (0x8E for 5.0) and its session here ends.
+   */
+  takeOverFromCluster(clientId: string, username: string | undefined): void;
 }

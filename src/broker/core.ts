@@ -567,6 +567,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     this.stats.clientsMaximum = Math.max(this.stats.clientsMaximum, this.#clients.size);
     this.stats[CONNECTIONS_BY_VERSION[client.codec.version || 4]]++;
     client.send(client.codec.connack(ReasonCode.SUCCESS, present, connack)!);
+    this.#bus?.attached(info);
     // In flight before anything new: a listener below may publish to this very session.
     if (present) session.resend();
     this.logger.debug(`connected ${client.label}${present ? " (session resumed)" : ""}`);
@@ -1011,6 +1012,19 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   /** Sets (or with an empty payload clears) the local copy of a retained message. */
   retainFromCluster(message: RoutedMessage): void {
     this.#retain(message);
+  }
+
+  /**
+   * A client with `clientId` connected to another node: the connection here closes as taken
+   * over and the session here ends, unless it belongs to another user (then both stay: only a
+   * lease in Redis could refuse the newcomer, see the README).
+   */
+  takeOverFromCluster(clientId: string, username: string | undefined): void {
+    const session = this.#sessions.get(clientId);
+    if (!session || (session.info?.username || "") !== (username || "")) return;
+    this.#clients.get(clientId)?.close("takeover", "a connection to another node took over");
+    const left = this.#sessions.get(clientId);
+    if (left) this.#endSession(left);
   }
 
   #retain(message: RoutedMessage): void {

@@ -135,7 +135,12 @@ export class Cluster implements ClusterBus {
     await this.#beat();
     await cmd.multi().sadd(keys.NODES, node).del(keys.filters(node)).exec();
     sub.on("messageBuffer", (channel: Buffer, message: Buffer) => this.#heard(channel, message));
-    await sub.subscribe(keys.INTEREST_CHANNEL, keys.RETAINED_CHANNEL, keys.direct(node));
+    await sub.subscribe(
+      keys.INTEREST_CHANNEL,
+      keys.RETAINED_CHANNEL,
+      keys.CLIENTS_CHANNEL,
+      keys.direct(node),
+    );
     await cmd.publish(keys.INTEREST_CHANNEL, `${node} reload`);
     await this.#loadOthers();
     await this.#loadRetained();
@@ -230,6 +235,11 @@ export class Cluster implements ClusterBus {
     else verdict.then(keep, () => keep(false));
   }
 
+  attached(info: ClientInfo): void {
+    const notice = JSON.stringify({ n: this.node, c: info.clientId, u: info.username ?? null });
+    this.cmd.publish(keys.CLIENTS_CHANNEL, notice).catch(() => {});
+  }
+
   /** Leaves the cluster: the last messages go, the node's keys go, the connections close. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -262,6 +272,7 @@ export class Cluster implements ClusterBus {
   #heard(channel: Buffer, message: Buffer): void {
     const name = channel.toString();
     if (name === keys.INTEREST_CHANNEL) this.#interestChanged(message.toString());
+    else if (name === keys.CLIENTS_CHANNEL) this.#clientElsewhere(message.toString());
     else if (name === keys.RETAINED_CHANNEL) {
       const { origin, bytes } = splitOrigin(message);
       if (origin === this.run) return;
@@ -272,6 +283,17 @@ export class Cluster implements ClusterBus {
         this.#deliver(frame);
       }
     }
+  }
+
+  #clientElsewhere(text: string): void {
+    let notice: { n?: unknown; c?: unknown; u?: unknown };
+    try {
+      notice = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (notice.n === this.node || typeof notice.c !== "string") return;
+    this.host.takeOverFromCluster(notice.c, typeof notice.u === "string" ? notice.u : undefined);
   }
 
   #interestChanged(text: string): void {

@@ -14,6 +14,9 @@ export const RETAINED_CHANNEL = "mqtt:retained";
 /** Channel: `<node> +<filter>`, `<node> -<filter>`, `<node> reload`, `<node> gone`. */
 export const INTEREST_CHANNEL = "mqtt:interest";
 
+/** Channel: `{"n": node, "c": client id, "u": user name}`, a client connected to node n. */
+export const CLIENTS_CHANNEL = "mqtt:clients";
+
 /** A node's heartbeat, set with a time to live; its value is the node's run id. */
 export const alive = (node: string): string => `mqtt:alive:${node}`;
 /** A node's filters: filter (`$share/{group}/{filter}` for shared ones) -> 1. */

@@ -141,4 +141,43 @@ describe("cluster routing", { skip: redisSkip }, () => {
       for (const node of [a, b, c]) await node.broker.close();
     }
   });
+
+  test("a client id connecting to another node takes over: the old connection gets 0x8E", async () => {
+    // Admits every user name, so that the test is about ownership, not about authentication.
+    const config = { plugins: [{ name: "trust_all", authenticate: () => true }] };
+    const a = await startNode(redis, "take-a", config);
+    const b = await startNode(redis, "take-b", config);
+    const clients = [];
+    try {
+      const alice = await connect(a.url, {
+        clientId: "same",
+        username: "alice",
+        protocolVersion: 5,
+      });
+      const first = await connect(a.url, { clientId: "roam", protocolVersion: 5 });
+      clients.push(alice, first);
+      const codes = new Map<string, number | undefined>();
+      alice.on("disconnect", (p) => codes.set("alice", p.reasonCode));
+      first.on("disconnect", (p) => codes.set("roam", p.reasonCode));
+      // Another user with the same client id elsewhere does not close alice's connection.
+      clients.push(
+        await connect(b.url, {
+          clientId: "same",
+          username: "bob",
+          password: "x",
+          protocolVersion: 5,
+        }),
+      );
+      clients.push(await connect(b.url, { clientId: "roam", protocolVersion: 5 }));
+      await eventually(() => codes.has("roam"), 10_000, "the takeover");
+      assert.equal(codes.get("roam"), 0x8e);
+      // Notices arrive in order: bob's was handled before roam's.
+      assert.equal(codes.has("alice"), false);
+      assert.equal(alice.connected, true);
+    } finally {
+      for (const c of clients) c.end(true);
+      await a.broker.close();
+      await b.broker.close();
+    }
+  });
 });
