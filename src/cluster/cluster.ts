@@ -191,9 +191,15 @@ export class Cluster implements ClusterBus {
     }
     if (targets.nodes.size === 0) return 0;
     const reliable = message.qos > 0;
+    // One sequence number for every target (each sees an increasing subsequence), and one
+    // encoding for every target that takes it for its plain subscriptions only.
+    const seq = this.#outbox.nextSeq();
+    let plainOnly: Uint8Array | undefined;
     for (const [target, { plain, shares }] of targets.nodes) {
-      const seq = this.#outbox.nextSeq();
-      this.#outbox.add(target, encodeFrame({ seq, message, plain, shares }), seq, reliable);
+      const frame = shares.length === 0
+        ? plainOnly ??= encodeFrame({ seq, message, plain, shares })
+        : encodeFrame({ seq, message, plain, shares });
+      this.#outbox.add(target, frame, seq, reliable);
     }
     return targets.nodes.size;
   }
@@ -387,11 +393,11 @@ export class Cluster implements ClusterBus {
       const seq = await this.cmd.hget(keys.offsets(target), this.run);
       if (seq !== null) this.#outbox.read(target, Number(seq));
     }
-    const nodes = await this.cmd.smembers(keys.NODES);
+    const nodes = (await this.cmd.smembers(keys.NODES)).filter((n) => n !== this.node);
+    const beats = nodes.length > 0 ? await this.cmd.mget(nodes.map(keys.alive)) : [];
     const alive = new Set<string>();
-    for (const node of nodes) {
-      if (node === this.node) continue;
-      if ((await this.cmd.exists(keys.alive(node))) === 1) {
+    for (const [i, node] of nodes.entries()) {
+      if (beats[i] !== null) {
         if (!this.#alive.has(node)) await this.#loadFilters(node);
         alive.add(node);
       } else await this.#reap(node);

@@ -2,7 +2,7 @@
  * This node's inbox: reads the QoS 1/2 batches other nodes appended to its stream, in order,
  * drops the messages it has seen (each origin's sequence numbers only grow), and writes back
  * how far it has read, so that senders can forget what it has and a restarted node with a
- * durable store resumes where it stopped.
+ * durable store resumes where it stopped. What it has read leaves the stream.
  *
  * @module
  */
@@ -92,6 +92,8 @@ export class Inbox {
       const progress: string[] = ["id", this.#lastId];
       for (const origin of touched) progress.push(origin, String(this.#seen.get(origin)));
       this.writer.hset(offsets(this.node), ...progress).catch(() => {});
+      // What is read goes: the stream holds only what this node has still to read.
+      this.writer.xtrim(this.#key, "MINID", this.#lastId).catch(() => {});
     }
   }
 

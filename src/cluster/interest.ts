@@ -29,6 +29,8 @@ export interface Targets {
   readonly local: Set<string>;
 }
 
+const NOWHERE: Targets = { nodes: new Map(), local: new Set() };
+
 /** The key of a shared subscription in {@link Targets.local}. */
 export function shareKey(filter: string, group: string): string {
   return `${filter}\0${group}`;
@@ -95,6 +97,8 @@ export class Interest {
    * matching shared subscription the next node in its turn (this one included).
    */
   match(topic: string): Targets {
+    // Nothing anywhere else: no allocation on a lone node's hot path.
+    if (this.#tree.size === 0) return NOWHERE;
     const nodes = new Map<string, { plain: boolean; shares: ShareKey[] }>();
     const local = new Set<string>();
     const entry = (node: string) => {

@@ -1,6 +1,6 @@
 /**
- * Messages to other nodes: collected per target during one turn of the event loop, then one
- * batch per target: QoS 1/2 ones appended to the target's inbox stream (XADD), QoS 0 ones
+ * Messages to other nodes: collected per target while one read of the network is routed, then
+ * one batch per target: QoS 1/2 ones appended to the target's inbox stream (XADD), QoS 0 ones
  * published on its channel. A QoS 1/2 batch is kept after XADD until the target says it has read
  * it, so that a Redis that restarts empty loses nothing: the batches go again, and the target
  * drops what it has seen by their sequence numbers. While Redis is away batches wait, in order,
@@ -52,13 +52,21 @@ function asBuffer(bytes: Uint8Array): Buffer {
 /** How long a failed send waits before it is tried again when the link seems up, in ms. */
 const RETRY_MS = 500;
 
+/**
+ * Bytes written to Redis and not yet on the wire past which QoS 0 messages are dropped (and
+ * counted) rather than queued: they are allowed to be lost, and an overloaded link must not
+ * take the broker's memory. QoS 1/2 ones are not dropped; the acknowledgements they hold slow
+ * their publishers instead.
+ */
+const MAX_WRITE_BACKLOG = 8 * 1024 * 1024;
+
 /** The sending side of the cluster's traffic. */
 export class Outbox {
   #seq = 0;
   /** The last sequence number given to a QoS 1/2 message. */
   #lastReliable = 0;
   #turn = new Map<string, Turn>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #scheduled = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
   /** Built, waiting to be sent, in sequence order. */
   #queue: Batch[] = [];
@@ -93,6 +101,10 @@ export class Outbox {
     let turn = this.#turn.get(target);
     if (!turn) this.#turn.set(target, turn = { reliable: [], first: 0, last: 0, direct: [] });
     if (!reliable) {
+      if ((this.redis.stream?.writableLength ?? 0) > MAX_WRITE_BACKLOG) {
+        this.counters.dropped++;
+        return;
+      }
       turn.direct.push(frame);
       this.#schedule();
       return;
@@ -116,7 +128,7 @@ export class Outbox {
     this.#schedule();
   }
 
-  /** The next sequence number (one per message and target). */
+  /** The next sequence number (one per message, whatever its targets). */
   nextSeq(): number {
     return ++this.#seq;
   }
@@ -184,7 +196,6 @@ export class Outbox {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     this.#closed = true;
-    clearTimeout(this.#timer);
     clearTimeout(this.#retry);
     this.#queue = [];
     this.#unread.clear();
@@ -192,13 +203,18 @@ export class Outbox {
     for (const { flush } of this.#holds.splice(0)) flush();
   }
 
+  /**
+   * After the current task: what one read of the network routed goes as one batch per target. A
+   * timer could wait for ever while a flood keeps the read loop busy in microtasks.
+   */
   #schedule(): void {
-    this.#timer ??= setTimeout(() => this.#flushTurn(), 0);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => this.#flushTurn());
   }
 
   #flushTurn(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#scheduled = false;
     const turns = this.#turn;
     if (turns.size === 0) return;
     this.#turn = new Map();

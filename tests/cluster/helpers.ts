@@ -72,8 +72,17 @@ function launch(port: number): Promise<ChildProcess> {
 
 /** Starts redis-server on a free port. */
 export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort();
-  let child: ChildProcess | undefined = await launch(port);
+  // Another process may take a free port before redis-server binds it: then try another one.
+  let port = 0;
+  let child: ChildProcess | undefined;
+  for (let attempt = 1; !child; attempt++) {
+    port = await freePort();
+    try {
+      child = await launch(port);
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
