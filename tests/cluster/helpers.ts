@@ -109,7 +109,7 @@ export async function startNode(
 ): Promise<{ broker: Broker; url: string; lines: string[] }> {
   const logger = memoryLogger();
   const { broker, url } = await startBroker({
-    cluster: { redis: redis.url, node, heartbeat: 0.2 },
+    cluster: { redis: redis.url, node, heartbeat: 0.5 },
     ...config,
   }, logger);
   return { broker, url, lines: logger.lines };
@@ -189,7 +189,7 @@ export async function startChildNode(
       "cluster:",
       `  redis: ${redis.url}`,
       `  node: ${node}`,
-      "  heartbeat: 0.2",
+      "  heartbeat: 0.5",
       "",
     ].join("\n"),
   );

@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { collect, connect, eventually } from "../helpers/broker.ts";
 import {
+  clusterSys,
   propagated,
   redisClient,
   redisSkip,
@@ -176,6 +177,34 @@ describe("cluster routing", { skip: redisSkip }, () => {
       assert.equal(alice.connected, true);
     } finally {
       for (const c of clients) c.end(true);
+      await a.broker.close();
+      await b.broker.close();
+    }
+  });
+
+  test("$SYS shows the cluster; a node name already up is refused, naming the key", async () => {
+    const a = await startNode(redis, "sys-a", { sys_interval: 0.1 });
+    const b = await startNode(redis, "sys-b");
+    const sub = await connect(b.url, { clientId: "sys-sub" });
+    const pub = await connect(a.url, { clientId: "sys-pub" });
+    try {
+      const sys = clusterSys(a.broker);
+      await sub.subscribeAsync("sys/#", { qos: 1 });
+      await propagated(pub, sub);
+      await pub.publishAsync("sys/1", "x", { qos: 1 });
+      await eventually(
+        () => sys.get("nodes/up") === "2" && Number(sys.get("messages/out")) >= 1,
+        10_000,
+        "the cluster figures",
+      );
+      assert.equal(sys.get("node"), "sys-a");
+      await assert.rejects(
+        startNode(redis, "sys-a"),
+        /cluster\.node: a node named sys-a is up already/,
+      );
+    } finally {
+      sub.end(true);
+      pub.end(true);
       await a.broker.close();
       await b.broker.close();
     }
