@@ -52,6 +52,8 @@ export interface ClusterSeam {
   deliverFromCluster(message: RoutedMessage, plain: boolean, shares: readonly ShareKey[]): void;
   /** Sets (or with an empty payload clears) the local copy of a retained message. */
   retainFromCluster(message: RoutedMessage): void;
+  /** The retained messages held here, to give back to a Redis that lost them. */
+  retainedMessages(): Iterable<RoutedMessage>;
   /**
    * A client with `clientId` and `username` connected to another node: the connection here, if
    * its user is the same, closes as taken over (0x8E for 5.0) and its session here ends.

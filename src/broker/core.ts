@@ -1014,6 +1014,15 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     this.#retain(message);
   }
 
+  /** The retained messages held here (`$` topics aside), to give back to a Redis that lost them. */
+  *retainedMessages(): Generator<RoutedMessage> {
+    const entries = this.#retained.matching("#");
+    for (let step = entries.next(); !step.done; step = entries.next()) {
+      const message = step.value.message;
+      if (message && !message.topic.startsWith("$")) yield message;
+    }
+  }
+
   /**
    * A client with `clientId` connected to another node: the connection here closes as taken
    * over and the session here ends, unless it belongs to another user (then both stay: only a

@@ -70,6 +70,7 @@ export async function createBroker(
           deliverFromCluster: (message, plain, shares) =>
             core.deliverFromCluster(message, plain, shares),
           retainFromCluster: (message) => core.retainFromCluster(message),
+          retainedMessages: () => core.retainedMessages(),
           takeOverFromCluster: (clientId, username) => core.takeOverFromCluster(clientId, username),
           checkTopic: (info, topic) => core.hooks.checkTopic(info, topic, "publish"),
           durable: core.store.durable,

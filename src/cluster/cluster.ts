@@ -16,7 +16,14 @@ import type { ClientInfo } from "../plugins/types.ts";
 import type { ClusterBus, ClusterSeam } from "../broker/cluster_seam.ts";
 import { RoutedMessage } from "../broker/message.ts";
 import type { ShareGroup, Subscriber } from "../broker/subscriptions.ts";
-import { decodeBatch, encodeFrame, type Frame, splitOrigin, withOrigin } from "./frame.ts";
+import {
+  decodeBatch,
+  encodeBatch,
+  encodeFrame,
+  type Frame,
+  splitOrigin,
+  withOrigin,
+} from "./frame.ts";
 import { Inbox } from "./inbox.ts";
 import { Interest, shareKey } from "./interest.ts";
 import * as keys from "./keys.ts";
@@ -65,6 +72,8 @@ export class Cluster implements ClusterBus {
   #alive = new Set<string>();
   /** An announcement failed: every filter and will goes again when Redis is back. */
   #dirty = false;
+  /** By topic: retained messages set here that did not reach Redis, sent again when it is back. */
+  readonly #missedRetained = new Map<string, RoutedMessage>();
   #downLogged = false;
   #closed = false;
 
@@ -372,7 +381,10 @@ export class Cluster implements ClusterBus {
     if (message.payload.length === 0) tx.hdel(keys.RETAINED, message.topic);
     else tx.hset(keys.RETAINED, message.topic, asBuffer(frame));
     tx.publish(keys.RETAINED_CHANNEL, asBuffer(withOrigin(this.run, frame)));
-    tx.exec().catch(() => this.#dirty = true);
+    tx.exec().then(
+      () => this.#missedRetained.delete(message.topic),
+      () => this.#missedRetained.set(message.topic, message),
+    );
   }
 
   async #beat(): Promise<void> {
@@ -388,7 +400,10 @@ export class Cluster implements ClusterBus {
   /** Heartbeat, announcements Redis lost, what the targets have read, and the dead. */
   async #check(): Promise<void> {
     await this.#beat();
-    if ((await this.cmd.sadd(keys.NODES, this.node)) === 1 || this.#dirty) await this.#announce();
+    const lost = (await this.cmd.sadd(keys.NODES, this.node)) === 1;
+    if (lost || this.#dirty) await this.#announce();
+    if (lost) await this.#restoreRetained();
+    for (const message of [...this.#missedRetained.values()]) this.#shareRetained(message);
     for (const target of [...this.#outbox.unreadTargets]) {
       const seq = await this.cmd.hget(keys.offsets(target), this.run);
       if (seq !== null) this.#outbox.read(target, Number(seq));
@@ -422,6 +437,27 @@ export class Cluster implements ClusterBus {
       throw error;
     });
     this.#outbox.resendUnread();
+  }
+
+  /**
+   * Gives a Redis that lost everything (it restarted empty) the retained messages this node
+   * holds, without replacing what another node has set since.
+   */
+  async #restoreRetained(): Promise<void> {
+    const tx = this.cmd.multi();
+    const frames: Uint8Array[] = [];
+    for (const message of this.host.retainedMessages()) {
+      const frame = encodeFrame({ seq: 0, message, plain: true, shares: [] });
+      frames.push(frame);
+      tx.hsetnx(keys.RETAINED, message.topic, asBuffer(frame));
+    }
+    const results = await tx.exec();
+    // The ones Redis took were nowhere else: nodes that joined since get them too.
+    const taken = frames.filter((_, i) => results?.[i]?.[1] === 1);
+    if (taken.length > 0) {
+      const batch = withOrigin(this.run, encodeBatch(taken));
+      await this.cmd.publish(keys.RETAINED_CHANNEL, asBuffer(batch));
+    }
   }
 
   /** A node whose heartbeat lapsed: one survivor publishes its clients' wills and clears it. */
