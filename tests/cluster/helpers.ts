@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import process from "node:process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Broker } from "../../src/broker/broker.ts";
@@ -58,6 +59,10 @@ function launch(port: number): Promise<ChildProcess> {
     "--appendonly",
     "no",
   ], { stdio: ["ignore", "pipe", "pipe"] });
+  // However the test process ends, its redis-server ends with it.
+  const reap = () => child.kill("SIGKILL");
+  process.once("exit", reap);
+  child.once("exit", () => process.off("exit", reap));
   let output = "";
   const ready = new Promise<ChildProcess>((resolve, reject) => {
     child.stdout!.on("data", (d) => {
@@ -194,6 +199,9 @@ export async function startChildNode(
     ].join("\n"),
   );
   const run = startCli(["-c", file, "--log-level", "info"], runtime);
+  const reap = () => run.child.kill("SIGKILL");
+  process.once("exit", reap);
+  run.child.once("exit", () => process.off("exit", reap));
   const end = async (signal: "SIGKILL" | "SIGTERM") => {
     if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill(signal);
     await run.exited;
