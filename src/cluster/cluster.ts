@@ -42,6 +42,8 @@ export interface ClusterHost extends ClusterSeam {
 const LAPSE = 3;
 /** How long the survivor that publishes a dead node's wills keeps that role, in ms. */
 const REAPER_MS = 60_000;
+/** Beyond three heartbeats, how long connections are remembered for the wills of the dead, in ms. */
+const REAPER_GRACE_MS = 5000;
 /** How long close() waits for Redis to take the last messages, in ms. */
 const CLOSE_MS = 2000;
 
@@ -64,8 +66,13 @@ export class Cluster implements ClusterBus {
   #inbox: Inbox | undefined;
   /** By client id: the will frame this node keeps in Redis, or a check still running. */
   readonly #wills = new Map<string, Uint8Array | object>();
-  /** Wills of dead nodes' clients waiting for their delay. */
-  readonly #due = new Set<ReturnType<typeof setTimeout>>();
+  /** By client id: wills of dead nodes' clients waiting for their delay. */
+  readonly #due = new Map<string, ReturnType<typeof setTimeout>>();
+  /**
+   * By client id, oldest first: the node each client connected to lately, for as long as a death
+   * takes to notice, so that a will whose client came back elsewhere is not published.
+   */
+  readonly #recent = new Map<string, { node: string; at: number }>();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #sys: ReturnType<typeof setInterval> | undefined;
   /** The other nodes whose heartbeat is fresh. */
@@ -251,6 +258,7 @@ export class Cluster implements ClusterBus {
   }
 
   attached(info: ClientInfo): void {
+    this.#connectedTo(info.clientId, this.node);
     const notice = JSON.stringify({ n: this.node, c: info.clientId, u: info.username ?? null });
     this.cmd.publish(keys.CLIENTS_CHANNEL, notice).catch(() => {});
   }
@@ -261,7 +269,7 @@ export class Cluster implements ClusterBus {
     this.#closed = true;
     clearInterval(this.#heartbeat);
     clearInterval(this.#sys);
-    for (const timer of this.#due) clearTimeout(timer);
+    for (const timer of this.#due.values()) clearTimeout(timer);
     this.#due.clear();
     await this.#outbox.close(this.cmd.status === "ready" ? CLOSE_MS : 0);
     await this.#inbox?.close();
@@ -308,6 +316,7 @@ export class Cluster implements ClusterBus {
       return;
     }
     if (notice.n === this.node || typeof notice.c !== "string") return;
+    this.#connectedTo(notice.c, String(notice.n));
     this.host.takeOverFromCluster(notice.c, typeof notice.u === "string" ? notice.u : undefined);
   }
 
@@ -460,6 +469,23 @@ export class Cluster implements ClusterBus {
     }
   }
 
+  /** `clientId` connected to `node`: a will of its last connection waiting for its delay is void. */
+  #connectedTo(clientId: string, node: string): void {
+    const now = Date.now();
+    const window = 2 * LAPSE * this.settings.heartbeatMs + REAPER_GRACE_MS;
+    for (const [id, { at }] of this.#recent) {
+      if (now - at <= window) break;
+      this.#recent.delete(id);
+    }
+    this.#recent.delete(clientId);
+    this.#recent.set(clientId, { node, at: now });
+    const due = this.#due.get(clientId);
+    if (due !== undefined) {
+      clearTimeout(due);
+      this.#due.delete(clientId);
+    }
+  }
+
   /** A node whose heartbeat lapsed: one survivor publishes its clients' wills and clears it. */
   async #reap(node: string): Promise<void> {
     this.#gone(node);
@@ -476,15 +502,19 @@ export class Cluster implements ClusterBus {
       `cluster: node ${node} stopped beating; publishing ${count} wills of its clients`,
     );
     const now = Date.now();
-    for (const bytes of Object.values(wills)) {
+    for (const [clientId, bytes] of Object.entries(wills)) {
+      const since = this.#recent.get(clientId);
       for (const { seq: dueAt, message } of decodeBatch(bytes)) {
         const delay = (message.properties?.willDelayInterval ?? 0) * 1000;
-        const wait = Math.max(0, (dueAt || now + delay) - now);
+        const due = dueAt || now + delay;
+        // Back on another node before its will delay was up: no will (MQTT 5.0 3.1.3.2.2).
+        if (delay > 0 && since && since.node !== node && since.at < due) continue;
+        const wait = Math.max(0, due - now);
         const timer = setTimeout(() => {
-          this.#due.delete(timer);
+          this.#due.delete(clientId);
           this.host.route(message, undefined);
         }, wait);
-        this.#due.add(timer);
+        this.#due.set(clientId, timer);
       }
     }
   }

@@ -166,4 +166,47 @@ describe("cluster failures", { skip: redisSkip }, () => {
       await b.broker.close();
     }
   });
+
+  test("a will whose client comes back on another node within its delay is not published", async () => {
+    const survivor = await startNode(redis, "back-survivor");
+    const doomed = await startChildNode(redis, "back-doomed");
+    const watcher = await connect(survivor.url, { clientId: "back-watcher" });
+    const look = await redisClient(redis);
+    const clients = [watcher];
+    const delayed = (clientId: string, seconds: number) =>
+      connect(doomed.url, {
+        clientId,
+        protocolVersion: 5,
+        will: {
+          topic: `back/${clientId}`,
+          payload: clientId,
+          qos: 1,
+          retain: false,
+          properties: { willDelayInterval: seconds },
+        },
+      });
+    try {
+      await watcher.subscribeAsync("back/#", { qos: 1 });
+      clients.push(await delayed("returns", 3), await delayed("stays", 4));
+      const deadline = Date.now() + 10_000;
+      while ((await look.hlen("mqtt:wills:back-doomed")) !== 2) {
+        assert.ok(Date.now() < deadline, "two wills in Redis");
+        await sleep(20);
+      }
+      await doomed.kill();
+      clients.push(await connect(survivor.url, { clientId: "returns", protocolVersion: 5 }));
+      // Due a second later than the other one would have been: once it is here, that one is late.
+      await eventually(
+        () => collect(watcher).some((m) => m.topic === "back/stays"),
+        20_000,
+        "the will of the client that stayed away",
+      );
+      assert.deepEqual(collect(watcher).map((m) => m.topic), ["back/stays"]);
+    } finally {
+      look.disconnect();
+      for (const c of clients) c.end(true);
+      await doomed.kill();
+      await survivor.broker.close();
+    }
+  });
 });
