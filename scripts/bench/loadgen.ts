@@ -461,7 +461,7 @@ async function throughput(run: Run, job: Job, shape: Throughput): Promise<LoadRe
   const userProperty = shape.userProperty ?? null;
   const subscribers = Array.from(
     { length: fanout ? FANOUT_SUBSCRIBERS : 1 },
-    (_, i) => new Client(run, job.port, `bench-sub-${i}`, { version }),
+    (_, i) => new Client(run, job.subscribePort ?? job.port, `bench-sub-${i}`, { version }),
   );
   await Promise.all(subscribers.map((s) => s.subscribe(fanout ? "bench/fanout" : "bench/#", 0)));
   const publishers = Array.from(

@@ -42,7 +42,10 @@ export const MQTT5_SCENARIOS: ReadonlySet<ScenarioId> = new Set([
 export interface Job {
   scenario: ScenarioId;
   port: number;
-  /** Where the subscriber connects when it is not `port`: the remote end of a bridge. */
+  /**
+   * Where the subscribers connect when it is not `port`: the remote end of a bridge, or another
+   * node of a cluster.
+   */
   subscribePort?: number;
   /** The broker's process id, whose CPU time and RSS are read from /proc. */
   brokerPid: number;

@@ -22,6 +22,7 @@ import { escapingLogger, type Logger } from "../log.ts";
 import { Client } from "./client.ts";
 import { refuseWithConnack } from "./refuse.ts";
 import type { BrokerContext, BrokerHooks, Refusal } from "./context.ts";
+import type { ClusterBus, ClusterSeam, ShareKey } from "./cluster_seam.ts";
 import { EventHub } from "./events.ts";
 import { ExpiryQueue } from "./expiry.ts";
 import { RoutedMessage } from "./message.ts";
@@ -96,7 +97,7 @@ const CONNECTIONS_BY_VERSION = {
 } as const;
 
 /** The broker's machinery; `createBroker` makes one and wraps it in a `Broker`. */
-export class BrokerCore implements BrokerContext {
+export class BrokerCore implements BrokerContext, ClusterSeam {
   readonly stats: Stats = newStats();
   readonly #events: EventHub;
   readonly #connections = new Set<Client>();
@@ -157,6 +158,8 @@ export class BrokerCore implements BrokerContext {
   #commitTimer: ReturnType<typeof setTimeout> | undefined;
   /** The longest commit so far, in ms, for the log and the bench. */
   longestCommitMs = 0;
+  /** The other nodes of the cluster, when this broker is one of several. */
+  #bus: ClusterBus | undefined;
 
   /** What plugins say; replaced once plugins are loaded. */
   hooks: BrokerHooks = {
@@ -233,7 +236,7 @@ export class BrokerCore implements BrokerContext {
     const waiting = this.#afterCommit;
     if (waiting.length === 0) return;
     this.#afterCommit = [];
-    for (const flush of waiting) flush();
+    for (const flush of waiting) if (!this.#bus?.holdOutput(flush)) flush();
   };
 
   /**
@@ -241,9 +244,19 @@ export class BrokerCore implements BrokerContext {
    * after that commit. An acknowledgement is a promise that its effect is on disk.
    */
   holdOutput(flush: () => void): boolean {
-    if (!this.store.pending) return false;
+    if (!this.store.pending) return this.#bus?.holdOutput(flush) ?? false;
     this.#afterCommit.push(flush);
     return true;
+  }
+
+  /**
+   * Makes this broker a node of a cluster: from now on `bus` hears of every change of the local
+   * filters and of every message routed here. Before `restore`, so that restored subscriptions
+   * are announced too.
+   */
+  joinCluster(bus: ClusterBus): void {
+    this.#bus = bus;
+    this.#subscriptions.onInterest = (filter, group, added) => bus.interest(filter, group, added);
   }
 
   /** Logs the first refusal at the bound `key` of this run; later ones are only counted. */
@@ -544,6 +557,7 @@ export class BrokerCore implements BrokerContext {
     // (MQTT 5.0 3.1.3.2.2, [MQTT-3.1.3-9]; 3.1.2.5).
     this.#wills.delete(session);
     session.will = packet.will;
+    this.#bus?.will(id, info, packet.will, 0);
     this.#saveSession(session);
     client.session = session;
     client.info = info;
@@ -553,6 +567,7 @@ export class BrokerCore implements BrokerContext {
     this.stats.clientsMaximum = Math.max(this.stats.clientsMaximum, this.#clients.size);
     this.stats[CONNECTIONS_BY_VERSION[client.codec.version || 4]]++;
     client.send(client.codec.connack(ReasonCode.SUCCESS, present, connack)!);
+    this.#bus?.attached(info);
     // In flight before anything new: a listener below may publish to this very session.
     if (present) session.resend();
     this.logger.debug(`connected ${client.label}${present ? " (session resumed)" : ""}`);
@@ -630,6 +645,7 @@ export class BrokerCore implements BrokerContext {
       const will = session.will;
       session.will = undefined;
       if (session.durable) this.store.willCleared(session.clientId);
+      this.#bus?.will(session.clientId, undefined, undefined, 0);
       if (will && !session.client && session.info) this.#publishWill(session.info, will);
     }
     while ((session = this.#expiries.pop(now))) {
@@ -675,10 +691,13 @@ export class BrokerCore implements BrokerContext {
    */
   #willAfter(session: Session, reason: DisconnectReason): void {
     const will = session.will;
+    const delay = will?.properties?.willDelayInterval ?? 0;
+    const dueAt = will && reason !== "shutdown" && delay > 0 ? Date.now() + delay * 1000 : 0;
+    // Another node publishes what is still due here if this one dies.
+    this.#bus?.will(session.clientId, session.info, dueAt ? will : undefined, dueAt);
     if (!will) return;
-    const delay = will.properties?.willDelayInterval ?? 0;
-    if (reason !== "shutdown" && delay > 0) {
-      this.#wills.set(session, Date.now() + delay * 1000);
+    if (dueAt) {
+      this.#wills.set(session, dueAt);
       return;
     }
     session.will = undefined;
@@ -702,6 +721,7 @@ export class BrokerCore implements BrokerContext {
     // A will still waiting for its delay goes now: the session ends first (3.1.3.2.2).
     this.#wills.delete(session);
     const will = session.will;
+    if (will) this.#bus?.will(session.clientId, undefined, undefined, 0);
     if (will && !session.client && session.info) this.#publishWill(session.info, will);
     for (const filter of session.subscriptions.keys()) this.#unsubscribeTree(filter, session);
     session.subscriptions.clear();
@@ -900,8 +920,9 @@ export class BrokerCore implements BrokerContext {
    * Stores (if retained) and delivers a message to every matching subscriber; returns how many
    * matched.
    */
-  route(message: RoutedMessage, from: ClientInfo | undefined): number {
-    if (message.retain) this.#retain(message);
+  route(message: RoutedMessage, from: ClientInfo | undefined, fromCluster = false): number {
+    // Another node routed it first: it stored the retained copy and sent it to the other nodes.
+    if (message.retain && !fromCluster) this.#retain(message);
     // A plugin asked during delivery may publish: such a nested routing gets arrays of its own,
     // and every QoS is fixed before the first delivery because nesting reuses `routeQos`.
     const nested = this.#delivering;
@@ -940,6 +961,9 @@ export class BrokerCore implements BrokerContext {
       }
       // A shared subscription whose members cannot take the message still matched it.
       matched = targets.length + groups.length;
+      // The node that routed it first chose the members of its shared subscriptions.
+      if (fromCluster) groups.length = 0;
+      else if (this.#bus) matched += this.#bus.routed(message, groups);
       this.#routeShared(groups, message);
     } finally {
       this.#delivering = nested;
@@ -949,7 +973,7 @@ export class BrokerCore implements BrokerContext {
       if (groups.length > 0) groups.length = 0;
     }
     if (matched === 0 && from) this.stats.droppedNoSubscribers++;
-    if (this.listens("broker_message_received")) {
+    if (!fromCluster && this.listens("broker_message_received")) {
       this.emit("broker_message_received", from, message);
     }
     return matched;
@@ -970,6 +994,46 @@ export class BrokerCore implements BrokerContext {
       }
       this.#deliverShared(group, member.subscriber, member.options, message);
     }
+  }
+
+  /**
+   * Delivers a message another node routed, to local subscribers only: the plain subscriptions
+   * when `plain`, and one local member of each of `shares` (the other node chose this one).
+   */
+  deliverFromCluster(message: RoutedMessage, plain: boolean, shares: readonly ShareKey[]): void {
+    if (plain) this.route(message, undefined, true);
+    for (const [filter, name] of shares) {
+      const group = this.#subscriptions.group(filter, name);
+      if (group) this.#routeShared([group], message);
+      else this.stats.sharedDropped++;
+    }
+  }
+
+  /** Sets (or with an empty payload clears) the local copy of a retained message. */
+  retainFromCluster(message: RoutedMessage): void {
+    this.#retain(message);
+  }
+
+  /** The retained messages held here (`$` topics aside), to give back to a Redis that lost them. */
+  *retainedMessages(): Generator<RoutedMessage> {
+    const entries = this.#retained.matching("#");
+    for (let step = entries.next(); !step.done; step = entries.next()) {
+      const message = step.value.message;
+      if (message && !message.topic.startsWith("$")) yield message;
+    }
+  }
+
+  /**
+   * A client with `clientId` connected to another node: the connection here closes as taken
+   * over and the session here ends, unless it belongs to another user (then both stay: only a
+   * lease in Redis could refuse the newcomer, see the README).
+   */
+  takeOverFromCluster(clientId: string, username: string | undefined): void {
+    const session = this.#sessions.get(clientId);
+    if (!session || (session.info?.username || "") !== (username || "")) return;
+    this.#clients.get(clientId)?.close("takeover", "a connection to another node took over");
+    const left = this.#sessions.get(clientId);
+    if (left) this.#endSession(left);
   }
 
   #retain(message: RoutedMessage): void {

@@ -16,6 +16,7 @@ import { Broker } from "./broker.ts";
 import { BrokerCore } from "./core.ts";
 import { AdminServer } from "../admin/server.ts";
 import { openSqliteStore } from "../store/sqlite/sqlite.ts";
+import { type Cluster, startCluster } from "../cluster/cluster.ts";
 
 /** Options that are not part of the configuration schema. */
 export interface CreateBrokerOptions {
@@ -56,13 +57,36 @@ export async function createBroker(
   const store = persistence ? openSqliteStore(persistence.path, persistence.sync) : undefined;
   const core = new BrokerCore(resolved, logger, store);
   const broker = new Broker(core);
+  let cluster: Cluster | undefined;
   try {
     core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
       broker_sys: () => brokerSys(broker),
     });
+    if (resolved.cluster) {
+      cluster = await startCluster(
+        resolved.cluster,
+        {
+          route: (message, from) => core.route(message, from),
+          deliverFromCluster: (message, plain, shares) =>
+            core.deliverFromCluster(message, plain, shares),
+          retainFromCluster: (message) => core.retainFromCluster(message),
+          retainedMessages: () => core.retainedMessages(),
+          takeOverFromCluster: (clientId, username) => core.takeOverFromCluster(clientId, username),
+          checkTopic: (info, topic) => core.hooks.checkTopic(info, topic, "publish"),
+          durable: core.store.durable,
+        },
+        core.logger,
+        resolved.sysIntervalMs,
+      );
+      // Before restore, so that the restored subscriptions are announced.
+      core.joinCluster(cluster);
+      const joined = cluster;
+      core.onClose(() => joined.close());
+    }
     // After the plugins: wills and expiries due at restore are judged by them like any other.
     if (store) core.restore(store.load());
   } catch (error) {
+    await cluster?.close();
     store?.close();
     throw error;
   }

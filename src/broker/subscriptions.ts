@@ -187,6 +187,11 @@ function noGroups(): void {}
 export class SubscriptionTree<S> {
   #root = new Node<S>();
   #count = 0;
+  /**
+   * Told when a filter (of a share group, if given) gets its first subscriber or loses its last:
+   * the cluster announces the filters of this node to the others.
+   */
+  onInterest: ((filter: string, group: string | undefined, added: boolean) => void) | undefined;
 
   /** Number of (filter, subscriber) pairs. */
   get size(): number {
@@ -215,12 +220,16 @@ export class SubscriptionTree<S> {
       if (!group) {
         group = new ShareGroup<S>(name, filter);
         node.groups.set(name, group);
+        this.onInterest?.(filter, name, true);
       }
       if (group.add(subscriber, options)) this.#count++;
       return;
     }
     node.subscribers ??= new Map();
-    if (!node.subscribers.has(subscriber)) this.#count++;
+    if (!node.subscribers.has(subscriber)) {
+      this.#count++;
+      if (node.subscribers.size === 0) this.onInterest?.(filter, undefined, true);
+    }
     node.subscribers.set(subscriber, options);
   }
 
@@ -248,11 +257,16 @@ export class SubscriptionTree<S> {
     }
     const node = path[path.length - 1];
     let removed: boolean;
-    if (shareGroup === undefined) removed = node.subscribers?.delete(subscriber) ?? false;
-    else {
+    if (shareGroup === undefined) {
+      removed = node.subscribers?.delete(subscriber) ?? false;
+      if (removed && node.subscribers!.size === 0) this.onInterest?.(filter, undefined, false);
+    } else {
       const group = node.groups?.get(shareGroup);
       removed = group?.delete(subscriber) ?? false;
-      if (group?.size === 0) node.groups!.delete(shareGroup);
+      if (group?.size === 0) {
+        node.groups!.delete(shareGroup);
+        this.onInterest?.(filter, shareGroup, false);
+      }
     }
     if (!removed) return false;
     this.#count--;

@@ -33,6 +33,9 @@ export const DEFAULTS = {
   "admin.public-metrics": false,
   "log-format": "text",
   "persistence.sync": "full",
+  "cluster.heartbeat": 1,
+  "cluster.connect-timeout": 5,
+  "cluster.max-buffered-messages": 100_000,
   taboo: ["prohibited", "top-secret", "data/classified"] as readonly string[],
 } as const;
 

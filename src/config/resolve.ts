@@ -266,5 +266,6 @@ export async function resolveConfig(
     ...(checked.persistence && {
       persistence: resolvePersistence(checked.persistence, baseDir),
     }),
+    ...(checked.cluster && { cluster: checked.cluster }),
   };
 }

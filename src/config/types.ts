@@ -92,6 +92,19 @@ export interface BrokerConfig {
   "response-topic-prefix"?: string;
   /** Where the broker keeps what must survive a restart; absent: nothing does. */
   persistence?: { path?: string; sync?: "full" | "normal" };
+  /** The Redis that several brokers share to act as one; absent: this broker is alone. */
+  cluster?: {
+    /** `redis://` or `rediss://`, with user, password and database number if needed. */
+    redis?: string;
+    /** This node's name in the cluster; default: host name and process id. */
+    node?: string;
+    /** Seconds between heartbeats; a node silent for three is taken for dead. */
+    heartbeat?: number;
+    /** Seconds to reach Redis at start before giving up. */
+    "connect-timeout"?: number;
+    /** Cross-node messages kept while Redis is unreachable; past it they are dropped, counted. */
+    "max-buffered-messages"?: number;
+  };
   /** Who may use `type: http` listeners. */
   admin?: {
     /** User names from `auth.password-file` that may log in; none: loopback clients only. */
@@ -139,6 +152,15 @@ export interface BridgeConfig {
   reconnect?: { min?: number; max?: number };
   notifications?: Switch;
   "max-queued-messages"?: number;
+}
+
+/** The `cluster` section, validated. */
+export interface ClusterSettings {
+  redis: string;
+  node: string;
+  heartbeatMs: number;
+  connectTimeoutMs: number;
+  maxBufferedMessages: number;
 }
 
 /** The `persistence` section, validated. */
@@ -247,4 +269,6 @@ export interface ResolvedConfig {
   logFormat: LogFormat;
   /** Undefined: nothing survives a restart. */
   persistence?: PersistenceSettings;
+  /** Undefined: this broker is alone. */
+  cluster?: ClusterSettings;
 }

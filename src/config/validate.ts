@@ -13,10 +13,11 @@ import { MAX_INFLIGHT, MAX_PACKET_SIZE, MAX_SESSION_EXPIRY, MAX_TWO_BYTE } from 
 import { checkBridges, type CheckedBridge } from "./bridges.ts";
 import { builtinName, isPluginObject, pluginSpecError } from "./plugins.ts";
 import { isRecord, type KeyPath, Problems } from "./problems.ts";
-import type { Limits, ListenerType, PersistenceSettings } from "./types.ts";
+import type { ClusterSettings, Limits, ListenerType, PersistenceSettings } from "./types.ts";
 import type { LogFormat, LogLevel } from "../log.ts";
 import { checkAdmin, type CheckedAdmin, checkLogFormat, checkLogLevel } from "./admin.ts";
 import { checkPersistence } from "./persistence.ts";
+import { checkCluster } from "./cluster.ts";
 import { checkInteger, checkSeconds, checkString, checkStringList, checkSwitch } from "./values.ts";
 
 /** One listener's own settings, before `default` is merged in. */
@@ -56,6 +57,7 @@ export interface CheckedConfig {
   logLevel?: LogLevel;
   logFormat?: LogFormat;
   persistence?: PersistenceSettings;
+  cluster?: ClusterSettings;
 }
 
 /** What {@link validateConfig} returns. */
@@ -97,6 +99,7 @@ export const TOP_KEYS: readonly string[] = [
   "log-level",
   "log-format",
   "persistence",
+  "cluster",
   ...LIMIT_KEYS,
 ];
 
@@ -387,6 +390,8 @@ export function checkConfig(input: unknown, problems: Problems): CheckedConfig {
   if (plugins !== undefined) config.plugins = plugins;
   const persistence = checkPersistence(problems, map.persistence);
   if (persistence) config.persistence = persistence;
+  const cluster = checkCluster(problems, map.cluster);
+  if (cluster) config.cluster = cluster;
   return config;
 }
 

@@ -236,11 +236,29 @@ export class RawClient {
   }
 }
 
-/** The command that runs a TypeScript file on the runtime running the tests. */
-export function runtimeCommand(script: string, args: string[] = []): [string, string[]] {
-  if ("Deno" in globalThis) return [process.execPath, ["run", "-A", script, ...args]];
-  if ("Bun" in globalThis) return [process.execPath, [script, ...args]];
-  return [process.execPath, ["--import", "tsx", script, ...args]];
+/** A runtime the broker runs on. */
+export type RuntimeName = "deno" | "bun" | "node";
+
+/** The runtime running the tests. */
+export function currentRuntime(): RuntimeName {
+  return "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+}
+
+/**
+ * The command that runs a TypeScript file on `runtime`: by default the one running the tests,
+ * else the project's own copy of another (node_modules/.bin).
+ */
+export function runtimeCommand(
+  script: string,
+  args: string[] = [],
+  runtime: RuntimeName = currentRuntime(),
+): [string, string[]] {
+  const exe = runtime === currentRuntime()
+    ? process.execPath
+    : fileURLToPath(new URL(`../../node_modules/.bin/${runtime}`, import.meta.url));
+  if (runtime === "deno") return [exe, ["run", "-A", script, ...args]];
+  if (runtime === "bun") return [exe, [script, ...args]];
+  return [exe, ["--import", "tsx", script, ...args]];
 }
 
 /** What a test gets from {@link withBroker}. */
@@ -296,9 +314,9 @@ export interface RunningCli {
 
 const cliPath = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
-/** Starts `src/cli.ts` with `args` on the runtime the tests run on. */
-export function startCli(args: string[]): RunningCli {
-  const [cmd, argv] = runtimeCommand(cliPath, args);
+/** Starts `src/cli.ts` with `args` on `runtime` (default: the one the tests run on). */
+export function startCli(args: string[], runtime?: RuntimeName): RunningCli {
+  const [cmd, argv] = runtimeCommand(cliPath, args, runtime);
   const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout!.on("data", (d) => output += d);

@@ -1,0 +1,129 @@
+/**
+ * This node's inbox: reads the QoS 1/2 batches other nodes appended to its stream, in order,
+ * drops the messages it has seen (each origin's sequence numbers only grow), and writes back
+ * how far it has read, so that senders can forget what it has and a restarted node with a
+ * durable store resumes where it stopped. What it has read leaves the stream.
+ *
+ * @module
+ */
+import type { Buffer } from "node:buffer";
+import type { Redis } from "ioredis";
+import type { Logger } from "../log.ts";
+import { decodeBatch, type Frame } from "./frame.ts";
+import { inbox, offsets } from "./keys.ts";
+import type { ClusterCounters } from "./outbox.ts";
+
+/** Batches read per call. */
+const COUNT = 64;
+/** How long one blocking read waits, in ms; closing does not wait for it. */
+const BLOCK_MS = 2000;
+/** The wait before reading again after a failure, in ms (the connection has its own backoff). */
+const RETRY_MS = 200;
+
+/** Reads the stream of one node. */
+export class Inbox {
+  readonly #key: string;
+  /** By origin (a node's run): the last sequence number delivered. */
+  readonly #seen: Map<string, number>;
+  #lastId: string;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(
+    readonly reader: Redis,
+    readonly writer: Redis,
+    readonly node: string,
+    start: { lastId: string; seen: Map<string, number> },
+    readonly deliver: (frame: Frame) => void,
+    readonly counters: ClusterCounters,
+    readonly logger: Logger,
+  ) {
+    this.#key = inbox(node);
+    this.#lastId = start.lastId;
+    this.#seen = start.seen;
+  }
+
+  /** Starts reading. */
+  start(): void {
+    this.#running = this.#loop();
+  }
+
+  /** Stops reading; resolves once the loop has ended. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wake?.();
+    this.reader.disconnect();
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#closed) {
+      let reply: [Buffer, [Buffer, Buffer[]][]][] | null;
+      try {
+        reply = await this.reader.xreadBuffer(
+          "COUNT",
+          COUNT,
+          "BLOCK",
+          BLOCK_MS,
+          "STREAMS",
+          this.#key,
+          this.#lastId,
+        );
+      } catch {
+        if (this.#closed) return;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, RETRY_MS);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        continue;
+      }
+      if (!reply || this.#closed) continue;
+      const touched = new Set<string>();
+      for (const [, entries] of reply) {
+        for (const [id, fields] of entries) {
+          this.#lastId = id.toString();
+          this.#take(fields, touched);
+        }
+      }
+      const progress: string[] = ["id", this.#lastId];
+      for (const origin of touched) progress.push(origin, String(this.#seen.get(origin)));
+      this.writer.hset(offsets(this.node), ...progress).catch(() => {});
+      // What is read goes: the stream holds only what this node has still to read.
+      this.writer.xtrim(this.#key, "MINID", this.#lastId).catch(() => {});
+    }
+  }
+
+  #take(fields: Buffer[], touched: Set<string>): void {
+    let origin: string | undefined;
+    let batch: Buffer | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = fields[i].toString();
+      if (name === "o") origin = fields[i + 1].toString();
+      else if (name === "b") batch = fields[i + 1];
+    }
+    if (origin === undefined || batch === undefined) return;
+    let frames: Frame[];
+    try {
+      frames = decodeBatch(batch);
+    } catch (error) {
+      this.logger.warn(`cluster: an unreadable batch from ${origin}: ${(error as Error).message}`);
+      return;
+    }
+    let seen = this.#seen.get(origin) ?? 0;
+    for (const frame of frames) {
+      if (frame.seq <= seen) {
+        this.counters.duplicates++;
+        continue;
+      }
+      seen = frame.seq;
+      this.counters.messagesIn++;
+      this.deliver(frame);
+    }
+    this.#seen.set(origin, seen);
+    touched.add(origin);
+  }
+}
