@@ -14,11 +14,10 @@ test("the configuration shown hides passwords, TLS keys and URL passwords, nothi
         topics: [{ pattern: "a/#" }],
       },
     },
+    cluster: { redis: "redis://node:url-secret@redis.example:6379/0", node: "edge-1" },
   }, { baseDir: "." });
   const config = {
     ...resolved,
-    // A section a later feature might add, with credentials in a URL.
-    cluster: { redis: "redis://node:url-secret@redis.example:6379/0" },
     listeners: resolved.listeners.map((l) => ({
       ...l,
       tls: { cert: "PUBLIC CERT", key: "PRIVATE KEY" },
@@ -30,8 +29,7 @@ test("the configuration shown hides passwords, TLS keys and URL passwords, nothi
     assert.ok(!text.includes(secret), secret);
   }
   assert.deepEqual(shown.plugins, ["auth_anonymous", "[plugin mine]"]);
-  const { cluster } = shown as unknown as typeof config;
-  assert.equal(cluster.redis, `redis://node:${REDACTED}@redis.example:6379/0`);
+  assert.equal(shown.cluster?.redis, `redis://node:${REDACTED}@redis.example:6379/0`);
   const bridge = shown.bridges[0];
   assert.deepEqual(bridge.addresses, ["mqtt://cloud.example:1883"]);
   assert.equal(bridge.username, "edge");
