@@ -329,9 +329,9 @@ export class BrokerCore implements BrokerContext {
     const now = Date.now();
     const store = this.store;
     const messages = new Map<number, RoutedMessage>();
-    for (const [id, stored] of state.messages) {
-      messages.set(id, messageFromRecord(stored));
-      if (id > this.#lastMessageId) this.#lastMessageId = id;
+    for (const stored of state.messages) {
+      messages.set(stored.id, messageFromRecord(stored));
+      if (stored.id > this.#lastMessageId) this.#lastMessageId = stored.id;
     }
     for (const [topic, id] of state.retained) {
       const message = messages.get(id);
@@ -368,8 +368,16 @@ export class BrokerCore implements BrokerContext {
       session.subscriptions.set(filter, options);
       this.#subscriptions.add(sharedFilter(filter)?.filter ?? filter, session, options);
     }
+    // A session's deliveries come together: one look-up per session, not per delivery.
+    let deliveries = 0;
+    let owner = "";
+    let session: Session | undefined;
     for (const d of state.deliveries) {
-      const session = this.#sessions.get(d.clientId);
+      deliveries++;
+      if (d.clientId !== owner) {
+        owner = d.clientId;
+        session = this.#sessions.get(owner);
+      }
       const message = messages.get(d.messageId);
       if (!session || !message) continue;
       session.restoreDelivery({
@@ -391,7 +399,7 @@ export class BrokerCore implements BrokerContext {
     this.commit();
     this.logger.info(
       `persistence: restored ${this.#sessions.size} sessions, ${this.#retained.size} retained ` +
-        `messages, ${state.deliveries.length} queued or in flight`,
+        `messages, ${deliveries} queued or in flight`,
     );
   }
 

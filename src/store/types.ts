@@ -70,29 +70,34 @@ export interface StoredDelivery {
   ids: number[] | undefined;
 }
 
-/** Everything a store holds, as `load()` returns it. */
+/**
+ * Everything a store holds, as `load()` returns it. The large parts are iterables that a store
+ * may read as they are consumed, so that a restart does not hold every row twice: iterate each
+ * once, before the next {@link Store.commit}.
+ */
 export interface StoredState {
-  sessions: StoredSession[];
+  sessions: Iterable<StoredSession>;
   wills: Map<string, StoredWill>;
-  subscriptions: StoredSubscription[];
-  messages: Map<number, StoredMessage>;
-  /** Per session, in {@link StoredDelivery.seq} order. */
-  deliveries: StoredDelivery[];
-  /** Topic -> message id. */
-  retained: Map<string, number>;
+  subscriptions: Iterable<StoredSubscription>;
+  /** In id order. */
+  messages: Iterable<StoredMessage>;
+  /** Grouped by session, each session's in {@link StoredDelivery.seq} order. */
+  deliveries: Iterable<StoredDelivery>;
+  /** Topic and message id. */
+  retained: Iterable<[string, number]>;
   /** QoS 2 packet ids received from each session's client and not yet released. */
-  awaitingRelease: { clientId: string; packetId: number }[];
+  awaitingRelease: Iterable<{ clientId: string; packetId: number }>;
 }
 
-/** A state that holds nothing: what an empty store loads, and what a store fills in. */
+/** A state that holds nothing: what an empty store loads. */
 export function emptyState(): StoredState {
   return {
     sessions: [],
     wills: new Map(),
     subscriptions: [],
-    messages: new Map(),
+    messages: [],
     deliveries: [],
-    retained: new Map(),
+    retained: [],
     awaitingRelease: [],
   };
 }

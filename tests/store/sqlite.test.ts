@@ -88,7 +88,17 @@ describe("the SQLite store", () => {
     store.close();
 
     const again = openSqliteStore(file, "full");
-    const state = again.load();
+    const loaded = again.load();
+    // The iterables read the file as they are consumed: before it closes.
+    const state = {
+      sessions: [...loaded.sessions],
+      subscriptions: [...loaded.subscriptions],
+      messages: new Map([...loaded.messages].map((m) => [m.id, m])),
+      deliveries: [...loaded.deliveries],
+      retained: [...loaded.retained],
+      awaitingRelease: [...loaded.awaitingRelease],
+      wills: loaded.wills,
+    };
     again.close();
     assert.deepEqual(state.sessions, [{
       clientId: "c1",
@@ -107,6 +117,37 @@ describe("the SQLite store", () => {
     assert.deepEqual([...state.retained], [["a/b", 1]]);
     assert.deepEqual(state.awaitingRelease, [{ clientId: "c1", packetId: 5 }]);
     assert.equal(state.wills.get("c1")?.dueAt, 123);
+  });
+
+  test("load gives every row in key order, across many pages", () => {
+    using f = folder();
+    const store = openSqliteStore(join(f.dir, "b.db"), "normal");
+    // Ids and sequence numbers whose text order differs from their numeric order.
+    const clients = ["a", "b", "c"];
+    for (let id = 1; id <= 2500; id++) {
+      store.messageStored(message(id, `t/${id}`));
+      store.deliveryAdded({
+        clientId: clients[id % 3],
+        seq: id,
+        messageId: id,
+        qos: 1,
+        retain: false,
+        packetId: 0,
+        released: false,
+        ids: undefined,
+      });
+    }
+    store.commit();
+    const state = store.load();
+    assert.deepEqual(
+      [...state.messages].map((m) => m.id),
+      [...Array(2500).keys()].map((i) => i + 1),
+    );
+    const expected = clients.flatMap((c, n) =>
+      [...Array(2500).keys()].map((i) => i + 1).filter((id) => id % 3 === n).map((id) => [c, id])
+    );
+    assert.deepEqual([...state.deliveries].map((d) => [d.clientId, d.seq]), expected);
+    store.close();
   });
 
   test("a message is stored once and goes with its last reference", () => {
