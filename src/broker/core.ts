@@ -29,7 +29,7 @@ import { RetainedStore } from "./retained.ts";
 import { type Outgoing, Session, type SessionContext } from "./session.ts";
 import { newStats, type Stats } from "./stats.ts";
 import { sharedFilter } from "../protocol/topic.ts";
-import type { Store, StoredState } from "../store/types.ts";
+import type { Store, StoredState, StoreHealth } from "../store/types.ts";
 import { memoryStore } from "../store/memory/memory.ts";
 import {
   messageFromRecord,
@@ -84,6 +84,12 @@ const SWEEP_MS = 500;
 
 /** A commit longer than this is logged: it stalled the event loop that long. */
 const SLOW_COMMIT_MS = 100;
+
+/** The first retry of a failed commit waits this long; each further one twice as long as the last. */
+const RETRY_MIN_MS = 50;
+
+/** The longest wait between two retries of a failed commit. */
+const RETRY_MAX_MS = 5000;
 
 /** Connections over `max-connections` waiting at once for a CONNECT to refuse with CONNACK. */
 const MAX_REFUSING = 64;
@@ -155,6 +161,8 @@ export class BrokerCore implements BrokerContext {
   /** Output held until the records it acknowledges are committed. */
   #afterCommit: (() => void)[] = [];
   #commitTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Since when and how often commits failed, while they fail. */
+  #failing: { since: number; attempts: number } | undefined;
   /** The longest commit so far, in ms, for the log and the bench. */
   longestCommitMs = 0;
 
@@ -215,13 +223,23 @@ export class BrokerCore implements BrokerContext {
     }
   }
 
-  /** Writes the pending records, then lets out the output that waited for them. */
+  /**
+   * Writes the pending records, then lets out the output that waited for them. A commit that
+   * fails keeps both: nothing is acknowledged that is not on disk. It is retried with backoff,
+   * logged once when it starts failing and once when it works again.
+   */
   readonly commit = (): void => {
     clearTimeout(this.#commitTimer);
     this.#commitTimer = undefined;
     if (this.store.pending) {
       const started = performance.now();
-      this.store.commit();
+      try {
+        this.store.commit();
+      } catch (error) {
+        this.#commitFailed(error as Error);
+        return;
+      }
+      if (this.#failing) this.#commitRecovered();
       const took = performance.now() - started;
       if (took > this.longestCommitMs) {
         this.longestCommitMs = took;
@@ -235,6 +253,38 @@ export class BrokerCore implements BrokerContext {
     this.#afterCommit = [];
     for (const flush of waiting) flush();
   };
+
+  #commitFailed(error: Error): void {
+    const failing = this.#failing ??= { since: Date.now(), attempts: 0 };
+    if (failing.attempts++ === 0) {
+      this.logger.error(
+        `${error.message}; acknowledgements (PUBACK, PUBREC, SUBACK, CONNACK with a session) ` +
+          `wait until a commit succeeds, retried with backoff; /readyz is 503 until then`,
+      );
+    }
+    if (this.#closing) return;
+    const delay = Math.min(RETRY_MIN_MS * 2 ** (failing.attempts - 1), RETRY_MAX_MS);
+    this.#commitTimer = setTimeout(this.commit, delay);
+  }
+
+  #commitRecovered(): void {
+    const { since, attempts } = this.#failing!;
+    this.#failing = undefined;
+    const seconds = ((Date.now() - since) / 1000).toFixed(1);
+    this.logger.warn(
+      `persistence: commits work again after ${attempts} failed attempts over ${seconds} s; ` +
+        `the acknowledgements they held go now`,
+    );
+  }
+
+  /**
+   * The durable store's figures (commits, failed commits, pending records, commit times, file
+   * size) and whether its commits fail now; undefined without one. For `/metrics` and `/readyz`.
+   */
+  get storeHealth(): StoreHealth | undefined {
+    if (!this.store.durable) return undefined;
+    return { figures: this.store.figures(), failing: this.#failing !== undefined };
+  }
 
   /**
    * Whether output must wait for the commit of records written before it: then `flush` runs
@@ -1036,7 +1086,11 @@ export class BrokerCore implements BrokerContext {
       } finally {
         try {
           this.commit();
+          clearTimeout(this.#commitTimer);
           this.store.close();
+        } catch (error) {
+          // Held acknowledgements were never sent: the clients send those messages again.
+          this.logger.error(`${(error as Error).message}; the broker stops without them`);
         } finally {
           this.#markClosed();
         }

@@ -113,6 +113,29 @@ export interface StoreSummary {
   bytes: number;
 }
 
+/** How a store's commits go, for the admin's metrics and readiness. */
+export interface StoreFigures {
+  /** Commits that wrote their records. */
+  commits: number;
+  /** Commits that failed (each retry counts); their records stay pending. */
+  failedCommits: number;
+  /** Records waiting for a commit. */
+  pendingRecords: number;
+  /** How long the last successful commit took, in ms. */
+  lastCommitMs: number;
+  /** How long every successful commit took together, in ms. */
+  commitMsTotal: number;
+  /** The size of the store's files in bytes (0 in memory). */
+  bytes: number;
+}
+
+/** A durable store's figures and whether its commits fail now. */
+export interface StoreHealth {
+  figures: StoreFigures;
+  /** Commits fail now: acknowledgements wait, and `/readyz` says not ready. */
+  failing: boolean;
+}
+
 /** Write-through records; each is part of the next {@link Store.commit}. */
 export interface Store {
   /** False for the memory store: the broker then skips building records. */
@@ -144,8 +167,13 @@ export interface Store {
   receiveRemoved(clientId: string, packetId: number): void;
   /** Everything stored, at start. */
   load(): StoredState;
-  /** Writes the pending records in one transaction. */
+  /**
+   * Writes the pending records in one transaction. Throws when it cannot (a full disk, an I/O
+   * error, a removed file), writing none of them and keeping all, for the next call to retry.
+   */
   commit(): void;
+  /** Counts of commits and what waits for one, read when asked. */
+  figures(): StoreFigures;
   summary(): StoreSummary;
   close(): void;
 }

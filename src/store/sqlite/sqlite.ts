@@ -22,6 +22,7 @@ import {
   type StoredState,
   type StoredSubscription,
   type StoredWill,
+  type StoreFigures,
   type StoreSummary,
 } from "../types.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
@@ -210,6 +211,33 @@ function prepare(db: DatabaseSync, file: string, sync: SyncMode): void {
   }
 }
 
+/** The size of the store's file and its WAL. */
+function fileBytes(file: string): number {
+  let bytes = 0;
+  for (const suffix of ["", "-wal"]) {
+    try {
+      bytes += statSync(file + suffix).size;
+    } catch { /* not there (a WAL checkpointed away, or a file removed) */ }
+  }
+  return bytes;
+}
+
+/** Why a commit failed, with what to do about it. */
+function commitError(file: string, error: unknown): StoreError {
+  const cause = (error as Error).message;
+  let fix = "check the file, its folder and the disk";
+  if (/full/i.test(cause)) fix = `free space on the file system of ${file}`;
+  else if (/removed or replaced/.test(cause)) {
+    fix =
+      `what the broker holds now is not on disk any more: restart it soon (it starts from ${file} as it is then), or put the file back`;
+  } else if (/readonly|read-only|permission|access/i.test(cause)) {
+    fix = `let the broker write ${file} and its folder`;
+  } else if (/I\/O|disk/i.test(cause)) {
+    fix = "check the disk and its file system (the kernel log says more)";
+  }
+  return new StoreError(`persistence: cannot commit to ${file} (${cause}): ${fix}`, file);
+}
+
 function damaged(file: string, error: unknown): StoreError {
   return new StoreError(
     `persistence: ${file} is damaged (${
@@ -229,11 +257,18 @@ class SqliteStore implements Store {
   /** Messages that may have lost their last reference in this batch. */
   #orphans = new Set<number>();
   #commits = 0;
+  #failedCommits = 0;
+  #pendingRecords = 0;
+  #lastCommitMs = 0;
+  #commitMsTotal = 0;
+  /** The file's inode when opened, to notice it being removed or replaced. */
+  readonly #ino: number | bigint;
   onPending: (() => void) | undefined = undefined;
 
   constructor(db: DatabaseSync, file: string) {
     this.#db = db;
     this.#file = file;
+    this.#ino = statSync(file).ino;
     const s = {} as Record<string, StatementSync>;
     for (const [name, sql] of Object.entries(SQL)) s[name] = db.prepare(sql);
     this.#s = s as Statements;
@@ -248,6 +283,7 @@ class SqliteStore implements Store {
   }
 
   #add(step: () => void): void {
+    this.#pendingRecords++;
     if (this.#batch.push(step) === 1) this.onPending?.();
   }
 
@@ -377,23 +413,69 @@ class SqliteStore implements Store {
     this.#run(this.#s.removeReceive, clientId, packetId);
   }
 
+  /**
+   * Writes the batch in one transaction. On failure nothing of it is written and all of it is
+   * kept, so that the next commit tries it again; the error names the file and the fix.
+   */
   commit(): void {
     if (this.#batch.length === 0) return;
-    const batch = this.#batch;
-    this.#batch = [];
+    const started = performance.now();
     const db = this.#db;
-    db.exec("BEGIN");
     try {
-      for (const step of batch) step();
-      for (const id of this.#orphans) this.#s.collect.run(id);
-      db.exec("COMMIT");
+      this.#checkFile();
+      db.exec("BEGIN");
+      try {
+        for (const step of this.#batch) step();
+        for (const id of this.#orphans) this.#s.collect.run(id);
+        db.exec("COMMIT");
+      } catch (error) {
+        // SQLite may have rolled back already (a full disk does): then there is nothing to undo.
+        try {
+          db.exec("ROLLBACK");
+        } catch { /* no transaction left */ }
+        throw error;
+      }
     } catch (error) {
-      db.exec("ROLLBACK");
-      throw error;
-    } finally {
-      this.#orphans.clear();
+      this.#failedCommits++;
+      throw commitError(this.#file, error);
     }
-    if (++this.#commits % VACUUM_EVERY === 0) this.vacuum();
+    this.#pendingRecords = 0;
+    this.#batch = [];
+    this.#orphans.clear();
+    const took = performance.now() - started;
+    this.#lastCommitMs = took;
+    this.#commitMsTotal += took;
+    if (++this.#commits % VACUUM_EVERY === 0) {
+      // Best effort: what one vacuum leaves, the next gives back.
+      try {
+        this.vacuum();
+      } catch { /* retried after the next VACUUM_EVERY commits */ }
+    }
+  }
+
+  /**
+   * SQLite goes on writing to a file removed (or replaced) under it, into space the next start
+   * never reads: that must fail like a full disk, not succeed.
+   */
+  #checkFile(): void {
+    let ino: number | bigint | undefined;
+    try {
+      ino = statSync(this.#file).ino;
+    } catch { /* gone */ }
+    if (ino !== this.#ino) {
+      throw new Error(`${this.#file} was removed or replaced while the broker was running`);
+    }
+  }
+
+  figures(): StoreFigures {
+    return {
+      commits: this.#commits,
+      failedCommits: this.#failedCommits,
+      pendingRecords: this.#pendingRecords,
+      lastCommitMs: this.#lastCommitMs,
+      commitMsTotal: this.#commitMsTotal,
+      bytes: fileBytes(this.#file),
+    };
   }
 
   /** Gives free pages back to the file system, a bounded number at a time. */
@@ -467,10 +549,7 @@ class SqliteStore implements Store {
   summary(): StoreSummary {
     const count = (table: string) =>
       num(this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get()!.n);
-    let bytes = 0;
-    for (const suffix of ["", "-wal"]) {
-      if (existsSync(this.#file + suffix)) bytes += statSync(this.#file + suffix).size;
-    }
+    const bytes = fileBytes(this.#file);
     return {
       sessions: count("sessions"),
       subscriptions: count("subscriptions"),
@@ -481,9 +560,13 @@ class SqliteStore implements Store {
     };
   }
 
+  /** Commits what is pending and closes the file, also when that commit fails (it rethrows). */
   close(): void {
     if (!this.#db.isOpen) return;
-    this.commit();
-    this.#db.close();
+    try {
+      this.commit();
+    } finally {
+      this.#db.close();
+    }
   }
 }
