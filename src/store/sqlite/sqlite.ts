@@ -14,16 +14,16 @@ import {
   type StatementSync,
 } from "./driver.ts";
 import { StoreError } from "../error.ts";
-import {
-  type Store,
-  type StoredDelivery,
-  type StoredMessage,
-  type StoredSession,
-  type StoredState,
-  type StoredSubscription,
-  type StoredWill,
-  type StoreFigures,
-  type StoreSummary,
+import type {
+  Store,
+  StoredDelivery,
+  StoredMessage,
+  StoredSession,
+  StoredState,
+  StoredSubscription,
+  StoredWill,
+  StoreFigures,
+  StoreSummary,
 } from "../types.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
 import { propertiesFromJson, propertiesToJson } from "./properties.ts";
