@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ConnectPacket, ProtocolLevel, QoS } from "../protocol/packets.ts";
+import type { ConnectPacket, ProtocolLevel, QoS, Will } from "../protocol/packets.ts";
 import type { Properties } from "../protocol/properties.ts";
 import { ReasonCode } from "../protocol/reason.ts";
 import type { ListenerType, ResolvedConfig, ResolvedListener } from "../config/types.ts";
@@ -388,17 +388,26 @@ export class BrokerCore implements BrokerContext {
       if (message && !message.expired && this.#retained.set(message)) continue;
       store.retainedCleared(topic);
     }
+    /** Wills of sessions that ended with their connection when the broker died. */
+    const ended: [ClientInfo, Will][] = [];
     for (const stored of state.sessions) {
-      const session = new Session(stored.clientId, stored.expiryMs, this.#sessionContext);
-      session.durable = true;
-      session.info = {
+      const info: ClientInfo = {
         clientId: stored.clientId,
         username: stored.username,
         remoteAddr: { hostname: "", port: 0, transport: "tcp" },
         listener: "",
-        cleanSession: false,
+        cleanSession: stored.expiryMs === 0,
         protocolVersion: stored.protocolVersion,
       };
+      if (stored.expiryMs === 0) {
+        const will = state.wills.get(stored.clientId);
+        if (will) ended.push([info, willFromRecord(will)]);
+        store.sessionEnded(stored.clientId);
+        continue;
+      }
+      const session = new Session(stored.clientId, stored.expiryMs, this.#sessionContext);
+      session.durable = true;
+      session.info = info;
       this.#sessions.set(stored.clientId, session);
       if (stored.expiryMs !== Infinity) {
         const at = stored.expiresAt || now + stored.expiryMs;
@@ -407,9 +416,13 @@ export class BrokerCore implements BrokerContext {
       }
       const will = state.wills.get(stored.clientId);
       if (will) {
+        // Connected when the broker stopped: its delay counts from now, the moment of the crash
+        // being unknown (at most one commit interval after the last record written).
         session.will = willFromRecord(will);
         const delay = will.properties?.willDelayInterval ?? 0;
-        this.#wills.set(session, will.dueAt || now + delay * 1000);
+        const at = will.dueAt || now + delay * 1000;
+        this.#wills.set(session, at);
+        if (!will.dueAt) store.willSaved(stored.clientId, { ...will, dueAt: at });
       }
     }
     for (const { clientId, filter, options } of state.subscriptions) {
@@ -444,6 +457,8 @@ export class BrokerCore implements BrokerContext {
     for (const { clientId, packetId } of state.awaitingRelease) {
       this.#sessions.get(clientId)?.awaitingRelease.add(packetId);
     }
+    // Published once every session is back, so that every subscriber gets them.
+    for (const [info, will] of ended) this.#publishWill(info, will);
     this.#expire(now);
     this.stats.retainedExpired += this.#retained.expire(now);
     this.commit();
@@ -629,8 +644,16 @@ export class BrokerCore implements BrokerContext {
     if (!durable) {
       if (session.durable) store.sessionEnded(session.clientId);
       session.durable = false;
+      // A session that ends with its connection keeps only its will in the store, so that
+      // a broker that dies under it still publishes the will after the restart.
+      if (session.will && session.client) {
+        store.sessionSaved(sessionRecord(session, 0));
+        store.willSaved(session.clientId, willRecord(session.will, 0));
+        session.willStored = true;
+      }
       return;
     }
+    session.willStored = false;
     if (!session.durable) {
       // Its deliveries so far were never written: they start being written now.
       session.durable = true;
@@ -767,8 +790,9 @@ export class BrokerCore implements BrokerContext {
     session.clear();
     this.#expiries.delete(session);
     this.#sessions.delete(session.clientId);
-    if (session.durable) this.store.sessionEnded(session.clientId);
+    if (session.durable || session.willStored) this.store.sessionEnded(session.clientId);
     session.durable = false;
+    session.willStored = false;
   }
 
   /**

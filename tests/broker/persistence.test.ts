@@ -347,6 +347,50 @@ test("a will waiting for its delay when the broker died is published after the r
   }
 });
 
+test("the wills of clients connected when the broker died are published after the restart", async () => {
+  const { dir, config } = place();
+  let broker = await start(config);
+  try {
+    const sub = await client(broker.port, { clientId: "sub" });
+    sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "w/#", qos: 1 }] });
+    await sub.c.next("suback");
+    sub.c.destroy();
+    // A session that ends with its connection, and one that outlives it.
+    const will = (topic: string) => ({ topic, payload: topic, qos: 1, retain: false });
+    const clean = await client(broker.port, {
+      clientId: "clean",
+      clean: true,
+      will: will("w/clean"),
+    });
+    assert.equal(clean.connack.returnCode, 0);
+    const kept = await client(broker.port, { clientId: "kept", will: will("w/kept") });
+    assert.equal(kept.connack.returnCode, 0);
+    await kill(broker);
+    clean.c.destroy();
+    kept.c.destroy();
+
+    broker = await start(config);
+    const back = await client(broker.port, { clientId: "sub" });
+    const wills = await publishes(back.c, 2);
+    assert.deepEqual(wills.map(text).sort(), ["w/clean", "w/kept"]);
+    for (const p of wills) back.c.send({ cmd: "puback", messageId: p.messageId });
+    // A SUBACK waits for the commit, which holds the acknowledgements before it.
+    back.c.send({ cmd: "subscribe", messageId: 9, subscriptions: [{ topic: "x", qos: 1 }] });
+    await back.c.next("suback");
+    back.c.destroy();
+    // Published once: a second restart has none left.
+    await kill(broker);
+    broker = await start(config);
+    const again = await client(broker.port, { clientId: "sub" });
+    again.c.send({ cmd: "pingreq" });
+    assert.equal((await again.c.next(undefined, 10000)).cmd, "pingresp");
+    again.c.destroy();
+  } finally {
+    await kill(broker);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 describe("a store that cannot be used", () => {
   test("a damaged file is an error naming it; --move-aside starts empty", async () => {
     const { dir, config, db } = place();
