@@ -450,7 +450,7 @@ export class BrokerCore implements BrokerContext {
         packetId: d.packetId,
         released: d.released,
         ids: d.ids,
-        group: undefined,
+        group: d.share === undefined ? undefined : this.#shareGroup(d.share),
         seq: d.seq,
       });
     }
@@ -466,6 +466,12 @@ export class BrokerCore implements BrokerContext {
       `persistence: restored ${this.#sessions.size} sessions, ${this.#retained.size} retained ` +
         `messages, ${deliveries} queued or in flight`,
     );
+  }
+
+  /** The shared subscription named by a `$share/group/filter`, if it has members. */
+  #shareGroup(filter: string): ShareGroup<Subscriber> | undefined {
+    const shared = sharedFilter(filter);
+    return shared && this.#subscriptions.group(shared.filter, shared.group);
   }
 
   /** Binds every configured listener; on failure unbinds what was bound and rethrows. */

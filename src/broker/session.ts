@@ -299,6 +299,7 @@ export class Session implements Subscriber {
       packetId,
       released: false,
       ids: outgoing.ids ? [...outgoing.ids] : undefined,
+      share: outgoing.group && `$share/${outgoing.group.name}/${outgoing.group.filter}`,
     });
   }
 

@@ -68,6 +68,8 @@ export interface StoredDelivery {
   released: boolean;
   /** Identifiers of the subscriptions it matched. */
   ids: number[] | undefined;
+  /** The shared subscription (`$share/group/filter`) it was given to the session for. */
+  share?: string;
 }
 
 /**

@@ -391,6 +391,46 @@ test("the wills of clients connected when the broker died are published after th
   }
 });
 
+test("messages queued for a shared subscription's member stay its own across a restart", async () => {
+  const { dir, config } = place();
+  let broker = await start(config);
+  try {
+    for (const clientId of ["m1", "m2"]) {
+      const m = await client(broker.port, { clientId });
+      m.c.send({
+        cmd: "subscribe",
+        messageId: 1,
+        subscriptions: [{ topic: "$share/g/t", qos: 1 }],
+      });
+      await m.c.next("suback");
+      m.c.destroy();
+    }
+    const pub = await client(broker.port, { clientId: "pub", clean: true });
+    for (let i = 1; i <= 4; i++) {
+      pub.c.send({ cmd: "publish", topic: "t", payload: `${i}`, qos: 1, messageId: i });
+      await pub.c.next("puback");
+    }
+    await kill(broker);
+    pub.c.destroy();
+
+    broker = await start(config);
+    // m1 starts afresh: the messages its old session held go to the other member, once.
+    const m1 = await client(broker.port, { clientId: "m1", clean: true });
+    m1.c.send({ cmd: "pingreq" });
+    assert.equal((await m1.c.next(undefined, 10000)).cmd, "pingresp", "none for the new m1");
+    m1.c.destroy();
+    const m2 = await client(broker.port, { clientId: "m2" });
+    const got = await publishes(m2.c, 4);
+    assert.deepEqual(got.map(text).sort(), ["1", "2", "3", "4"]);
+    m2.c.send({ cmd: "pingreq" });
+    assert.equal((await m2.c.next(undefined, 10000)).cmd, "pingresp", "each once");
+    m2.c.destroy();
+  } finally {
+    await kill(broker);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 describe("a store that cannot be used", () => {
   test("a damaged file is an error naming it; --move-aside starts empty", async () => {
     const { dir, config, db } = place();

@@ -51,7 +51,7 @@ const SQL = {
   saveSubscription: "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
   removeSubscription: "DELETE FROM subscriptions WHERE client_id = ? AND filter = ?",
   saveMessage: "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
-  addDelivery: "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+  addDelivery: "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
   sendDelivery: "UPDATE deliveries SET seq = ?, packet_id = ? WHERE client_id = ? AND seq = ?",
   releaseDelivery: "UPDATE deliveries SET seq = ?, released = 1 WHERE client_id = ? AND seq = ?",
   removeDelivery: "DELETE FROM deliveries WHERE client_id = ? AND seq = ?",
@@ -79,7 +79,8 @@ const WILL_COLUMNS = "client_id, topic, payload, qos, retain, properties, due_at
 const SUBSCRIPTION_COLUMNS = "client_id, filter, qos, no_local, retain_as_published, " +
   "retain_handling, subscription_id, share_group";
 const MESSAGE_COLUMNS = "id, topic, payload, qos, retain, properties, expires_at";
-const DELIVERY_COLUMNS = "client_id, seq, message_id, qos, retain, packet_id, released, ids";
+const DELIVERY_COLUMNS =
+  "client_id, seq, message_id, qos, retain, packet_id, released, ids, share";
 
 type Row = SQLOutputValue[];
 
@@ -372,6 +373,7 @@ class SqliteStore implements Store {
       d.packetId,
       bool(d.released),
       d.ids ? JSON.stringify(d.ids) : null,
+      d.share ?? null,
     );
   }
 
@@ -528,6 +530,7 @@ class SqliteStore implements Store {
         packetId: num(r[5]),
         released: r[6] === 1,
         ids: typeof r[7] === "string" ? JSON.parse(r[7]) : undefined,
+        share: r[8] === null ? undefined : String(r[8]),
       })),
       retained: paged(
         db,
