@@ -7,6 +7,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { pathToFileURL } from "node:url";
 import {
   DatabaseSync,
   type SQLInputValue,
@@ -79,8 +80,7 @@ const WILL_COLUMNS = "client_id, topic, payload, qos, retain, properties, due_at
 const SUBSCRIPTION_COLUMNS = "client_id, filter, qos, no_local, retain_as_published, " +
   "retain_handling, subscription_id, share_group";
 const MESSAGE_COLUMNS = "id, topic, payload, qos, retain, properties, expires_at";
-const DELIVERY_COLUMNS =
-  "client_id, seq, message_id, qos, retain, packet_id, released, ids, share";
+const DELIVERY_COLUMNS = "client_id, seq, message_id, qos, retain, packet_id, released, ids, share";
 
 type Row = SQLOutputValue[];
 
@@ -176,12 +176,7 @@ function prepare(db: DatabaseSync, file: string, sync: SyncMode): void {
   } catch (error) {
     throw damaged(file, error);
   }
-  if (version > SCHEMA_VERSION) {
-    throw new StoreError(
-      `persistence: ${file} was written by a newer broker (store version ${version}, this one knows ${SCHEMA_VERSION}): run that version, or point persistence.path at another file`,
-      file,
-    );
-  }
+  if (version > SCHEMA_VERSION) throw newer(file, version);
   try {
     // Only takes effect before the first table exists: a new file gives freed pages back.
     if (version === 0) db.exec("PRAGMA auto_vacuum = INCREMENTAL");
@@ -212,6 +207,72 @@ function prepare(db: DatabaseSync, file: string, sync: SyncMode): void {
   }
 }
 
+/** Counts of what the store in `db` holds. */
+function summarize(db: DatabaseSync, file: string): StoreSummary {
+  const count = (table: string) => num(db.prepare(`SELECT count(*) AS n FROM ${table}`).get()!.n);
+  return {
+    sessions: count("sessions"),
+    subscriptions: count("subscriptions"),
+    messages: count("messages"),
+    deliveries: count("deliveries"),
+    retained: count("retained"),
+    bytes: fileBytes(file),
+  };
+}
+
+/**
+ * What the store at `file` holds, read without writing anything (`broker store FILE`): the file
+ * is opened read-only, so it is neither created, migrated nor checkpointed. Throws a
+ * {@link StoreError} for a missing, damaged or newer store.
+ */
+export function readStoreSummary(file: string): StoreSummary {
+  if (!existsSync(file)) {
+    throw new StoreError(`persistence: ${file} does not exist: check the path`, file);
+  }
+  // Without a WAL no connection has the store open (one keeps FILE-wal while it lives): it is
+  // read as immutable, which adds no FILE-shm. Beside a running broker it is read as any reader
+  // does, which changes nothing but the read marks in FILE-shm.
+  const quiet = !existsSync(`${file}-wal`) && !existsSync(`${file}-shm`);
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(quiet ? `${pathToFileURL(file).href}?immutable=1` : file, {
+      readOnly: true,
+    });
+  } catch (error) {
+    throw new StoreError(
+      `persistence: cannot open ${file} (${(error as Error).message}): check that it may be read`,
+      file,
+    );
+  }
+  try {
+    let version: number;
+    try {
+      version = num(db.prepare("PRAGMA user_version").get()!.user_version);
+    } catch (error) {
+      throw damaged(file, error);
+    }
+    if (version > SCHEMA_VERSION) throw newer(file, version);
+    // A store no broker has written to yet holds nothing.
+    if (version === 0) {
+      return {
+        sessions: 0,
+        subscriptions: 0,
+        messages: 0,
+        deliveries: 0,
+        retained: 0,
+        bytes: fileBytes(file),
+      };
+    }
+    try {
+      return summarize(db, file);
+    } catch (error) {
+      throw damaged(file, error);
+    }
+  } finally {
+    db.close();
+  }
+}
+
 /** The size of the store's file and its WAL. */
 function fileBytes(file: string): number {
   let bytes = 0;
@@ -237,6 +298,13 @@ function commitError(file: string, error: unknown): StoreError {
     fix = "check the disk and its file system (the kernel log says more)";
   }
   return new StoreError(`persistence: cannot commit to ${file} (${cause}): ${fix}`, file);
+}
+
+function newer(file: string, version: number): StoreError {
+  return new StoreError(
+    `persistence: ${file} was written by a newer broker (store version ${version}, this one knows ${SCHEMA_VERSION}): run that version, or point persistence.path at another file`,
+    file,
+  );
 }
 
 function damaged(file: string, error: unknown): StoreError {
@@ -550,17 +618,7 @@ class SqliteStore implements Store {
   }
 
   summary(): StoreSummary {
-    const count = (table: string) =>
-      num(this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get()!.n);
-    const bytes = fileBytes(this.#file);
-    return {
-      sessions: count("sessions"),
-      subscriptions: count("subscriptions"),
-      messages: count("messages"),
-      deliveries: count("deliveries"),
-      retained: count("retained"),
-      bytes,
-    };
+    return summarize(this.#db, this.#file);
   }
 
   /** Commits what is pending and closes the file, also when that commit fails (it rethrows). */
