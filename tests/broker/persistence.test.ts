@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -431,6 +431,29 @@ test("messages queued for a shared subscription's member stay its own across a r
   }
 });
 
+/**
+ * A folder in which no file can be created: one without write permission, or for root, whom
+ * permissions do not stop, one on a file system that refuses new files (sysfs, procfs). None
+ * where neither exists.
+ */
+function unwritableFolder(dir: string): string | undefined {
+  const candidates = process.getuid?.() === 0 ? ["/sys", "/proc"] : [join(dir, "locked")];
+  if (process.getuid?.() !== 0) {
+    mkdirSync(candidates[0]);
+    chmodSync(candidates[0], 0o500);
+  }
+  for (const folder of candidates) {
+    const probe = join(folder, `broker-probe-${process.pid}`);
+    try {
+      writeFileSync(probe, "");
+      rmSync(probe);
+    } catch {
+      return folder;
+    }
+  }
+  return undefined;
+}
+
 describe("a store that cannot be used", () => {
   test("a damaged file is an error naming it; --move-aside starts empty", async () => {
     const { dir, config, db } = place();
@@ -470,29 +493,25 @@ describe("a store that cannot be used", () => {
     }
   });
 
-  test(
-    "a read-only folder is an error at start",
-    { skip: process.getuid?.() === 0 && "root writes anywhere" },
-    async () => {
-      const { dir, config } = place();
-      const locked = join(dir, "locked");
-      try {
-        rmSync(locked, { force: true, recursive: true });
-        await import("node:fs").then((fs) => fs.mkdirSync(locked));
-        chmodSync(locked, 0o500);
-        writeFileSync(
-          config,
-          "listeners:\n  default:\n    bind: 127.0.0.1:0\npersistence:\n  path: locked/b.db\n",
-        );
-        const [code, output] = await exitCode(["-c", config]);
-        assert.equal(code, 2, output);
-        assert.match(output, /locked\/b\.db/);
-      } finally {
-        chmodSync(locked, 0o700);
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  );
+  test("a folder the broker cannot write is an error at start naming the file and the fix", async (t) => {
+    const { dir, config } = place();
+    const folder = unwritableFolder(dir);
+    try {
+      if (!folder) return t.skip("no folder here refuses new files");
+      const file = join(folder, "b.db");
+      writeFileSync(
+        config,
+        `listeners:\n  default:\n    bind: 127.0.0.1:0\npersistence:\n  path: ${file}\n`,
+      );
+      const [code, output] = await exitCode(["-c", config]);
+      assert.equal(code, 2, output);
+      assert.ok(output.includes(file), output);
+      assert.match(output, /may read and write it and its folder|let the broker write/);
+    } finally {
+      if (folder?.startsWith(dir)) chmodSync(folder, 0o700);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   test("broker store FILE prints what the store holds", async () => {
     const { dir, config, db } = place();
