@@ -6,6 +6,8 @@
  *   npm run bench:store -- --runtimes node,bun   some of: deno bun node
  *   npm run bench:store -- --runs 3              restarts per runtime (the median is reported)
  *   npm run bench:store -- --skip-churn          restart times only
+ *   npm run bench:store -- --broker-root DIR     the broker and store of another checkout
+ *                                                (with its node_modules), to compare
  *
  * With STORE_BENCH_DIR set, the files go there and stay (filled.db is the filled store).
  *
@@ -14,7 +16,8 @@
  * queued for one session, 50 per session); then the broker's CLI is started on a copy of that
  * file on each runtime (`deno run -A src/cli.ts`, `bun src/cli.ts`, `node dist/cli.js`, or
  * `node --import tsx src/cli.ts` without a build) and timed from spawn until its port accepts a
- * TCP connection: load, restore and listen.
+ * TCP connection: load, restore and listen. On Linux the CPU time the broker used until then is
+ * given too, which a busy machine inflates less than the elapsed time.
  *
  * Churn: one hour of a busy edge box, compressed in time, written through the same interface as
  * the broker writes it, ten commits per simulated second. Each second 5 of 1,000 persistent
@@ -26,17 +29,23 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { openSqliteStore } from "../src/store/sqlite/sqlite.ts";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { openSqliteStore as OpenSqliteStore } from "../src/store/sqlite/sqlite.ts";
 import type { Store } from "../src/store/types.ts";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
 const HOST = "127.0.0.1";
 const RUNTIMES = ["deno", "bun", "node"] as const;
 type Runtime = typeof RUNTIMES[number];
@@ -47,8 +56,14 @@ const { values } = parseArgs({
     runtimes: { type: "string", default: RUNTIMES.join(",") },
     runs: { type: "string", default: "1" },
     "skip-churn": { type: "boolean", default: false },
+    "broker-root": { type: "string" },
   },
 });
+/** The checkout whose broker and store run: this one, or another to compare with. */
+const root = values["broker-root"] ?? fileURLToPath(new URL("..", import.meta.url));
+const { openSqliteStore } = await import(
+  pathToFileURL(join(root, "src/store/sqlite/sqlite.ts")).href
+) as { openSqliteStore: typeof OpenSqliteStore };
 const scale = Number(values.scale);
 if (!(scale > 0 && scale <= 10)) {
   throw new Error(`--scale ${values.scale}: need a number in (0, 10]`);
@@ -191,8 +206,27 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-/** Milliseconds from spawn until the port accepts a connection; the broker is then stopped. */
-async function restartOnce(runtime: Runtime, dir: string, source: string): Promise<number> {
+/** CPU seconds (user and system) process `pid` used so far, where /proc tells (Linux). */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Milliseconds from spawn until the port accepts a connection, and the CPU seconds used by then;
+ * the broker is then stopped.
+ */
+async function restartOnce(
+  runtime: Runtime,
+  dir: string,
+  source: string,
+): Promise<[number, number | undefined]> {
   const file = join(dir, `restart-${runtime}.db`);
   rmSync(file, { force: true });
   rmSync(`${file}-wal`, { force: true });
@@ -225,7 +259,7 @@ async function restartOnce(runtime: Runtime, dir: string, source: string): Promi
       if (performance.now() - started > 120_000) {
         throw new Error(`${runtime}: not listening after 120 s`);
       }
-      if (await accepts(port)) return performance.now() - started;
+      if (await accepts(port)) return [performance.now() - started, cpuSeconds(child.pid)];
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   } finally {
@@ -389,12 +423,18 @@ try {
   );
   console.log("");
   console.log(`restart until the port accepts a connection (median of ${runs}):`);
-  console.log("  runtime                         seconds");
+  console.log("  runtime                         seconds  cpu seconds");
   for (const runtime of runtimes) {
     const samples: number[] = [];
-    for (let i = 0; i < runs; i++) samples.push(await restartOnce(runtime, dir, source));
+    const cpu: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const [ms, seconds] = await restartOnce(runtime, dir, source);
+      samples.push(ms);
+      if (seconds !== undefined) cpu.push(seconds);
+    }
     const label = command(runtime).label.padEnd(32);
-    console.log(`  ${label}${(median(samples) / 1000).toFixed(2)}`);
+    const used = cpu.length === runs ? median(cpu).toFixed(2) : "-";
+    console.log(`  ${label}${(median(samples) / 1000).toFixed(2).padEnd(9)}${used}`);
   }
   if (!values["skip-churn"]) {
     started = performance.now();
