@@ -416,8 +416,8 @@ export class BrokerCore implements BrokerContext {
       }
       const will = state.wills.get(stored.clientId);
       if (will) {
-        // Connected when the broker stopped: its delay counts from now, the moment of the crash
-        // being unknown (at most one commit interval after the last record written).
+        // Due 0: its connection ended with the broker, at a moment not known; the delay counts
+        // from now, and is written so that another crash keeps it.
         session.will = willFromRecord(will);
         const delay = will.properties?.willDelayInterval ?? 0;
         const at = will.dueAt || now + delay * 1000;
@@ -1119,8 +1119,10 @@ export class BrokerCore implements BrokerContext {
           clearTimeout(this.#commitTimer);
           this.store.close();
         } catch (error) {
-          // Held acknowledgements were never sent: the clients send those messages again.
-          this.logger.error(`${(error as Error).message}; the broker stops without them`);
+          this.logger.error(
+            `${(error as Error).message}; the broker stops with records not written, whose ` +
+              `acknowledgements were never sent (their clients send those packets again)`,
+          );
         } finally {
           this.#markClosed();
         }
