@@ -50,6 +50,8 @@ describe("the SQLite store", () => {
     });
     store.messageStored(message(1));
     store.messageStored(message(2));
+    store.messageStored({ ...message(3), qos: 2, retain: true, expiresAt: 99 });
+    store.retainedSet("r", 3);
     store.deliveryAdded({
       clientId: "c1",
       seq: 1,
@@ -110,11 +112,12 @@ describe("the SQLite store", () => {
     assert.equal(state.subscriptions[0].options.subscriptionId, 9);
     assert.equal(state.subscriptions[0].options.noLocal, true);
     assert.deepEqual(state.messages.get(1), message(1));
+    assert.deepEqual(state.messages.get(3), { ...message(3), qos: 2, retain: true, expiresAt: 99 });
     assert.deepEqual(
       state.deliveries.map((d) => [d.seq, d.messageId, d.packetId, d.released, d.ids]),
       [[1, 1, 0, false, [9]], [4, 2, 17, true, undefined]],
     );
-    assert.deepEqual([...state.retained], [["a/b", 1]]);
+    assert.deepEqual([...state.retained], [["a/b", 1], ["r", 3]]);
     assert.deepEqual(state.awaitingRelease, [{ clientId: "c1", packetId: 5 }]);
     assert.equal(state.wills.get("c1")?.dueAt, 123);
   });

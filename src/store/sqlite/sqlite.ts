@@ -79,8 +79,10 @@ const SESSION_COLUMNS = "client_id, username, protocol, expiry_ms, expires_at";
 const WILL_COLUMNS = "client_id, topic, payload, qos, retain, properties, due_at";
 const SUBSCRIPTION_COLUMNS = "client_id, filter, qos, no_local, retain_as_published, " +
   "retain_handling, subscription_id, share_group";
-const MESSAGE_COLUMNS = "id, topic, payload, qos, retain, properties, expires_at";
-const DELIVERY_COLUMNS = "client_id, seq, message_id, qos, retain, packet_id, released, ids, share";
+// Flags in one column: each column of each row costs a value made for it.
+const MESSAGE_COLUMNS = "id, topic, payload, qos + 4 * retain, properties, expires_at";
+const DELIVERY_COLUMNS =
+  "client_id, seq, message_id, qos + 4 * retain + 8 * released, packet_id, ids, share";
 
 type Row = SQLOutputValue[];
 
@@ -584,21 +586,21 @@ class SqliteStore implements Store {
         id: num(r[0]),
         topic: String(r[1]),
         payload: r[2] as Uint8Array,
-        qos: num(r[3]) as 0 | 1 | 2,
-        retain: r[4] === 1,
-        properties: propertiesFromJson(r[5]),
-        expiresAt: num(r[6]),
+        qos: (num(r[3]) & 3) as 0 | 1 | 2,
+        retain: (num(r[3]) & 4) !== 0,
+        properties: propertiesFromJson(r[4]),
+        expiresAt: num(r[5]),
       })),
       deliveries: paged(db, "deliveries", DELIVERY_COLUMNS, 2, (r) => ({
         clientId: String(r[0]),
         seq: num(r[1]),
         messageId: num(r[2]),
-        qos: num(r[3]) as 1 | 2,
-        retain: r[4] === 1,
-        packetId: num(r[5]),
-        released: r[6] === 1,
-        ids: typeof r[7] === "string" ? JSON.parse(r[7]) : undefined,
-        share: r[8] === null ? undefined : String(r[8]),
+        qos: (num(r[3]) & 3) as 1 | 2,
+        retain: (num(r[3]) & 4) !== 0,
+        packetId: num(r[4]),
+        released: (num(r[3]) & 8) !== 0,
+        ids: typeof r[5] === "string" ? JSON.parse(r[5]) : undefined,
+        share: r[6] === null ? undefined : String(r[6]),
       })),
       retained: paged(
         db,
