@@ -10,6 +10,7 @@ import type { BoundListener, Gauges } from "../broker/core.ts";
 import type { ByVersionQos, Stats } from "../broker/stats.ts";
 import { VERSION } from "../version.ts";
 import type { Labels, MetricFamily } from "./exposition.ts";
+import type { StoreHealth } from "../store/types.ts";
 
 /** What the metrics read. */
 export interface MetricsSource {
@@ -24,6 +25,8 @@ export interface MetricsSource {
   readonly adminLoginFailures: number;
   /** Milliseconds since the epoch when the broker started. */
   readonly startedAt: number;
+  /** The persistence store's figures; undefined without one. */
+  readonly store?: StoreHealth;
 }
 
 /** Protocol labels by protocol level. */
@@ -211,5 +214,39 @@ export function brokerMetrics(source: MetricsSource): MetricFamily[] {
       "Failed logins to the HTTP listener.",
       source.adminLoginFailures,
     ),
+    ...storeMetrics(source.store),
+  ];
+}
+
+// ---- persistence store: its own block, read from `BrokerCore.storeHealth` ----
+
+/** The persistence store's metric families; none without a store. */
+function storeMetrics(store: StoreHealth | undefined): MetricFamily[] {
+  if (!store) return [];
+  const f = store.figures;
+  return [
+    counter("broker_store_commits_total", "Commits that wrote their records.", f.commits),
+    counter(
+      "broker_store_commit_failures_total",
+      "Commits that failed (a full disk, an I/O error, a removed file); each retry counts.",
+      f.failedCommits,
+    ),
+    gauge(
+      "broker_store_failing",
+      "1 while commits fail: acknowledgements wait for one to succeed.",
+      store.failing ? 1 : 0,
+    ),
+    gauge("broker_store_pending_records", "Records waiting for a commit.", f.pendingRecords),
+    counter(
+      "broker_store_commit_seconds_total",
+      "Time spent in successful commits, in seconds.",
+      f.commitMsTotal / 1000,
+    ),
+    gauge(
+      "broker_store_last_commit_seconds",
+      "How long the last successful commit took, in seconds.",
+      f.lastCommitMs / 1000,
+    ),
+    gauge("broker_store_bytes", "Size of the store's file and its write-ahead log.", f.bytes),
   ];
 }

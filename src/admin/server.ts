@@ -167,6 +167,7 @@ export class AdminServer {
       eventLoopLagSeconds: this.#lag.seconds,
       adminLoginFailures: this.#loginFailures,
       startedAt: this.#startedAt,
+      store: this.#source.store,
     });
     return text(200, renderExposition(families, format), { "content-type": CONTENT_TYPES[format] });
   }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ConnectPacket, ProtocolLevel, QoS } from "../protocol/packets.ts";
+import type { ConnectPacket, ProtocolLevel, QoS, Will } from "../protocol/packets.ts";
 import type { Properties } from "../protocol/properties.ts";
 import { ReasonCode } from "../protocol/reason.ts";
 import type { ListenerType, ResolvedConfig, ResolvedListener } from "../config/types.ts";
@@ -30,7 +30,7 @@ import { RetainedStore } from "./retained.ts";
 import { type Outgoing, Session, type SessionContext } from "./session.ts";
 import { newStats, type Stats } from "./stats.ts";
 import { sharedFilter } from "../protocol/topic.ts";
-import type { Store, StoredState } from "../store/types.ts";
+import type { Store, StoredState, StoreHealth } from "../store/types.ts";
 import { memoryStore } from "../store/memory/memory.ts";
 import {
   messageFromRecord,
@@ -85,6 +85,12 @@ const SWEEP_MS = 500;
 
 /** A commit longer than this is logged: it stalled the event loop that long. */
 const SLOW_COMMIT_MS = 100;
+
+/** The first retry of a failed commit waits this long; each further one twice as long as the last. */
+const RETRY_MIN_MS = 50;
+
+/** The longest wait between two retries of a failed commit. */
+const RETRY_MAX_MS = 5000;
 
 /** Connections over `max-connections` waiting at once for a CONNECT to refuse with CONNACK. */
 const MAX_REFUSING = 64;
@@ -156,6 +162,8 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   /** Output held until the records it acknowledges are committed. */
   #afterCommit: (() => void)[] = [];
   #commitTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Since when and how often commits failed, while they fail. */
+  #failing: { since: number; attempts: number } | undefined;
   /** The longest commit so far, in ms, for the log and the bench. */
   longestCommitMs = 0;
   /** The other nodes of the cluster, when this broker is one of several. */
@@ -218,13 +226,23 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     }
   }
 
-  /** Writes the pending records, then lets out the output that waited for them. */
+  /**
+   * Writes the pending records, then lets out the output that waited for them. A commit that
+   * fails keeps both: nothing is acknowledged that is not on disk. It is retried with backoff,
+   * logged once when it starts failing and once when it works again.
+   */
   readonly commit = (): void => {
     clearTimeout(this.#commitTimer);
     this.#commitTimer = undefined;
     if (this.store.pending) {
       const started = performance.now();
-      this.store.commit();
+      try {
+        this.store.commit();
+      } catch (error) {
+        this.#commitFailed(error as Error);
+        return;
+      }
+      if (this.#failing) this.#commitRecovered();
       const took = performance.now() - started;
       if (took > this.longestCommitMs) {
         this.longestCommitMs = took;
@@ -238,6 +256,38 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     this.#afterCommit = [];
     for (const flush of waiting) if (!this.#bus?.holdOutput(flush)) flush();
   };
+
+  #commitFailed(error: Error): void {
+    const failing = this.#failing ??= { since: Date.now(), attempts: 0 };
+    if (failing.attempts++ === 0) {
+      this.logger.error(
+        `${error.message}; acknowledgements (PUBACK, PUBREC, SUBACK, CONNACK with a session) ` +
+          `wait until a commit succeeds, retried with backoff; /readyz is 503 until then`,
+      );
+    }
+    if (this.#closing) return;
+    const delay = Math.min(RETRY_MIN_MS * 2 ** (failing.attempts - 1), RETRY_MAX_MS);
+    this.#commitTimer = setTimeout(this.commit, delay);
+  }
+
+  #commitRecovered(): void {
+    const { since, attempts } = this.#failing!;
+    this.#failing = undefined;
+    const seconds = ((Date.now() - since) / 1000).toFixed(1);
+    this.logger.warn(
+      `persistence: commits work again after ${attempts} failed attempts over ${seconds} s; ` +
+        `the acknowledgements they held go now`,
+    );
+  }
+
+  /**
+   * The durable store's figures (commits, failed commits, pending records, commit times, file
+   * size) and whether its commits fail now; undefined without one. For `/metrics` and `/readyz`.
+   */
+  get storeHealth(): StoreHealth | undefined {
+    if (!this.store.durable) return undefined;
+    return { figures: this.store.figures(), failing: this.#failing !== undefined };
+  }
 
   /**
    * Whether output must wait for the commit of records written before it: then `flush` runs
@@ -342,26 +392,35 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     const now = Date.now();
     const store = this.store;
     const messages = new Map<number, RoutedMessage>();
-    for (const [id, stored] of state.messages) {
-      messages.set(id, messageFromRecord(stored));
-      if (id > this.#lastMessageId) this.#lastMessageId = id;
+    for (const stored of state.messages) {
+      messages.set(stored.id, messageFromRecord(stored));
+      if (stored.id > this.#lastMessageId) this.#lastMessageId = stored.id;
     }
     for (const [topic, id] of state.retained) {
       const message = messages.get(id);
       if (message && !message.expired && this.#retained.set(message)) continue;
       store.retainedCleared(topic);
     }
+    /** Wills of sessions that ended with their connection when the broker died. */
+    const ended: [ClientInfo, Will][] = [];
     for (const stored of state.sessions) {
-      const session = new Session(stored.clientId, stored.expiryMs, this.#sessionContext);
-      session.durable = true;
-      session.info = {
+      const info: ClientInfo = {
         clientId: stored.clientId,
         username: stored.username,
         remoteAddr: { hostname: "", port: 0, transport: "tcp" },
         listener: "",
-        cleanSession: false,
+        cleanSession: stored.expiryMs === 0,
         protocolVersion: stored.protocolVersion,
       };
+      if (stored.expiryMs === 0) {
+        const will = state.wills.get(stored.clientId);
+        if (will) ended.push([info, willFromRecord(will)]);
+        store.sessionEnded(stored.clientId);
+        continue;
+      }
+      const session = new Session(stored.clientId, stored.expiryMs, this.#sessionContext);
+      session.durable = true;
+      session.info = info;
       this.#sessions.set(stored.clientId, session);
       if (stored.expiryMs !== Infinity) {
         const at = stored.expiresAt || now + stored.expiryMs;
@@ -370,9 +429,13 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       }
       const will = state.wills.get(stored.clientId);
       if (will) {
+        // Due 0: its connection ended with the broker, at a moment not known; the delay counts
+        // from now, and is written so that another crash keeps it.
         session.will = willFromRecord(will);
         const delay = will.properties?.willDelayInterval ?? 0;
-        this.#wills.set(session, will.dueAt || now + delay * 1000);
+        const at = will.dueAt || now + delay * 1000;
+        this.#wills.set(session, at);
+        if (!will.dueAt) store.willSaved(stored.clientId, { ...will, dueAt: at });
       }
     }
     for (const { clientId, filter, options } of state.subscriptions) {
@@ -381,8 +444,16 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       session.subscriptions.set(filter, options);
       this.#subscriptions.add(sharedFilter(filter)?.filter ?? filter, session, options);
     }
+    // A session's deliveries come together: one look-up per session, not per delivery.
+    let deliveries = 0;
+    let owner = "";
+    let session: Session | undefined;
     for (const d of state.deliveries) {
-      const session = this.#sessions.get(d.clientId);
+      deliveries++;
+      if (d.clientId !== owner) {
+        owner = d.clientId;
+        session = this.#sessions.get(owner);
+      }
       const message = messages.get(d.messageId);
       if (!session || !message) continue;
       session.restoreDelivery({
@@ -392,20 +463,28 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
         packetId: d.packetId,
         released: d.released,
         ids: d.ids,
-        group: undefined,
+        group: d.share === undefined ? undefined : this.#shareGroup(d.share),
         seq: d.seq,
       });
     }
     for (const { clientId, packetId } of state.awaitingRelease) {
       this.#sessions.get(clientId)?.awaitingRelease.add(packetId);
     }
+    // Published once every session is back, so that every subscriber gets them.
+    for (const [info, will] of ended) this.#publishWill(info, will);
     this.#expire(now);
     this.stats.retainedExpired += this.#retained.expire(now);
     this.commit();
     this.logger.info(
       `persistence: restored ${this.#sessions.size} sessions, ${this.#retained.size} retained ` +
-        `messages, ${state.deliveries.length} queued or in flight`,
+        `messages, ${deliveries} queued or in flight`,
     );
+  }
+
+  /** The shared subscription named by a `$share/group/filter`, if it has members. */
+  #shareGroup(filter: string): ShareGroup<Subscriber> | undefined {
+    const shared = sharedFilter(filter);
+    return shared && this.#subscriptions.group(shared.filter, shared.group);
   }
 
   /** Binds every configured listener; on failure unbinds what was bound and rethrows. */
@@ -586,8 +665,16 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     if (!durable) {
       if (session.durable) store.sessionEnded(session.clientId);
       session.durable = false;
+      // A session that ends with its connection keeps only its will in the store, so that
+      // a broker that dies under it still publishes the will after the restart.
+      if (session.will && session.client) {
+        store.sessionSaved(sessionRecord(session, 0));
+        store.willSaved(session.clientId, willRecord(session.will, 0));
+        session.willStored = true;
+      }
       return;
     }
+    session.willStored = false;
     if (!session.durable) {
       // Its deliveries so far were never written: they start being written now.
       session.durable = true;
@@ -729,8 +816,9 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     session.clear();
     this.#expiries.delete(session);
     this.#sessions.delete(session.clientId);
-    if (session.durable) this.store.sessionEnded(session.clientId);
+    if (session.durable || session.willStored) this.store.sessionEnded(session.clientId);
     session.durable = false;
+    session.willStored = false;
   }
 
   /**
@@ -1092,7 +1180,13 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       } finally {
         try {
           this.commit();
+          clearTimeout(this.#commitTimer);
           this.store.close();
+        } catch (error) {
+          this.logger.error(
+            `${(error as Error).message}; the broker stops with records not written, whose ` +
+              `acknowledgements were never sent (their clients send those packets again)`,
+          );
         } finally {
           this.#markClosed();
         }

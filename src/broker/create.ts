@@ -101,6 +101,9 @@ export async function createBroker(
         return core.listeners;
       },
       connectionsByListener: core.connectionsByListener,
+      get store() {
+        return core.storeHealth;
+      },
       get sessions() {
         return core.sessions;
       },
@@ -109,6 +112,7 @@ export async function createBroker(
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
     }, core.logger);
     admin.readiness.add("listeners", () => core.ready);
+    if (store) admin.readiness.add("store", () => !core.storeHealth?.failing);
     core.httpHandler = admin.handle;
     core.closed.then(() => admin?.stop());
   }

@@ -8,7 +8,7 @@
 import { encodePublish, encodeTopic, type PublishTemplate } from "../protocol/encode.ts";
 import { encodePublish5 } from "../protocol/encode5.ts";
 import type { ProtocolLevel, PublishPacket, QoS } from "../protocol/packets.ts";
-import { encodeProperties, type Properties } from "../protocol/properties.ts";
+import { encodeProperties, type Properties, utf8Length } from "../protocol/properties.ts";
 import type { Message } from "../plugins/types.ts";
 
 /** Below this a payload view is not worth copying out of the chunk it was read in. */
@@ -52,6 +52,8 @@ export type AliasUse = number;
 export class RoutedMessage implements Message {
   #payload: Uint8Array;
   #topicBytes: Uint8Array | undefined;
+  /** UTF-8 length of the topic, counted without encoding it (a restart counts many). */
+  #topicLength = -1;
   /** The forwarded properties encoded once, for every 5.0 encoding. */
   #propertyBytes: Uint8Array | undefined;
   /** Indexed by `(5.0 ? 6 : 0) + qos * 2 + retain`. */
@@ -124,8 +126,8 @@ export class RoutedMessage implements Message {
 
   /** Bytes of topic (UTF-8) and payload: what the bounds on stored and queued bytes count. */
   get size(): number {
-    this.#topicBytes ??= encodeTopic(this.topic);
-    return this.#topicBytes.length + this.#payload.length;
+    if (this.#topicLength < 0) this.#topicLength = utf8Length(this.topic);
+    return this.#topicLength + this.#payload.length;
   }
 
   /**

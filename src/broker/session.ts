@@ -115,6 +115,11 @@ export class Session implements Subscriber {
   routeIds: number[] | undefined = undefined;
   /** Whether its state is written to the store: a store that keeps it, and it outlives connections. */
   durable = false;
+  /**
+   * Whether the store holds its will although it is not durable (it ends with its connection):
+   * the will of a connection the broker's death ends.
+   */
+  willStored = false;
   /** The last {@link Outgoing.seq} given. */
   seq = 0;
   /** The arrival number of the CONNECT last attached to it (see `Broker.attach`). */
@@ -307,6 +312,7 @@ export class Session implements Subscriber {
       packetId,
       released: false,
       ids: outgoing.ids ? [...outgoing.ids] : undefined,
+      share: outgoing.group && `$share/${outgoing.group.name}/${outgoing.group.filter}`,
     });
   }
 

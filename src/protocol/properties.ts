@@ -254,7 +254,7 @@ export function decodeProperties(reader: Reader, context: PropertyContext): Prop
 }
 
 /** UTF-8 length of `text` as TextEncoder writes it (a lone surrogate becomes U+FFFD). */
-function utf8Length(text: string): number {
+export function utf8Length(text: string): number {
   let length = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

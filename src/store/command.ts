@@ -3,6 +3,7 @@
  * damaged store is renamed out of the way so that the broker starts empty.
  *
  *   broker store FILE                prints sessions, subscriptions, messages, retained, size
+ *                                    (read-only: the file is never created nor changed)
  *   broker store FILE --move-aside   renames FILE (and its -wal and -shm) to FILE.damaged-TIME
  *
  * @module
@@ -11,7 +12,7 @@ import { existsSync, renameSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { StoreError } from "./error.ts";
-import { openSqliteStore } from "./sqlite/sqlite.ts";
+import { readStoreSummary } from "./sqlite/sqlite.ts";
 
 const USAGE = `usage: broker store FILE [--move-aside]
   --move-aside     rename a damaged FILE (and FILE-wal, FILE-shm) to FILE.damaged-TIME,
@@ -56,9 +57,7 @@ export function runStore(argv: string[], io: StoreIo = {}): number {
     return 0;
   }
   try {
-    const store = openSqliteStore(file, "normal");
-    const summary = store.summary();
-    store.close();
+    const summary = readStoreSummary(file);
     out(`store ${file}`);
     out(`  sessions       ${summary.sessions}`);
     out(`  subscriptions  ${summary.subscriptions}`);

@@ -68,31 +68,38 @@ export interface StoredDelivery {
   released: boolean;
   /** Identifiers of the subscriptions it matched. */
   ids: number[] | undefined;
+  /** The shared subscription (`$share/group/filter`) it was given to the session for. */
+  share?: string;
 }
 
-/** Everything a store holds, as `load()` returns it. */
+/**
+ * Everything a store holds, as `load()` returns it. The large parts are iterables that a store
+ * may read as they are consumed, so that a restart does not hold every row twice: iterate each
+ * once, before the next {@link Store.commit}.
+ */
 export interface StoredState {
-  sessions: StoredSession[];
+  sessions: Iterable<StoredSession>;
   wills: Map<string, StoredWill>;
-  subscriptions: StoredSubscription[];
-  messages: Map<number, StoredMessage>;
-  /** Per session, in {@link StoredDelivery.seq} order. */
-  deliveries: StoredDelivery[];
-  /** Topic -> message id. */
-  retained: Map<string, number>;
+  subscriptions: Iterable<StoredSubscription>;
+  /** In id order. */
+  messages: Iterable<StoredMessage>;
+  /** Grouped by session, each session's in {@link StoredDelivery.seq} order. */
+  deliveries: Iterable<StoredDelivery>;
+  /** Topic and message id. */
+  retained: Iterable<[string, number]>;
   /** QoS 2 packet ids received from each session's client and not yet released. */
-  awaitingRelease: { clientId: string; packetId: number }[];
+  awaitingRelease: Iterable<{ clientId: string; packetId: number }>;
 }
 
-/** A state that holds nothing: what an empty store loads, and what a store fills in. */
+/** A state that holds nothing: what an empty store loads. */
 export function emptyState(): StoredState {
   return {
     sessions: [],
     wills: new Map(),
     subscriptions: [],
-    messages: new Map(),
+    messages: [],
     deliveries: [],
-    retained: new Map(),
+    retained: [],
     awaitingRelease: [],
   };
 }
@@ -106,6 +113,29 @@ export interface StoreSummary {
   retained: number;
   /** File size in bytes (0 in memory). */
   bytes: number;
+}
+
+/** How a store's commits go, for the admin's metrics and readiness. */
+export interface StoreFigures {
+  /** Commits that wrote their records. */
+  commits: number;
+  /** Commits that failed (each retry counts); their records stay pending. */
+  failedCommits: number;
+  /** Records waiting for a commit. */
+  pendingRecords: number;
+  /** How long the last successful commit took, in ms. */
+  lastCommitMs: number;
+  /** How long every successful commit took together, in ms. */
+  commitMsTotal: number;
+  /** The size of the store's files in bytes (0 in memory). */
+  bytes: number;
+}
+
+/** A durable store's figures and whether its commits fail now. */
+export interface StoreHealth {
+  figures: StoreFigures;
+  /** Commits fail now: acknowledgements wait, and `/readyz` says not ready. */
+  failing: boolean;
 }
 
 /** Write-through records; each is part of the next {@link Store.commit}. */
@@ -139,8 +169,13 @@ export interface Store {
   receiveRemoved(clientId: string, packetId: number): void;
   /** Everything stored, at start. */
   load(): StoredState;
-  /** Writes the pending records in one transaction. */
+  /**
+   * Writes the pending records in one transaction. Throws when it cannot (a full disk, an I/O
+   * error, a removed file), writing none of them and keeping all, for the next call to retry.
+   */
   commit(): void;
+  /** Counts of commits and what waits for one, read when asked. */
+  figures(): StoreFigures;
   summary(): StoreSummary;
   close(): void;
 }

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -347,6 +347,113 @@ test("a will waiting for its delay when the broker died is published after the r
   }
 });
 
+test("the wills of clients connected when the broker died are published after the restart", async () => {
+  const { dir, config } = place();
+  let broker = await start(config);
+  try {
+    const sub = await client(broker.port, { clientId: "sub" });
+    sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "w/#", qos: 1 }] });
+    await sub.c.next("suback");
+    sub.c.destroy();
+    // A session that ends with its connection, and one that outlives it.
+    const will = (topic: string) => ({ topic, payload: topic, qos: 1, retain: false });
+    const clean = await client(broker.port, {
+      clientId: "clean",
+      clean: true,
+      will: will("w/clean"),
+    });
+    assert.equal(clean.connack.returnCode, 0);
+    const kept = await client(broker.port, { clientId: "kept", will: will("w/kept") });
+    assert.equal(kept.connack.returnCode, 0);
+    await kill(broker);
+    clean.c.destroy();
+    kept.c.destroy();
+
+    broker = await start(config);
+    const back = await client(broker.port, { clientId: "sub" });
+    const wills = await publishes(back.c, 2);
+    assert.deepEqual(wills.map(text).sort(), ["w/clean", "w/kept"]);
+    for (const p of wills) back.c.send({ cmd: "puback", messageId: p.messageId });
+    // A SUBACK waits for the commit, which holds the acknowledgements before it.
+    back.c.send({ cmd: "subscribe", messageId: 9, subscriptions: [{ topic: "x", qos: 1 }] });
+    await back.c.next("suback");
+    back.c.destroy();
+    // Published once: a second restart has none left.
+    await kill(broker);
+    broker = await start(config);
+    const again = await client(broker.port, { clientId: "sub" });
+    again.c.send({ cmd: "pingreq" });
+    assert.equal((await again.c.next(undefined, 10000)).cmd, "pingresp");
+    again.c.destroy();
+  } finally {
+    await kill(broker);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("messages queued for a shared subscription's member stay its own across a restart", async () => {
+  const { dir, config } = place();
+  let broker = await start(config);
+  try {
+    for (const clientId of ["m1", "m2"]) {
+      const m = await client(broker.port, { clientId });
+      m.c.send({
+        cmd: "subscribe",
+        messageId: 1,
+        subscriptions: [{ topic: "$share/g/t", qos: 1 }],
+      });
+      await m.c.next("suback");
+      m.c.destroy();
+    }
+    const pub = await client(broker.port, { clientId: "pub", clean: true });
+    for (let i = 1; i <= 4; i++) {
+      pub.c.send({ cmd: "publish", topic: "t", payload: `${i}`, qos: 1, messageId: i });
+      await pub.c.next("puback");
+    }
+    await kill(broker);
+    pub.c.destroy();
+
+    broker = await start(config);
+    // m1 starts afresh: the messages its old session held go to the other member, once.
+    const m1 = await client(broker.port, { clientId: "m1", clean: true });
+    m1.c.send({ cmd: "pingreq" });
+    assert.equal((await m1.c.next(undefined, 10000)).cmd, "pingresp", "none for the new m1");
+    m1.c.destroy();
+    const m2 = await client(broker.port, { clientId: "m2" });
+    const got = await publishes(m2.c, 4);
+    assert.deepEqual(got.map(text).sort(), ["1", "2", "3", "4"]);
+    m2.c.send({ cmd: "pingreq" });
+    assert.equal((await m2.c.next(undefined, 10000)).cmd, "pingresp", "each once");
+    m2.c.destroy();
+  } finally {
+    await kill(broker);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * A folder in which no file can be created: one without write permission, or for root, whom
+ * permissions do not stop, one on a file system that refuses new files (sysfs, procfs). None
+ * where neither exists.
+ */
+function unwritableFolder(dir: string): string | undefined {
+  const candidates = process.getuid?.() === 0 ? ["/sys", "/proc"] : [join(dir, "locked")];
+  if (process.getuid?.() !== 0) {
+    mkdirSync(candidates[0]);
+    chmodSync(candidates[0], 0o500);
+  }
+  for (const folder of candidates) {
+    const probe = join(folder, `broker-probe-${process.pid}`);
+    try {
+      writeFileSync(probe, "");
+      rmSync(probe);
+    } catch {
+      return folder;
+    }
+  }
+  return undefined;
+}
+
 describe("a store that cannot be used", () => {
   test("a damaged file is an error naming it; --move-aside starts empty", async () => {
     const { dir, config, db } = place();
@@ -386,29 +493,25 @@ describe("a store that cannot be used", () => {
     }
   });
 
-  test(
-    "a read-only folder is an error at start",
-    { skip: process.getuid?.() === 0 && "root writes anywhere" },
-    async () => {
-      const { dir, config } = place();
-      const locked = join(dir, "locked");
-      try {
-        rmSync(locked, { force: true, recursive: true });
-        await import("node:fs").then((fs) => fs.mkdirSync(locked));
-        chmodSync(locked, 0o500);
-        writeFileSync(
-          config,
-          "listeners:\n  default:\n    bind: 127.0.0.1:0\npersistence:\n  path: locked/b.db\n",
-        );
-        const [code, output] = await exitCode(["-c", config]);
-        assert.equal(code, 2, output);
-        assert.match(output, /locked\/b\.db/);
-      } finally {
-        chmodSync(locked, 0o700);
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  );
+  test("a folder the broker cannot write is an error at start naming the file and the fix", async (t) => {
+    const { dir, config } = place();
+    const folder = unwritableFolder(dir);
+    try {
+      if (!folder) return t.skip("no folder here refuses new files");
+      const file = join(folder, "b.db");
+      writeFileSync(
+        config,
+        `listeners:\n  default:\n    bind: 127.0.0.1:0\npersistence:\n  path: ${file}\n`,
+      );
+      const [code, output] = await exitCode(["-c", config]);
+      assert.equal(code, 2, output);
+      assert.ok(output.includes(file), output);
+      assert.match(output, /may read and write it and its folder|let the broker write/);
+    } finally {
+      if (folder?.startsWith(dir)) chmodSync(folder, 0o700);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   test("broker store FILE prints what the store holds", async () => {
     const { dir, config, db } = place();

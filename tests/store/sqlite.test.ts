@@ -50,6 +50,8 @@ describe("the SQLite store", () => {
     });
     store.messageStored(message(1));
     store.messageStored(message(2));
+    store.messageStored({ ...message(3), qos: 2, retain: true, expiresAt: 99 });
+    store.retainedSet("r", 3);
     store.deliveryAdded({
       clientId: "c1",
       seq: 1,
@@ -88,7 +90,17 @@ describe("the SQLite store", () => {
     store.close();
 
     const again = openSqliteStore(file, "full");
-    const state = again.load();
+    const loaded = again.load();
+    // The iterables read the file as they are consumed: before it closes.
+    const state = {
+      sessions: [...loaded.sessions],
+      subscriptions: [...loaded.subscriptions],
+      messages: new Map([...loaded.messages].map((m) => [m.id, m])),
+      deliveries: [...loaded.deliveries],
+      retained: [...loaded.retained],
+      awaitingRelease: [...loaded.awaitingRelease],
+      wills: loaded.wills,
+    };
     again.close();
     assert.deepEqual(state.sessions, [{
       clientId: "c1",
@@ -100,13 +112,45 @@ describe("the SQLite store", () => {
     assert.equal(state.subscriptions[0].options.subscriptionId, 9);
     assert.equal(state.subscriptions[0].options.noLocal, true);
     assert.deepEqual(state.messages.get(1), message(1));
+    assert.deepEqual(state.messages.get(3), { ...message(3), qos: 2, retain: true, expiresAt: 99 });
     assert.deepEqual(
       state.deliveries.map((d) => [d.seq, d.messageId, d.packetId, d.released, d.ids]),
       [[1, 1, 0, false, [9]], [4, 2, 17, true, undefined]],
     );
-    assert.deepEqual([...state.retained], [["a/b", 1]]);
+    assert.deepEqual([...state.retained], [["a/b", 1], ["r", 3]]);
     assert.deepEqual(state.awaitingRelease, [{ clientId: "c1", packetId: 5 }]);
     assert.equal(state.wills.get("c1")?.dueAt, 123);
+  });
+
+  test("load gives every row in key order, across many pages", () => {
+    using f = folder();
+    const store = openSqliteStore(join(f.dir, "b.db"), "normal");
+    // Ids and sequence numbers whose text order differs from their numeric order.
+    const clients = ["a", "b", "c"];
+    for (let id = 1; id <= 2500; id++) {
+      store.messageStored(message(id, `t/${id}`));
+      store.deliveryAdded({
+        clientId: clients[id % 3],
+        seq: id,
+        messageId: id,
+        qos: 1,
+        retain: false,
+        packetId: 0,
+        released: false,
+        ids: undefined,
+      });
+    }
+    store.commit();
+    const state = store.load();
+    assert.deepEqual(
+      [...state.messages].map((m) => m.id),
+      [...Array(2500).keys()].map((i) => i + 1),
+    );
+    const expected = clients.flatMap((c, n) =>
+      [...Array(2500).keys()].map((i) => i + 1).filter((id) => id % 3 === n).map((id) => [c, id])
+    );
+    assert.deepEqual([...state.deliveries].map((d) => [d.clientId, d.seq]), expected);
+    store.close();
   });
 
   test("a message is stored once and goes with its last reference", () => {

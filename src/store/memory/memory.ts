@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { emptyState, type Store, type StoreSummary } from "../types.ts";
+import { emptyState, type Store, type StoreFigures, type StoreSummary } from "../types.ts";
 
 const nothing = (): void => {};
 
@@ -30,6 +30,14 @@ export function memoryStore(): Store {
     receiveRemoved: nothing,
     load: emptyState,
     commit: nothing,
+    figures: (): StoreFigures => ({
+      commits: 0,
+      failedCommits: 0,
+      pendingRecords: 0,
+      lastCommitMs: 0,
+      commitMsTotal: 0,
+      bytes: 0,
+    }),
     summary: (): StoreSummary => ({
       sessions: 0,
       subscriptions: 0,

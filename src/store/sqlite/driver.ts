@@ -5,4 +5,9 @@
  *
  * @module
  */
-export { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+export {
+  DatabaseSync,
+  type SQLInputValue,
+  type SQLOutputValue,
+  type StatementSync,
+} from "node:sqlite";

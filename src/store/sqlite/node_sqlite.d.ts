@@ -7,6 +7,8 @@ declare module "node:sqlite" {
     run(...params: SQLInputValue[]): { changes: number | bigint; lastInsertRowid: number | bigint };
     get(...params: SQLInputValue[]): Record<string, SQLOutputValue> | undefined;
     all(...params: SQLInputValue[]): Record<string, SQLOutputValue>[];
+    /** Node 22.16 and later, Deno, Bun. */
+    setReturnArrays?(enabled: boolean): void;
   }
   class DatabaseSync {
     constructor(path: string, options?: { open?: boolean; readOnly?: boolean });

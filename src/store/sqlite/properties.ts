@@ -20,6 +20,8 @@ export function propertiesToJson(properties: Properties | undefined): string | n
 /** The properties that {@link propertiesToJson} wrote. */
 export function propertiesFromJson(text: unknown): Properties | undefined {
   if (typeof text !== "string") return undefined;
+  // The reviver costs a call per value: most properties have no bytes to revive.
+  if (!text.includes(BYTES)) return JSON.parse(text);
   return JSON.parse(text, (_key, value) => {
     if (value && typeof value === "object" && Array.isArray(value[BYTES])) {
       return new Uint8Array(value[BYTES]);

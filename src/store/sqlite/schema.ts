@@ -32,6 +32,9 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE receiving (
      client_id TEXT NOT NULL, packet_id INTEGER NOT NULL,
      PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID;`,
+  // 2: the shared subscription a delivery was given to its session for, so that the session
+  // still owns it after a restart, and hands it to another member if it leaves the group.
+  `ALTER TABLE deliveries ADD COLUMN share TEXT;`,
 ];
 
 /** The version this broker writes. */

@@ -7,18 +7,24 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "./driver.ts";
-import { StoreError } from "../error.ts";
+import { pathToFileURL } from "node:url";
 import {
-  emptyState,
-  type Store,
-  type StoredDelivery,
-  type StoredMessage,
-  type StoredSession,
-  type StoredState,
-  type StoredSubscription,
-  type StoredWill,
-  type StoreSummary,
+  DatabaseSync,
+  type SQLInputValue,
+  type SQLOutputValue,
+  type StatementSync,
+} from "./driver.ts";
+import { StoreError } from "../error.ts";
+import type {
+  Store,
+  StoredDelivery,
+  StoredMessage,
+  StoredSession,
+  StoredState,
+  StoredSubscription,
+  StoredWill,
+  StoreFigures,
+  StoreSummary,
 } from "../types.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
 import { propertiesFromJson, propertiesToJson } from "./properties.ts";
@@ -46,7 +52,7 @@ const SQL = {
   saveSubscription: "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
   removeSubscription: "DELETE FROM subscriptions WHERE client_id = ? AND filter = ?",
   saveMessage: "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
-  addDelivery: "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+  addDelivery: "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
   sendDelivery: "UPDATE deliveries SET seq = ?, packet_id = ? WHERE client_id = ? AND seq = ?",
   releaseDelivery: "UPDATE deliveries SET seq = ?, released = 1 WHERE client_id = ? AND seq = ?",
   removeDelivery: "DELETE FROM deliveries WHERE client_id = ? AND seq = ?",
@@ -62,6 +68,72 @@ const SQL = {
 } as const;
 
 type Statements = { [K in keyof typeof SQL]: StatementSync };
+
+/**
+ * Rows read per statement at load: enough to make the call's cost small per row, few enough that
+ * each page's rows die young instead of filling the old generation of the garbage collector.
+ */
+const PAGE = 1000;
+
+const SESSION_COLUMNS = "client_id, username, protocol, expiry_ms, expires_at";
+const WILL_COLUMNS = "client_id, topic, payload, qos, retain, properties, due_at";
+const SUBSCRIPTION_COLUMNS = "client_id, filter, qos, no_local, retain_as_published, " +
+  "retain_handling, subscription_id, share_group";
+// Flags in one column: each column of each row costs a value made for it.
+const MESSAGE_COLUMNS = "id, topic, payload, qos + 4 * retain, properties, expires_at";
+const DELIVERY_COLUMNS =
+  "client_id, seq, message_id, qos + 4 * retain + 8 * released, packet_id, ids, share";
+
+type Row = SQLOutputValue[];
+
+/** A statement that returns rows as arrays of column values, in the order it selects them. */
+function arrayRows(statement: StatementSync): (...params: SQLInputValue[]) => Row[] {
+  // Arrays cost less per row than objects keyed by column name; Node before 22.16 has only these.
+  if (typeof statement.setReturnArrays === "function") {
+    statement.setReturnArrays(true);
+    return (...params) => statement.all(...params) as unknown as Row[];
+  }
+  return (...params) => statement.all(...params).map((row) => Object.values(row));
+}
+
+/**
+ * Every row of `table`, decoded, in the order of its primary key, which is the first `keys` of `columns`:
+ * a page at a time, each page starting after the key of the last row of the one before, so that
+ * every page is found through the key's index instead of an offset counted from the start.
+ */
+function* paged<T>(
+  db: DatabaseSync,
+  table: string,
+  columns: string,
+  keys: number,
+  decode: (row: Row) => T,
+): Generator<T> {
+  const key = columns.split(",").slice(0, keys).join(",");
+  const after = Array(keys).fill("?").join(", ");
+  const first = arrayRows(
+    db.prepare(`SELECT ${columns} FROM ${table} ORDER BY ${key} LIMIT ${PAGE}`),
+  );
+  const next = arrayRows(
+    db.prepare(
+      `SELECT ${columns} FROM ${table} WHERE (${key}) > (${after}) ORDER BY ${key} LIMIT ${PAGE}`,
+    ),
+  );
+  let rows = first();
+  for (;;) {
+    for (let i = 0; i < rows.length; i++) yield decode(rows[i]);
+    if (rows.length < PAGE) return;
+    rows = next(...rows[rows.length - 1].slice(0, keys));
+  }
+}
+
+const decodeWill = (r: Row): [string, StoredWill] => [String(r[0]), {
+  topic: String(r[1]),
+  payload: r[2] as Uint8Array,
+  qos: num(r[3]) as 0 | 1 | 2,
+  retain: r[4] === 1,
+  properties: propertiesFromJson(r[5]),
+  dueAt: num(r[6]),
+}];
 
 const bool = (b: boolean) => b ? 1 : 0;
 const num = (v: unknown) => Number(v);
@@ -106,12 +178,7 @@ function prepare(db: DatabaseSync, file: string, sync: SyncMode): void {
   } catch (error) {
     throw damaged(file, error);
   }
-  if (version > SCHEMA_VERSION) {
-    throw new StoreError(
-      `persistence: ${file} was written by a newer broker (store version ${version}, this one knows ${SCHEMA_VERSION}): run that version, or point persistence.path at another file`,
-      file,
-    );
-  }
+  if (version > SCHEMA_VERSION) throw newer(file, version);
   try {
     // Only takes effect before the first table exists: a new file gives freed pages back.
     if (version === 0) db.exec("PRAGMA auto_vacuum = INCREMENTAL");
@@ -142,6 +209,106 @@ function prepare(db: DatabaseSync, file: string, sync: SyncMode): void {
   }
 }
 
+/** Counts of what the store in `db` holds. */
+function summarize(db: DatabaseSync, file: string): StoreSummary {
+  const count = (table: string) => num(db.prepare(`SELECT count(*) AS n FROM ${table}`).get()!.n);
+  return {
+    sessions: count("sessions"),
+    subscriptions: count("subscriptions"),
+    messages: count("messages"),
+    deliveries: count("deliveries"),
+    retained: count("retained"),
+    bytes: fileBytes(file),
+  };
+}
+
+/**
+ * What the store at `file` holds, read without writing anything (`broker store FILE`): the file
+ * is opened read-only, so it is neither created, migrated nor checkpointed. Throws a
+ * {@link StoreError} for a missing, damaged or newer store.
+ */
+export function readStoreSummary(file: string): StoreSummary {
+  if (!existsSync(file)) {
+    throw new StoreError(`persistence: ${file} does not exist: check the path`, file);
+  }
+  // Without a WAL no connection has the store open (one keeps FILE-wal while it lives): it is
+  // read as immutable, which adds no FILE-shm. Beside a running broker it is read as any reader
+  // does, which changes nothing but the read marks in FILE-shm.
+  const quiet = !existsSync(`${file}-wal`) && !existsSync(`${file}-shm`);
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(quiet ? `${pathToFileURL(file).href}?immutable=1` : file, {
+      readOnly: true,
+    });
+  } catch (error) {
+    throw new StoreError(
+      `persistence: cannot open ${file} (${(error as Error).message}): check that it may be read`,
+      file,
+    );
+  }
+  try {
+    let version: number;
+    try {
+      version = num(db.prepare("PRAGMA user_version").get()!.user_version);
+    } catch (error) {
+      throw damaged(file, error);
+    }
+    if (version > SCHEMA_VERSION) throw newer(file, version);
+    // A store no broker has written to yet holds nothing.
+    if (version === 0) {
+      return {
+        sessions: 0,
+        subscriptions: 0,
+        messages: 0,
+        deliveries: 0,
+        retained: 0,
+        bytes: fileBytes(file),
+      };
+    }
+    try {
+      return summarize(db, file);
+    } catch (error) {
+      throw damaged(file, error);
+    }
+  } finally {
+    db.close();
+  }
+}
+
+/** The size of the store's file and its WAL. */
+function fileBytes(file: string): number {
+  let bytes = 0;
+  for (const suffix of ["", "-wal"]) {
+    try {
+      bytes += statSync(file + suffix).size;
+    } catch { /* not there (a WAL checkpointed away, or a file removed) */ }
+  }
+  return bytes;
+}
+
+/** Why a commit failed, with what to do about it. */
+function commitError(file: string, error: unknown): StoreError {
+  const cause = (error as Error).message;
+  let fix = "check the file, its folder and the disk";
+  if (/full/i.test(cause)) fix = `free space on the file system of ${file}`;
+  else if (/removed or replaced/.test(cause)) {
+    fix =
+      `what the broker holds now is not on disk any more: restart it soon (it starts from ${file} as it is then), or put the file back`;
+  } else if (/readonly|read-only|permission|access/i.test(cause)) {
+    fix = `let the broker write ${file} and its folder`;
+  } else if (/I\/O|disk/i.test(cause)) {
+    fix = "check the disk and its file system (the kernel log says more)";
+  }
+  return new StoreError(`persistence: cannot commit to ${file} (${cause}): ${fix}`, file);
+}
+
+function newer(file: string, version: number): StoreError {
+  return new StoreError(
+    `persistence: ${file} was written by a newer broker (store version ${version}, this one knows ${SCHEMA_VERSION}): run that version, or point persistence.path at another file`,
+    file,
+  );
+}
+
 function damaged(file: string, error: unknown): StoreError {
   return new StoreError(
     `persistence: ${file} is damaged (${
@@ -161,11 +328,18 @@ class SqliteStore implements Store {
   /** Messages that may have lost their last reference in this batch. */
   #orphans = new Set<number>();
   #commits = 0;
+  #failedCommits = 0;
+  #pendingRecords = 0;
+  #lastCommitMs = 0;
+  #commitMsTotal = 0;
+  /** The file's inode when opened, to notice it being removed or replaced. */
+  readonly #ino: number | bigint;
   onPending: (() => void) | undefined = undefined;
 
   constructor(db: DatabaseSync, file: string) {
     this.#db = db;
     this.#file = file;
+    this.#ino = statSync(file).ino;
     const s = {} as Record<string, StatementSync>;
     for (const [name, sql] of Object.entries(SQL)) s[name] = db.prepare(sql);
     this.#s = s as Statements;
@@ -180,6 +354,7 @@ class SqliteStore implements Store {
   }
 
   #add(step: () => void): void {
+    this.#pendingRecords++;
     if (this.#batch.push(step) === 1) this.onPending?.();
   }
 
@@ -268,6 +443,7 @@ class SqliteStore implements Store {
       d.packetId,
       bool(d.released),
       d.ids ? JSON.stringify(d.ids) : null,
+      d.share ?? null,
     );
   }
 
@@ -309,23 +485,69 @@ class SqliteStore implements Store {
     this.#run(this.#s.removeReceive, clientId, packetId);
   }
 
+  /**
+   * Writes the batch in one transaction. On failure nothing of it is written and all of it is
+   * kept, so that the next commit tries it again; the error names the file and the fix.
+   */
   commit(): void {
     if (this.#batch.length === 0) return;
-    const batch = this.#batch;
-    this.#batch = [];
+    const started = performance.now();
     const db = this.#db;
-    db.exec("BEGIN");
     try {
-      for (const step of batch) step();
-      for (const id of this.#orphans) this.#s.collect.run(id);
-      db.exec("COMMIT");
+      this.#checkFile();
+      db.exec("BEGIN");
+      try {
+        for (const step of this.#batch) step();
+        for (const id of this.#orphans) this.#s.collect.run(id);
+        db.exec("COMMIT");
+      } catch (error) {
+        // SQLite may have rolled back already (a full disk does): then there is nothing to undo.
+        try {
+          db.exec("ROLLBACK");
+        } catch { /* no transaction left */ }
+        throw error;
+      }
     } catch (error) {
-      db.exec("ROLLBACK");
-      throw error;
-    } finally {
-      this.#orphans.clear();
+      this.#failedCommits++;
+      throw commitError(this.#file, error);
     }
-    if (++this.#commits % VACUUM_EVERY === 0) this.vacuum();
+    this.#pendingRecords = 0;
+    this.#batch = [];
+    this.#orphans.clear();
+    const took = performance.now() - started;
+    this.#lastCommitMs = took;
+    this.#commitMsTotal += took;
+    if (++this.#commits % VACUUM_EVERY === 0) {
+      // Best effort: what one vacuum leaves, the next gives back.
+      try {
+        this.vacuum();
+      } catch { /* retried after the next VACUUM_EVERY commits */ }
+    }
+  }
+
+  /**
+   * SQLite goes on writing to a file removed (or replaced) under it, into space the next start
+   * never reads: that must fail like a full disk, not succeed.
+   */
+  #checkFile(): void {
+    let ino: number | bigint | undefined;
+    try {
+      ino = statSync(this.#file).ino;
+    } catch { /* gone */ }
+    if (ino !== this.#ino) {
+      throw new Error(`${this.#file} was removed or replaced while the broker was running`);
+    }
+  }
+
+  figures(): StoreFigures {
+    return {
+      commits: this.#commits,
+      failedCommits: this.#failedCommits,
+      pendingRecords: this.#pendingRecords,
+      lastCommitMs: this.#lastCommitMs,
+      commitMsTotal: this.#commitMsTotal,
+      bytes: fileBytes(this.#file),
+    };
   }
 
   /** Gives free pages back to the file system, a bounded number at a time. */
@@ -335,93 +557,79 @@ class SqliteStore implements Store {
 
   load(): StoredState {
     const db = this.#db;
-    const state = emptyState();
-    for (const r of db.prepare("SELECT * FROM sessions").all()) {
-      state.sessions.push({
-        clientId: String(r.client_id),
-        username: r.username === null ? undefined : String(r.username),
-        protocolVersion: num(r.protocol),
-        expiryMs: r.expiry_ms === null ? Infinity : num(r.expiry_ms),
-        expiresAt: num(r.expires_at),
-      });
-    }
-    for (const r of db.prepare("SELECT * FROM wills").all()) {
-      state.wills.set(String(r.client_id), {
-        topic: String(r.topic),
-        payload: r.payload as Uint8Array,
-        qos: num(r.qos) as 0 | 1 | 2,
-        retain: r.retain === 1,
-        properties: propertiesFromJson(r.properties),
-        dueAt: num(r.due_at),
-      });
-    }
-    for (const r of db.prepare("SELECT * FROM subscriptions").all()) {
-      state.subscriptions.push({
-        clientId: String(r.client_id),
-        filter: String(r.filter),
-        options: {
-          qos: num(r.qos) as 0 | 1 | 2,
-          noLocal: r.no_local === 1,
-          retainAsPublished: r.retain_as_published === 1,
-          retainHandling: num(r.retain_handling) as 0 | 1 | 2,
-          subscriptionId: r.subscription_id === null ? undefined : num(r.subscription_id),
-          shareGroup: r.share_group === null ? undefined : String(r.share_group),
-        },
-      });
-    }
-    for (const r of db.prepare("SELECT * FROM messages").all()) {
-      const id = num(r.id);
-      state.messages.set(id, {
-        id,
-        topic: String(r.topic),
-        payload: r.payload as Uint8Array,
-        qos: num(r.qos) as 0 | 1 | 2,
-        retain: r.retain === 1,
-        properties: propertiesFromJson(r.properties),
-        expiresAt: num(r.expires_at),
-      });
-    }
-    for (const r of db.prepare("SELECT * FROM deliveries ORDER BY client_id, seq").all()) {
-      state.deliveries.push({
-        clientId: String(r.client_id),
-        seq: num(r.seq),
-        messageId: num(r.message_id),
-        qos: num(r.qos) as 1 | 2,
-        retain: r.retain === 1,
-        packetId: num(r.packet_id),
-        released: r.released === 1,
-        ids: typeof r.ids === "string" ? JSON.parse(r.ids) : undefined,
-      });
-    }
-    for (const r of db.prepare("SELECT * FROM retained").all()) {
-      state.retained.set(String(r.topic), num(r.message_id));
-    }
-    for (const r of db.prepare("SELECT * FROM receiving").all()) {
-      state.awaitingRelease.push({ clientId: String(r.client_id), packetId: num(r.packet_id) });
-    }
-    return state;
-  }
-
-  summary(): StoreSummary {
-    const count = (table: string) =>
-      num(this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get()!.n);
-    let bytes = 0;
-    for (const suffix of ["", "-wal"]) {
-      if (existsSync(this.#file + suffix)) bytes += statSync(this.#file + suffix).size;
+    const wills = new Map<string, StoredWill>();
+    for (const [clientId, will] of paged(db, "wills", WILL_COLUMNS, 1, decodeWill)) {
+      wills.set(clientId, will);
     }
     return {
-      sessions: count("sessions"),
-      subscriptions: count("subscriptions"),
-      messages: count("messages"),
-      deliveries: count("deliveries"),
-      retained: count("retained"),
-      bytes,
+      sessions: paged(db, "sessions", SESSION_COLUMNS, 1, (r) => ({
+        clientId: String(r[0]),
+        username: r[1] === null ? undefined : String(r[1]),
+        protocolVersion: num(r[2]),
+        expiryMs: r[3] === null ? Infinity : num(r[3]),
+        expiresAt: num(r[4]),
+      })),
+      wills,
+      subscriptions: paged(db, "subscriptions", SUBSCRIPTION_COLUMNS, 2, (r) => ({
+        clientId: String(r[0]),
+        filter: String(r[1]),
+        options: {
+          qos: num(r[2]) as 0 | 1 | 2,
+          noLocal: r[3] === 1,
+          retainAsPublished: r[4] === 1,
+          retainHandling: num(r[5]) as 0 | 1 | 2,
+          subscriptionId: r[6] === null ? undefined : num(r[6]),
+          shareGroup: r[7] === null ? undefined : String(r[7]),
+        },
+      })),
+      messages: paged(db, "messages", MESSAGE_COLUMNS, 1, (r) => ({
+        id: num(r[0]),
+        topic: String(r[1]),
+        payload: r[2] as Uint8Array,
+        qos: (num(r[3]) & 3) as 0 | 1 | 2,
+        retain: (num(r[3]) & 4) !== 0,
+        properties: propertiesFromJson(r[4]),
+        expiresAt: num(r[5]),
+      })),
+      deliveries: paged(db, "deliveries", DELIVERY_COLUMNS, 2, (r) => ({
+        clientId: String(r[0]),
+        seq: num(r[1]),
+        messageId: num(r[2]),
+        qos: (num(r[3]) & 3) as 1 | 2,
+        retain: (num(r[3]) & 4) !== 0,
+        packetId: num(r[4]),
+        released: (num(r[3]) & 8) !== 0,
+        ids: typeof r[5] === "string" ? JSON.parse(r[5]) : undefined,
+        share: r[6] === null ? undefined : String(r[6]),
+      })),
+      retained: paged(
+        db,
+        "retained",
+        "topic, message_id",
+        1,
+        (r): [string, number] => [String(r[0]), num(r[1])],
+      ),
+      awaitingRelease: paged(
+        db,
+        "receiving",
+        "client_id, packet_id",
+        2,
+        (r) => ({ clientId: String(r[0]), packetId: num(r[1]) }),
+      ),
     };
   }
 
+  summary(): StoreSummary {
+    return summarize(this.#db, this.#file);
+  }
+
+  /** Commits what is pending and closes the file, also when that commit fails (it rethrows). */
   close(): void {
     if (!this.#db.isOpen) return;
-    this.commit();
-    this.#db.close();
+    try {
+      this.commit();
+    } finally {
+      this.#db.close();
+    }
   }
 }
