@@ -6,6 +6,7 @@
 import type { ResolvedBridge } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { BridgeSeam } from "../broker/bridge_seam.ts";
+import type { StoredState } from "../store/types.ts";
 import { RoutedMessage } from "../broker/message.ts";
 import { Bridge, type BridgeFigures } from "./bridge.ts";
 
@@ -25,17 +26,22 @@ function sysValues(f: BridgeFigures): Record<string, number> {
     "forwarded/in": f.forwardedIn,
     queued: f.queued,
     dropped: f.dropped,
+    reconnects: f.reconnects,
   };
 }
 
-/** Connects every bridge; their figures go to `$SYS` every `sysIntervalMs` (0: never). */
+/**
+ * Connects every bridge; their figures go to `$SYS` every `sysIntervalMs` (0: never). `restored`
+ * is what the store held at start: each bridge takes its queue back from it.
+ */
 export function startBridges(
   configs: readonly ResolvedBridge[],
   broker: BridgeSeam,
   logger: Logger,
   sysIntervalMs: number,
+  restored?: StoredState,
 ): Bridges {
-  const bridges = configs.map((c) => new Bridge(c, broker, logger));
+  const bridges = configs.map((c) => new Bridge(c, broker, logger, restored));
   const encoder = new TextEncoder();
   const publishSys = () => {
     for (const bridge of bridges) {

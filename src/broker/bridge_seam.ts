@@ -8,6 +8,13 @@
 import type { RoutedMessage } from "./message.ts";
 import type { Subscriber, SubscriptionOptions } from "./subscriptions.ts";
 import type { ClientInfo } from "../plugins/types.ts";
+import type { Store } from "../store/types.ts";
+
+/**
+ * The client id under which a bridge's queue is stored (`$bridge/<name>`): a session of its own
+ * in the store, which no MQTT client may take (CONNECT refuses the prefix).
+ */
+export const BRIDGE_SESSION_PREFIX = "$bridge/";
 
 /** The part of `BrokerCore` a bridge uses. */
 export interface BridgeSeam {
@@ -15,4 +22,10 @@ export interface BridgeSeam {
   subscribeLocal(filter: string, subscriber: Subscriber, options: SubscriptionOptions): () => void;
   /** Routes a message as the broker's own (`from` undefined). */
   route(message: RoutedMessage, from: ClientInfo | undefined): number;
+  /** Where the bridge writes its queue through, as sessions do theirs. */
+  readonly store: Store;
+  /** Stores a message once (if not yet stored) and returns its id. */
+  storeMessage(message: RoutedMessage): number;
+  /** Whether output acknowledging what was just routed must wait for a commit; see `BrokerCore`. */
+  holdOutput(flush: () => void): boolean;
 }

@@ -197,6 +197,11 @@ export class BrokerCore implements BrokerContext {
     };
   }
 
+  /** Stores a message once, for a bridge's queue (sessions get this through their context). */
+  storeMessage(message: RoutedMessage): number {
+    return this.#storeMessage(message);
+  }
+
   #storeMessage(message: RoutedMessage): number {
     if (message.storeId === 0) {
       message.storeId = ++this.#lastMessageId;

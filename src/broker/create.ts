@@ -16,6 +16,7 @@ import { Broker } from "./broker.ts";
 import { BrokerCore } from "./core.ts";
 import { AdminServer } from "../admin/server.ts";
 import { openSqliteStore } from "../store/sqlite/sqlite.ts";
+import type { StoredState } from "../store/types.ts";
 
 /** Options that are not part of the configuration schema. */
 export interface CreateBrokerOptions {
@@ -56,12 +57,14 @@ export async function createBroker(
   const store = persistence ? openSqliteStore(persistence.path, persistence.sync) : undefined;
   const core = new BrokerCore(resolved, logger, store);
   const broker = new Broker(core);
+  let restored: StoredState | undefined;
   try {
     core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
       broker_sys: () => brokerSys(broker),
     });
     // After the plugins: wills and expiries due at restore are judged by them like any other.
-    if (store) core.restore(store.load());
+    restored = store?.load();
+    if (restored) core.restore(restored);
   } catch (error) {
     store?.close();
     throw error;
@@ -95,7 +98,13 @@ export async function createBroker(
     await core.close();
     throw error;
   }
-  const bridges = startBridges(resolved.bridges, core, core.logger, resolved.sysIntervalMs);
+  const bridges = startBridges(
+    resolved.bridges,
+    core,
+    core.logger,
+    resolved.sysIntervalMs,
+    restored,
+  );
   core.onClose(() => bridges.stop());
   for (const listener of core.listeners) {
     if (admin && listener.type === "http") admin.announce(listener);
