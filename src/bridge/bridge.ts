@@ -100,6 +100,11 @@ export class Bridge {
   /** Set while routing a message that came in, which must not go straight back out. */
   #routingIn = false;
   #droppedLogged = false;
+  /** Publishers' acknowledgements held while the queue drains (see {@link Bridge.forward}). */
+  readonly #heldAcks: (() => void)[] = [];
+  readonly #holdAck = (flush: () => void): void => {
+    this.#heldAcks.push(flush);
+  };
   readonly figures: BridgeFigures = {
     up: false,
     forwardedOut: 0,
@@ -229,6 +234,20 @@ export class Bridge {
     // Kept for as long as the remote takes: not the larger chunk it was read in.
     this.#outbox.add(this.#pending(topic, message.own(), qos, retain));
     this.#pump();
+    // Backpressure while the remote takes messages more slowly than publishers send them: their
+    // acknowledgements wait, so what the edge acknowledged and has not forwarded stays within
+    // about a window's worth plus the publishers' in-flight limits. While the remote is away
+    // nothing is held: the queue fills to its bound, as configured.
+    if (this.#link?.up && this.#outbox.queue.length >= WINDOW) {
+      this.broker.holdAcknowledgement(this.#holdAck);
+    }
+  }
+
+  /** Lets the held acknowledgements out, after the commit of what they acknowledge. */
+  #releaseAcks(): void {
+    for (const flush of this.#heldAcks.splice(0)) {
+      if (!this.broker.holdOutput(flush)) flush();
+    }
   }
 
   /** Sends queued messages while the window has room. */
@@ -260,6 +279,7 @@ export class Bridge {
       link.send(item.remote.encode(version, item.qos, item.retain, item.packetId));
     }
     this.figures.queued = outbox.queue.length;
+    if (this.#heldAcks.length > 0 && outbox.queue.length < WINDOW / 2) this.#releaseAcks();
   }
 
   #ack(packet: AckPacket): void {
@@ -401,6 +421,7 @@ export class Bridge {
   #closed(reason: string, accepted: boolean): void {
     this.logger.debug(`bridge ${this.config.name}: ${reason}`);
     this.#link = undefined;
+    this.#releaseAcks();
     if (this.figures.up) {
       this.figures.up = false;
       this.logger.info(`bridge ${this.config.name}: disconnected`);

@@ -28,4 +28,6 @@ export interface BridgeSeam {
   storeMessage(message: RoutedMessage): number;
   /** Whether output acknowledging what was just routed must wait for a commit; see `BrokerCore`. */
   holdOutput(flush: () => void): boolean;
+  /** Holds the acknowledgement of the message being routed; see `BrokerCore`. */
+  holdAcknowledgement(hold: (flush: () => void) => void): void;
 }

@@ -155,6 +155,8 @@ export class BrokerCore implements BrokerContext {
   /** Output held until the records it acknowledges are committed. */
   #afterCommit: (() => void)[] = [];
   #commitTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set during a routing by a subscriber that is backed up; see `holdAcknowledgement`. */
+  #holdNext: ((flush: () => void) => void) | undefined;
   /** The longest commit so far, in ms, for the log and the bench. */
   longestCommitMs = 0;
 
@@ -246,6 +248,12 @@ export class BrokerCore implements BrokerContext {
    * after that commit. An acknowledgement is a promise that its effect is on disk.
    */
   holdOutput(flush: () => void): boolean {
+    const hold = this.#holdNext;
+    if (hold) {
+      this.#holdNext = undefined;
+      hold(flush);
+      return true;
+    }
     if (!this.store.pending) return false;
     this.#afterCommit.push(flush);
     return true;
@@ -905,7 +913,19 @@ export class BrokerCore implements BrokerContext {
    * Stores (if retained) and delivers a message to every matching subscriber; returns how many
    * matched.
    */
+  /**
+   * Backpressure from a subscriber that cannot keep up (a bridge draining its queue): the
+   * acknowledgement of the message being routed now goes to `hold`, which lets it out later
+   * (through `holdOutput`, so that it still waits for its commit). A publisher that gets no
+   * acknowledgements stops at its in-flight limit.
+   */
+  holdAcknowledgement(hold: (flush: () => void) => void): void {
+    this.#holdNext = hold;
+  }
+
   route(message: RoutedMessage, from: ClientInfo | undefined): number {
+    // A QoS 0 message has no acknowledgement to hold, and another client's must not be held.
+    this.#holdNext = undefined;
     if (message.retain) this.#retain(message);
     // A plugin asked during delivery may publish: such a nested routing gets arrays of its own,
     // and every QoS is fixed before the first delivery because nesting reuses `routeQos`.
