@@ -11,7 +11,7 @@ import { PluginManager } from "../plugins/manager.ts";
 import { brokerSys } from "../plugins/builtin/broker_sys.ts";
 import { getRuntimeAdapter } from "../runtime/select.ts";
 import type { RuntimeAdapter } from "../runtime/types.ts";
-import { startBridges } from "../bridge/start.ts";
+import { type Bridges, startBridges } from "../bridge/start.ts";
 import { Broker } from "./broker.ts";
 import { BrokerCore } from "./core.ts";
 import { AdminServer } from "../admin/server.ts";
@@ -69,6 +69,7 @@ export async function createBroker(
     store?.close();
     throw error;
   }
+  let bridges: Bridges | undefined;
   let admin: AdminServer | undefined;
   if (resolved.listeners.some((l) => l.type === "http")) {
     admin = new AdminServer({
@@ -86,6 +87,7 @@ export async function createBroker(
       config: resolved,
       publish: (options) => broker.publish(options),
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
+      bridges: () => bridges?.figures() ?? new Map(),
     }, core.logger);
     admin.readiness.add("listeners", () => core.ready);
     core.httpHandler = admin.handle;
@@ -98,14 +100,15 @@ export async function createBroker(
     await core.close();
     throw error;
   }
-  const bridges = startBridges(
+  const started = startBridges(
     resolved.bridges,
     core,
     core.logger,
     resolved.sysIntervalMs,
     restored,
   );
-  core.onClose(() => bridges.stop());
+  bridges = started;
+  core.onClose(() => started.stop());
   for (const listener of core.listeners) {
     if (admin && listener.type === "http") admin.announce(listener);
   }
