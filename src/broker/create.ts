@@ -69,7 +69,8 @@ export async function createBroker(
     store?.close();
     throw error;
   }
-  let bridges: Bridges | undefined;
+  // Started after the listeners; the admin API may be asked before.
+  const running: { bridges?: Bridges } = {};
   let admin: AdminServer | undefined;
   if (resolved.listeners.some((l) => l.type === "http")) {
     admin = new AdminServer({
@@ -87,7 +88,7 @@ export async function createBroker(
       config: resolved,
       publish: (options) => broker.publish(options),
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
-      bridges: () => bridges?.figures() ?? new Map(),
+      bridges: () => running.bridges?.figures() ?? new Map(),
     }, core.logger);
     admin.readiness.add("listeners", () => core.ready);
     core.httpHandler = admin.handle;
@@ -107,7 +108,7 @@ export async function createBroker(
     resolved.sysIntervalMs,
     restored,
   );
-  bridges = started;
+  running.bridges = started;
   core.onClose(() => started.stop());
   for (const listener of core.listeners) {
     if (admin && listener.type === "http") admin.announce(listener);
