@@ -39,6 +39,10 @@ const WINDOW = 1000;
 /** A 5.0 session that outlives every disconnection, as a 3.1.1 clean-session 0 one does. */
 const SESSION_FOREVER = 0xffffffff;
 
+/** The payloads of the state topics. */
+const STATE_UP = new TextEncoder().encode("1");
+const STATE_DOWN = new TextEncoder().encode("0");
+
 /** Retained topics whose last payload from the remote is remembered. */
 const RETAINED_SEEN = 100_000;
 
@@ -162,6 +166,11 @@ export class Bridge {
     this.#connect();
   }
 
+  /** The bridge's state topic on the remote, named by its client id there (as Mosquitto's). */
+  get #remoteState(): string {
+    return `$SYS/broker/connection/${this.config.clientId}/state`;
+  }
+
   #connect(): void {
     const c = this.config;
     this.#link = new Link(
@@ -175,6 +184,10 @@ export class Bridge {
         clean: c.cleanStart,
         keepalive: c.keepalive,
         sessionExpiry: c.protocol === 5 && !c.cleanStart ? SESSION_FOREVER : undefined,
+        // As Mosquitto's bridge: the remote says `0` for us when the link dies.
+        will: c.notifications
+          ? { topic: this.#remoteState, payload: STATE_DOWN, qos: 1, retain: true }
+          : undefined,
       },
       {
         up: (connack) => this.#connected(connack),
@@ -390,6 +403,11 @@ export class Bridge {
     this.#backoff = this.config.reconnectMinMs;
     this.#window = Math.min(WINDOW, connack.properties.receiveMaximum ?? WINDOW);
     this.#maxPacketSize = connack.properties.maximumPacketSize ?? Infinity;
+    if (this.config.notifications) {
+      link.send(
+        new RoutedMessage(this.#remoteState, STATE_UP, 0, true).encode(version, 0, true, 0),
+      );
+    }
     const inflight = [...outbox.inflight.values()];
     if (connack.sessionPresent) {
       // The remote's session holds these: the same identifiers again, so none is taken twice.
@@ -442,8 +460,7 @@ export class Bridge {
   #notify(up: boolean): void {
     if (!this.config.notifications) return;
     const topic = `$SYS/broker/connection/${this.config.name}/state`;
-    const payload = new TextEncoder().encode(up ? "1" : "0");
-    this.broker.route(new RoutedMessage(topic, payload, 1, true), undefined);
+    this.broker.route(new RoutedMessage(topic, up ? STATE_UP : STATE_DOWN, 1, true), undefined);
   }
 
   /** Disconnects from the remote and unsubscribes locally; leaves no timer or socket. */

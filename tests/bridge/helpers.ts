@@ -132,7 +132,7 @@ export class SilentRemote {
     const type = frame[0] >> 4;
     if (type === 1) socket.write(Uint8Array.of(0x20, 2, 0, 0));
     else if (type === 12) socket.write(Uint8Array.of(0xd0, 0));
-    else if (type === 3) {
+    else if (type === 3 && ((frame[0] >> 1) & 3) === 1) {
       this.received++;
       const at = bodyStart(frame);
       const topicLength = (frame[at] << 8) | frame[at + 1];
