@@ -25,7 +25,7 @@ import type { StoredState } from "../store/types.ts";
 import { Echoes, payloadKey } from "./echoes.ts";
 import { incomingFor, localFilter, remoteFilter, toLocal, toRemote } from "./topics.ts";
 import { Link } from "./link.ts";
-import { Outbox, type Pending } from "./outbox.ts";
+import { Outbox, type Pending, SUBSCRIBE_ID } from "./outbox.ts";
 import { DISCONNECT, encodeSubscribe, type SubscribeFilter } from "./wire.ts";
 import type { Connack } from "./wire.ts";
 
@@ -171,6 +171,12 @@ export class Bridge {
     return `$SYS/broker/connection/${this.config.clientId}/state`;
   }
 
+  /** The bridge's state for the remote, retained, at QoS 0: nothing to track for it. */
+  #stateMessage(up: boolean): Uint8Array {
+    const message = new RoutedMessage(this.#remoteState, up ? STATE_UP : STATE_DOWN, 0, true);
+    return message.encode(this.config.protocol, 0, true, 0);
+  }
+
   #connect(): void {
     const c = this.config;
     this.#link = new Link(
@@ -200,7 +206,7 @@ export class Bridge {
         },
         down: (reason, accepted) => this.#closed(reason, accepted),
       },
-      (release) => this.broker.holdOutput(release),
+      (release) => this.broker.holdForCommit(release),
     );
   }
 
@@ -259,7 +265,7 @@ export class Bridge {
   /** Lets the held acknowledgements out, after the commit of what they acknowledge. */
   #releaseAcks(): void {
     for (const flush of this.#heldAcks.splice(0)) {
-      if (!this.broker.holdOutput(flush)) flush();
+      if (!this.broker.holdForCommit(flush)) flush();
     }
   }
 
@@ -289,7 +295,9 @@ export class Bridge {
       if (item.echo) this.#echoes.add(item.remote.topic, item.remote.payload);
       if (item.qos === 0) this.figures.forwardedOut++;
       else outbox.send(item);
-      link.send(item.remote.encode(version, item.qos, item.retain, item.packetId));
+      // With persistence a QoS 1/2 PUBLISH waits for the record of its packet identifier: sent
+      // before it, a crash would bring it back under another one, twice at the remote.
+      link.send(item.remote.encode(version, item.qos, item.retain, item.packetId), item.qos > 0);
     }
     this.figures.queued = outbox.queue.length;
     if (this.#heldAcks.length > 0 && outbox.queue.length < WINDOW / 2) this.#releaseAcks();
@@ -312,7 +320,8 @@ export class Bridge {
         return;
       }
       if (!item.released) outbox.release(item);
-      link.send(this.#encodeAck(PacketType.PUBREL, id));
+      // After its record: the remote forgets the message at PUBREL, a PUBLISH again is new.
+      link.send(this.#encodeAck(PacketType.PUBREL, id), true);
       return;
     }
     const expected = packet.type === PacketType.PUBACK ? 1 : 2;
@@ -404,9 +413,7 @@ export class Bridge {
     this.#window = Math.min(WINDOW, connack.properties.receiveMaximum ?? WINDOW);
     this.#maxPacketSize = connack.properties.maximumPacketSize ?? Infinity;
     if (this.config.notifications) {
-      link.send(
-        new RoutedMessage(this.#remoteState, STATE_UP, 0, true).encode(version, 0, true, 0),
-      );
+      link.send(this.#stateMessage(true));
     }
     const inflight = [...outbox.inflight.values()];
     if (connack.sessionPresent) {
@@ -416,6 +423,7 @@ export class Bridge {
           item.released
             ? this.#encodeAck(PacketType.PUBREL, item.packetId)
             : item.remote.encode(version, item.qos, item.retain, item.packetId, true),
+          true,
         );
       }
     } else {
@@ -428,7 +436,9 @@ export class Bridge {
         }
       }
       outbox.requeue(inflight.filter((item) => !item.released));
-      if (this.#incoming.length > 0) link.send(encodeSubscribe(1, this.#incoming, version));
+      if (this.#incoming.length > 0) {
+        link.send(encodeSubscribe(SUBSCRIBE_ID, this.#incoming, version));
+      }
     }
     this.figures.up = true;
     this.logger.info(`bridge ${this.config.name}: connected`);
@@ -470,8 +480,11 @@ export class Bridge {
     clearTimeout(this.#timer);
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
     // What is in flight stays in flight: the next run resends it in the same remote session.
-    this.#link?.send(DISCONNECT);
-    this.#link?.close("stopped");
+    // A DISCONNECT keeps the will from the remote, so the state there is said here.
+    const link = this.#link;
+    if (link?.up && this.config.notifications) link.send(this.#stateMessage(false));
+    link?.send(DISCONNECT);
+    link?.close("stopped", true);
     return Promise.resolve();
   }
 }

@@ -1,7 +1,7 @@
 /**
  * One connection of a bridge to one remote address, at the packet level: CONNECT and CONNACK,
- * keepalive, the packets of a turn of the event loop written together, and the acknowledgements
- * of what came in held until the local store committed what they acknowledge. What the packets
+ * keepalive, the packets of a turn of the event loop written together, and those that promise
+ * something stored held until the local store committed it. What the packets
  * mean is the bridge's (bridge.ts).
  *
  * @module
@@ -72,12 +72,13 @@ export class Link {
   }
 
   /**
-   * Queues a packet; a turn's packets are written together. An acknowledgement (`ack`) waits
-   * for the local commit of what it acknowledges, and everything after it waits too.
+   * Queues a packet; a turn's packets are written together. One that promises something stored
+   * (`durable`: an acknowledgement, or a PUBLISH or PUBREL whose state was recorded) waits for
+   * the local commit, and everything after it waits too.
    */
-  send(bytes: Uint8Array, ack = false): void {
+  send(bytes: Uint8Array, durable = false): void {
     if (this.#closed) return;
-    if (this.#held || (ack && this.hold(this.#release))) {
+    if (this.#held || (durable && this.hold(this.#release))) {
       (this.#held ??= []).push(bytes);
       return;
     }
@@ -163,12 +164,15 @@ export class Link {
     }, ms / 2);
   }
 
-  /** Ends the connection at once (output queued this turn goes first). */
-  close(reason: string): void {
+  /**
+   * Ends the connection at once; `graceful` lets the output queued this turn reach the network
+   * first.
+   */
+  close(reason: string, graceful = false): void {
     if (this.#closed) return;
     this.#flush();
     this.#ended(reason);
-    this.#transport.close();
+    this.#transport.close(graceful);
   }
 
   #ended(reason: string): void {

@@ -12,6 +12,10 @@ import { Fifo } from "../broker/fifo.ts";
 import { messageFromRecord } from "../broker/records.ts";
 import type { Store, StoredState } from "../store/types.ts";
 
+/** The bridge's SUBSCRIBE uses packet identifier 1 (SUBSCRIBE_ID); messages the others. */
+export const SUBSCRIBE_ID = 1;
+const FIRST_ID = SUBSCRIBE_ID + 1;
+
 /** A message for the remote. */
 export interface Pending {
   /** As routed here; the store holds this one. */
@@ -44,7 +48,7 @@ export class Outbox {
   readonly inflight = new Map<number, Pending>();
   #records: Records | undefined;
   #seq = 0;
-  #nextId = 1;
+  #nextId = FIRST_ID;
 
   constructor(records: Records | undefined) {
     this.#records = records?.store.durable ? records : undefined;
@@ -99,9 +103,10 @@ export class Outbox {
 
   /** Gives a QoS 1/2 message a free packet identifier and puts it in flight. */
   send(pending: Pending): void {
+    const next = (id: number) => id === 0xffff ? FIRST_ID : id + 1;
     let id = this.#nextId;
-    while (this.inflight.has(id)) id = id === 0xffff ? 1 : id + 1;
-    this.#nextId = id === 0xffff ? 1 : id + 1;
+    while (this.inflight.has(id)) id = next(id);
+    this.#nextId = next(id);
     pending.packetId = id;
     this.inflight.set(id, pending);
     this.#sent(pending, id);

@@ -19,8 +19,8 @@ export interface TransportEvents {
 export interface Transport {
   /** Sends bytes; dropped once closed. */
   write(bytes: Uint8Array): void;
-  /** Closes at once; `closed` follows. */
-  close(): void;
+  /** Closes at once, or with `graceful` once what was written went out; `closed` follows. */
+  close(graceful?: boolean): void;
 }
 
 /** PEM texts for TLS. */
@@ -65,8 +65,9 @@ export function openTransport(
     write(bytes) {
       if (!closed) socket.write(bytes);
     },
-    close() {
-      socket.destroy();
+    close(graceful) {
+      if (graceful && !closed) socket.end(() => socket.destroy());
+      else socket.destroy();
     },
   };
 }
@@ -87,8 +88,10 @@ function webSocket(
     write(bytes) {
       if (ws.readyState === WebSocket.OPEN) ws.send(bytes);
     },
-    close() {
-      ws.terminate();
+    close(graceful) {
+      // A close frame goes after what was sent; the remote ends the connection at our DISCONNECT.
+      if (graceful && ws.readyState === WebSocket.OPEN) ws.close(1000);
+      else ws.terminate();
     },
   };
 }

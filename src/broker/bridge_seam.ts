@@ -26,8 +26,8 @@ export interface BridgeSeam {
   readonly store: Store;
   /** Stores a message once (if not yet stored) and returns its id. */
   storeMessage(message: RoutedMessage): number;
-  /** Whether output acknowledging what was just routed must wait for a commit; see `BrokerCore`. */
-  holdOutput(flush: () => void): boolean;
+  /** Whether output must wait for the commit of records written before it; see `BrokerCore`. */
+  holdForCommit(flush: () => void): boolean;
   /** Holds the acknowledgement of the message being routed; see `BrokerCore`. */
   holdAcknowledgement(hold: (flush: () => void) => void): void;
 }

@@ -254,6 +254,11 @@ export class BrokerCore implements BrokerContext {
       hold(flush);
       return true;
     }
+    return this.holdForCommit(flush);
+  }
+
+  /** Whether output must wait for the commit of records written before it (`holdOutput`'s). */
+  holdForCommit(flush: () => void): boolean {
     if (!this.store.pending) return false;
     this.#afterCommit.push(flush);
     return true;
@@ -920,6 +925,8 @@ export class BrokerCore implements BrokerContext {
    * acknowledgements stops at its in-flight limit.
    */
   holdAcknowledgement(hold: (flush: () => void) => void): void {
+    // Only for an acknowledgement sent in this turn, as a client's is: no later stranger's.
+    if (!this.#holdNext) queueMicrotask(() => this.#holdNext = undefined);
     this.#holdNext = hold;
   }
 

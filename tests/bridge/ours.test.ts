@@ -375,4 +375,24 @@ describe("a bridge to another instance of this broker", () => {
       await local.broker.close();
     }
   });
+
+  test("over WebSocket: ws:// to a remote's ws listener", async () => {
+    const remote = await brokerOn(0, {
+      listeners: { default: { bind: "127.0.0.1:0", type: "ws" } },
+    });
+    const got = record(remote.broker, "w/#");
+    const local = await edge({
+      address: `ws://127.0.0.1:${remote.port}/mqtt`,
+      topics: [{ pattern: "w/#", qos: 2 }],
+    });
+    try {
+      await bridgeState(local.broker).wait("1");
+      local.broker.publish({ topic: "w/1", payload: "over ws", qos: 2 });
+      await eventually(() => got.length === 1, WAIT, "the message over WebSocket");
+      assert.equal(got[0].payload, "over ws");
+    } finally {
+      await local.broker.close();
+      await remote.broker.close();
+    }
+  });
 });

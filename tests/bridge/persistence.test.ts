@@ -21,7 +21,7 @@ function place(remotePort: number, qos: QoS): { dir: string; config: string } {
       "    bind: 127.0.0.1:0",
       "persistence:",
       "  path: broker.db",
-      "  sync: full",
+      "  sync: normal",
       "bridges:",
       "  up:",
       `    address: mqtt://127.0.0.1:${remotePort}`,
@@ -63,7 +63,7 @@ describe("a bridge's queue across a SIGKILL of the edge (persistence on)", () =>
         const { dir, config } = place(port, qos);
         let edge = await startCliListening(config);
         try {
-          const { acked, client } = await flood(edge.port, qos, 3000, 500);
+          const { acked, client } = await flood(edge.port, qos, 1500, 300);
           await killCli(edge);
           client.end(true);
           edge = await startCliListening(config);
