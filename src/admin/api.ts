@@ -14,6 +14,7 @@ import type { ResolvedConfig } from "../config/types.ts";
 import { topicFilterError } from "../protocol/topic.ts";
 import { redactConfig } from "./redact.ts";
 import { json } from "./respond.ts";
+import { type BridgeFiguresByName, bridgeItems } from "./bridge_metrics.ts";
 
 /** Most entries one list answer holds; `truncated` says when there were more. */
 export const MAX_ITEMS = 10_000;
@@ -36,6 +37,8 @@ export interface ApiSource {
   readonly config: ResolvedConfig;
   publish(options: PublishOptions): void;
   subscribe(filter: string, handler: MessageHandler): Unsubscribe;
+  /** The bridges' figures by name (none when absent). */
+  readonly bridges?: () => BridgeFiguresByName;
 }
 
 const PROTOCOLS: Record<number, string> = { 3: "3.1", 4: "3.1.1", 5: "5.0" };
@@ -127,6 +130,8 @@ export class AdminApi {
         return this.#publish(await readJson(request));
       case "GET /api/config":
         return json(200, redactConfig(this.#source.config));
+      case "GET /api/bridges":
+        return listed(bridgeItems(this.#source.bridges?.() ?? new Map()), false);
       case "GET /api/overview":
         return this.#overview();
       case "GET /api/stream":

@@ -20,6 +20,7 @@ import {
   SESSION_SECONDS,
 } from "./login.ts";
 import { brokerMetrics, type MetricsSource } from "./metrics.ts";
+import { bridgeMetrics } from "./bridge_metrics.ts";
 import { Readiness } from "./readiness.ts";
 import { json, text } from "./respond.ts";
 
@@ -169,6 +170,8 @@ export class AdminServer {
       startedAt: this.#startedAt,
       store: this.#source.store,
     });
+    const bridges = this.#source.bridges?.();
+    if (bridges) families.push(...bridgeMetrics(bridges));
     return text(200, renderExposition(families, format), { "content-type": CONTENT_TYPES[format] });
   }
 

@@ -5,7 +5,11 @@
  */
 import type { ResolvedBridge } from "../config/types.ts";
 import type { Logger } from "../log.ts";
-import type { BridgeSeam } from "../broker/bridge_seam.ts";
+import {
+  BRIDGE_SESSION_PREFIX,
+  type BridgeSeam,
+  type HeldDelivery,
+} from "../broker/bridge_seam.ts";
 import { RoutedMessage } from "../broker/message.ts";
 import { Bridge, type BridgeFigures } from "./bridge.ts";
 
@@ -25,17 +29,28 @@ function sysValues(f: BridgeFigures): Record<string, number> {
     "forwarded/in": f.forwardedIn,
     queued: f.queued,
     dropped: f.dropped,
+    reconnects: f.reconnects,
   };
 }
 
-/** Connects every bridge; their figures go to `$SYS` every `sysIntervalMs` (0: never). */
+/**
+ * Connects every bridge; their figures go to `$SYS` every `sysIntervalMs` (0: never). `held` is
+ * what the store gave back at start, by client id: each bridge takes its queue out of it, and
+ * what is left belongs to bridges no longer configured.
+ */
 export function startBridges(
   configs: readonly ResolvedBridge[],
   broker: BridgeSeam,
   logger: Logger,
   sysIntervalMs: number,
+  held?: Map<string, HeldDelivery[]>,
 ): Bridges {
-  const bridges = configs.map((c) => new Bridge(c, broker, logger));
+  const bridges = configs.map((c) => {
+    const clientId = BRIDGE_SESSION_PREFIX + c.name;
+    const queue = held?.get(clientId);
+    held?.delete(clientId);
+    return new Bridge(c, broker, logger, queue);
+  });
   const encoder = new TextEncoder();
   const publishSys = () => {
     for (const bridge of bridges) {

@@ -8,6 +8,19 @@
 import type { RoutedMessage } from "./message.ts";
 import type { Subscriber, SubscriptionOptions } from "./subscriptions.ts";
 import type { ClientInfo } from "../plugins/types.ts";
+import type { Store, StoredDelivery } from "../store/types.ts";
+
+/**
+ * The client id under which a bridge's queue is stored (`$bridge/<name>`): a session of its own
+ * in the store, which no MQTT client may take (CONNECT refuses the prefix).
+ */
+export const BRIDGE_SESSION_PREFIX = "$bridge/";
+
+/** A delivery of a bridge's queue as the store gave it back at start, with its message. */
+export interface HeldDelivery {
+  delivery: StoredDelivery;
+  message: RoutedMessage;
+}
 
 /** The part of `BrokerCore` a bridge uses. */
 export interface BridgeSeam {
@@ -15,4 +28,12 @@ export interface BridgeSeam {
   subscribeLocal(filter: string, subscriber: Subscriber, options: SubscriptionOptions): () => void;
   /** Routes a message as the broker's own (`from` undefined). */
   route(message: RoutedMessage, from: ClientInfo | undefined): number;
+  /** Where the bridge writes its queue through, as sessions do theirs. */
+  readonly store: Store;
+  /** Stores a message once (if not yet stored) and returns its id. */
+  storeMessage(message: RoutedMessage): number;
+  /** Whether output must wait for the commit of records written before it; see `BrokerCore`. */
+  holdForCommit(flush: () => void): boolean;
+  /** Holds the acknowledgement of the message being routed; see `BrokerCore`. */
+  holdAcknowledgement(hold: (flush: () => void) => void): void;
 }

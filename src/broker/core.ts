@@ -23,6 +23,7 @@ import { Client } from "./client.ts";
 import { refuseWithConnack } from "./refuse.ts";
 import type { BrokerContext, BrokerHooks, Refusal } from "./context.ts";
 import type { ClusterBus, ClusterSeam, ShareKey } from "./cluster_seam.ts";
+import { BRIDGE_SESSION_PREFIX, type HeldDelivery } from "./bridge_seam.ts";
 import { EventHub } from "./events.ts";
 import { ExpiryQueue } from "./expiry.ts";
 import { RoutedMessage } from "./message.ts";
@@ -164,6 +165,8 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   #commitTimer: ReturnType<typeof setTimeout> | undefined;
   /** Since when and how often commits failed, while they fail. */
   #failing: { since: number; attempts: number } | undefined;
+  /** Set during a routing by a subscriber that is backed up; see `holdAcknowledgement`. */
+  #holdNext: ((flush: () => void) => void) | undefined;
   /** The longest commit so far, in ms, for the log and the bench. */
   longestCommitMs = 0;
   /** The other nodes of the cluster, when this broker is one of several. */
@@ -206,6 +209,11 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       store,
       storeMessage: (message) => this.#storeMessage(message),
     };
+  }
+
+  /** Stores a message once, for a bridge's queue (sessions get this through their context). */
+  storeMessage(message: RoutedMessage): number {
+    return this.#storeMessage(message);
   }
 
   #storeMessage(message: RoutedMessage): number {
@@ -294,6 +302,20 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
    * after that commit. An acknowledgement is a promise that its effect is on disk.
    */
   holdOutput(flush: () => void): boolean {
+    const hold = this.#holdNext;
+    if (hold) {
+      this.#holdNext = undefined;
+      hold(flush);
+      return true;
+    }
+    return this.holdForCommit(flush);
+  }
+
+  /**
+   * Whether output must wait for what was written before it: the store's commit, then the
+   * cluster's write of the messages routed to other nodes (`holdOutput` without backpressure).
+   */
+  holdForCommit(flush: () => void): boolean {
     if (!this.store.pending) return this.#bus?.holdOutput(flush) ?? false;
     this.#afterCommit.push(flush);
     return true;
@@ -386,9 +408,10 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
    * their subscriptions, queues, messages in flight (sent again with DUP when their client is
    * back) and QoS 2 receive state, and the deadlines of sessions and wills, which count the time
    * the broker was down. A session connected when the broker stopped lost its connection then:
-   * its expiry and will delay start now.
+   * its expiry and will delay start now. Returns the queues of bridges (`$bridge/<name>`, which
+   * have no session), by client id, for the bridges to take back.
    */
-  restore(state: StoredState): void {
+  restore(state: StoredState): Map<string, HeldDelivery[]> {
     const now = Date.now();
     const store = this.store;
     const messages = new Map<number, RoutedMessage>();
@@ -448,14 +471,23 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     let deliveries = 0;
     let owner = "";
     let session: Session | undefined;
+    const bridges = new Map<string, HeldDelivery[]>();
+    let bridge: HeldDelivery[] | undefined;
     for (const d of state.deliveries) {
       deliveries++;
       if (d.clientId !== owner) {
         owner = d.clientId;
         session = this.#sessions.get(owner);
+        bridge = undefined;
+        if (!session && owner.startsWith(BRIDGE_SESSION_PREFIX)) {
+          bridge = [];
+          bridges.set(owner, bridge);
+        }
       }
       const message = messages.get(d.messageId);
-      if (!session || !message) continue;
+      if (!message) continue;
+      if (bridge) bridge.push({ delivery: d, message });
+      if (!session) continue;
       session.restoreDelivery({
         message,
         qos: d.qos,
@@ -479,6 +511,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       `persistence: restored ${this.#sessions.size} sessions, ${this.#retained.size} retained ` +
         `messages, ${deliveries} queued or in flight`,
     );
+    return bridges;
   }
 
   /** The shared subscription named by a `$share/group/filter`, if it has members. */
@@ -1005,10 +1038,24 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   };
 
   /**
+   * Backpressure from a subscriber that cannot keep up (a bridge draining its queue): the
+   * acknowledgement of the message being routed now goes to `hold`, which lets it out later
+   * (through `holdForCommit`, so that it still waits for its commit). A publisher that gets no
+   * acknowledgements stops at its in-flight limit.
+   */
+  holdAcknowledgement(hold: (flush: () => void) => void): void {
+    // Only for an acknowledgement sent in this turn, as a client's is: no later stranger's.
+    if (!this.#holdNext) queueMicrotask(() => this.#holdNext = undefined);
+    this.#holdNext = hold;
+  }
+
+  /**
    * Stores (if retained) and delivers a message to every matching subscriber; returns how many
    * matched.
    */
   route(message: RoutedMessage, from: ClientInfo | undefined, fromCluster = false): number {
+    // A QoS 0 message has no acknowledgement to hold, and another client's must not be held.
+    this.#holdNext = undefined;
     // Another node routed it first: it stored the retained copy and sent it to the other nodes.
     if (message.retain && !fromCluster) this.#retain(message);
     // A plugin asked during delivery may publish: such a nested routing gets arrays of its own,

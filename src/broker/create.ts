@@ -11,12 +11,13 @@ import { PluginManager } from "../plugins/manager.ts";
 import { brokerSys } from "../plugins/builtin/broker_sys.ts";
 import { getRuntimeAdapter } from "../runtime/select.ts";
 import type { RuntimeAdapter } from "../runtime/types.ts";
-import { startBridges } from "../bridge/start.ts";
+import { type Bridges, startBridges } from "../bridge/start.ts";
 import { Broker } from "./broker.ts";
 import { BrokerCore } from "./core.ts";
 import { AdminServer } from "../admin/server.ts";
 import { openSqliteStore } from "../store/sqlite/sqlite.ts";
 import { type Cluster, startCluster } from "../cluster/cluster.ts";
+import type { HeldDelivery } from "./bridge_seam.ts";
 
 /** Options that are not part of the configuration schema. */
 export interface CreateBrokerOptions {
@@ -58,6 +59,7 @@ export async function createBroker(
   const core = new BrokerCore(resolved, logger, store);
   const broker = new Broker(core);
   let cluster: Cluster | undefined;
+  let held: Map<string, HeldDelivery[]> | undefined;
   try {
     core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
       broker_sys: () => brokerSys(broker),
@@ -84,12 +86,15 @@ export async function createBroker(
       core.onClose(() => joined.close());
     }
     // After the plugins: wills and expiries due at restore are judged by them like any other.
-    if (store) core.restore(store.load());
+    const restored = store?.load();
+    if (restored) held = core.restore(restored);
   } catch (error) {
     await cluster?.close();
     store?.close();
     throw error;
   }
+  // Started after the listeners; the admin API may be asked before.
+  const running: { bridges?: Bridges } = {};
   let admin: AdminServer | undefined;
   if (resolved.listeners.some((l) => l.type === "http")) {
     admin = new AdminServer({
@@ -110,6 +115,7 @@ export async function createBroker(
       config: resolved,
       publish: (options) => broker.publish(options),
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
+      bridges: () => running.bridges?.figures() ?? new Map(),
     }, core.logger);
     admin.readiness.add("listeners", () => core.ready);
     if (store) admin.readiness.add("store", () => !core.storeHealth?.failing);
@@ -123,8 +129,24 @@ export async function createBroker(
     await core.close();
     throw error;
   }
-  const bridges = startBridges(resolved.bridges, core, core.logger, resolved.sysIntervalMs);
-  core.onClose(() => bridges.stop());
+  const started = startBridges(
+    resolved.bridges,
+    core,
+    core.logger,
+    resolved.sysIntervalMs,
+    held,
+  );
+  for (const [clientId, queue] of held ?? []) {
+    core.logger.warn(
+      `persistence: ${queue.length} queued messages of ${clientId}, a bridge no longer ` +
+        "configured, dropped",
+    );
+    for (const { delivery } of queue) {
+      core.store.deliveryRemoved(clientId, delivery.seq, delivery.messageId);
+    }
+  }
+  running.bridges = started;
+  core.onClose(() => started.stop());
   for (const listener of core.listeners) {
     if (admin && listener.type === "http") admin.announce(listener);
   }

@@ -9,6 +9,8 @@ import type { Broker } from "../../src/broker/broker.ts";
 import type { BridgeConfig, BrokerConfig } from "../../src/config/types.ts";
 import type { Message } from "../../src/plugins/types.ts";
 import { eventually, startBroker } from "../helpers/broker.ts";
+import { PacketFramer } from "../../src/protocol/framer.ts";
+import { bodyStart } from "../../src/protocol/reader.ts";
 
 /** Fast reconnects for tests. */
 export const FAST = { reconnect: { min: 0.05, max: 0.2 } } as const;
@@ -97,4 +99,68 @@ export function counts(messages: { payload: string }[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const m of messages) out.set(m.payload, (out.get(m.payload) ?? 0) + 1);
   return out;
+}
+
+/**
+ * A remote that accepts the bridge's CONNECT and holds back its PUBACKs until
+ * {@link SilentRemote.ack} says otherwise: a remote slower than the edge's publishers.
+ */
+export class SilentRemote {
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+  /** Packet identifiers of the QoS 1 PUBLISHes received, and not acknowledged yet. */
+  readonly unacked: { socket: net.Socket; packetId: number }[] = [];
+  received = 0;
+  #acking = false;
+  port = 0;
+
+  private constructor() {
+    this.#server = net.createServer((socket) => {
+      this.#sockets.add(socket);
+      socket.on("error", () => {});
+      socket.on("close", () => this.#sockets.delete(socket));
+      const framer = new PacketFramer(1 << 20);
+      socket.on("data", (chunk) => {
+        framer.push(chunk);
+        let frame: Uint8Array | undefined;
+        while ((frame = framer.next())) this.#packet(socket, frame);
+      });
+    });
+  }
+
+  #packet(socket: net.Socket, frame: Uint8Array): void {
+    const type = frame[0] >> 4;
+    if (type === 1) socket.write(Uint8Array.of(0x20, 2, 0, 0));
+    else if (type === 12) socket.write(Uint8Array.of(0xd0, 0));
+    else if (type === 3 && ((frame[0] >> 1) & 3) === 1) {
+      this.received++;
+      const at = bodyStart(frame);
+      const topicLength = (frame[at] << 8) | frame[at + 1];
+      const packetId = (frame[at + 2 + topicLength] << 8) | frame[at + 3 + topicLength];
+      this.unacked.push({ socket, packetId });
+      if (this.#acking) this.ack();
+    }
+  }
+
+  /** Acknowledges everything received, and from now on everything that comes. */
+  ack(): void {
+    this.#acking = true;
+    for (const { socket, packetId } of this.unacked.splice(0)) {
+      socket.write(Uint8Array.of(0x40, 2, packetId >> 8, packetId & 0xff));
+    }
+  }
+
+  /** Starts one on a free port. */
+  static async start(): Promise<SilentRemote> {
+    const remote = new SilentRemote();
+    await new Promise<void>((resolve) => remote.#server.listen(0, "127.0.0.1", resolve));
+    remote.port = (remote.#server.address() as net.AddressInfo).port;
+    return remote;
+  }
+
+  /** Stops listening and drops every connection. */
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
 }

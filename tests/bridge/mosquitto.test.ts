@@ -166,4 +166,31 @@ describe("a bridge to Mosquitto", { skip }, () => {
       }
     });
   }
+
+  test("notifications: Mosquitto holds the bridge's state, 1 while up, 0 (its will) once cut", async () => {
+    const remote = await mosquitto();
+    const proxy = await Proxy.start(remote.port);
+    const local = await edge({
+      address: `mqtt://127.0.0.1:${proxy.port}`,
+      "client-id": "edge-7",
+      topics: [{ pattern: "n/#" }],
+      // Slow to come back: the will must be what the remote has in the meantime.
+      reconnect: { min: 30, max: 30 },
+    });
+    const watcher = await connect(remote.url);
+    const got = collect(watcher);
+    try {
+      await watcher.subscribeAsync("$SYS/broker/connection/edge-7/state", { qos: 1 });
+      const last = () => got.at(-1) && String(got.at(-1)!.payload);
+      await eventually(() => last() === "1", WAIT, "state 1 at Mosquitto");
+      proxy.cut();
+      await eventually(() => last() === "0", WAIT, "state 0 at Mosquitto, from the will");
+      assert.equal(got.at(-1)!.topic, "$SYS/broker/connection/edge-7/state");
+    } finally {
+      watcher.end(true);
+      await local.broker.close();
+      await proxy.close();
+      await remote.stop();
+    }
+  });
 });

@@ -2,8 +2,17 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type mqtt from "mqtt";
 import type { QoS } from "../../src/protocol/packets.ts";
-import { connect, eventually } from "../helpers/broker.ts";
-import { bridgeState, brokerOn, counts, edge, freePort, Proxy, record } from "./helpers.ts";
+import { connect, eventually, RawClient } from "../helpers/broker.ts";
+import {
+  bridgeState,
+  brokerOn,
+  counts,
+  edge,
+  freePort,
+  Proxy,
+  record,
+  SilentRemote,
+} from "./helpers.ts";
 
 const WAIT = 20000;
 
@@ -322,6 +331,68 @@ describe("a bridge to another instance of this broker", () => {
     } finally {
       await local.broker.close();
       await remote.value?.broker.close();
+    }
+  });
+
+  test("backpressure: a remote slower than the publishers holds their acknowledgements", async () => {
+    const remote = await SilentRemote.start();
+    const local = await edge(
+      { address: `mqtt://127.0.0.1:${remote.port}`, topics: [{ pattern: "p" }] },
+      { sys_interval: 0.05 },
+    );
+    const queued = record(local.broker, "$SYS/broker/bridges/up/queued");
+    const publisher = await connect(local.url);
+    const total = 3000;
+    let acked = 0;
+    try {
+      await bridgeState(local.broker).wait("1");
+      for (let i = 0; i < total; i++) publisher.publish("p", String(i), { qos: 1 }, () => acked++);
+      // The window is in flight, the rest queued: the edge has read every message.
+      await eventually(
+        () => Number(queued.at(-1)?.payload) + remote.received === total,
+        WAIT,
+        "every message at the bridge",
+      );
+      assert.ok(acked < total, `${acked} of ${total} acknowledged before the remote took them`);
+      remote.ack();
+      await eventually(() => acked === total, WAIT, "every acknowledgement once the remote acks");
+      assert.equal(remote.received, total);
+    } finally {
+      publisher.end(true);
+      await local.broker.close();
+      await remote.close();
+    }
+  });
+
+  test("a client may not take the client id of a bridge's stored queue ($bridge/...)", async () => {
+    const local = await brokerOn();
+    const raw = await RawClient.connect(local.port);
+    try {
+      const connack = await raw.handshake({ clientId: "$bridge/up" });
+      assert.equal(connack.returnCode, 2);
+    } finally {
+      raw.destroy();
+      await local.broker.close();
+    }
+  });
+
+  test("over WebSocket: ws:// to a remote's ws listener", async () => {
+    const remote = await brokerOn(0, {
+      listeners: { default: { bind: "127.0.0.1:0", type: "ws" } },
+    });
+    const got = record(remote.broker, "w/#");
+    const local = await edge({
+      address: `ws://127.0.0.1:${remote.port}/mqtt`,
+      topics: [{ pattern: "w/#", qos: 2 }],
+    });
+    try {
+      await bridgeState(local.broker).wait("1");
+      local.broker.publish({ topic: "w/1", payload: "over ws", qos: 2 });
+      await eventually(() => got.length === 1, WAIT, "the message over WebSocket");
+      assert.equal(got[0].payload, "over ws");
+    } finally {
+      await local.broker.close();
+      await remote.broker.close();
     }
   });
 });

@@ -8,11 +8,12 @@ import { DatabaseSync } from "../../src/store/sqlite/driver.ts";
 import { SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
 import {
   eventually,
+  killCli as kill,
   type Packet,
   RawClient,
-  type RunningCli,
   sleep,
   startCli,
+  startCliListening as start,
   within,
 } from "../helpers/broker.ts";
 
@@ -26,36 +27,6 @@ function place(sync = "normal", extra = ""): { dir: string; config: string; db: 
       `persistence:\n  path: broker.db\n  sync: ${sync}\n${extra}`,
   );
   return { dir, config, db: join(dir, "broker.db") };
-}
-
-interface Started extends RunningCli {
-  port: number;
-}
-
-async function start(config: string): Promise<Started> {
-  const broker = startCli(["-c", config]);
-  const ready = /ready on mqtt:\/\/127\.0\.0\.1:(\d+)/;
-  try {
-    await within(
-      Promise.race([
-        eventually(() => ready.test(broker.output()), 30000, "the broker to listen"),
-        broker.exited.then((code) => {
-          throw new Error(`broker exited with ${code}: ${broker.output()}`);
-        }),
-      ]),
-      31000,
-      "the broker to listen",
-    );
-  } catch (error) {
-    broker.child.kill("SIGKILL");
-    throw error;
-  }
-  return { ...broker, port: Number(ready.exec(broker.output())![1]) };
-}
-
-async function kill(broker: RunningCli): Promise<void> {
-  broker.child.kill("SIGKILL");
-  await within(broker.exited, 10000, "the broker to die");
 }
 
 async function exitCode(args: string[]): Promise<[number | null, string]> {

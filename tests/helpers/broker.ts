@@ -325,6 +325,39 @@ export function startCli(args: string[], runtime?: RuntimeName): RunningCli {
   return { child, output: () => output, exited };
 }
 
+/** A {@link RunningCli} listening on MQTT at `port`. */
+export interface ListeningCli extends RunningCli {
+  port: number;
+}
+
+/** Starts the broker command with config file `config` and waits until it says it listens. */
+export async function startCliListening(config: string): Promise<ListeningCli> {
+  const broker = startCli(["-c", config]);
+  const ready = /ready on mqtt:\/\/127\.0\.0\.1:(\d+)/;
+  try {
+    await within(
+      Promise.race([
+        eventually(() => ready.test(broker.output()), 30000, "the broker to listen"),
+        broker.exited.then((code) => {
+          throw new Error(`broker exited with ${code}: ${broker.output()}`);
+        }),
+      ]),
+      31000,
+      "the broker to listen",
+    );
+  } catch (error) {
+    broker.child.kill("SIGKILL");
+    throw error;
+  }
+  return { ...broker, port: Number(ready.exec(broker.output())![1]) };
+}
+
+/** Kills the broker command with SIGKILL, as a crash would, and waits until it is gone. */
+export async function killCli(broker: RunningCli): Promise<void> {
+  broker.child.kill("SIGKILL");
+  await within(broker.exited, 10000, "the broker to die");
+}
+
 /**
  * Runs `script` (with `args`) on this runtime to its end: resolves with `exit N`, or with
  * "still running after 30 s" once it is killed for not ending. A bound, not a measurement: a

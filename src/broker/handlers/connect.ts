@@ -11,6 +11,7 @@ import { ReasonCode } from "../../protocol/reason.ts";
 import type { ClientInfo, Decision } from "../../plugins/types.ts";
 import { authenticateConnect, authRequest, refuseConnect } from "../authentication.ts";
 import type { Client } from "../client.ts";
+import { BRIDGE_SESSION_PREFIX } from "../bridge_seam.ts";
 import { sessionExpiryMs } from "../session.ts";
 
 const { UNSUPPORTED_PROTOCOL_VERSION, CLIENT_IDENTIFIER_NOT_VALID } = ReasonCode;
@@ -103,6 +104,14 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
     );
   }
   let clientId = packet.clientId;
+  if (clientId.startsWith(BRIDGE_SESSION_PREFIX)) {
+    return refuseConnect(
+      client,
+      packet,
+      CLIENT_IDENTIFIER_NOT_VALID,
+      `client id ${clientId}: ${BRIDGE_SESSION_PREFIX} is reserved for the broker's bridges`,
+    );
+  }
   let assignedId: string | undefined;
   if (clientId === "") {
     // 3.1.1 assigns an id only to a clean session; 5.0 to any, whose session then has that id.
