@@ -4,7 +4,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { QoS } from "../../src/protocol/packets.ts";
-import { connect, eventually, killCli, startCliListening } from "../helpers/broker.ts";
+import {
+  connect,
+  eventually,
+  killCli,
+  memoryLogger,
+  startBroker,
+  startCliListening,
+} from "../helpers/broker.ts";
+import { openSqliteStore } from "../../src/store/sqlite/sqlite.ts";
 import { brokerOn, counts, freePort, record } from "./helpers.ts";
 
 const WAIT = 30000;
@@ -93,3 +101,48 @@ describe("a bridge's queue across a SIGKILL of the edge (persistence on)", () =>
     }
   }
 });
+
+test("the stored queue of a bridge no longer configured is dropped, with a warning", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bridge-removed-"));
+  const path = join(dir, "broker.db");
+  try {
+    const remotePort = await freePort();
+    const bridges = {
+      up: {
+        address: `mqtt://127.0.0.1:${remotePort}`,
+        topics: [{ pattern: "f/#", qos: 1 as const }],
+        reconnect: { min: 0.05, max: 0.2 },
+      },
+    };
+    const edge = await startBroker({ persistence: { path }, bridges });
+    const client = await connect(edge.url);
+    for (let i = 0; i < 5; i++) await client.publishAsync("f/x", String(i), { qos: 1 });
+    await client.endAsync();
+    await edge.broker.close();
+    assert.equal(summarize(path).deliveries, 5);
+
+    const logger = memoryLogger();
+    const again = await startBroker({ persistence: { path } }, logger);
+    await again.broker.close();
+    assert.ok(
+      logger.lines.some((l) =>
+        l.startsWith("warn") && l.includes("5 queued messages of $bridge/up")
+      ),
+      logger.lines.join("\n"),
+    );
+    const left = summarize(path);
+    assert.equal(left.deliveries, 0);
+    assert.equal(left.messages, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function summarize(path: string) {
+  const store = openSqliteStore(path, "normal");
+  try {
+    return store.summary();
+  } finally {
+    store.close();
+  }
+}
