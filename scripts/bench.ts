@@ -6,7 +6,8 @@
  *   npm run bench -- --quick                    short windows, 1,000 idle connections, ~2 minutes
  *   npm run bench -- --brokers bun,mosquitto    some of: deno bun node aedes mosquitto
  *   npm run bench -- --scenarios fanin,qos1     some of: fanin fanout qos1 latency idle connrate
- *                                               fanin5 fanout5 qos1v5 shared shared5
+ *                                               connrate-auth storm storm-auth fanin5 fanout5
+ *                                               qos1v5 shared shared5 bridge
  *
  * Our broker is started by its CLI: `deno run -A src/cli.ts`, `bun src/cli.ts`, and
  * `node dist/cli.js` (run `npm run build` first; without dist/cli.js Node runs
@@ -26,6 +27,13 @@
  * - idle: 5,000 connections (1,000 with --quick) that CONNECT and stay idle; broker VmRSS growth
  *   per connection
  * - connrate: CONNECT, CONNACK, DISCONNECT cycles in sequential batches of 50 at once, per second
+ * - connrate-auth: connrate with every client logging in with a user name and password from a
+ *   password file of `$7$` hashes of 10 users: ours made by `broker passwd` (its default
+ *   iterations), Mosquitto's by `mosquitto_passwd` (its own), the same users and passwords;
+ *   anonymous clients refused. Aedes has no password file and is skipped.
+ * - storm, storm-auth: one pair exchanging QoS 0 at 2,000 msg/s while 1,000 clients CONNECT at
+ *   once, three times; the pair's round trip p99 during the storms (and before them, calm), and
+ *   how many storm clients were refused. storm-auth logs every client in as connrate-auth does.
  * - fanin5, fanout5, qos1v5: fanin, fanout and qos1 with every client speaking MQTT 5.0; each
  *   fanin5 PUBLISH carries a user property (which the broker must forward), the others none
  * - shared, shared5: 10 publishers on bench/N, QoS 0, into one shared subscription
@@ -55,6 +63,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
   accessSync,
+  chmodSync,
   constants,
   existsSync,
   mkdirSync,
@@ -72,6 +81,9 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
+  AUTH_SCENARIOS,
+  BENCH_USERS,
+  benchCredentials,
   type Job,
   type LoadResult,
   MQTT5_SCENARIOS,
@@ -166,10 +178,21 @@ interface Broker {
   noMqtt5: string | null;
   /** Why the broker cannot bridge out, or null. */
   noBridge: string | null;
+  /** Why the broker cannot check passwords from a file, or null. */
+  noAuth: string | null;
   /** Said in the report, e.g. how Node was started. */
   note: string | null;
-  /** With `remotePort`: bridging `bench/#` out to the broker there. */
-  launch(port: number, remotePort?: number): Launch;
+  /**
+   * With `remotePort`: bridging `bench/#` out to the broker there; with `passwords`: admitting only
+   * the users of its password file there.
+   */
+  launch(port: number, remotePort?: number, passwords?: PasswordFiles): Launch;
+}
+
+/** The bench users' password files, one per format, made from the same users and passwords. */
+interface PasswordFiles {
+  ours: string;
+  mosquitto: string;
 }
 
 type Status = "ok" | "crashed" | "error" | "unsupported" | "skipped";
@@ -254,6 +277,30 @@ const ROWS: Row[] = [
     label: "connection rate: CONNECT+CONNACK",
     unit: "conn/s",
     better: "higher",
+    ratios: true,
+  },
+  {
+    scenario: "connrate-auth",
+    key: "rate",
+    label: "connection rate with a $7$ password file",
+    unit: "conn/s",
+    better: "higher",
+    ratios: true,
+  },
+  {
+    scenario: "storm",
+    key: "p99Ms",
+    label: "QoS 0 p99 of a connected pair while 1,000 CONNECT",
+    unit: "ms",
+    better: "lower",
+    ratios: true,
+  },
+  {
+    scenario: "storm-auth",
+    key: "p99Ms",
+    label: "the same, the 1,000 logging in with $7$",
+    unit: "ms",
+    better: "lower",
     ratios: true,
   },
   {
@@ -418,7 +465,7 @@ function brokers(): Broker[] {
   const bin = (name: string): string => join(ROOT, "node_modules", ".bin", name);
   const cli = join(ROOT, "src", "cli.ts");
   const noCli = existsSync(cli) ? null : "src/cli.ts does not exist yet";
-  const ours = (port: number, remotePort?: number): string[] => {
+  const ours = (port: number, remotePort?: number, passwords?: PasswordFiles): string[] => {
     const dir = mkdtempSync(join(tmpdir(), "bench-broker-"));
     tempDirs.add(dir);
     const config = join(dir, "broker.yaml");
@@ -431,7 +478,10 @@ function brokers(): Broker[] {
       '    topics: [{ pattern: "bench/#", qos: 1 }]',
       "    max-queued-messages: 1000000",
     ];
-    writeFileSync(config, [...bind, ...OUR_SETTINGS, ...bridge, ""].join("\n"));
+    const auth = passwords === undefined
+      ? []
+      : ["auth:", `  password-file: ${passwords.ours}`, "  allow-anonymous: false"];
+    writeFileSync(config, [...bind, ...OUR_SETTINGS, ...bridge, ...auth, ""].join("\n"));
     return ["-c", config];
   };
   const dist = join(ROOT, "dist", "cli.js");
@@ -449,9 +499,10 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: null,
       noBridge: null,
-      launch: (port, remote) => ({
+      noAuth: null,
+      launch: (port, remote, passwords) => ({
         command: bin("deno"),
-        args: ["run", "-A", cli, ...ours(port, remote)],
+        args: ["run", "-A", cli, ...ours(port, remote, passwords)],
       }),
     },
     {
@@ -460,7 +511,11 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: null,
       noBridge: null,
-      launch: (port, remote) => ({ command: bin("bun"), args: [cli, ...ours(port, remote)] }),
+      noAuth: null,
+      launch: (port, remote, passwords) => ({
+        command: bin("bun"),
+        args: [cli, ...ours(port, remote, passwords)],
+      }),
     },
     {
       name: "node",
@@ -468,11 +523,12 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: nodeNote,
       noBridge: null,
-      launch: (port, remote) => ({
+      noAuth: null,
+      launch: (port, remote, passwords) => ({
         command: process.execPath,
         args: existsSync(dist)
-          ? [dist, ...ours(port, remote)]
-          : ["--import", "tsx", cli, ...ours(port, remote)],
+          ? [dist, ...ours(port, remote, passwords)]
+          : ["--import", "tsx", cli, ...ours(port, remote, passwords)],
       }),
     },
     {
@@ -480,6 +536,7 @@ function brokers(): Broker[] {
       missing: null,
       noMqtt5: "Aedes does not speak MQTT 5.0",
       noBridge: "Aedes has no outgoing bridge",
+      noAuth: "Aedes has no password file",
       note: null,
       launch: (port) => ({
         command: process.execPath,
@@ -498,7 +555,10 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: null,
       noBridge: null,
-      launch: (port, remote) => {
+      noAuth: which("mosquitto_passwd") === null
+        ? "mosquitto_passwd is not installed, so there is no password file for Mosquitto"
+        : null,
+      launch: (port, remote, passwords) => {
         const dir = mkdtempSync(join(tmpdir(), "bench-mosquitto-"));
         tempDirs.add(dir);
         const config = join(dir, "mosquitto.conf");
@@ -509,14 +569,50 @@ function brokers(): Broker[] {
           "bridge_protocol_version mqttv311",
           "cleansession false",
         ];
+        const settings = passwords === undefined ? MOSQUITTO_SETTINGS : [
+          ...MOSQUITTO_SETTINGS.filter((line) => !line.startsWith("allow_anonymous")),
+          "allow_anonymous false",
+          `password_file ${passwords.mosquitto}`,
+        ];
         writeFileSync(
           config,
-          [`listener ${port} ${HOST}`, ...MOSQUITTO_SETTINGS, ...bridge, ""].join("\n"),
+          [`listener ${port} ${HOST}`, ...settings, ...bridge, ""].join("\n"),
         );
         return { command: mosquitto ?? "mosquitto", args: ["-c", config] };
       },
     },
   ];
+}
+
+/**
+ * The bench users' password files: ours written by `broker passwd` (on Bun, which starts
+ * fastest), Mosquitto's by `mosquitto_passwd`, each with its own defaults.
+ */
+function makePasswordFiles(): PasswordFiles {
+  const dir = mkdtempSync(join(tmpdir(), "bench-passwd-"));
+  tempDirs.add(dir);
+  const files = { ours: join(dir, "ours.passwd"), mosquitto: join(dir, "mosquitto.passwd") };
+  const run = (command: string, args: string[]): void => {
+    const result = spawnSync(command, args, { cwd: ROOT, encoding: "utf8" });
+    if (result.status !== 0) {
+      throw new Error(`${command} ${args.join(" ")}: ${result.stderr || result.error?.message}`);
+    }
+  };
+  const bun = join(ROOT, "node_modules", ".bin", "bun");
+  const cli = join(ROOT, "src", "cli.ts");
+  const mosquittoPasswd = which("mosquitto_passwd");
+  for (let i = 0; i < BENCH_USERS; i++) {
+    const { username, password } = benchCredentials(i);
+    const create = i === 0 ? ["-c"] : [];
+    run(bun, [cli, "passwd", ...create, "-b", files.ours, username, password]);
+    if (mosquittoPasswd !== null) {
+      run(mosquittoPasswd, [...create, "-b", files.mosquitto, username, password]);
+    }
+  }
+  // Mosquitto started as root reads its password file as the user it drops to.
+  chmodSync(dir, 0o755);
+  if (mosquittoPasswd !== null) chmodSync(files.mosquitto, 0o644);
+  return files;
 }
 
 function freePort(): Promise<number> {
@@ -664,10 +760,15 @@ function deadline(settings: Settings, scenario: ScenarioId): number {
   const { warmupMs, windowMs } = windows(settings, scenario);
   const drains = scenario === "qos1" || scenario === "qos1v5";
   return warmupMs + windowMs + (drains ? settings.drainMs : 0) +
-    (scenario === "idle" ? 30_000 : 15_000);
+    (scenario === "idle" || scenario.startsWith("storm") ? 30_000 : 15_000);
 }
 
-async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings): Promise<Outcome> {
+async function runOne(
+  broker: Broker,
+  scenario: ScenarioId,
+  settings: Settings,
+  passwords: PasswordFiles | undefined,
+): Promise<Outcome> {
   const base = { broker: broker.name, scenario };
   const port = await freePort();
   // The bridge scenario's remote: a Mosquitto of its own, whichever broker bridges to it.
@@ -676,7 +777,8 @@ async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings):
     ? undefined
     : start(brokers().find((b) => b.name === "mosquitto")!.launch(remotePort));
   const loadgen = startLoadgen();
-  const running = start(broker.launch(port, remotePort));
+  const auth = AUTH_SCENARIOS.has(scenario) ? passwords : undefined;
+  const running = start(broker.launch(port, remotePort, auth));
   try {
     try {
       if (remote !== undefined) await waitUntilAccepting(remotePort!, remote, 30_000);
@@ -1013,6 +1115,9 @@ async function main(): Promise<void> {
     outcomes: [],
   };
 
+  const passwords = scenarios.some((scenario) => AUTH_SCENARIOS.has(scenario))
+    ? makePasswordFiles()
+    : undefined;
   const noRemote = which("mosquitto") === null
     ? "the bridge's remote is a Mosquitto, which is not installed"
     : null;
@@ -1031,10 +1136,12 @@ async function main(): Promise<void> {
           status: "skipped",
           note: (broker.noBridge ?? noRemote)!,
         };
+      } else if (AUTH_SCENARIOS.has(scenario) && broker.noAuth !== null) {
+        outcome = { broker: broker.name, scenario, status: "skipped", note: broker.noAuth };
       } else if (Date.now() - startedMs > settings.budgetMs) {
         outcome = { broker: broker.name, scenario, status: "skipped", note: "time budget used up" };
       } else {
-        outcome = await runOne(broker, scenario, settings);
+        outcome = await runOne(broker, scenario, settings, passwords);
       }
       report.outcomes.push(outcome);
       progress(startedMs, outcome);

@@ -59,16 +59,30 @@ function u16(n: number): Buffer {
 /** An empty 5.0 property block. */
 const NO_PROPERTIES = Buffer.from([0]);
 
-/** CONNECT with clean session (clean start), no will, no credentials and, in 5.0, no properties. */
+/** A user name and password a client logs in with. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/**
+ * CONNECT with clean session (clean start), no will, in 5.0 no properties, and a user name and
+ * password when `credentials` are given.
+ */
 export function encodeConnect(
   clientId: string,
   keepaliveSeconds: number,
   version: Version,
+  credentials?: Credentials,
 ): Buffer {
-  const fixed = [utf8("MQTT"), Buffer.from([version, 0x02]), u16(keepaliveSeconds)];
+  const flags = 0x02 | (credentials === undefined ? 0 : 0xc0);
+  const fixed = [utf8("MQTT"), Buffer.from([version, flags]), u16(keepaliveSeconds)];
+  const login = credentials === undefined
+    ? []
+    : [utf8(credentials.username), utf8(credentials.password)];
   return version === 5
-    ? frame(0x10, ...fixed, NO_PROPERTIES, utf8(clientId))
-    : frame(0x10, ...fixed, utf8(clientId));
+    ? frame(0x10, ...fixed, NO_PROPERTIES, utf8(clientId), ...login)
+    : frame(0x10, ...fixed, utf8(clientId), ...login);
 }
 
 /** SUBSCRIBE to one filter; in 5.0 with no properties and options that hold the QoS only. */

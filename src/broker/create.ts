@@ -86,7 +86,8 @@ export async function createBroker(
     }, core.logger);
     admin.readiness.add("listeners", () => core.ready);
     core.httpHandler = admin.handle;
-    core.closed.then(() => admin?.stop());
+    const endpoints = admin;
+    core.onClose(() => endpoints.stop());
   }
   core.emit("broker_pre_start");
   try {

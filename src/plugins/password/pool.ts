@@ -1,0 +1,208 @@
+/**
+ * A pool of worker threads that run the hashing of password checks, so that the event loop only
+ * parses and compares while other clients' packets go on. `node:worker_threads` exists on Deno,
+ * Bun and Node alike; the worker's program is source text run with `eval: true`, not a module
+ * file, so that it works unchanged from source, from the esbuild bundles in `dist/` and inside
+ * the executable `bun build --compile` makes, where no module file sits beside the program.
+ *
+ * Fail closed: a job whose worker errors, exits or overruns `timeoutMs` rejects (the check is a
+ * refusal) and the worker is terminated; the next job starts a fresh one. Workers start on first
+ * use and are not referenced while idle, so an idle pool keeps no process alive.
+ *
+ * @module
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { Hasher } from "./hasher.ts";
+import { shaCryptDigest } from "./sha_crypt.ts";
+
+/** How long one hashing job may run before its worker is taken for stuck and terminated. */
+export const HASH_TIMEOUT_MS = 10_000;
+
+/** A job as the worker receives it. */
+type Job =
+  | {
+    op: "pbkdf2";
+    password: Uint8Array;
+    salt: Uint8Array;
+    iterations: number;
+    length: number;
+    digest: "sha256" | "sha512";
+  }
+  | {
+    op: "sha-crypt";
+    algorithm: "sha256" | "sha512";
+    key: Uint8Array;
+    salt: Uint8Array;
+    rounds: number;
+  };
+
+/** What the worker answers: `"ready"` once, then one reply per job. */
+type Reply = "ready" | { ok: true; value: Uint8Array } | { ok: false; error: string };
+
+/**
+ * The worker's program. Dynamic imports, because an `eval` worker is a CommonJS script on Node
+ * and a module on Deno; `shaCryptDigest` is self-contained, so its own text can be inlined.
+ */
+const WORKER_SOURCE = `(async () => {
+  const { parentPort } = await import("node:worker_threads");
+  const { createHash, pbkdf2Sync } = await import("node:crypto");
+  const shaCryptDigest = ${shaCryptDigest.toString()};
+  parentPort.on("message", (job) => {
+    try {
+      const value = job.op === "pbkdf2"
+        ? pbkdf2Sync(job.password, job.salt, job.iterations, job.length, job.digest)
+        : shaCryptDigest(createHash, job.algorithm, job.key, job.salt, job.rounds);
+      parentPort.postMessage({ ok: true, value: new Uint8Array(value) });
+    } catch (error) {
+      parentPort.postMessage({ ok: false, error: String(error) });
+    }
+  });
+  parentPort.postMessage("ready");
+})();`;
+
+/** Options of a {@link HashPool}. */
+export interface HashPoolOptions {
+  /** Worker threads at most; default the number of cores. */
+  size?: number;
+  /** See {@link HASH_TIMEOUT_MS}. */
+  timeoutMs?: number;
+  /** The worker's program; only tests replace it, to make a worker misbehave. */
+  source?: string;
+}
+
+interface Pending {
+  readonly job: Job;
+  readonly resolve: (value: Uint8Array) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** One worker and the job it runs, if any. */
+interface Thread {
+  readonly worker: Worker;
+  ready: boolean;
+  current: Pending | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** A {@link Hasher} on worker threads; {@link HashPool.close} ends them all. */
+export class HashPool implements Hasher {
+  /** Worker threads at most. */
+  readonly size: number;
+  readonly #timeoutMs: number;
+  readonly #source: string;
+  readonly #threads = new Set<Thread>();
+  readonly #waiting: Pending[] = [];
+  #closed = false;
+
+  /** Makes a pool; no thread starts before the first job. */
+  constructor(options: HashPoolOptions = {}) {
+    this.size = Math.max(1, options.size ?? availableParallelism());
+    this.#timeoutMs = options.timeoutMs ?? HASH_TIMEOUT_MS;
+    this.#source = options.source ?? WORKER_SOURCE;
+  }
+
+  /** Worker threads running now (busy or idle). */
+  get threads(): number {
+    return this.#threads.size;
+  }
+
+  pbkdf2(
+    password: Uint8Array,
+    salt: Uint8Array,
+    iterations: number,
+    length: number,
+    digest: "sha256" | "sha512",
+  ): Promise<Uint8Array> {
+    return this.#run({ op: "pbkdf2", password, salt, iterations, length, digest });
+  }
+
+  shaCrypt(
+    algorithm: "sha256" | "sha512",
+    key: Uint8Array,
+    salt: Uint8Array,
+    rounds: number,
+  ): Promise<Uint8Array> {
+    return this.#run({ op: "sha-crypt", algorithm, key, salt, rounds });
+  }
+
+  /** Rejects every waiting and running job, terminates every thread and takes no more jobs. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const closed = new Error("the hashing pool is closed");
+    for (const pending of this.#waiting.splice(0)) pending.reject(closed);
+    const exits = [...this.#threads].map((thread) => this.#end(thread, closed));
+    await Promise.all(exits);
+  }
+
+  #run(job: Job): Promise<Uint8Array> {
+    if (this.#closed) return Promise.reject(new Error("the hashing pool is closed"));
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ job, resolve, reject });
+      this.#dispatch();
+    });
+  }
+
+  /** Hands waiting jobs to idle threads, starting threads up to {@link size}. */
+  #dispatch(): void {
+    for (const thread of this.#threads) {
+      if (this.#waiting.length === 0) return;
+      if (thread.ready && thread.current === undefined) this.#assign(thread);
+    }
+    const starting = [...this.#threads].filter((thread) => !thread.ready).length;
+    while (this.#threads.size < this.size && this.#waiting.length > starting) this.#start();
+  }
+
+  #assign(thread: Thread): void {
+    const pending = this.#waiting.shift()!;
+    thread.current = pending;
+    thread.worker.ref();
+    thread.timer = setTimeout(
+      () => void this.#end(thread, new Error(`password hashing took over ${this.#timeoutMs} ms`)),
+      this.#timeoutMs,
+    );
+    thread.worker.postMessage(pending.job);
+  }
+
+  #start(): void {
+    const worker = new Worker(this.#source, { eval: true });
+    const thread: Thread = { worker, ready: false, current: undefined, timer: undefined };
+    this.#threads.add(thread);
+    worker.on("message", (reply: Reply) => {
+      if (!this.#threads.has(thread)) return;
+      if (reply === "ready") {
+        thread.ready = true;
+        worker.unref();
+      } else {
+        const pending = thread.current;
+        this.#idle(thread);
+        if (reply.ok) pending?.resolve(reply.value);
+        else pending?.reject(new Error(reply.error));
+      }
+      this.#dispatch();
+    });
+    worker.on("error", (error: Error) => void this.#end(thread, error));
+    worker.on("exit", (code: number) => {
+      void this.#end(thread, new Error(`a hashing worker exited with code ${code}`));
+    });
+  }
+
+  #idle(thread: Thread): void {
+    clearTimeout(thread.timer);
+    thread.timer = undefined;
+    thread.current = undefined;
+    thread.worker.unref();
+  }
+
+  /** Fails the thread's job, terminates it and forgets it; waiting jobs go to another thread. */
+  async #end(thread: Thread, error: Error): Promise<void> {
+    if (!this.#threads.delete(thread)) return;
+    const pending = thread.current;
+    this.#idle(thread);
+    pending?.reject(error);
+    // A worker that died before it was ready would die again: fail the waiting jobs, not loop.
+    if (!thread.ready) { for (const waiting of this.#waiting.splice(0)) waiting.reject(error); }
+    if (!this.#closed) this.#dispatch();
+    await thread.worker.terminate();
+  }
+}
