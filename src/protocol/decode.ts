@@ -35,7 +35,7 @@ function decodePublish(frame: Uint8Array): PublishPacket {
   const dup = (header & 8) !== 0;
   if (dup && qos === 0) throw new ProtocolError("PUBLISH QoS 0 with DUP set");
   const reader = new Reader(frame, bodyStart(frame));
-  const topic = reader.string("topic name");
+  const topic = reader.topicName();
   if (topic.length === 0) throw new ProtocolError("empty topic name");
   if (hasWildcard(topic)) throw new ProtocolError("wildcard in PUBLISH topic");
   if (tooManyLevels(topic)) {
