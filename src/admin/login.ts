@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises";
 import { decoyFor } from "../plugins/builtin/auth_file.ts";
 import { parsePasswordFile, verifyPassword } from "../plugins/password/mod.ts";
 import { HashPool } from "../plugins/password/pool.ts";
-import { CheckQueue } from "../plugins/password/queue.ts";
+import { CheckQueue, MAX_PENDING_CHECKS } from "../plugins/password/queue.ts";
 
 /** The session cookie's name. */
 export const SESSION_COOKIE = "broker_admin";
@@ -61,7 +61,7 @@ export class AdminLogin {
   readonly #passwordFile: string | undefined;
   /** One thread is enough for logins, which are rare; it starts at the first one. */
   readonly #pool = new HashPool({ size: 1 });
-  readonly #checks = new CheckQueue();
+  readonly #checks = new CheckQueue(MAX_PENDING_CHECKS, this.#pool.capacity);
   /** Token to user and expiry (ms); a Map keeps login order, so the first is the oldest. */
   readonly #sessions = new Map<string, { user: string; expires: number }>();
 

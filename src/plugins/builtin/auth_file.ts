@@ -2,8 +2,8 @@
  * `auth_file`: checks user name and password against `auth.password-file` (the format of
  * `mosquitto_passwd`, see `../password/`). Clients without a user name are left to
  * `auth_anonymous`. The hashing runs in a pool of worker threads, one per core, so the event
- * loop stays free for other clients; at most 64 checks are pending (`MAX_PENDING_CHECKS`), and
- * beyond that a client is refused at once.
+ * loop stays free for other clients; at most 1,024 checks are pending (`MAX_PENDING_CHECKS`),
+ * and beyond that a client is refused at once.
  *
  * It also handles the MQTT 5 enhanced authentication method `SCRAM-SHA-256` against the file's
  * `$scram-sha-256$` entries (see `scram_exchange.ts`), so one plugin and one file serve both ways
@@ -63,7 +63,7 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
   let scramIterations = commonestScramIterations(users.values());
   let logger: Logger | undefined;
   const pool = new HashPool();
-  const checks = new CheckQueue(MAX_PENDING_CHECKS, pool.size);
+  const checks = new CheckQueue(MAX_PENDING_CHECKS, pool.capacity);
   let warnedFull = false;
 
   async function load(): Promise<void> {

@@ -77,11 +77,18 @@ interface Pending {
   readonly reject: (error: Error) => void;
 }
 
-/** One worker and the job it runs, if any. */
+/**
+ * Jobs handed to one worker at once: while it hashes one, the next is already in its inbox, so
+ * it does not sit idle for a message's round trip between jobs.
+ */
+export const JOBS_PER_THREAD = 4;
+
+/** One worker and the jobs handed to it, oldest (the one it runs) first. */
 interface Thread {
   readonly worker: Worker;
   ready: boolean;
-  current: Pending | undefined;
+  readonly jobs: Pending[];
+  /** The running job's deadline. */
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -143,30 +150,48 @@ export class HashPool implements Hasher {
     });
   }
 
-  /** Hands waiting jobs to idle threads, starting threads up to {@link size}. */
+  /** Jobs the pool runs or holds in workers' inboxes at most: more wait in the pool. */
+  get capacity(): number {
+    return this.size * JOBS_PER_THREAD;
+  }
+
+  /** Hands waiting jobs to the least loaded ready threads, starting threads up to {@link size}. */
   #dispatch(): void {
-    for (const thread of this.#threads) {
-      if (this.#waiting.length === 0) return;
-      if (thread.ready && thread.current === undefined) this.#assign(thread);
+    while (this.#waiting.length > 0) {
+      let best: Thread | undefined;
+      for (const thread of this.#threads) {
+        if (thread.ready && thread.jobs.length < (best?.jobs.length ?? JOBS_PER_THREAD)) {
+          best = thread;
+        }
+      }
+      if (best === undefined || (best.jobs.length > 0 && this.#threads.size < this.size)) break;
+      this.#assign(best);
     }
     const starting = [...this.#threads].filter((thread) => !thread.ready).length;
-    while (this.#threads.size < this.size && this.#waiting.length > starting) this.#start();
+    if (this.#waiting.length > 0 && starting === 0 && this.#threads.size < this.size) {
+      this.#start();
+    }
   }
 
   #assign(thread: Thread): void {
     const pending = this.#waiting.shift()!;
-    thread.current = pending;
+    thread.jobs.push(pending);
+    if (thread.jobs.length === 1) this.#running(thread);
+    thread.worker.postMessage(pending.job);
+  }
+
+  /** The oldest job of `thread` has started: its deadline runs from now, and the thread counts. */
+  #running(thread: Thread): void {
     thread.worker.ref();
     thread.timer = setTimeout(
       () => void this.#end(thread, new Error(`password hashing took over ${this.#timeoutMs} ms`)),
       this.#timeoutMs,
     );
-    thread.worker.postMessage(pending.job);
   }
 
   #start(): void {
     const worker = new Worker(this.#source, { eval: true });
-    const thread: Thread = { worker, ready: false, current: undefined, timer: undefined };
+    const thread: Thread = { worker, ready: false, jobs: [], timer: undefined };
     this.#threads.add(thread);
     worker.on("message", (reply: Reply) => {
       if (!this.#threads.has(thread)) return;
@@ -174,8 +199,9 @@ export class HashPool implements Hasher {
         thread.ready = true;
         worker.unref();
       } else {
-        const pending = thread.current;
-        this.#idle(thread);
+        const pending = thread.jobs.shift();
+        this.#stopClock(thread);
+        if (thread.jobs.length > 0) this.#running(thread);
         if (reply.ok) pending?.resolve(reply.value);
         else pending?.reject(new Error(reply.error));
       }
@@ -187,19 +213,18 @@ export class HashPool implements Hasher {
     });
   }
 
-  #idle(thread: Thread): void {
+  /** No job of `thread` is running: no deadline, and an idle worker keeps no process alive. */
+  #stopClock(thread: Thread): void {
     clearTimeout(thread.timer);
     thread.timer = undefined;
-    thread.current = undefined;
     thread.worker.unref();
   }
 
-  /** Fails the thread's job, terminates it and forgets it; waiting jobs go to another thread. */
+  /** Fails the thread's jobs, terminates it and forgets it; waiting jobs go to another thread. */
   async #end(thread: Thread, error: Error): Promise<void> {
     if (!this.#threads.delete(thread)) return;
-    const pending = thread.current;
-    this.#idle(thread);
-    pending?.reject(error);
+    this.#stopClock(thread);
+    for (const pending of thread.jobs.splice(0)) pending.reject(error);
     // A worker that died before it was ready would die again: fail the waiting jobs, not loop.
     if (!thread.ready) { for (const waiting of this.#waiting.splice(0)) waiting.reject(error); }
     if (!this.#closed) this.#dispatch();

@@ -1,13 +1,18 @@
 /**
- * A bounded queue of password checks, run in arrival order, at most `concurrency` at once (one
- * per hashing worker: more would only wait inside the pool); the bound keeps a flood from
+ * A bounded queue of password checks, run in arrival order, at most `concurrency` at once (as
+ * many as the hashing pool takes: more would only wait inside it); the bound keeps a flood from
  * queueing without end.
  *
  * @module
  */
 
-/** Checks waiting or running at once, by default; beyond that a check is refused at once. */
-export const MAX_PENDING_CHECKS = 64;
+/**
+ * Checks waiting or running at once, by default; beyond that a check is refused at once. Room for
+ * a storm of reconnecting clients after a restart (each refused one would see "bad user name or
+ * password"): on the pool a default `$7$` check costs a worker about 0.1 ms, so a full queue
+ * drains in a fraction of a second on two cores, and SHA-crypt's 5000 rounds in a few seconds.
+ */
+export const MAX_PENDING_CHECKS = 1024;
 
 /** A check: resolves to its answer, and should end early (false) once `signal` is aborted. */
 export type Check = (signal: AbortSignal) => Promise<boolean>;
