@@ -6,8 +6,9 @@
  *   npm run bench -- --quick                    short windows, 1,000 idle connections, ~3 minutes
  *   npm run bench -- --brokers bun,mosquitto    some of: deno bun node aedes mosquitto
  *   npm run bench -- --scenarios fanin,qos1     some of: fanin fanout qos1 latency idle connrate
- *                                               fanin5 fanout5 qos1v5 shared shared5 bridge
- *                                               qos1p fanout1p latencyp
+ *                                               connrate-auth storm storm-auth fanin5 fanout5
+ *                                               qos1v5 shared shared5 bridge qos1p fanout1p
+ *                                               latencyp
  *
  * Our broker is started by its CLI: `deno run -A src/cli.ts`, `bun src/cli.ts`, and
  * `node dist/cli.js` (run `npm run build` first; without dist/cli.js Node runs
@@ -27,6 +28,13 @@
  * - idle: 5,000 connections (1,000 with --quick) that CONNECT and stay idle; broker VmRSS growth
  *   per connection
  * - connrate: CONNECT, CONNACK, DISCONNECT cycles in sequential batches of 50 at once, per second
+ * - connrate-auth: connrate with every client logging in with a user name and password from a
+ *   password file of `$7$` hashes of 10 users: ours made by `broker passwd` (its default
+ *   iterations), Mosquitto's by `mosquitto_passwd` (its own), the same users and passwords;
+ *   anonymous clients refused. Aedes has no password file and is skipped.
+ * - storm, storm-auth: one pair exchanging QoS 0 at 2,000 msg/s while 1,000 clients CONNECT at
+ *   once, three times; the pair's round trip p99 during the storms (and before them, calm), and
+ *   how many storm clients were refused. storm-auth logs every client in as connrate-auth does.
  * - fanin5, fanout5, qos1v5: fanin, fanout and qos1 with every client speaking MQTT 5.0; each
  *   fanin5 PUBLISH carries a user property (which the broker must forward), the others none
  * - shared, shared5: 10 publishers on bench/N, QoS 0, into one shared subscription
@@ -76,6 +84,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
   accessSync,
+  chmodSync,
   constants,
   existsSync,
   mkdirSync,
@@ -93,6 +102,9 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
+  AUTH_SCENARIOS,
+  BENCH_USERS,
+  benchCredentials,
   type Job,
   type LoadResult,
   MQTT5_SCENARIOS,
@@ -224,6 +236,8 @@ interface LaunchOptions {
   remotePort?: number;
   /** Absent: as in the scenarios without persistence. */
   persistence?: Persistence;
+  /** Admitting only the users of these password files. */
+  passwords?: PasswordFiles;
 }
 
 interface Broker {
@@ -236,9 +250,17 @@ interface Broker {
   noBridge: string | null;
   /** Why the broker is not run in the persistence scenarios, or null. */
   noPersistence: string | null;
+  /** Why the broker cannot check passwords from a file, or null. */
+  noAuth: string | null;
   /** Said in the report, e.g. how Node was started. */
   note: string | null;
   launch(port: number, options?: LaunchOptions): Launch;
+}
+
+/** The bench users' password files, one per format, made from the same users and passwords. */
+interface PasswordFiles {
+  ours: string;
+  mosquitto: string;
 }
 
 type Status = "ok" | "crashed" | "error" | "unsupported" | "skipped";
@@ -325,6 +347,30 @@ const ROWS: Row[] = [
     label: "connection rate: CONNECT+CONNACK",
     unit: "conn/s",
     better: "higher",
+    ratios: true,
+  },
+  {
+    scenario: "connrate-auth",
+    key: "rate",
+    label: "connection rate with a $7$ password file",
+    unit: "conn/s",
+    better: "higher",
+    ratios: true,
+  },
+  {
+    scenario: "storm",
+    key: "p99Ms",
+    label: "QoS 0 p99 of a connected pair while 1,000 CONNECT",
+    unit: "ms",
+    better: "lower",
+    ratios: true,
+  },
+  {
+    scenario: "storm-auth",
+    key: "p99Ms",
+    label: "the same, the 1,000 logging in with $7$",
+    unit: "ms",
+    better: "lower",
     ratios: true,
   },
   {
@@ -622,7 +668,13 @@ function brokers(): Broker[] {
     const store = sync === "normal" || sync === "full"
       ? ["persistence:", `  path: ${join(dir, "broker.db")}`, `  sync: ${sync}`]
       : [];
-    writeFileSync(config, [...bind, ...OUR_SETTINGS, ...bridge, ...store, ""].join("\n"));
+    const auth = options.passwords === undefined
+      ? []
+      : ["auth:", `  password-file: ${options.passwords.ours}`, "  allow-anonymous: false"];
+    writeFileSync(
+      config,
+      [...bind, ...OUR_SETTINGS, ...bridge, ...store, ...auth, ""].join("\n"),
+    );
     return { dir, args: ["-c", config] };
   };
   const dist = join(ROOT, "dist", "cli.js");
@@ -640,6 +692,7 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: null,
       noBridge: null,
+      noAuth: null,
       noPersistence: null,
       launch: (port, options = {}) => {
         const { dir, args } = ours(port, options);
@@ -652,6 +705,7 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: null,
       noBridge: null,
+      noAuth: null,
       noPersistence: null,
       launch: (port, options = {}) => {
         const { dir, args } = ours(port, options);
@@ -664,6 +718,7 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: nodeNote,
       noBridge: null,
+      noAuth: null,
       noPersistence: null,
       launch: (port, options = {}) => {
         const { dir, args } = ours(port, options);
@@ -680,6 +735,7 @@ function brokers(): Broker[] {
       noMqtt5: "Aedes does not speak MQTT 5.0",
       noBridge: "Aedes has no outgoing bridge",
       noPersistence: "Aedes keeps nothing on disk without Redis or MongoDB",
+      noAuth: "Aedes has no password file",
       note: null,
       launch: (port) => ({
         command: process.execPath,
@@ -699,6 +755,9 @@ function brokers(): Broker[] {
       note: null,
       noBridge: null,
       noPersistence: null,
+      noAuth: which("mosquitto_passwd") === null
+        ? "mosquitto_passwd is not installed, so there is no password file for Mosquitto"
+        : null,
       launch: (port, options = {}) => {
         const dir = tempDir("bench-mosquitto-");
         const config = join(dir, "mosquitto.conf");
@@ -713,16 +772,51 @@ function brokers(): Broker[] {
         const snapshot = options.persistence === "snapshot"
           ? ["persistence true", `persistence_location ${dir}/`]
           : [];
+        const passwords = options.passwords;
+        const settings = passwords === undefined ? MOSQUITTO_SETTINGS : [
+          ...MOSQUITTO_SETTINGS.filter((line) => !line.startsWith("allow_anonymous")),
+          "allow_anonymous false",
+          `password_file ${passwords.mosquitto}`,
+        ];
         writeFileSync(
           config,
-          [`listener ${port} ${HOST}`, ...MOSQUITTO_SETTINGS, ...bridge, ...snapshot, ""].join(
-            "\n",
-          ),
+          [`listener ${port} ${HOST}`, ...settings, ...bridge, ...snapshot, ""].join("\n"),
         );
         return { command: mosquitto ?? "mosquitto", args: ["-c", config], dir };
       },
     },
   ];
+}
+
+/**
+ * The bench users' password files: ours written by `broker passwd` (on Bun, which starts
+ * fastest), Mosquitto's by `mosquitto_passwd`, each with its own defaults.
+ */
+function makePasswordFiles(): PasswordFiles {
+  const dir = mkdtempSync(join(tmpdir(), "bench-passwd-"));
+  tempDirs.add(dir);
+  const files = { ours: join(dir, "ours.passwd"), mosquitto: join(dir, "mosquitto.passwd") };
+  const run = (command: string, args: string[]): void => {
+    const result = spawnSync(command, args, { cwd: ROOT, encoding: "utf8" });
+    if (result.status !== 0) {
+      throw new Error(`${command} ${args.join(" ")}: ${result.stderr || result.error?.message}`);
+    }
+  };
+  const bun = join(ROOT, "node_modules", ".bin", "bun");
+  const cli = join(ROOT, "src", "cli.ts");
+  const mosquittoPasswd = which("mosquitto_passwd");
+  for (let i = 0; i < BENCH_USERS; i++) {
+    const { username, password } = benchCredentials(i);
+    const create = i === 0 ? ["-c"] : [];
+    run(bun, [cli, "passwd", ...create, "-b", files.ours, username, password]);
+    if (mosquittoPasswd !== null) {
+      run(mosquittoPasswd, [...create, "-b", files.mosquitto, username, password]);
+    }
+  }
+  // Mosquitto started as root reads its password file as the user it drops to.
+  chmodSync(dir, 0o755);
+  if (mosquittoPasswd !== null) chmodSync(files.mosquitto, 0o644);
+  return files;
 }
 
 function freePort(): Promise<number> {
@@ -870,7 +964,7 @@ function deadline(settings: Settings, scenario: ScenarioId): number {
   const { warmupMs, windowMs } = windows(settings, scenario);
   const drains = ["qos1", "qos1v5", "qos1p", "fanout1p", "latencyp"].includes(scenario);
   return warmupMs + windowMs + (drains ? settings.drainMs : 0) +
-    (scenario === "idle" ? 30_000 : 15_000);
+    (scenario === "idle" || scenario.startsWith("storm") ? 30_000 : 15_000);
 }
 
 /**
@@ -889,7 +983,8 @@ async function runOne(
   broker: Broker,
   scenario: ScenarioId,
   settings: Settings,
-  persistence?: Persistence,
+  persistence: Persistence | undefined,
+  passwords: PasswordFiles | undefined,
 ): Promise<Outcome> {
   const base = { broker: broker.name, scenario, ...(persistence !== undefined && { persistence }) };
   const port = await freePort();
@@ -900,7 +995,8 @@ async function runOne(
     : brokers().find((b) => b.name === "mosquitto")!.launch(remotePort);
   const remote = remoteLaunch === undefined ? undefined : start(remoteLaunch);
   const loadgen = startLoadgen();
-  const launch = broker.launch(port, { remotePort, persistence });
+  const auth = AUTH_SCENARIOS.has(scenario) ? passwords : undefined;
+  const launch = broker.launch(port, { remotePort, persistence, passwords: auth });
   const running = start(launch);
   try {
     try {
@@ -1361,6 +1457,9 @@ async function main(): Promise<void> {
     outcomes: [],
   };
 
+  const passwords = scenarios.some((scenario) => AUTH_SCENARIOS.has(scenario))
+    ? makePasswordFiles()
+    : undefined;
   const noRemote = which("mosquitto") === null
     ? "the bridge's remote is a Mosquitto, which is not installed"
     : null;
@@ -1377,10 +1476,12 @@ async function main(): Promise<void> {
           outcome = { ...base, status: "skipped" };
         } else if (scenario === "bridge" && (broker.noBridge ?? noRemote) !== null) {
           outcome = { ...base, status: "skipped", note: (broker.noBridge ?? noRemote)! };
+        } else if (AUTH_SCENARIOS.has(scenario) && broker.noAuth !== null) {
+          outcome = { ...base, status: "skipped", note: broker.noAuth };
         } else if (Date.now() - startedMs > settings.budgetMs) {
           outcome = { ...base, status: "skipped", note: "time budget used up" };
         } else {
-          outcome = await runOne(broker, scenario, settings, persistence);
+          outcome = await runOne(broker, scenario, settings, persistence, passwords);
         }
         report.outcomes.push(outcome);
         progress(startedMs, outcome);

@@ -21,19 +21,26 @@
  *   plus `loadRate` (its deliveries per second) and `loadLost` (acknowledged, not delivered after
  *   the drain)
  * - idle: `rssPerConnKb`, `rssBeforeKb`, `rssAfterKb`, `connected`, `connectPerSec`
- * - connrate: `rate` (CONNECT+CONNACK per second), `connections`
+ * - connrate, connrate-auth: `rate` (CONNECT+CONNACK per second), `connections`
+ * - storm, storm-auth: `p99Ms` and `maxMs` (the pair's round trip during the storms), `calmP99Ms`
+ *   (before them), `samples`, `slowestStormMs` (first CONNECT to last CONNACK), `refused`
  * - bridge: qos1's, with the subscriber on `subscribePort`, a Mosquitto the broker bridges to
  *
  * @module
  */
 import { Buffer } from "node:buffer";
+import { type ChildProcess, spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
+import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import process from "node:process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { reasonName } from "../../src/protocol/reason.ts";
 import {
   CONNACK,
   type Connack,
+  type Credentials,
   DISCONNECT,
   DISCONNECT_TYPE,
   encodeConnect,
@@ -54,7 +61,15 @@ import {
   writePuback,
 } from "./mqtt.ts";
 import { cpuSeconds, machineBusySeconds, statusKb } from "./procfs.ts";
-import { type Job, type LoadResult, RESULT_PREFIX, type ScenarioId } from "./shared.ts";
+import {
+  AUTH_SCENARIOS,
+  benchCredentials,
+  type Job,
+  type LoadResult,
+  RESULT_PREFIX,
+  type ScenarioId,
+  type StormRound,
+} from "./shared.ts";
 
 const HOST = "127.0.0.1";
 const PUBLISHERS = 10;
@@ -71,6 +86,11 @@ const QOS1_RING = 1000;
 const FLOOD_CHUNK_BYTES = 32 * 1024;
 const IDLE_CONCURRENCY = 100;
 const CONNRATE_CONCURRENCY = 50;
+const STORM_ROUNDS = 3;
+/** The measured pair's QoS 0 rate during the storm scenario, in messages per second. */
+const STORM_PAIR_RATE = 2000;
+/** How long the pair is measured before the first storm, for a calm p99 to compare with. */
+const STORM_CALM_MS = 500;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 1_000;
 
@@ -185,6 +205,8 @@ interface ClientOptions {
   types?: number;
   /** A session that outlives the connection (see encodeConnect), so that a store holds its messages. */
   persistent?: boolean;
+  /** Logs in with these. */
+  credentials?: Credentials;
 }
 
 /** One MQTT connection of the load generator. */
@@ -196,6 +218,7 @@ class Client {
   afterChunk: (() => void) | null = null;
   /** The broker's CONNACK, once it came. */
   connack: Connack | null = null;
+
   #suback: number[] = [];
   /** What a 5.0 DISCONNECT from the broker said. */
   #disconnect: { message: string; kind: FailureKind } | null = null;
@@ -253,7 +276,7 @@ class Client {
       for (const check of this.#waiters) check();
     });
     // Node queues writes until the socket is connected.
-    this.socket.write(encodeConnect(id, 60, version, options.persistent ?? false));
+    this.socket.write(encodeConnect(id, 60, version, options));
   }
 
   #control(type: number, buf: Buffer, start: number, end: number): void {
@@ -1020,11 +1043,17 @@ async function idle(run: Run, job: Job): Promise<LoadResult> {
   };
 }
 
+/** The options that log a client in when the scenario is one of the {@link AUTH_SCENARIOS}. */
+function login(job: Job, i: number): ClientOptions {
+  return AUTH_SCENARIOS.has(job.scenario) ? { credentials: benchCredentials(i) } : {};
+}
+
 async function connrate(run: Run, job: Job): Promise<LoadResult> {
   let connacks = 0;
   let serial = 0;
   const cycle = async (): Promise<void> => {
-    const client = new Client(run, job.port, `bench-conn-${serial++}`);
+    const n = serial++;
+    const client = new Client(run, job.port, `bench-conn-${n}`, login(job, n));
     await client.until(CONNACK, 1);
     connacks++;
     await client.disconnect();
@@ -1049,6 +1078,113 @@ async function connrate(run: Run, job: Job): Promise<LoadResult> {
   };
 }
 
+/** The crowd of the storm scenario, in its own process (see storm.ts). */
+class Crowd {
+  readonly #child: ChildProcess;
+  readonly #lines: AsyncIterator<string>;
+
+  constructor(job: Job) {
+    const script = join(dirname(fileURLToPath(import.meta.url)), "storm.ts");
+    const auth = AUTH_SCENARIOS.has(job.scenario) ? "1" : "0";
+    this.#child = spawn(process.execPath, ["--import", "tsx", script, String(job.port), auth], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    this.#lines = createInterface({ input: this.#child.stdout! })[Symbol.asyncIterator]();
+  }
+
+  /** One storm: resolves when every client of it has been answered. */
+  async storm(name: string): Promise<StormRound> {
+    this.#child.stdin!.write(`go ${name}\n`);
+    const line = await this.#lines.next();
+    if (line.done === true) throw new Failure("the storm's client process ended");
+    return JSON.parse(line.value) as StormRound;
+  }
+
+  close(): void {
+    this.#child.kill();
+  }
+}
+
+/**
+ * One pair exchanging QoS 0 at {@link STORM_PAIR_RATE} while, {@link STORM_ROUNDS} times,
+ * 1,000 clients CONNECT at once (from another process, storm.ts); the pair's round trips
+ * are recorded from the start of each storm until its last client has been answered.
+ */
+async function storm(run: Run, job: Job): Promise<LoadResult> {
+  const crowd = new Crowd(job);
+  const capacity = Math.ceil(STORM_PAIR_RATE * (job.deadlineMs / 1000)) + 1000;
+  const samples = new Float64Array(capacity);
+  let recorded = 0;
+  let recording = false;
+  const subscriber = new Client(run, job.port, "bench-sub-0", {
+    ...login(job, 0),
+    handler: (_type, flags, buf, start) => {
+      if (!recording || recorded >= capacity) return;
+      samples[recorded++] = performance.now() -
+        buf.readDoubleLE(payloadStart(buf, start, flags, 4));
+    },
+  });
+  await subscriber.subscribe("bench/storm", 0);
+  const publisher = new Client(run, job.port, "bench-pub-0", login(job, 1));
+  await publisher.until(CONNACK, 1);
+  const template = encodePublish("bench/storm", payload(job.payloadBytes), 0, 0, 4);
+  const stampAt = template.length - job.payloadBytes;
+  const start = performance.now();
+  let sent = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    const due = Math.min(Math.floor(((now - start) * STORM_PAIR_RATE) / 1000) - sent, 100);
+    for (let k = 0; k < due; k++) {
+      const packet = Buffer.from(template);
+      packet.writeDoubleLE(now, stampAt);
+      publisher.socket.write(packet);
+    }
+    sent += Math.max(0, due);
+  }, 1);
+  try {
+    await run.sleep(job.warmupMs);
+    recording = true;
+    await run.sleep(STORM_CALM_MS);
+    recording = false;
+    const calm = samples.slice(0, recorded).sort();
+    recorded = 0;
+    const totals = { accepted: 0, refused: 0, lost: 0, slowestMs: 0 };
+    const a = snapshot(job, 0);
+    for (let round = 0; round < STORM_ROUNDS; round++) {
+      recording = true;
+      const result = await crowd.storm(String(round));
+      recording = false;
+      totals.accepted += result.accepted;
+      totals.refused += result.refused;
+      totals.lost += result.lost;
+      totals.slowestMs = Math.max(totals.slowestMs, result.ms);
+      await run.sleep(300);
+    }
+    const window = between(a, snapshot(job, 0));
+    run.stopping = true;
+    const sorted = samples.subarray(0, recorded).sort();
+    return {
+      status: "ok",
+      metrics: {
+        p99Ms: percentile(sorted, 0.99),
+        maxMs: recorded === 0 ? NaN : sorted[recorded - 1],
+        calmP99Ms: percentile(calm, 0.99),
+        samples: recorded,
+        slowestStormMs: totals.slowestMs,
+        accepted: totals.accepted,
+        refused: totals.refused,
+        lost: totals.lost,
+      },
+      brokerCpuPct: window.brokerCpuPct,
+      loadgenCpuPct: window.loadgenCpuPct,
+      otherCpuPct: window.otherCpuPct,
+    };
+  } finally {
+    clearInterval(tick);
+    crowd.close();
+  }
+}
+
 const SCENARIOS: Record<ScenarioId, (run: Run, job: Job) => Promise<LoadResult>> = {
   fanin: (run, job) => throughput(run, job, { fanout: false, version: 4 }),
   fanin5: (run, job) =>
@@ -1067,6 +1203,9 @@ const SCENARIOS: Record<ScenarioId, (run: Run, job: Job) => Promise<LoadResult>>
   latency: (run, job) => latency(run, job, false),
   idle,
   connrate,
+  "connrate-auth": connrate,
+  storm,
+  "storm-auth": storm,
 };
 
 let reported = false;

@@ -62,22 +62,38 @@ const NO_PROPERTIES = Buffer.from([0]);
 /** A 5.0 property block holding only Session Expiry Interval 0xFFFFFFFF: the session never expires. */
 const NEVER_EXPIRES = Buffer.from([5, 0x11, 0xff, 0xff, 0xff, 0xff]);
 
-/**
- * CONNECT with no will and no credentials. By default with clean session (clean start) and, in 5.0,
- * no properties; `persistent` asks for a session that outlives the connection: clean session 0 in
- * 3.1.1, clean start 0 with a Session Expiry Interval that never ends in 5.0.
- */
+/** A user name and password a client logs in with. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** How a client connects beyond its id, keepalive and version. */
+export interface ConnectOptions {
+  /**
+   * A session that outlives the connection: clean session 0 in 3.1.1, clean start 0 with a
+   * Session Expiry Interval that never ends in 5.0. Otherwise clean session (clean start).
+   */
+  persistent?: boolean;
+  /** A user name and password to log in with. */
+  credentials?: Credentials;
+}
+
+/** CONNECT with no will and, in 5.0, no properties but a session expiry when persistent. */
 export function encodeConnect(
   clientId: string,
   keepaliveSeconds: number,
   version: Version,
-  persistent = false,
+  { persistent = false, credentials }: ConnectOptions = {},
 ): Buffer {
-  const flags = persistent ? 0x00 : 0x02;
+  const flags = (persistent ? 0x00 : 0x02) | (credentials === undefined ? 0 : 0xc0);
   const fixed = [utf8("MQTT"), Buffer.from([version, flags]), u16(keepaliveSeconds)];
+  const login = credentials === undefined
+    ? []
+    : [utf8(credentials.username), utf8(credentials.password)];
   return version === 5
-    ? frame(0x10, ...fixed, persistent ? NEVER_EXPIRES : NO_PROPERTIES, utf8(clientId))
-    : frame(0x10, ...fixed, utf8(clientId));
+    ? frame(0x10, ...fixed, persistent ? NEVER_EXPIRES : NO_PROPERTIES, utf8(clientId), ...login)
+    : frame(0x10, ...fixed, utf8(clientId), ...login);
 }
 
 /** SUBSCRIBE to one filter; in 5.0 with no properties and options that hold the QoS only. */

@@ -16,6 +16,9 @@ export const SCENARIO_IDS = [
   "latency",
   "idle",
   "connrate",
+  "connrate-auth",
+  "storm",
+  "storm-auth",
   "fanin5",
   "fanout5",
   "qos1v5",
@@ -37,6 +40,34 @@ export const MQTT5_SCENARIOS: ReadonlySet<ScenarioId> = new Set([
   "qos1v5",
   "shared5",
 ]);
+
+/**
+ * The scenarios in which every client logs in with a user name and password from the bench's
+ * password file of `$7$` hashes (see {@link benchCredentials}).
+ */
+export const AUTH_SCENARIOS: ReadonlySet<ScenarioId> = new Set(["connrate-auth", "storm-auth"]);
+
+/** How many users the bench's password file holds; client `i` logs in as user `i % BENCH_USERS`. */
+export const BENCH_USERS = 10;
+
+/** The user name and password of bench user `i` (modulo {@link BENCH_USERS}). */
+export function benchCredentials(i: number): { username: string; password: string } {
+  const n = i % BENCH_USERS;
+  return { username: `bench-user-${n}`, password: `bench-password-${n}` };
+}
+
+/** Clients that CONNECT at once in one round of the storm scenarios (see storm.ts). */
+export const STORM_CLIENTS = 1000;
+
+/** What one round of a storm reports. */
+export interface StormRound {
+  accepted: number;
+  refused: number;
+  /** Connections closed or failed before a CONNACK. */
+  lost: number;
+  /** From the first CONNECT to the last answer. */
+  ms: number;
+}
 
 /** Everything the load generator needs to drive one broker through one scenario. */
 export interface Job {

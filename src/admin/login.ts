@@ -9,7 +9,8 @@
 import { readFile } from "node:fs/promises";
 import { decoyFor } from "../plugins/builtin/auth_file.ts";
 import { parsePasswordFile, verifyPassword } from "../plugins/password/mod.ts";
-import { CheckQueue } from "../plugins/password/queue.ts";
+import { HashPool } from "../plugins/password/pool.ts";
+import { CheckQueue, MAX_PENDING_CHECKS } from "../plugins/password/queue.ts";
 
 /** The session cookie's name. */
 export const SESSION_COOKIE = "broker_admin";
@@ -58,7 +59,9 @@ function newToken(): string {
 export class AdminLogin {
   readonly #users: ReadonlySet<string>;
   readonly #passwordFile: string | undefined;
-  readonly #checks = new CheckQueue();
+  /** One thread is enough for logins, which are rare; it starts at the first one. */
+  readonly #pool = new HashPool({ size: 1 });
+  readonly #checks = new CheckQueue(MAX_PENDING_CHECKS, this.#pool.capacity);
   /** Token to user and expiry (ms); a Map keeps login order, so the first is the oldest. */
   readonly #sessions = new Map<string, { user: string; expires: number }>();
 
@@ -84,8 +87,8 @@ export class AdminLogin {
       // An unreadable file lets nobody in; the check below still costs its usual time.
     }
     const hash = this.#users.has(user) ? hashes.get(user) : undefined;
-    const check = this.#checks.add((signal) =>
-      verifyPassword(password, hash ?? decoyFor(hashes), signal)
+    const check = this.#checks.add(() =>
+      verifyPassword(password, hash ?? decoyFor(hashes), this.#pool)
     );
     if (check === undefined) return false;
     return (await check) && hash !== undefined;
@@ -118,8 +121,9 @@ export class AdminLogin {
     if (token !== undefined) this.#sessions.delete(token);
   }
 
-  /** Refuses pending and later checks. */
-  close(): void {
+  /** Refuses pending and later checks and ends the hashing thread. */
+  close(): Promise<void> {
     this.#checks.close();
+    return this.#pool.close();
   }
 }

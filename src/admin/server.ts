@@ -175,10 +175,10 @@ export class AdminServer {
     return text(200, renderExposition(families, format), { "content-type": CONTENT_TYPES[format] });
   }
 
-  /** Stops the event-loop lag timer and refuses pending logins. */
-  stop(): void {
+  /** Stops the event-loop lag timer, refuses pending logins and ends their hashing thread. */
+  stop(): Promise<void> {
     this.#lag.stop();
-    this.#login.close();
+    return this.#login.close();
   }
 }
 

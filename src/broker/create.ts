@@ -120,7 +120,8 @@ export async function createBroker(
     admin.readiness.add("listeners", () => core.ready);
     if (store) admin.readiness.add("store", () => !core.storeHealth?.failing);
     core.httpHandler = admin.handle;
-    core.closed.then(() => admin?.stop());
+    const endpoints = admin;
+    core.onClose(() => endpoints.stop());
   }
   core.emit("broker_pre_start");
   try {

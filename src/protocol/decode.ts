@@ -2,13 +2,11 @@
  * Decodes one whole packet (as cut by the framer) into a {@link ClientPacket}, checking every
  * server-side rule of the standard that can be checked on the bytes alone. PUBLISH, the
  * acknowledgements, SUBSCRIBE and UNSUBSCRIBE are decoded here without copying (the hot path and
- * trivial layouts); CONNECT goes through `mqtt-packet` once its strings have been checked here.
+ * trivial layouts); so is CONNECT, copying only what the session keeps (will payload, password).
  * MQTT 5.0 packets, CONNECT included once its level is read, are decoded by decode5.ts.
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import mqttPacket from "mqtt-packet";
 import {
   type AckPacket,
   type ClientPacket,
@@ -35,7 +33,7 @@ function decodePublish(frame: Uint8Array): PublishPacket {
   const dup = (header & 8) !== 0;
   if (dup && qos === 0) throw new ProtocolError("PUBLISH QoS 0 with DUP set");
   const reader = new Reader(frame, bodyStart(frame));
-  const topic = reader.string("topic name");
+  const topic = reader.topicName();
   if (topic.length === 0) throw new ProtocolError("empty topic name");
   if (hasWildcard(topic)) throw new ProtocolError("wildcard in PUBLISH topic");
   if (tooManyLevels(topic)) {
@@ -87,29 +85,6 @@ function decodeUnsubscribe(frame: Uint8Array): UnsubscribePacket {
   return { type: PacketType.UNSUBSCRIBE, packetId, filters };
 }
 
-/** The fields mqtt-packet gives for CONNECT (its own types are Node-specific). */
-interface ParsedConnect {
-  clientId: string;
-  clean?: boolean;
-  keepalive?: number;
-  username?: string;
-  password?: Uint8Array;
-  will?: { topic: string; payload: Uint8Array; qos?: number; retain?: boolean };
-}
-
-function parseWithMqttPacket(frame: Uint8Array): ParsedConnect {
-  const parser = mqttPacket.parser({ protocolVersion: 4 });
-  let packet: ParsedConnect | undefined;
-  let error: Error | undefined;
-  parser.on("packet", (p: unknown) => packet = p as ParsedConnect);
-  parser.on("error", (e: Error) => error = e);
-  parser.parse(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
-  if (error || !packet) {
-    throw new ProtocolError(`malformed CONNECT: ${error?.message ?? "incomplete"}`);
-  }
-  return packet;
-}
-
 function decodeConnect(frame: Uint8Array, version: ProtocolLevel): ConnectPacket {
   expectFlags(frame, 0, "CONNECT");
   const reader = new Reader(frame, bodyStart(frame));
@@ -145,33 +120,29 @@ function decodeConnect(frame: Uint8Array, version: ProtocolLevel): ConnectPacket
   if (hasPassword && !hasUsername && protocolVersion === 4) {
     throw new ProtocolError("password without user name");
   }
-  reader.uint16("keepalive");
-  reader.string("client identifier");
+  const keepalive = reader.uint16("keepalive");
+  const clientId = reader.string("client identifier");
+  let will: ConnectPacket["will"];
   if (hasWill) {
     const topic = reader.topic("will topic");
     if (topic.length === 0 || hasWildcard(topic)) throw new ProtocolError("invalid will topic");
-    reader.binary("will message");
+    // Copies: the session keeps these, and should not hold the connection's read buffer.
+    const payload = reader.binary("will message").slice();
+    will = { topic, payload, qos: willQos as QoS, retain: (flags & 0x20) !== 0 };
   }
-  if (hasUsername) reader.string("user name");
-  if (hasPassword) reader.binary("password");
+  const username = hasUsername ? reader.string("user name") : undefined;
+  const password = hasPassword ? reader.binary("password").slice() : undefined;
   if (reader.left !== 0) throw new ProtocolError("trailing bytes after CONNECT payload");
-
-  const parsed = parseWithMqttPacket(frame);
   return {
     type: PacketType.CONNECT,
     protocolName,
     protocolVersion,
-    clientId: parsed.clientId,
-    cleanSession: parsed.clean ?? false,
-    keepalive: parsed.keepalive ?? 0,
-    username: parsed.username,
-    password: parsed.password && new Uint8Array(parsed.password),
-    will: parsed.will && {
-      topic: parsed.will.topic,
-      payload: new Uint8Array(parsed.will.payload),
-      qos: (parsed.will.qos ?? 0) as QoS,
-      retain: parsed.will.retain ?? false,
-    },
+    clientId,
+    cleanSession: (flags & 0x02) !== 0,
+    keepalive,
+    username,
+    password,
+    will,
   };
 }
 

@@ -42,7 +42,7 @@ function decodePublish(frame: Uint8Array): PublishPacket {
   const dup = (header & 8) !== 0;
   if (dup && qos === 0) throw protocolError("PUBLISH QoS 0 with DUP set");
   const reader = new Reader(frame, bodyStart(frame));
-  const topic = reader.string("topic name");
+  const topic = reader.topicName();
   if (hasWildcard(topic)) throw protocolError("wildcard in PUBLISH topic");
   if (tooManyLevels(topic)) {
     throw new ProtocolError(`topic name has more than ${MAX_TOPIC_LEVELS} levels`);

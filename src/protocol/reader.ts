@@ -6,6 +6,7 @@
  */
 import { ProtocolError, protocolError } from "./packets.ts";
 import { MAX_TOPIC_LEVELS, tooManyLevels } from "./topic.ts";
+import { cachedTopic } from "./topic_cache.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -67,21 +68,29 @@ export class Reader {
     return text;
   }
   string(what: string): string {
-    const raw = this.binary(what);
-    let text: string;
-    try {
-      text = utf8.decode(raw);
-    } catch {
-      throw new ProtocolError(`${what} is not valid UTF-8`);
-    }
-    if (text.includes("\u0000")) throw new ProtocolError(`${what} contains U+0000`);
-    return text;
+    return checkedText(this.binary(what), what);
+  }
+  /** A PUBLISH topic name, as {@link string} reads it, through the table of `topic_cache.ts`. */
+  topicName(): string {
+    return cachedTopic(this.binary("topic name"), (raw) => checkedText(raw, "topic name"));
   }
   packetId(): number {
     const id = this.uint16("packet identifier");
     if (id === 0) throw protocolError("packet identifier 0");
     return id;
   }
+}
+
+/** `raw` as UTF-8 text; a {@link ProtocolError} naming `what` if it is not valid or holds U+0000. */
+function checkedText(raw: Uint8Array, what: string): string {
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch {
+    throw new ProtocolError(`${what} is not valid UTF-8`);
+  }
+  if (text.includes("\u0000")) throw new ProtocolError(`${what} contains U+0000`);
+  return text;
 }
 
 /** Offset of the variable header: after the type byte and the remaining-length bytes. */

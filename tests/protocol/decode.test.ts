@@ -1,5 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import mqttPacket from "mqtt-packet";
 import { decodePacket } from "../../src/protocol/decode.ts";
 import { PacketType, ProtocolError } from "../../src/protocol/packets.ts";
@@ -36,6 +37,23 @@ describe("decodePacket", () => {
     assert.equal(packet.will?.topic, "w");
     assert.equal(packet.will?.qos, 1);
     assert.equal(packet.will?.retain, true);
+    assert.deepEqual([...packet.will!.payload], [...Buffer.from("bye")]);
+  });
+
+  test("a CONNECT's will payload and password are copies, not views of the read buffer", () => {
+    const frame = gen({
+      cmd: "connect",
+      protocolId: "MQTT",
+      protocolVersion: 4,
+      clientId: "c1",
+      username: "u",
+      password: Buffer.from("p"),
+      will: { topic: "w", payload: Buffer.from("bye"), qos: 0, retain: false },
+    });
+    const packet = decodePacket(frame) as ConnectPacket;
+    frame.fill(0x21, 14);
+    assert.deepEqual([...packet.password!], [0x70]);
+    assert.deepEqual([...packet.will!.payload], [...Buffer.from("bye")]);
   });
 
   test("MQTT 3.1 (MQIsdp, level 3) is accepted", () => {

@@ -1,8 +1,9 @@
 /**
  * `auth_file`: checks user name and password against `auth.password-file` (the format of
  * `mosquitto_passwd`, see `../password/`). Clients without a user name are left to
- * `auth_anonymous`. Checks run one at a time in slices that leave the event loop free for other
- * clients, at most 64 pending (`MAX_PENDING_CHECKS`); beyond that a client is refused at once.
+ * `auth_anonymous`. The hashing runs in a pool of worker threads, one per core, so the event
+ * loop stays free for other clients; at most 1,024 checks are pending (`MAX_PENDING_CHECKS`),
+ * and beyond that a client is refused at once.
  *
  * It also handles the MQTT 5 enhanced authentication method `SCRAM-SHA-256` against the file's
  * `$scram-sha-256$` entries (see `scram_exchange.ts`), so one plugin and one file serve both ways
@@ -22,7 +23,8 @@ import {
   parsePasswordFile,
   verifyPassword,
 } from "../password/mod.ts";
-import { CheckQueue } from "../password/queue.ts";
+import { HashPool } from "../password/pool.ts";
+import { CheckQueue, MAX_PENDING_CHECKS } from "../password/queue.ts";
 import { isAnonymous } from "./common.ts";
 import { commonestScramIterations, SCRAM_SHA_256, scramExchange } from "./scram_exchange.ts";
 
@@ -60,7 +62,8 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
   let decoy = decoyFor(users);
   let scramIterations = commonestScramIterations(users.values());
   let logger: Logger | undefined;
-  const checks = new CheckQueue();
+  const pool = new HashPool();
+  const checks = new CheckQueue(MAX_PENDING_CHECKS, pool.capacity);
   let warnedFull = false;
 
   async function load(): Promise<void> {
@@ -89,8 +92,9 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
       await load();
     },
     reload: load,
-    teardown() {
+    async teardown() {
       checks.close();
+      await pool.close();
     },
     authMethods: [SCRAM_SHA_256],
     startAuth(request) {
@@ -106,8 +110,8 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
       const password = request.password;
       // An unknown user, or a known one without a password, costs one check like any other, so
       // that timing does not tell which user names exist.
-      const check = checks.add((signal) =>
-        verifyPassword(password ?? new Uint8Array(), hash ?? decoy, signal)
+      const check = checks.add(() =>
+        verifyPassword(password ?? new Uint8Array(), hash ?? decoy, pool)
       );
       if (check === undefined) {
         if (!warnedFull) {

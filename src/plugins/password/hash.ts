@@ -11,9 +11,9 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import {
   formatMosquittoHash,
   MOSQUITTO_DEFAULT_ITERATIONS,
+  MOSQUITTO_HASH_BYTES,
   MOSQUITTO_SALT_BYTES,
   mosquittoDigest,
-  mosquittoDigestAsync,
   parseMosquittoHash,
 } from "./mosquitto.ts";
 import {
@@ -22,8 +22,9 @@ import {
   SHA_CRYPT_DEFAULT_ROUNDS,
   SHA_CRYPT_DIGEST_LENGTH,
   shaCrypt,
-  shaCryptSteps,
+  shaCryptInput,
 } from "./sha_crypt.ts";
+import { type Hasher, IN_THREAD } from "./hasher.ts";
 import {
   formatScramEntry,
   parseScramEntry,
@@ -85,48 +86,28 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * Milliseconds of SHA-crypt rounds {@link verifyPassword} runs before it gives the event loop
- * a turn; other clients' packets wait at most about this long for a password check.
- */
-export const VERIFY_SLICE_MS = 2;
-/** Rounds between looks at the clock: well under a millisecond on any machine. */
-const ROUNDS_PER_STEP = 32;
-
-/**
- * A timer, not `setImmediate`: Deno polls sockets only every hundred or so immediates, so with
- * those other clients would still wait; a timer lets I/O in on every runtime, at the price of
- * about a millisecond of idle time per slice.
- */
-const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
-/**
  * Whether `password` matches the stored `hash`, in constant time; an unknown or malformed hash
- * never matches. It never holds the event loop long: `$7$` runs PBKDF2 in the runtime's thread
- * pool, SHA-crypt (some milliseconds at its default 5000 rounds) runs in slices of about
- * {@link VERIFY_SLICE_MS} between which other work goes on. Resolves false, at the next slice,
- * once `signal` is aborted.
+ * never matches. The hashing runs on `hasher`: give the broker's pool, so that the event loop
+ * only parses and compares.
  */
 export async function verifyPassword(
   password: Uint8Array | string,
   hash: string,
-  signal?: AbortSignal,
+  hasher: Hasher = IN_THREAD,
 ): Promise<boolean> {
-  if (scramCredential(hash)) return await verifyPlainAgainstScram(password, hash);
+  if (scramCredential(hash)) return await verifyPlainAgainstScram(password, hash, hasher);
   const key = bytes(password);
   const m = parseMosquittoHash(hash);
-  if (m) return equal(await mosquittoDigestAsync(key, m.id, m.salt, m.iterations), m.hash);
+  if (m?.id === "6") return equal(mosquittoDigest(key, m.id, m.salt, m.iterations), m.hash);
+  if (m) {
+    const digest = await hasher.pbkdf2(key, m.salt, m.iterations, MOSQUITTO_HASH_BYTES, "sha512");
+    return equal(digest, m.hash);
+  }
   const s = parseShaCrypt(hash);
   if (!s || s.digest.length !== SHA_CRYPT_DIGEST_LENGTH[s.id]) return false;
-  const steps = shaCryptSteps(key, hash, ROUNDS_PER_STEP);
-  let until = performance.now() + VERIFY_SLICE_MS;
-  for (;;) {
-    const next = steps.next();
-    if (next.done) return equal(encoder.encode(next.value), encoder.encode(hash));
-    if (performance.now() < until) continue;
-    await nextTurn();
-    if (signal?.aborted) return false;
-    until = performance.now() + VERIFY_SLICE_MS;
-  }
+  const input = shaCryptInput(key, hash);
+  const digest = await hasher.shaCrypt(input.algorithm, input.key, input.salt, input.rounds);
+  return equal(encoder.encode(input.format(digest)), encoder.encode(hash));
 }
 
 /**

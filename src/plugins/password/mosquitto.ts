@@ -6,13 +6,14 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createHash, pbkdf2, pbkdf2Sync } from "node:crypto";
+import { createHash, pbkdf2Sync } from "node:crypto";
 
 /** Iterations `mosquitto_passwd` uses for `$7$`. */
 export const MOSQUITTO_DEFAULT_ITERATIONS = 101;
 /** Salt bytes `mosquitto_passwd` generates. */
 export const MOSQUITTO_SALT_BYTES = 12;
-const HASH_BYTES = 64;
+/** Bytes of the digest of both schemes. */
+export const MOSQUITTO_HASH_BYTES = 64;
 
 /** A parsed Mosquitto hash. */
 export interface MosquittoHash {
@@ -51,7 +52,7 @@ export function parseMosquittoHash(text: string): MosquittoHash | undefined {
   }
   const salt = decode(rest[0]);
   const hash = decode(rest[1]);
-  if (!salt || !hash || hash.length !== HASH_BYTES) return undefined;
+  if (!salt || !hash || hash.length !== MOSQUITTO_HASH_BYTES) return undefined;
   return { id: parts[1], iterations, salt, hash };
 }
 
@@ -65,26 +66,7 @@ export function mosquittoDigest(
   if (id === "6") {
     return new Uint8Array(createHash("sha512").update(password).update(salt).digest());
   }
-  return new Uint8Array(pbkdf2Sync(password, salt, iterations, HASH_BYTES, "sha512"));
-}
-
-/**
- * {@link mosquittoDigest} without blocking: PBKDF2 runs in the runtime's thread pool (libuv's on
- * Node, and its equivalent on Deno and Bun).
- */
-export function mosquittoDigestAsync(
-  password: Uint8Array,
-  id: "6" | "7",
-  salt: Uint8Array,
-  iterations: number,
-): Promise<Uint8Array> {
-  if (id === "6") return Promise.resolve(mosquittoDigest(password, id, salt, iterations));
-  return new Promise((resolve, reject) => {
-    pbkdf2(password, salt, iterations, HASH_BYTES, "sha512", (error, key) => {
-      if (error) reject(error);
-      else resolve(new Uint8Array(key));
-    });
-  });
+  return new Uint8Array(pbkdf2Sync(password, salt, iterations, MOSQUITTO_HASH_BYTES, "sha512"));
 }
 
 /** Formats a Mosquitto hash string. */

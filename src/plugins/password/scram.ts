@@ -13,7 +13,8 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { type Hasher, IN_THREAD } from "./hasher.ts";
 
 /** How every SCRAM-SHA-256 password file entry starts. */
 export const SCRAM_ENTRY_PREFIX = "$scram-sha-256$";
@@ -134,20 +135,19 @@ function credentialProblem(c: ScramCredential): string | undefined {
 /**
  * Derives the credential of `password` (SASLprep'd first) for `salt` and `iterations`:
  * SaltedPassword = PBKDF2-HMAC-SHA-256, ClientKey, StoredKey and ServerKey as RFC 5802 §3.
- * PBKDF2 runs off the event loop. Rejects with a RangeError on a password SASLprep prohibits or
+ * PBKDF2 runs on `hasher` (by default in the runtime's thread pool). Rejects with a RangeError on a password SASLprep prohibits or
  * an iteration count outside 1 to 10,000,000.
  */
 export async function deriveScramCredential(
   password: string,
   salt: Uint8Array,
   iterations: number,
+  hasher: Hasher = IN_THREAD,
 ): Promise<ScramCredential> {
   const problem = iterationsProblem(iterations, 1);
   if (problem) throw new RangeError(problem);
   const normal = encoder.encode(saslprep(password, "the password"));
-  const salted = await new Promise<Uint8Array>((resolve, reject) => {
-    pbkdf2(normal, salt, iterations, KEY_BYTES, "sha256", (e, key) => e ? reject(e) : resolve(key));
-  });
+  const salted = await hasher.pbkdf2(normal, salt, iterations, KEY_BYTES, "sha256");
   return {
     iterations,
     salt,
@@ -234,11 +234,17 @@ export async function createScramEntry(
 export async function verifyPlainAgainstScram(
   password: string | Uint8Array,
   entry: string,
+  hasher: Hasher = IN_THREAD,
 ): Promise<boolean> {
   try {
     const credential = parseScramEntry(entry);
     const text = typeof password === "string" ? password : strictUtf8.decode(password);
-    const derived = await deriveScramCredential(text, credential.salt, credential.iterations);
+    const derived = await deriveScramCredential(
+      text,
+      credential.salt,
+      credential.iterations,
+      hasher,
+    );
     return timingSafeEqual(derived.storedKey, credential.storedKey);
   } catch {
     return false;

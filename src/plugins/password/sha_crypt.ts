@@ -48,74 +48,88 @@ export function parseShaCrypt(text: string): ShaCryptParts | undefined {
 /** Expected length of the encoded digest for each variant. */
 export const SHA_CRYPT_DIGEST_LENGTH: Record<ShaCryptId, number> = { "5": 43, "6": 86 };
 
-/**
- * Computes the full SHA-crypt string for `password` with the id, rounds and salt of `setting`
- * (any `$5$`/`$6$` hash or setting; the digest part of it is ignored).
- */
-export function shaCrypt(password: Uint8Array | string, setting: string): string {
-  const steps = shaCryptSteps(password, setting, Infinity);
-  for (;;) {
-    const next = steps.next();
-    if (next.done) return next.value;
-  }
+/** What SHA-crypt hashes for a password and setting: the inputs of {@link shaCryptDigest}. */
+export interface ShaCryptInput {
+  algorithm: "sha256" | "sha512";
+  key: Uint8Array;
+  salt: Uint8Array;
+  rounds: number;
+  /** The full SHA-crypt string for the digest that {@link shaCryptDigest} computed. */
+  format(digest: Uint8Array): string;
 }
 
 /**
- * {@link shaCrypt} in slices: the generator pauses after every `roundsPerStep` rounds, so that a
- * caller can give the event loop a turn between slices, and returns the full string.
+ * The inputs for `password` with the id, rounds and salt of `setting` (any `$5$`/`$6$` hash or
+ * setting; the digest part of it is ignored). Throws when `setting` is not one.
  */
-export function* shaCryptSteps(
-  password: Uint8Array | string,
-  setting: string,
-  roundsPerStep: number,
-): Generator<void, string> {
+export function shaCryptInput(password: Uint8Array | string, setting: string): ShaCryptInput {
   const parts = parseShaCrypt(setting);
   if (!parts) throw new Error("not a $5$ or $6$ setting");
-  const key = typeof password === "string" ? new TextEncoder().encode(password) : password;
-  const salt = new TextEncoder().encode(parts.salt);
-  const algorithm = parts.id === "5" ? "sha256" : "sha512";
-  const rounds = parts.rounds ?? SHA_CRYPT_DEFAULT_ROUNDS;
-  const digest = yield* shaCryptDigest(algorithm, key, salt, rounds, roundsPerStep);
-  const encoded = parts.id === "5" ? encode256(digest) : encode512(digest);
   const setRounds = parts.rounds === undefined ? "" : `rounds=${parts.rounds}$`;
-  return `$${parts.id}$${setRounds}${parts.salt}$${encoded}`;
+  return {
+    algorithm: parts.id === "5" ? "sha256" : "sha512",
+    key: typeof password === "string" ? new TextEncoder().encode(password) : password,
+    salt: new TextEncoder().encode(parts.salt),
+    rounds: parts.rounds ?? SHA_CRYPT_DEFAULT_ROUNDS,
+    format: (digest) =>
+      `$${parts.id}$${setRounds}${parts.salt}$${
+        parts.id === "5" ? encode256(digest) : encode512(digest)
+      }`,
+  };
 }
 
-/** `bytes` repeated to exactly `length` bytes. */
-function stretch(bytes: Uint8Array, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i += bytes.length) {
-    out.set(bytes.subarray(0, Math.min(bytes.length, length - i)), i);
-  }
-  return out;
+/**
+ * Computes the full SHA-crypt string for `password` with the id, rounds and salt of `setting`,
+ * on this thread (some milliseconds at the default 5000 rounds).
+ */
+export function shaCrypt(password: Uint8Array | string, setting: string): string {
+  const input = shaCryptInput(password, setting);
+  const { algorithm, key, salt, rounds } = input;
+  return input.format(shaCryptDigest(createHash, algorithm, key, salt, rounds));
 }
 
-function* shaCryptDigest(
+/** The hash constructor {@link shaCryptDigest} is given: `node:crypto`'s `createHash`. */
+export type CreateHash = (algorithm: string) => {
+  update(data: Uint8Array): ReturnType<CreateHash>;
+  digest(): Uint8Array;
+};
+
+/**
+ * The SHA-crypt digest. The hashing worker runs its source text (see `pool.ts`), so it refers to
+ * nothing outside itself (the hash constructor comes in as an argument) and holds no inner
+ * function, to which a transpiler might add a helper call (esbuild's `__name`).
+ */
+export function shaCryptDigest(
+  createHash: CreateHash,
   algorithm: "sha256" | "sha512",
   key: Uint8Array,
   salt: Uint8Array,
   rounds: number,
-  roundsPerStep: number,
-): Generator<void, Uint8Array> {
-  const h = () => createHash(algorithm);
-  const b = h().update(key).update(salt).update(key).digest();
+): Uint8Array {
+  const b = createHash(algorithm).update(key).update(salt).update(key).digest();
 
-  const a = h().update(key).update(salt);
-  a.update(stretch(b, key.length));
+  const a = createHash(algorithm).update(key).update(salt);
+  // Each of these is a digest repeated to a given length.
+  const bRepeated = new Uint8Array(key.length);
+  for (let i = 0; i < key.length; i++) bRepeated[i] = b[i % b.length];
+  a.update(bRepeated);
   for (let n = key.length; n > 0; n >>>= 1) a.update(n & 1 ? b : key);
   let c: Uint8Array = a.digest();
 
-  const dp = h();
+  const dp = createHash(algorithm);
   for (let i = 0; i < key.length; i++) dp.update(key);
-  const p = stretch(dp.digest(), key.length);
+  const dpDigest = dp.digest();
+  const p = new Uint8Array(key.length);
+  for (let i = 0; i < key.length; i++) p[i] = dpDigest[i % dpDigest.length];
 
-  const ds = h();
+  const ds = createHash(algorithm);
   for (let i = 0; i < 16 + c[0]; i++) ds.update(salt);
-  const s = stretch(ds.digest(), salt.length);
+  const dsDigest = ds.digest();
+  const s = new Uint8Array(salt.length);
+  for (let i = 0; i < salt.length; i++) s[i] = dsDigest[i % dsDigest.length];
 
   for (let i = 0; i < rounds; i++) {
-    if (i > 0 && i % roundsPerStep === 0) yield;
-    const r = h();
+    const r = createHash(algorithm);
     r.update(i & 1 ? p : c);
     if (i % 3) r.update(s);
     if (i % 7) r.update(p);

@@ -70,3 +70,21 @@ test("close refuses the waiting checks, aborts the running one and takes no more
   assert.deepEqual(log, []);
   assert.equal(queue.add(() => Promise.resolve(true)), undefined);
 });
+
+test("with a concurrency of two, two checks run at once, in arrival order", async () => {
+  const log: string[] = [];
+  const queue = new CheckQueue(3, 2);
+  const [a, b, c] = ["a", "b", "c"].map((name) => gate(log, name));
+  const answers = [queue.add(a.check)!, queue.add(b.check)!, queue.add(c.check)!];
+  assert.equal(queue.add(() => Promise.resolve(true)), undefined, "the bound still holds");
+  await Promise.resolve();
+  assert.deepEqual(log, ["start a", "start b"]);
+  b.release(true);
+  await answers[1];
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepEqual(log, ["start a", "start b", "start c"]);
+  a.release(false);
+  c.release(true);
+  assert.deepEqual(await Promise.all(answers), [false, true, true]);
+  assert.equal(queue.pending, 0);
+});

@@ -1,0 +1,108 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { pbkdf2Sync } from "node:crypto";
+import { IN_THREAD } from "../../../src/plugins/password/hasher.ts";
+import { HashPool } from "../../../src/plugins/password/pool.ts";
+import { shaCrypt, shaCryptInput } from "../../../src/plugins/password/sha_crypt.ts";
+
+const salt = new Uint8Array(12).fill(7);
+const password = new TextEncoder().encode("secret");
+
+test("the pool computes what the thread computes, and starts threads only when needed", async () => {
+  const pool = new HashPool({ size: 2 });
+  try {
+    assert.equal(pool.threads, 0, "no thread before the first job");
+    for (const digest of ["sha256", "sha512"] as const) {
+      assert.deepEqual(
+        await pool.pbkdf2(password, salt, 101, 64, digest),
+        new Uint8Array(pbkdf2Sync(password, salt, 101, 64, digest)),
+      );
+    }
+    const setting = "$6$rounds=1000$saltstring";
+    const input = shaCryptInput(password, setting);
+    const digest = await pool.shaCrypt(input.algorithm, input.key, input.salt, input.rounds);
+    assert.equal(input.format(digest), shaCrypt(password, setting));
+    const local = await IN_THREAD.shaCrypt(input.algorithm, input.key, input.salt, input.rounds);
+    assert.deepEqual(digest, local);
+    const many = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => pool.pbkdf2(password, salt, 50 + i, 32, "sha512")),
+    );
+    assert.deepEqual(
+      many,
+      many.map((_, i) => new Uint8Array(pbkdf2Sync(password, salt, 50 + i, 32, "sha512"))),
+    );
+    assert.ok(pool.threads >= 1 && pool.threads <= 2, `${pool.threads} threads`);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("a job the worker rejects is an error and the worker stays", async () => {
+  const pool = new HashPool({ size: 1 });
+  try {
+    await assert.rejects(pool.pbkdf2(password, salt, -1, 64, "sha512"));
+    assert.equal(pool.threads, 1);
+    assert.equal((await pool.pbkdf2(password, salt, 1, 16, "sha512")).length, 16);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("a job that overruns its time fails, and a fresh worker takes the next one", async () => {
+  const pool = new HashPool({ size: 1, timeoutMs: 1000 });
+  try {
+    // Hours of SHA-crypt rounds (script, unlike PBKDF2's one native call, which a terminate
+    // cannot interrupt): only terminating the worker ends them.
+    await assert.rejects(pool.shaCrypt("sha512", password, salt, 999_999_999), /took over/);
+    assert.equal((await pool.pbkdf2(password, salt, 1, 16, "sha512")).length, 16);
+    assert.equal(pool.threads, 1);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("a worker that dies fails its job and is replaced", async () => {
+  // Exits at its first job and answers the second: each job gets a new worker.
+  const source = `(async () => {
+    const { parentPort } = await import("node:worker_threads");
+    parentPort.on("message", () => process.exit(3));
+    parentPort.postMessage("ready");
+  })();`;
+  const pool = new HashPool({ size: 1, source });
+  try {
+    await assert.rejects(pool.pbkdf2(password, salt, 1, 16, "sha512"), /exited|exit/);
+    await assert.rejects(pool.pbkdf2(password, salt, 1, 16, "sha512"), /exited|exit/);
+    assert.ok(pool.threads <= 1);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("a worker that cannot start fails the waiting jobs instead of restarting for ever", async () => {
+  const pool = new HashPool({ size: 2, source: "throw new Error('broken worker')" });
+  try {
+    const jobs = [1, 2, 3].map((n) => pool.pbkdf2(password, salt, n, 16, "sha512"));
+    const results = await Promise.allSettled(jobs);
+    assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected", "rejected"]);
+  } finally {
+    await pool.close();
+  }
+  assert.equal(pool.threads, 0);
+});
+
+test("close fails waiting and running jobs, ends every thread and takes no more", async () => {
+  const pool = new HashPool({ size: 2 });
+  await pool.pbkdf2(password, salt, 1, 16, "sha512");
+  const jobs = Array.from(
+    { length: 4 },
+    () => pool.shaCrypt("sha512", password, salt, 999_999_999),
+  );
+  const settled = Promise.allSettled(jobs);
+  await pool.close();
+  for (const result of await settled) {
+    assert.equal(result.status, "rejected");
+    assert.match(String((result as PromiseRejectedResult).reason), /closed/);
+  }
+  assert.equal(pool.threads, 0);
+  await assert.rejects(pool.pbkdf2(password, salt, 1, 16, "sha512"), /closed/);
+});
