@@ -15,7 +15,8 @@
 import { readFile } from "node:fs/promises";
 import type { ResolvedConfig } from "../../config/types.ts";
 import type { Logger } from "../../log.ts";
-import type { Plugin } from "../types.ts";
+import type { Plugin, VerdictDetails } from "../types.ts";
+import { ReasonCode } from "../../protocol/reason.ts";
 import {
   decoyHash,
   hashPassword,
@@ -29,6 +30,16 @@ import { isAnonymous } from "./common.ts";
 import { commonestScramIterations, SCRAM_SHA_256, scramExchange } from "./scram_exchange.ts";
 
 /** The `auth_file` plugin: a {@link Plugin} whose `reload` re-reads the password file. */
+/**
+ * The answer while too many checks are pending: the broker is busy, not the password wrong (a
+ * 3.1.1 client gets CONNACK 3, server unavailable, which clients treat as worth a retry).
+ */
+const BUSY: VerdictDetails = Object.freeze({
+  allow: false,
+  reasonCode: ReasonCode.SERVER_BUSY,
+  reasonString: "too many password checks pending; try again",
+});
+
 export interface AuthFilePlugin extends Plugin {
   readonly name: "auth_file";
   /** Re-reads the password file; on error it rejects and the users loaded before stay. */
@@ -121,7 +132,7 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
           );
           warnedFull = true;
         }
-        return false;
+        return BUSY;
       }
       return check.then((ok) => {
         if (checks.pending === 0) warnedFull = false;

@@ -9,7 +9,8 @@ import { PluginManager } from "../../../src/plugins/manager.ts";
 import { hashPassword } from "../../../src/plugins/password/mod.ts";
 import { MAX_PENDING_CHECKS } from "../../../src/plugins/password/queue.ts";
 import { createScramEntry } from "../../../src/plugins/password/scram.ts";
-import type { AuthRequest, AuthStep } from "../../../src/plugins/types.ts";
+import type { AuthRequest, AuthStep, VerdictDetails } from "../../../src/plugins/types.ts";
+import { ReasonCode } from "../../../src/protocol/reason.ts";
 import type { ConfigOverrides } from "../helpers.ts";
 import { authRequest, context, makeConfig, memoryLogger, turnCounter } from "../helpers.ts";
 import { ScramClient } from "../scram_client.ts";
@@ -113,7 +114,7 @@ test("unknown users, missing passwords and wrong passwords each cost a check of 
   });
 });
 
-test("past the bound of pending checks a user is refused at once, with one warning", async () => {
+test("past the bound of pending checks a user is refused at once as busy, with one warning", async () => {
   // Everything up to teardown runs in one turn, so the first check cannot finish before it.
   const slow = hashPassword("s", { scheme: "sha512-crypt" });
   await withFile(`slow:${slow}\n`, async (path) => {
@@ -126,8 +127,11 @@ test("past the bound of pending checks a user is refused at once, with one warni
       () => plugin.authenticate?.(authRequest("slow", "wrong")),
     );
     assert.ok(pending.every((p) => p instanceof Promise));
-    assert.equal(plugin.authenticate?.(authRequest("slow", "s")), false);
-    assert.equal(plugin.authenticate?.(authRequest("other", "x")), false);
+    for (const user of ["slow", "other"]) {
+      const answer = plugin.authenticate?.(authRequest(user, "s")) as VerdictDetails;
+      assert.equal(answer.allow, false);
+      assert.equal(answer.reasonCode, ReasonCode.SERVER_BUSY);
+    }
     assert.equal(logger.lines.filter((l) => /password checks are pending/.test(l)).length, 1);
     await plugin.teardown?.();
     assert.deepEqual(new Set(await Promise.all(pending)), new Set([false]));
