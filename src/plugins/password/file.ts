@@ -5,6 +5,7 @@
  * @module
  */
 import { hashScheme } from "./hash.ts";
+import { MAX_PBKDF2_ITERATIONS } from "./mosquitto.ts";
 
 /** A password file line that cannot be used; `line` is 1-based. */
 export class PasswordFileError extends Error {
@@ -36,6 +37,15 @@ export function parsePasswordFile(text: string, source = "password file"): Map<s
     const user = line.slice(0, colon);
     const hash = line.slice(colon + 1);
     if (user === "") throw new PasswordFileError(source, n, "empty user name");
+    const iterations = Number(/^\$7\$(\d+)\$/.exec(hash)?.[1]);
+    if (iterations > MAX_PBKDF2_ITERATIONS) {
+      throw new PasswordFileError(
+        source,
+        n,
+        `user ${JSON.stringify(user)} has a $7$ hash of ${iterations} iterations, more than ` +
+          `${MAX_PBKDF2_ITERATIONS}; make a new one with \`broker passwd\``,
+      );
+    }
     if (hashScheme(hash) === undefined) {
       throw new PasswordFileError(
         source,

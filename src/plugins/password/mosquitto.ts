@@ -33,7 +33,14 @@ function decode(text: string): Uint8Array | undefined {
 }
 
 /**
- * Parses a `$7$` or Mosquitto-style `$6$` hash, or returns undefined. A `$6$` whose hash part is not
+ * The most `$7$` iterations accepted (as for SCRAM entries): a check cannot be interrupted once
+ * its worker runs it, so an entry costing more than its 10 s timeout would keep a core busy.
+ */
+export const MAX_PBKDF2_ITERATIONS = 10_000_000;
+
+/**
+ * Parses a `$7$` or Mosquitto-style `$6$` hash, or returns undefined (also above
+ * {@link MAX_PBKDF2_ITERATIONS}). A `$6$` whose hash part is not
  * the base-64 of 64 bytes is not Mosquitto's (it may be SHA-crypt, which shares the prefix).
  */
 export function parseMosquittoHash(text: string): MosquittoHash | undefined {
@@ -44,6 +51,7 @@ export function parseMosquittoHash(text: string): MosquittoHash | undefined {
   if (parts[1] === "7" && parts.length === 5) {
     if (!/^[1-9][0-9]{0,9}$/.test(parts[2])) return undefined;
     iterations = Number(parts[2]);
+    if (iterations > MAX_PBKDF2_ITERATIONS) return undefined;
     rest = parts.slice(3);
   } else if (parts[1] === "6" && parts.length === 4) {
     rest = parts.slice(2);

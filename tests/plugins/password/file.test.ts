@@ -20,6 +20,7 @@ test("errors name the source and the line", () => {
     [`# x\n:${ALICE}`, 2, /empty user name/],
     [`\n\n\ncarol:plaintext`, 4, /carol.*no hash/],
     [`alice:${ALICE}\nalice:${BOB}`, 2, /already on line 1/],
+    [`dave:${ALICE.replace("$101$", "$10000001$")}`, 1, /dave.*10000001 iterations.*broker passwd/],
   ];
   for (const [text, line, pattern] of cases) {
     assert.throws(
