@@ -36,6 +36,17 @@
  *   `connection`); `lost` counts what the edge acknowledged and the remote had not delivered by
  *   the end of the drain (an edge that acknowledges faster than it forwards builds a backlog).
  *   Aedes has no outgoing bridge and is skipped.
+ * - qos1d: qos1 with both brokers at their default bounds (ours with no `max-inflight-messages`,
+ *   `max-queued-messages` or `max-queued-bytes`; Mosquitto without its `max_inflight_messages` and
+ *   `max_queued_messages` lines: 20 in flight, 1,000 queued for both), as a user who changes
+ *   nothing sees it; `lost` counts what was dropped at the queue bound
+ * - idle50k (only with `--scenarios idle50k`, it takes minutes): 50,000 connections from
+ *   127.0.0.2 and up (10,000 per source address, past the ephemeral port range), each subscribed
+ *   to a topic of its own, keepalive 60 s, pinging every 30 s; broker VmRSS growth per connection,
+ *   and the QoS 0 publish → delivery p99 of one more pair while they sit there. Every child's soft
+ *   limit on open files is raised to the hard one (`ulimit -n`); where that is under 50,000 plus a
+ *   margin, idle50k makes as many connections as it allows, and the report says how many
+ *   (`connected`).
  * These five run last, with a shorter window (1.5 s after 0.5 s; the --quick ones with --quick), so
  * that the whole run stays under 5 minutes. Aedes does not speak 5.0 and is skipped for the 5.0
  * ones; a broker that refuses 5.0 (CONNACK return code 1 or reason 0x84) or shared subscriptions
@@ -72,9 +83,11 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
+  DEFAULT_BOUNDS_SCENARIOS,
   type Job,
   type LoadResult,
   MQTT5_SCENARIOS,
+  OPT_IN_SCENARIOS,
   RESULT_PREFIX,
   SCENARIO_IDS,
   type ScenarioId,
@@ -103,15 +116,18 @@ const OUR_SETTINGS = [
   "max-queued-bytes: 0",
 ];
 
-const MOSQUITTO_SETTINGS = [
+/** What Mosquitto gets in every scenario; the bounds below only outside the default-bounds ones. */
+const MOSQUITTO_BASE = [
   "allow_anonymous true",
-  "max_inflight_messages 1000",
-  "max_queued_messages 1000000",
   "connection_messages false",
   "log_type error",
   "log_type warning",
   "log_dest stderr",
 ];
+
+const MOSQUITTO_BOUNDS = ["max_inflight_messages 1000", "max_queued_messages 1000000"];
+
+const MOSQUITTO_SETTINGS = [...MOSQUITTO_BASE, ...MOSQUITTO_BOUNDS];
 
 interface Settings {
   warmupMs: number;
@@ -168,8 +184,11 @@ interface Broker {
   noBridge: string | null;
   /** Said in the report, e.g. how Node was started. */
   note: string | null;
-  /** With `remotePort`: bridging `bench/#` out to the broker there. */
-  launch(port: number, remotePort?: number): Launch;
+  /**
+   * With `remotePort`: bridging `bench/#` out to the broker there; with `defaults`, no bounds
+   * raised (in flight, queued), as a user who changes nothing runs it.
+   */
+  launch(port: number, remotePort?: number, defaults?: boolean): Launch;
 }
 
 type Status = "ok" | "crashed" | "error" | "unsupported" | "skipped";
@@ -336,6 +355,46 @@ const ROWS: Row[] = [
     better: "lower",
     ratios: false,
   },
+  {
+    scenario: "qos1d",
+    key: "rate",
+    label: "QoS 1, default bounds: 10 pub × 100 in flight → 1 sub",
+    unit: "msg/s",
+    better: "higher",
+    ratios: true,
+  },
+  {
+    scenario: "qos1d",
+    key: "lost",
+    label: "QoS 1, default bounds: dropped (acked, never delivered)",
+    unit: "msgs",
+    better: "lower",
+    ratios: false,
+  },
+  {
+    scenario: "idle50k",
+    key: "rssPerConnKb",
+    label: "RSS per idle subscribed connection, idle50k",
+    unit: "KiB",
+    better: "lower",
+    ratios: true,
+  },
+  {
+    scenario: "idle50k",
+    key: "connected",
+    label: "idle50k: connections held",
+    unit: "conns",
+    better: "higher",
+    ratios: false,
+  },
+  {
+    scenario: "idle50k",
+    key: "p99Ms",
+    label: "idle50k: QoS 0 round trip p99 of one active pair",
+    unit: "ms",
+    better: "lower",
+    ratios: true,
+  },
 ];
 
 /** The ratios issue 11 sets targets for, per runtime of this broker. */
@@ -418,7 +477,7 @@ function brokers(): Broker[] {
   const bin = (name: string): string => join(ROOT, "node_modules", ".bin", name);
   const cli = join(ROOT, "src", "cli.ts");
   const noCli = existsSync(cli) ? null : "src/cli.ts does not exist yet";
-  const ours = (port: number, remotePort?: number): string[] => {
+  const ours = (port: number, remotePort?: number, defaults = false): string[] => {
     const dir = mkdtempSync(join(tmpdir(), "bench-broker-"));
     tempDirs.add(dir);
     const config = join(dir, "broker.yaml");
@@ -431,7 +490,8 @@ function brokers(): Broker[] {
       '    topics: [{ pattern: "bench/#", qos: 1 }]',
       "    max-queued-messages: 1000000",
     ];
-    writeFileSync(config, [...bind, ...OUR_SETTINGS, ...bridge, ""].join("\n"));
+    const bounds = defaults ? [] : OUR_SETTINGS;
+    writeFileSync(config, [...bind, ...bounds, ...bridge, ""].join("\n"));
     return ["-c", config];
   };
   const dist = join(ROOT, "dist", "cli.js");
@@ -449,9 +509,9 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: null,
       noBridge: null,
-      launch: (port, remote) => ({
+      launch: (port, remote, defaults) => ({
         command: bin("deno"),
-        args: ["run", "-A", cli, ...ours(port, remote)],
+        args: ["run", "-A", cli, ...ours(port, remote, defaults)],
       }),
     },
     {
@@ -460,7 +520,10 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: null,
       noBridge: null,
-      launch: (port, remote) => ({ command: bin("bun"), args: [cli, ...ours(port, remote)] }),
+      launch: (port, remote, defaults) => ({
+        command: bin("bun"),
+        args: [cli, ...ours(port, remote, defaults)],
+      }),
     },
     {
       name: "node",
@@ -468,11 +531,11 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: nodeNote,
       noBridge: null,
-      launch: (port, remote) => ({
+      launch: (port, remote, defaults) => ({
         command: process.execPath,
         args: existsSync(dist)
-          ? [dist, ...ours(port, remote)]
-          : ["--import", "tsx", cli, ...ours(port, remote)],
+          ? [dist, ...ours(port, remote, defaults)]
+          : ["--import", "tsx", cli, ...ours(port, remote, defaults)],
       }),
     },
     {
@@ -498,7 +561,7 @@ function brokers(): Broker[] {
       noMqtt5: null,
       note: null,
       noBridge: null,
-      launch: (port, remote) => {
+      launch: (port, remote, defaults) => {
         const dir = mkdtempSync(join(tmpdir(), "bench-mosquitto-"));
         tempDirs.add(dir);
         const config = join(dir, "mosquitto.conf");
@@ -511,7 +574,12 @@ function brokers(): Broker[] {
         ];
         writeFileSync(
           config,
-          [`listener ${port} ${HOST}`, ...MOSQUITTO_SETTINGS, ...bridge, ""].join("\n"),
+          [
+            `listener ${port} ${HOST}`,
+            ...(defaults ? MOSQUITTO_BASE : MOSQUITTO_SETTINGS),
+            ...bridge,
+            "",
+          ].join("\n"),
         );
         return { command: mosquitto ?? "mosquitto", args: ["-c", config] };
       },
@@ -538,8 +606,31 @@ interface Running {
   exited: Promise<void>;
 }
 
+/**
+ * The hard limit on open files, which every child's soft limit is raised to (idle50k holds one
+ * descriptor per connection in the broker and one in the load generator); 0 if unknown.
+ */
+const FILE_LIMIT = (() => {
+  const out = spawnSync("sh", ["-c", "ulimit -Hn"], { encoding: "utf8" }).stdout?.trim();
+  const limit = out === "unlimited" ? 1_048_576 : Number(out);
+  return Number.isInteger(limit) && limit > 0 ? limit : 0;
+})();
+
+/** Descriptors a process needs besides its connections (listeners, pipes, runtime's own). */
+const FILE_MARGIN = 500;
+
+/** How many connections idle50k makes: 50,000, or what {@link FILE_LIMIT} leaves room for. */
+function idle50kConnections(): number {
+  return FILE_LIMIT === 0 ? 50_000 : Math.min(50_000, FILE_LIMIT - FILE_MARGIN);
+}
+
 function start(launch: Launch, stdin: "ignore" | "pipe" = "ignore"): Running {
-  const child = spawn(launch.command, launch.args, {
+  // `exec` keeps the process id, which the load generator reads /proc by.
+  const raise = FILE_LIMIT === 0 ? [] : [`ulimit -n ${FILE_LIMIT} 2>/dev/null; exec "$0" "$@"`];
+  const [command, args] = raise.length === 0
+    ? [launch.command, launch.args]
+    : ["sh", ["-c", ...raise, launch.command, ...launch.args]];
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
     stdio: [stdin, "pipe", "pipe"],
@@ -662,9 +753,9 @@ async function runLoadgen(loadgen: Loadgen, job: Job): Promise<LoadResult> {
 
 function deadline(settings: Settings, scenario: ScenarioId): number {
   const { warmupMs, windowMs } = windows(settings, scenario);
-  const drains = scenario === "qos1" || scenario === "qos1v5";
+  const drains = scenario === "qos1" || scenario === "qos1v5" || scenario === "qos1d";
   return warmupMs + windowMs + (drains ? settings.drainMs : 0) +
-    (scenario === "idle" ? 30_000 : 15_000);
+    (scenario === "idle50k" ? 240_000 : scenario === "idle" ? 30_000 : 15_000);
 }
 
 async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings): Promise<Outcome> {
@@ -676,7 +767,9 @@ async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings):
     ? undefined
     : start(brokers().find((b) => b.name === "mosquitto")!.launch(remotePort));
   const loadgen = startLoadgen();
-  const running = start(broker.launch(port, remotePort));
+  const running = start(
+    broker.launch(port, remotePort, DEFAULT_BOUNDS_SCENARIOS.has(scenario)),
+  );
   try {
     try {
       if (remote !== undefined) await waitUntilAccepting(remotePort!, remote, 30_000);
@@ -697,7 +790,7 @@ async function runOne(broker: Broker, scenario: ScenarioId, settings: Settings):
       brokerPid: running.child.pid ?? 0,
       ...windows(settings, scenario),
       drainMs: settings.drainMs,
-      idleConnections: settings.idleConnections,
+      idleConnections: scenario === "idle50k" ? idle50kConnections() : settings.idleConnections,
       payloadBytes: 64,
       latencyRate: 10_000,
       deadlineMs: deadline(settings, scenario),
@@ -935,7 +1028,11 @@ function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]):
     resourcesTable(report.outcomes, names, scenarios),
     "",
     `This broker's config: \`${report.brokerConfig.join("; ")}\`. ` +
-    `Mosquitto config: \`${report.mosquittoConfig.join("; ")}\`. Aedes: ${report.aedesOptions}.`,
+    `Mosquitto config: \`${report.mosquittoConfig.join("; ")}\`. Aedes: ${report.aedesOptions}. ` +
+    `In ${
+      [...DEFAULT_BOUNDS_SCENARIOS].join(", ")
+    } neither broker's bounds are raised: ours runs ` +
+    `with only its bind, Mosquitto without \`${MOSQUITTO_BOUNDS.join("; ")}\`.`,
     ...(notes.length > 0 ? ["", "Notes:", "", ...notes] : []),
     "",
   ].join("\n");
@@ -980,7 +1077,8 @@ async function main(): Promise<void> {
     return;
   }
   const names = pick("brokers", values.brokers, BROKER_NAMES);
-  const scenarios = pick("scenarios", values.scenarios, SCENARIO_IDS);
+  const scenarios = pick("scenarios", values.scenarios, SCENARIO_IDS)
+    .filter((scenario) => values.scenarios !== undefined || !OPT_IN_SCENARIOS.has(scenario));
   const settings = values.quick ? QUICK : FULL;
   const list = brokers().filter((b) => names.includes(b.name));
 

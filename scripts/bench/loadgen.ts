@@ -8,7 +8,10 @@
  * Metrics by scenario (the `5` and `v5` variants have the same shapes, every client speaking 5.0):
  * - fanin, fanout: `rate` (messages delivered to subscribers per second)
  * - qos1: `rate`, `acked`, `delivered`, `lost` (acknowledged to a publisher, never delivered),
- *   `unacked`, `inFlight` (per publisher: 100, or a 5.0 broker's smaller Receive Maximum)
+ *   `unacked`, `inFlight` (per publisher: 100, or a 5.0 broker's smaller Receive Maximum),
+ *   `drained` (delivered after publishing stopped: what the broker still held then)
+ * - qos1d: qos1's, with the brokers at their default bounds; `lost` then counts the messages
+ *   dropped at the queue bound (1,000 messages for both)
  * - shared: `rate` (distinct messages delivered to the members together per second), `delivered`,
  *   `duplicates` (deliveries of a message some member already had), `published` (handed to the
  *   publishers' sockets, so including what was still in socket buffers at the end),
@@ -16,6 +19,9 @@
  * - latency: `p50Ms`, `p99Ms`, `maxMs`, `rate` (delivered per second), `lost`
  * - idle: `rssPerConnKb`, `rssBeforeKb`, `rssAfterKb`, `connected`, `connectPerSec`
  * - connrate: `rate` (CONNECT+CONNACK per second), `connections`
+ * - idle50k: `connected` subscribed connections that ping, `rssPerConnKb`, `rssBeforeKb`,
+ *   `rssAfterKb`, `connectPerSec`, and `p50Ms`, `p99Ms`, `maxMs` of one QoS 0 publisher →
+ *   subscriber pair's round trip while they sit there
  * - bridge: qos1's, with the subscriber on `subscribePort`, a Mosquitto the broker bridges to
  *
  * @module
@@ -177,6 +183,8 @@ interface ClientOptions {
   handler?: PacketHandler;
   /** A bit mask, `1 << type`; PUBLISH only by default. */
   types?: number;
+  /** The source address to connect from (loopback has many: 127.0.0.2 and up). */
+  localAddress?: string;
 }
 
 /** One MQTT connection of the load generator. */
@@ -211,7 +219,7 @@ class Client {
       },
       CONTROL_TYPES | (handler === null ? 0 : options.types ?? 1 << PUBLISH),
     );
-    this.socket = connect({ host: HOST, port, noDelay: true });
+    this.socket = connect({ host: HOST, port, noDelay: true, localAddress: options.localAddress });
     this.socket.on("data", (chunk: Buffer) => {
       try {
         this.scanner.feed(chunk);
@@ -579,6 +587,7 @@ async function qos1(run: Run, job: Job, version: Version): Promise<LoadResult> {
   const delivered = (): number => subscriber.scanner.counts[PUBLISH];
   const window = await measure(run, job, delivered);
   publishing = false;
+  const deliveredAtStop = delivered();
   const acked = (): number => sum(publishers.map((p) => p.client), PUBACK);
   const inFlight = (): number => publishers.reduce((total, p) => total + p.state.inFlight, 0);
   const drainEnd = performance.now() + job.drainMs;
@@ -595,6 +604,7 @@ async function qos1(run: Run, job: Job, version: Version): Promise<LoadResult> {
       lost: Math.max(0, acked() - delivered()),
       unacked: inFlight(),
       inFlight: inFlightLimit,
+      drained: delivered() - deliveredAtStop,
     },
     brokerCpuPct: window.brokerCpuPct,
     loadgenCpuPct: window.loadgenCpuPct,
@@ -859,6 +869,107 @@ async function idle(run: Run, job: Job): Promise<LoadResult> {
   };
 }
 
+/** Source addresses get this many connections each, well inside the ephemeral port range. */
+const PER_SOURCE_ADDRESS = 10_000;
+/** Every idle50k connection sends a PINGREQ this often, its keepalive being twice as long. */
+const IDLE_PING_MS = 30_000;
+const PINGREQ = Buffer.from([0xc0, 0]);
+/** The active pair's message rate and sample count in idle50k. */
+const PAIR_RATE = 500;
+const PAIR_SAMPLES = 2_500;
+
+/** The `n`th source address from 127.0.0.2 up, {@link PER_SOURCE_ADDRESS} connections each. */
+function sourceAddress(n: number): string {
+  const k = 2 + Math.floor(n / PER_SOURCE_ADDRESS);
+  return `127.0.${k >> 8}.${k & 255}`;
+}
+
+/**
+ * `job.idleConnections` connections that CONNECT (keepalive 60 s), SUBSCRIBE to a topic of their
+ * own and ping every 30 s, from 127.0.0.2 and up; then the broker's RSS growth per connection,
+ * and the publish → delivery time of one more pair while the others sit there.
+ */
+async function idle50k(run: Run, job: Job): Promise<LoadResult> {
+  const before = rssKb(job);
+  const clients: Client[] = [];
+  const started = performance.now();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < job.idleConnections && run.failure === null) {
+      const n = next++;
+      const client = new Client(run, job.port, `bench-idle-${n}`, {
+        localAddress: sourceAddress(n),
+      });
+      clients.push(client);
+      await client.subscribe(`idle/${n}`, 0);
+    }
+  };
+  await Promise.all(Array.from({ length: IDLE_CONCURRENCY * 2 }, worker));
+  const connectSeconds = (performance.now() - started) / 1000;
+  // A slice of the connections each second, so that each pings once per IDLE_PING_MS.
+  let pinged = 0;
+  const slice = Math.ceil(clients.length / (IDLE_PING_MS / 1000));
+  const pinger = setInterval(() => {
+    for (let k = 0; k < slice; k++) clients[pinged++ % clients.length].socket.write(PINGREQ);
+  }, 1000);
+  try {
+    await run.sleep(1000);
+    const after = rssKb(job);
+
+    const samples = new Float64Array(PAIR_SAMPLES);
+    let recorded = 0;
+    const subscriber = new Client(run, job.port, "bench-pair-sub", {
+      handler: (_type, flags, buf, start) => {
+        if (recorded < PAIR_SAMPLES) {
+          samples[recorded++] = performance.now() -
+            buf.readDoubleLE(payloadStart(buf, start, flags, 4));
+        }
+      },
+    });
+    await subscriber.subscribe("bench/pair", 0);
+    const publisher = new Client(run, job.port, "bench-pair-pub");
+    await publisher.until(CONNACK, 1);
+    const packet = encodePublish("bench/pair", payload(job.payloadBytes), 0, 0, 4);
+    const stampAt = packet.length - job.payloadBytes;
+    const a = snapshot(job, 0);
+    let sent = 0;
+    await run.watch((done) => {
+      const tick = setInterval(() => {
+        if (recorded >= PAIR_SAMPLES) return done();
+        // One message per tick at most: samples of a lone message, not of a batch.
+        if (sent > recorded) return;
+        packet.writeDoubleLE(performance.now(), stampAt);
+        publisher.socket.write(Buffer.from(packet));
+        sent++;
+      }, 1000 / PAIR_RATE);
+      return () => clearInterval(tick);
+    });
+    const window = between(a, snapshot(job, 0));
+    run.stopping = true;
+    const sorted = samples.subarray(0, recorded).sort();
+    return {
+      status: "ok",
+      metrics: {
+        connected: clients.length,
+        rssPerConnKb: (after - before) / clients.length,
+        rssBeforeKb: before,
+        rssAfterKb: after,
+        connectPerSec: clients.length / connectSeconds,
+        p50Ms: percentile(sorted, 0.5),
+        p99Ms: percentile(sorted, 0.99),
+        maxMs: sorted[recorded - 1],
+      },
+      brokerCpuPct: window.brokerCpuPct,
+      loadgenCpuPct: window.loadgenCpuPct,
+      otherCpuPct: window.otherCpuPct,
+    };
+  } finally {
+    clearInterval(pinger);
+    run.stopping = true;
+    for (const client of clients) client.destroy();
+  }
+}
+
 async function connrate(run: Run, job: Job): Promise<LoadResult> {
   let connacks = 0;
   let serial = 0;
@@ -896,11 +1007,13 @@ const SCENARIOS: Record<ScenarioId, (run: Run, job: Job) => Promise<LoadResult>>
   fanout5: (run, job) => throughput(run, job, { fanout: true, version: 5 }),
   qos1: (run, job) => qos1(run, job, 4),
   qos1v5: (run, job) => qos1(run, job, 5),
+  qos1d: (run, job) => qos1(run, job, 4),
   bridge: (run, job) => qos1(run, job, 4),
   shared: (run, job) => shared(run, job, 4),
   shared5: (run, job) => shared(run, job, 5),
   latency,
   idle,
+  idle50k,
   connrate,
 };
 
