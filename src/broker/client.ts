@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { setImmediate } from "node:timers";
 import { concatBytes } from "../protocol/bytes.ts";
 import { Codec } from "../protocol/codec.ts";
 import { PacketFramer } from "../protocol/framer.ts";
@@ -16,6 +15,7 @@ import {
 } from "../protocol/packets.ts";
 import { ReasonCode, reasonName } from "../protocol/reason.ts";
 import type { ByteChannel, ByteListener, Connection } from "../runtime/types.ts";
+import { endOfTurn, nextTurn } from "../runtime/turn.ts";
 import type { Timed } from "./deadlines.ts";
 import type { ClientInfo, DisconnectDetails, DisconnectReason } from "../plugins/types.ts";
 import type { Authentication } from "./authentication.ts";
@@ -77,8 +77,8 @@ const PACKETS_PER_TURN = 16;
  */
 const MAX_UNREAD_BYTES = 64 * 1024;
 
-/** Resolves on the next turn of the event loop, after the I/O that is ready. */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Output worth a write of its own: it goes without waiting for the end of the turn. */
+const WRITE_AT_ONCE_BYTES = 16 * 1024;
 
 /** A client connection, from accept to close. */
 export class Client implements ByteListener, Timed {
@@ -122,7 +122,10 @@ export class Client implements ByteListener, Timed {
    */
   #held: Uint8Array[] | undefined;
   #heldBytes = 0;
+  /** A flush waits for the end of the turn. */
   #flushQueued = false;
+  /** A flush waits for the code running now (enough output for a write of its own). */
+  #flushSoon = false;
   /** Bytes of the last write, which the runtime has not taken yet (it returned false). */
   #writing = 0;
   #lastProgress = 0;
@@ -300,7 +303,10 @@ export class Client implements ByteListener, Timed {
     return backlog === 0 || backlog + bytes <= this.broker.config.limits.maxOutputBytes;
   }
 
-  /** Queues bytes; they are written together at the end of this turn of the event loop. */
+  /**
+   * Queues bytes; they are written together at the end of this turn of the event loop, or once
+   * {@link WRITE_AT_ONCE_BYTES} are queued, as soon as the code running now is done.
+   */
   send(bytes: Uint8Array): void {
     if (this.#closed) return;
     this.#pendingBytes += bytes.length;
@@ -316,7 +322,19 @@ export class Client implements ByteListener, Timed {
     this.#pending.push(bytes);
     if (!this.#flushQueued) {
       this.#flushQueued = true;
-      queueMicrotask(() => this.#flush());
+      // Not a microtask: a turn hands out many slices of PACKETS_PER_TURN, and a write per
+      // slice would be a system call per few messages.
+      endOfTurn(() => {
+        this.#flushQueued = false;
+        this.#flush();
+      });
+    }
+    if (!this.#flushSoon && this.#pendingBytes - this.#heldBytes >= WRITE_AT_ONCE_BYTES) {
+      this.#flushSoon = true;
+      queueMicrotask(() => {
+        this.#flushSoon = false;
+        this.#flush();
+      });
     }
   }
 
@@ -331,7 +349,6 @@ export class Client implements ByteListener, Timed {
   }
 
   #flush(): void {
-    this.#flushQueued = false;
     // One write at a time: the rest waits for the runtime to take it (see `onDrain`).
     if (this.#writing > 0 || this.#closed) return;
     const count = this.#pending.length;
