@@ -15,7 +15,7 @@ import {
 } from "../protocol/packets.ts";
 import { ReasonCode, reasonName } from "../protocol/reason.ts";
 import type { ByteChannel, ByteListener, Connection } from "../runtime/types.ts";
-import { endOfTurn, nextTurn } from "../runtime/turn.ts";
+import { endOfTurn, nextTurn, PACKETS_PER_TURN } from "../runtime/turn.ts";
 import type { Timed } from "./deadlines.ts";
 import type { ClientInfo, DisconnectDetails, DisconnectReason } from "../plugins/types.ts";
 import type { Authentication } from "./authentication.ts";
@@ -65,11 +65,13 @@ const DISCONNECT_CODES: Partial<Record<DisconnectReason, number>> = {
 };
 
 /**
- * Packets one connection has handled in one go before the others get a turn: a publisher's
- * chunk of hundreds of packets would otherwise hold up every other connection, among them the
- * subscriber whose PUBACKs open its window for more.
+ * Whether the packets being handled are a later slice of a connection's burst (see
+ * `PACKETS_PER_TURN`): a publisher's chunk of hundreds of packets, handled whole, would hold up
+ * every other connection, among them the subscriber whose PUBACKs open its window for more. What
+ * later slices send waits for the end of the turn, so a turn's slices still make one write per
+ * connection; what the first sends goes as soon as the code running now is done.
  */
-const PACKETS_PER_TURN = 16;
+let laterSlice = false;
 
 /**
  * Bytes read and not yet handled past which reading stops, while a packet's handling waits or
@@ -215,7 +217,7 @@ export class Client implements ByteListener, Timed {
         this.lastRead = now;
         const pending = this.#dispatch(this.codec.decode(frame));
         if (pending) return this.#wait(pending);
-        if (--budget === 0 && framer.buffered > 0) return this.#wait(nextTurn());
+        if (--budget === 0 && framer.buffered > 0) return this.#wait(nextTurn(), true);
       }
     } catch (error) {
       return this.#fail(error);
@@ -225,12 +227,19 @@ export class Client implements ByteListener, Timed {
     this.#resumeIfRoom();
   }
 
-  #wait(pending: Promise<void>): void {
+  /** Handles the rest once `pending` settles; `slice`: it is the next turn (see `laterSlice`). */
+  #wait(pending: Promise<void>, slice = false): void {
     this.#busy = true;
     if (this.#framer.buffered > MAX_UNREAD_BYTES) this.#pause();
     pending.then(() => {
       this.#busy = false;
-      if (!this.#closed) this.#read();
+      if (this.#closed) return;
+      laterSlice = slice;
+      try {
+        this.#read();
+      } finally {
+        laterSlice = false;
+      }
     }, (error) => this.#fail(error));
   }
 
@@ -304,8 +313,8 @@ export class Client implements ByteListener, Timed {
   }
 
   /**
-   * Queues bytes; they are written together at the end of this turn of the event loop, or once
-   * {@link WRITE_AT_ONCE_BYTES} are queued, as soon as the code running now is done.
+   * Queues bytes; they are written together once the code running now is done, or, sent from a
+   * later slice of a burst, at the end of the turn unless {@link WRITE_AT_ONCE_BYTES} are queued.
    */
   send(bytes: Uint8Array): void {
     if (this.#closed) return;
@@ -322,12 +331,12 @@ export class Client implements ByteListener, Timed {
     this.#pending.push(bytes);
     if (!this.#flushQueued) {
       this.#flushQueued = true;
-      // Not a microtask: a turn hands out many slices of PACKETS_PER_TURN, and a write per
-      // slice would be a system call per few messages.
-      endOfTurn(() => {
+      const flush = () => {
         this.#flushQueued = false;
         this.#flush();
-      });
+      };
+      if (laterSlice) endOfTurn(flush);
+      else queueMicrotask(flush);
     }
     if (!this.#flushSoon && this.#pendingBytes - this.#heldBytes >= WRITE_AT_ONCE_BYTES) {
       this.#flushSoon = true;
