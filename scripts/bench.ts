@@ -2,11 +2,12 @@
  * The benchmark: this broker on Deno, Bun and Node against Aedes and Mosquitto, on loopback, in one
  * run, as ratios. This driver and the load generator it starts run on Node through tsx.
  *
- *   npm run bench                               everything, under 5 minutes
+ *   npm run bench                               everything but idle50k, under 5 minutes
  *   npm run bench -- --quick                    short windows, 1,000 idle connections, ~2 minutes
  *   npm run bench -- --brokers bun,mosquitto    some of: deno bun node aedes mosquitto
  *   npm run bench -- --scenarios fanin,qos1     some of: fanin fanout qos1 latency idle connrate
- *                                               fanin5 fanout5 qos1v5 shared shared5
+ *                                               fanin5 fanout5 qos1v5 shared shared5 bridge qos1d
+ *                                               idle50k
  *
  * Our broker is started by its CLI: `deno run -A src/cli.ts`, `bun src/cli.ts`, and
  * `node dist/cli.js` (run `npm run build` first; without dist/cli.js Node runs
