@@ -8,7 +8,10 @@
  * Metrics by scenario (the `5` and `v5` variants have the same shapes, every client speaking 5.0):
  * - fanin, fanout: `rate` (messages delivered to subscribers per second)
  * - qos1: `rate`, `acked`, `delivered`, `lost` (acknowledged to a publisher, never delivered),
- *   `unacked`, `inFlight` (per publisher: 100, or a 5.0 broker's smaller Receive Maximum)
+ *   `unacked`, `inFlight` (per publisher: 100, or a 5.0 broker's smaller Receive Maximum),
+ *   `drained` (delivered after publishing stopped: what the broker still held then)
+ * - qos1d: qos1's, with the brokers at their default bounds; `lost` then counts the messages
+ *   dropped at the queue bound (1,000 messages for both)
  * - shared: `rate` (distinct messages delivered to the members together per second), `delivered`,
  *   `duplicates` (deliveries of a message some member already had), `published` (handed to the
  *   publishers' sockets, so including what was still in socket buffers at the end),
@@ -24,6 +27,9 @@
  * - connrate, connrate-auth: `rate` (CONNECT+CONNACK per second), `connections`
  * - storm, storm-auth: `p99Ms` and `maxMs` (the pair's round trip during the storms), `calmP99Ms`
  *   (before them), `samples`, `slowestStormMs` (first CONNECT to last CONNACK), `refused`
+ * - idle50k: `connected` subscribed connections that ping, `rssPerConnKb`, `rssBeforeKb`,
+ *   `rssAfterKb`, `connectPerSec`, and `p50Ms`, `p99Ms`, `maxMs` of one QoS 0 publisher →
+ *   subscriber pair's round trip while they sit there
  * - bridge: qos1's, with the subscriber on `subscribePort`, a Mosquitto the broker bridges to
  *
  * @module
@@ -207,6 +213,8 @@ interface ClientOptions {
   persistent?: boolean;
   /** Logs in with these. */
   credentials?: Credentials;
+  /** The source address to connect from (loopback has many: 127.0.0.2 and up). */
+  localAddress?: string;
 }
 
 /** One MQTT connection of the load generator. */
@@ -242,7 +250,7 @@ class Client {
       },
       CONTROL_TYPES | (handler === null ? 0 : options.types ?? 1 << PUBLISH),
     );
-    this.socket = connect({ host: HOST, port, noDelay: true });
+    this.socket = connect({ host: HOST, port, noDelay: true, localAddress: options.localAddress });
     this.socket.on("data", (chunk: Buffer) => {
       try {
         this.scanner.feed(chunk);
@@ -714,6 +722,7 @@ async function qos1(run: Run, job: Job, shape: Qos1Shape): Promise<LoadResult> {
   const counts = qos1Counts(publishers, subscribers);
   const window = await measure(run, job, counts.delivered);
   publishing = false;
+  const deliveredAtStop = counts.delivered();
   await drain(run, job, counts);
   run.stopping = true;
   return {
@@ -725,6 +734,7 @@ async function qos1(run: Run, job: Job, shape: Qos1Shape): Promise<LoadResult> {
       lost: Math.max(0, counts.expected() - counts.delivered()),
       unacked: counts.inFlight(),
       inFlight: inFlightLimit,
+      drained: counts.delivered() - deliveredAtStop,
     },
     brokerCpuPct: window.brokerCpuPct,
     loadgenCpuPct: window.loadgenCpuPct,
@@ -1048,6 +1058,107 @@ function login(job: Job, i: number): ClientOptions {
   return AUTH_SCENARIOS.has(job.scenario) ? { credentials: benchCredentials(i) } : {};
 }
 
+/** Source addresses get this many connections each, well inside the ephemeral port range. */
+const PER_SOURCE_ADDRESS = 10_000;
+/** Every idle50k connection sends a PINGREQ this often, its keepalive being twice as long. */
+const IDLE_PING_MS = 30_000;
+const PINGREQ = Buffer.from([0xc0, 0]);
+/** The active pair's message rate and sample count in idle50k. */
+const PAIR_RATE = 500;
+const PAIR_SAMPLES = 2_500;
+
+/** The `n`th source address from 127.0.0.2 up, {@link PER_SOURCE_ADDRESS} connections each. */
+function sourceAddress(n: number): string {
+  const k = 2 + Math.floor(n / PER_SOURCE_ADDRESS);
+  return `127.0.${k >> 8}.${k & 255}`;
+}
+
+/**
+ * `job.idleConnections` connections that CONNECT (keepalive 60 s), SUBSCRIBE to a topic of their
+ * own and ping every 30 s, from 127.0.0.2 and up; then the broker's RSS growth per connection,
+ * and the publish → delivery time of one more pair while the others sit there.
+ */
+async function idle50k(run: Run, job: Job): Promise<LoadResult> {
+  const before = rssKb(job);
+  const clients: Client[] = [];
+  const started = performance.now();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < job.idleConnections && run.failure === null) {
+      const n = next++;
+      const client = new Client(run, job.port, `bench-idle-${n}`, {
+        localAddress: sourceAddress(n),
+      });
+      clients.push(client);
+      await client.subscribe(`idle/${n}`, 0);
+    }
+  };
+  await Promise.all(Array.from({ length: IDLE_CONCURRENCY * 2 }, worker));
+  const connectSeconds = (performance.now() - started) / 1000;
+  // A slice of the connections each second, so that each pings once per IDLE_PING_MS.
+  let pinged = 0;
+  const slice = Math.ceil(clients.length / (IDLE_PING_MS / 1000));
+  const pinger = setInterval(() => {
+    for (let k = 0; k < slice; k++) clients[pinged++ % clients.length].socket.write(PINGREQ);
+  }, 1000);
+  try {
+    await run.sleep(1000);
+    const after = rssKb(job);
+
+    const samples = new Float64Array(PAIR_SAMPLES);
+    let recorded = 0;
+    const subscriber = new Client(run, job.port, "bench-pair-sub", {
+      handler: (_type, flags, buf, start) => {
+        if (recorded < PAIR_SAMPLES) {
+          samples[recorded++] = performance.now() -
+            buf.readDoubleLE(payloadStart(buf, start, flags, 4));
+        }
+      },
+    });
+    await subscriber.subscribe("bench/pair", 0);
+    const publisher = new Client(run, job.port, "bench-pair-pub");
+    await publisher.until(CONNACK, 1);
+    const packet = encodePublish("bench/pair", payload(job.payloadBytes), 0, 0, 4);
+    const stampAt = packet.length - job.payloadBytes;
+    const a = snapshot(job, 0);
+    let sent = 0;
+    await run.watch((done) => {
+      const tick = setInterval(() => {
+        if (recorded >= PAIR_SAMPLES) return done();
+        // One message per tick at most: samples of a lone message, not of a batch.
+        if (sent > recorded) return;
+        packet.writeDoubleLE(performance.now(), stampAt);
+        publisher.socket.write(Buffer.from(packet));
+        sent++;
+      }, 1000 / PAIR_RATE);
+      return () => clearInterval(tick);
+    });
+    const window = between(a, snapshot(job, 0));
+    run.stopping = true;
+    const sorted = samples.subarray(0, recorded).sort();
+    return {
+      status: "ok",
+      metrics: {
+        connected: clients.length,
+        rssPerConnKb: (after - before) / clients.length,
+        rssBeforeKb: before,
+        rssAfterKb: after,
+        connectPerSec: clients.length / connectSeconds,
+        p50Ms: percentile(sorted, 0.5),
+        p99Ms: percentile(sorted, 0.99),
+        maxMs: sorted[recorded - 1],
+      },
+      brokerCpuPct: window.brokerCpuPct,
+      loadgenCpuPct: window.loadgenCpuPct,
+      otherCpuPct: window.otherCpuPct,
+    };
+  } finally {
+    clearInterval(pinger);
+    run.stopping = true;
+    for (const client of clients) client.destroy();
+  }
+}
+
 async function connrate(run: Run, job: Job): Promise<LoadResult> {
   let connacks = 0;
   let serial = 0;
@@ -1198,10 +1309,12 @@ const SCENARIOS: Record<ScenarioId, (run: Run, job: Job) => Promise<LoadResult>>
   fanout1p: (run, job) =>
     qos1(run, job, { version: 4, subscribers: FANOUT_SUBSCRIBERS, persistent: true }),
   latencyp: (run, job) => latency(run, job, true),
+  qos1d: (run, job) => qos1(run, job, { version: 4, subscribers: 1, persistent: false }),
   shared: (run, job) => shared(run, job, 4),
   shared5: (run, job) => shared(run, job, 5),
   latency: (run, job) => latency(run, job, false),
   idle,
+  idle50k,
   connrate,
   "connrate-auth": connrate,
   storm,

@@ -28,10 +28,18 @@ export const SCENARIO_IDS = [
   "qos1p",
   "fanout1p",
   "latencyp",
+  "qos1d",
+  "idle50k",
 ] as const;
 
 /** One scenario's id. */
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
+
+/** The scenarios a run without `--scenarios` leaves out: too long for the 5-minute budget. */
+export const OPT_IN_SCENARIOS: ReadonlySet<ScenarioId> = new Set(["idle50k"]);
+
+/** The scenarios in which both brokers keep their default bounds (in flight, queued). */
+export const DEFAULT_BOUNDS_SCENARIOS: ReadonlySet<ScenarioId> = new Set(["qos1d"]);
 
 /** The scenarios in which every client speaks MQTT 5.0. */
 export const MQTT5_SCENARIOS: ReadonlySet<ScenarioId> = new Set([

@@ -1,6 +1,6 @@
 /**
  * One network connection: reads and dispatches packets, batches output, and tracks the timers
- * (connect, keepalive, write) that the broker's sweep enforces.
+ * (connect, keepalive, write) that the broker's {@link Deadlines} enforce.
  *
  * @module
  */
@@ -14,7 +14,9 @@ import {
   protocolError,
 } from "../protocol/packets.ts";
 import { ReasonCode, reasonName } from "../protocol/reason.ts";
-import type { Connection } from "../runtime/types.ts";
+import type { ByteChannel, ByteListener, Connection } from "../runtime/types.ts";
+import { endOfTurn, nextTurn, PACKETS_PER_TURN } from "../runtime/turn.ts";
+import type { Timed } from "./deadlines.ts";
 import type { ClientInfo, DisconnectDetails, DisconnectReason } from "../plugins/types.ts";
 import type { Authentication } from "./authentication.ts";
 import type { BrokerContext } from "./context.ts";
@@ -62,8 +64,26 @@ const DISCONNECT_CODES: Partial<Record<DisconnectReason, number>> = {
   admin: ReasonCode.ADMINISTRATIVE_ACTION,
 };
 
+/**
+ * Whether the packets being handled are a later slice of a connection's burst (see
+ * `PACKETS_PER_TURN`): a publisher's chunk of hundreds of packets, handled whole, would hold up
+ * every other connection, among them the subscriber whose PUBACKs open its window for more. What
+ * later slices send waits for the end of the turn, so a turn's slices still make one write per
+ * connection; what the first sends goes as soon as the code running now is done.
+ */
+let laterSlice = false;
+
+/**
+ * Bytes read and not yet handled past which reading stops, while a packet's handling waits or
+ * the connection waits for its turn.
+ */
+const MAX_UNREAD_BYTES = 64 * 1024;
+
+/** Output worth a write of its own: it goes without waiting for the end of the turn. */
+const WRITE_AT_ONCE_BYTES = 16 * 1024;
+
 /** A client connection, from accept to close. */
-export class Client {
+export class Client implements ByteListener, Timed {
   /** Set once CONNECT is accepted. */
   session: Session | undefined;
   info: ClientInfo | undefined;
@@ -75,16 +95,25 @@ export class Client {
   readonly acceptedAt: number = Date.now();
   /** When the last whole packet arrived, or the CONNECT was admitted. */
   lastRead: number = this.acceptedAt;
-  /** The enhanced authentication exchange running, for its CONNECT or a re-authentication. */
-  authentication: Authentication | undefined;
-  /** The method a 5.0 client authenticated with in CONNECT, which re-authentication must use. */
-  authMethod: string | undefined;
   /** The MQTT 5 DISCONNECT that ends the connection, for `broker_client_disconnected`. */
   disconnectDetails: DisconnectDetails | undefined;
+  /** The method a 5.0 client authenticated with in CONNECT, which re-authentication must use. */
+  authMethod: string | undefined;
+  /** Its bucket in the broker's {@link Deadlines}. */
+  dueBucket = 0;
+  #authentication: Authentication | undefined;
   #closed = false;
+  /** `close` has begun: what is queued stays queued for the session. */
+  #closing = false;
   #connecting = false;
   readonly #framer: PacketFramer;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #channel: ByteChannel;
+  /** Handling waits for a packet's handler or for the next turn: bytes read meanwhile wait. */
+  #busy = false;
+  /** Reading stopped: too many bytes unread, or too much output not taken. */
+  #paused = false;
+  /** The peer sent its last byte. */
+  #ended = false;
   /** Output of this turn of the event loop, written as one chunk at its end. */
   #pending: Uint8Array[] = [];
   /** Bytes in {@link Client.#pending} and {@link Client.#held}. */
@@ -95,13 +124,15 @@ export class Client {
    */
   #held: Uint8Array[] | undefined;
   #heldBytes = 0;
+  /** A flush waits for the end of the turn. */
   #flushQueued = false;
-  /** Bytes handed to the writer that the network has not taken yet. */
+  /** A flush waits for the code running now (enough output for a write of its own). */
+  #flushSoon = false;
+  /** Bytes of the last write, which the runtime has not taken yet (it returned false). */
   #writing = 0;
   #lastProgress = 0;
-  #lastWrite: Promise<void> | undefined;
-  /** Wakes the read loop, parked while the output backlog is over the bound. */
-  #outputRoom: (() => void) | undefined;
+  /** Closing, with output still to leave: the socket closes at the latest when this fires. */
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly broker: BrokerContext,
@@ -110,13 +141,29 @@ export class Client {
   ) {
     this.#framer = new PacketFramer(broker.config.limits.maxPacketSize);
     this.codec = new Codec(broker.config.limits.topicAliasMaximum);
-    this.#writer = conn.writable.getWriter();
-    this.#writer.closed.catch(() => this.close("error", "write failed"));
+    this.#channel = conn.open(this);
+    // Checked every tick until its CONNECT is admitted, which sets its keepalive.
+    broker.deadlines.schedule(this, this.acceptedAt);
   }
 
   /** Whether the connection has been closed. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The enhanced authentication exchange running, for its CONNECT or a re-authentication. */
+  get authentication(): Authentication | undefined {
+    return this.#authentication;
+  }
+
+  set authentication(exchange: Authentication | undefined) {
+    this.#authentication = exchange;
+    if (exchange) {
+      this.broker.deadlines.schedule(
+        this,
+        exchange.startedAt + this.broker.config.limits.connectTimeoutMs,
+      );
+    }
   }
 
   /** A name for log lines. */
@@ -125,41 +172,101 @@ export class Client {
     return `${this.info?.clientId ?? "(no CONNECT yet)"} from ${hostname}:${port}`;
   }
 
-  /** Reads until the connection ends; never throws. */
-  async run(): Promise<void> {
-    const reader = this.conn.readable.getReader();
-    const stats = this.broker.stats;
+  /** Bytes the peer sent: handled at once, unless earlier ones are still waiting. */
+  onData(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    this.broker.stats.bytesReceived += chunk.length;
+    this.#framer.push(chunk);
+    if (!this.#busy) this.#read();
+    else if (this.#framer.buffered > MAX_UNREAD_BYTES) this.#pause();
+  }
+
+  onEnd(): void {
+    this.#ended = true;
+    if (!this.#busy) this.close("closed");
+  }
+
+  onDrain(): void {
+    this.#writing = 0;
+    this.#lastProgress = Date.now();
+    if (this.#closed) return this.#closeFlushed();
+    this.#resumeIfRoom();
+    // Room again: what waited goes, and with it queued QoS 1/2 and retained messages.
+    if (this.#pending.length > 0) this.#flush();
+    else this.session?.pump();
+  }
+
+  onClose(): void {
+    clearTimeout(this.#closeTimer);
+    this.close("closed");
+  }
+
+  /**
+   * Handles the whole packets read so far, {@link PACKETS_PER_TURN} at a time, until one's
+   * handler is pending, the connection closes, or none is left.
+   */
+  #read(): void {
+    const framer = this.#framer;
+    let budget = PACKETS_PER_TURN;
+    let now = 0;
     try {
-      while (!this.#closed) {
-        const { value, done } = await reader.read();
-        if (done || this.#closed) break;
-        stats.bytesReceived += value.length;
-        this.#framer.push(value);
-        let frame: Uint8Array | undefined;
-        let now = 0;
-        while (!this.#closed && (frame = this.#framer.next())) {
-          // Only whole packets prove the client alive: a packet dribbled a byte at a time does not.
-          now ||= Date.now();
-          this.lastRead = now;
-          const pending = this.#dispatch(this.codec.decode(frame));
-          if (pending) {
-            await pending;
-            now = 0;
-          }
-        }
-        // A client that sends faster than it takes our answers (acks, PINGRESP) is not read again
-        // until its backlog drains: backpressure on its socket rather than a growing buffer here.
-        if (this.#pendingBytes + this.#writing > this.broker.config.limits.maxOutputBytes) {
-          await new Promise<void>((resolve) => this.#outputRoom = resolve);
-        }
+      let frame: Uint8Array | undefined;
+      while (!this.#closed && (frame = framer.next())) {
+        // Only whole packets prove the client alive: a packet dribbled a byte at a time does not.
+        now ||= Date.now();
+        this.lastRead = now;
+        const pending = this.#dispatch(this.codec.decode(frame));
+        if (pending) return this.#wait(pending);
+        if (--budget === 0 && framer.buffered > 0) return this.#wait(nextTurn(), true);
       }
-      this.close("closed");
     } catch (error) {
-      if (error instanceof ProtocolError) this.close("protocol", error.message, error.code);
-      else this.close("error", error instanceof Error ? error.message : String(error));
-    } finally {
-      reader.releaseLock();
+      return this.#fail(error);
     }
+    if (this.#closed) return;
+    if (this.#ended) return this.close("closed");
+    this.#resumeIfRoom();
+  }
+
+  /** Handles the rest once `pending` settles; `slice`: it is the next turn (see `laterSlice`). */
+  #wait(pending: Promise<void>, slice = false): void {
+    this.#busy = true;
+    if (this.#framer.buffered > MAX_UNREAD_BYTES) this.#pause();
+    pending.then(() => {
+      this.#busy = false;
+      if (this.#closed) return;
+      laterSlice = slice;
+      try {
+        this.#read();
+      } finally {
+        laterSlice = false;
+      }
+    }, (error) => this.#fail(error));
+  }
+
+  #fail(error: unknown): void {
+    if (error instanceof ProtocolError) this.close("protocol", error.message, error.code);
+    else this.close("error", error instanceof Error ? error.message : String(error));
+  }
+
+  #pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#channel.pause();
+  }
+
+  /**
+   * Reads again once nothing waits and the output backlog is within its bound: a client that
+   * sends faster than it takes our answers (acks, PINGRESP) is not read until its backlog
+   * drains, backpressure on its socket rather than a growing buffer here.
+   */
+  #resumeIfRoom(): void {
+    if (this.#busy || this.#closed) return;
+    if (this.#pendingBytes + this.#writing > this.broker.config.limits.maxOutputBytes) {
+      return this.#pause();
+    }
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#channel.resume();
   }
 
   #dispatch(packet: ClientPacket): void | Promise<void> {
@@ -205,13 +312,17 @@ export class Client {
     return backlog === 0 || backlog + bytes <= this.broker.config.limits.maxOutputBytes;
   }
 
-  /** Queues bytes; they are written together at the end of this turn of the event loop. */
+  /**
+   * Queues bytes; they are written together once the code running now is done, or, sent from a
+   * later slice of a burst, at the end of the turn unless {@link WRITE_AT_ONCE_BYTES} are queued.
+   */
   send(bytes: Uint8Array): void {
     if (this.#closed) return;
     this.#pendingBytes += bytes.length;
     this.broker.stats.messagesSent++;
     if (
-      this.#held || (ACKNOWLEDGEMENTS.has(bytes[0] >> 4) && this.broker.holdOutput(this.#release))
+      this.#held ||
+      (ACKNOWLEDGEMENTS.has(bytes[0] >> 4) && this.broker.holdOutput(() => this.#release()))
     ) {
       (this.#held ??= []).push(bytes);
       this.#heldBytes += bytes.length;
@@ -220,73 +331,108 @@ export class Client {
     this.#pending.push(bytes);
     if (!this.#flushQueued) {
       this.#flushQueued = true;
-      queueMicrotask(this.#flush);
+      const flush = () => {
+        this.#flushQueued = false;
+        this.#flush();
+      };
+      if (laterSlice) endOfTurn(flush);
+      else queueMicrotask(flush);
+    }
+    if (!this.#flushSoon && this.#pendingBytes - this.#heldBytes >= WRITE_AT_ONCE_BYTES) {
+      this.#flushSoon = true;
+      queueMicrotask(() => {
+        this.#flushSoon = false;
+        this.#flush();
+      });
     }
   }
 
   /** The commit came: the held output goes. */
-  #release = (): void => {
+  #release(): void {
     const held = this.#held;
     if (!held) return;
     this.#held = undefined;
     this.#heldBytes = 0;
     this.#pending.push(...held);
     this.#flush();
-  };
+  }
 
-  #flush = (): void => {
-    this.#flushQueued = false;
+  #flush(): void {
+    // One write at a time: the rest waits for the runtime to take it (see `onDrain`).
+    if (this.#writing > 0 || this.#closed) return;
     const count = this.#pending.length;
     if (count === 0) return;
     const size = this.#pendingBytes - this.#heldBytes;
     const data = count === 1 ? this.#pending[0] : concatBytes(this.#pending, size);
     this.#pending = [];
     this.#pendingBytes = this.#heldBytes;
-    if (this.#writing === 0) this.#lastProgress = Date.now();
-    this.#writing += size;
     this.broker.stats.bytesSent += size;
-    this.#lastWrite = this.#writer.write(data).then(() => {
-      this.#writing -= size;
-      this.#lastProgress = Date.now();
-      const wake = this.#outputRoom;
-      if (wake && this.#pendingBytes + this.#writing <= this.broker.config.limits.maxOutputBytes) {
-        this.#outputRoom = undefined;
-        wake();
-      }
-      // Room again: queued QoS 1/2 messages may go now.
-      if (!this.#closed) this.session?.pump();
-    }, () => this.close("error", "write failed"));
-  };
+    let taken: boolean;
+    try {
+      taken = this.#channel.write(data);
+    } catch {
+      // Closed under us (a no-op when `close` itself is flushing).
+      return this.close("error", "write failed");
+    }
+    // Room again: queued QoS 1/2 messages and retained ones may go now.
+    if (taken) {
+      if (this.#closing) return;
+      // Room again: reading, if the backlog had stopped it, and queued or retained messages.
+      this.#resumeIfRoom();
+      this.session?.pump();
+      return;
+    }
+    this.#writing = size;
+    this.#lastProgress = Date.now();
+    this.broker.deadlines.schedule(
+      this,
+      this.#lastProgress + this.broker.config.limits.writeTimeoutMs,
+    );
+  }
 
-  /** Enforces the connect, keepalive and write timeouts; called by the broker's sweep. */
-  checkTimers(now: number): void {
+  /**
+   * Enforces the connect, keepalive and write timeouts (see {@link Deadlines}); returns when
+   * the next of them is due.
+   */
+  checkTimers(now: number): number {
+    if (this.#closed) return Infinity;
     const { limits, timeoutDisconnectDelayMs } = this.broker.config;
     // A client silent in an exchange of AUTH packets is as idle as one that sends no CONNECT.
-    const exchange = this.authentication;
+    const exchange = this.#authentication;
     if (exchange && now - exchange.startedAt > limits.connectTimeoutMs) {
       this.close(
         "timeout",
         `authentication not finished within ${limits.connectTimeoutMs} ms`,
         ReasonCode.NOT_AUTHORIZED,
       );
-      return;
+      return Infinity;
     }
     if (!this.session) {
       if (!this.#connecting && now - this.acceptedAt > limits.connectTimeoutMs) {
         this.close("timeout", `no CONNECT within ${limits.connectTimeoutMs} ms`);
+        return Infinity;
       }
-      return;
+      // Until admitted: looked at every tick, as few connections are at once.
+      return now;
     }
-    if (
-      this.keepaliveMs > 0 &&
-      now - this.lastRead > this.keepaliveMs * 1.5 + timeoutDisconnectDelayMs
-    ) {
-      this.close("keepalive", "keepalive expired");
-      return;
+    let due = exchange ? exchange.startedAt + limits.connectTimeoutMs : Infinity;
+    if (this.keepaliveMs > 0) {
+      const expires = this.lastRead + this.keepaliveMs * 1.5 + timeoutDisconnectDelayMs;
+      if (now > expires) {
+        this.close("keepalive", "keepalive expired");
+        return Infinity;
+      }
+      if (expires < due) due = expires;
     }
-    if (this.#writing > 0 && now - this.#lastProgress > limits.writeTimeoutMs) {
-      this.close("slow", `took no bytes for ${limits.writeTimeoutMs} ms`);
+    if (this.#writing > 0) {
+      const stuck = this.#lastProgress + limits.writeTimeoutMs;
+      if (now > stuck) {
+        this.close("slow", `took no bytes for ${limits.writeTimeoutMs} ms`);
+        return Infinity;
+      }
+      if (stuck < due) due = stuck;
     }
+    return due;
   }
 
   /**
@@ -297,7 +443,8 @@ export class Client {
    * code becomes a DISCONNECT (5.0) or a mere close (3.1.1).
    */
   close(reason: DisconnectReason, detail?: string, code = DISCONNECT_CODES[reason]): void {
-    if (this.#closed) return;
+    if (this.#closing) return;
+    this.#closing = true;
     // The detail says what the client did or what happens to it, so it is its reason string.
     const told = code !== undefined && this.session
       ? this.codec.disconnect(code, detail)
@@ -314,19 +461,31 @@ export class Client {
     this.broker.commit();
     this.#flush();
     this.#closed = true;
-    this.authentication?.abort();
-    this.#outputRoom?.();
+    this.#authentication?.abort();
     this.broker.detach(this, reason);
-    const last = this.#lastWrite;
-    if (!last || this.#writing === 0) {
+    if (this.#writing === 0) {
       this.conn.close();
       return;
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const waited = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_FLUSH_MS));
-    Promise.race([last, waited]).finally(() => {
-      clearTimeout(timer);
-      this.conn.close();
-    });
+    this.#closeTimer = setTimeout(() => this.conn.close(), CLOSE_FLUSH_MS);
+  }
+
+  /** Closing, the runtime took the last write: what queued behind it goes, then the socket. */
+  #closeFlushed(): void {
+    const pending = this.#pending;
+    if (pending.length > 0) {
+      this.#pending = [];
+      const size = this.#pendingBytes - this.#heldBytes;
+      this.#pendingBytes = this.#heldBytes;
+      const data = pending.length === 1 ? pending[0] : concatBytes(pending, size);
+      try {
+        // Not taken whole: the next drain, or the timer, closes.
+        if (!this.#channel.write(data)) return;
+      } catch {
+        // Closed meanwhile: nothing more to send.
+      }
+    }
+    clearTimeout(this.#closeTimer);
+    this.conn.close();
   }
 }

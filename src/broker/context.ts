@@ -20,6 +20,7 @@ import type {
 } from "../plugins/types.ts";
 import type { AuthExchangeHandle } from "../plugins/exchange.ts";
 import type { Client } from "./client.ts";
+import type { Deadlines } from "./deadlines.ts";
 import type { RoutedMessage } from "./message.ts";
 import type { Stats } from "./stats.ts";
 import type { SubscriptionOptions } from "./subscriptions.ts";
@@ -65,6 +66,8 @@ export interface BrokerContext {
   /** Escapes control characters; every line of the broker goes through it. */
   readonly logger: Logger;
   readonly stats: Stats;
+  /** The connections' timeouts, checked by the broker's sweep. */
+  readonly deadlines: Deadlines;
   /** What the plugins say. */
   readonly hooks: BrokerHooks;
   /** Emits to embedders' listeners and to plugins. */

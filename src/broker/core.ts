@@ -33,6 +33,7 @@ import { newStats, type Stats } from "./stats.ts";
 import { sharedFilter } from "../protocol/topic.ts";
 import type { Store, StoredState, StoreHealth } from "../store/types.ts";
 import { memoryStore } from "../store/memory/memory.ts";
+import { Deadlines } from "./deadlines.ts";
 import {
   messageFromRecord,
   messageRecord,
@@ -108,6 +109,8 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   readonly stats: Stats = newStats();
   readonly #events: EventHub;
   readonly #connections = new Set<Client>();
+  /** The connections' timeouts, a tick being one sweep. */
+  readonly deadlines: Deadlines = new Deadlines(SWEEP_MS);
   readonly #clients = new Map<string, Client>();
   readonly #sessions = new Map<string, Session>();
   readonly #subscriptions = new SubscriptionTree<Subscriber>();
@@ -384,7 +387,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     let inflight = 0;
     let queued = 0;
     for (const session of this.#sessions.values()) {
-      inflight += session.inflight.size;
+      inflight += session.inflightCount;
       queued += session.queue.length;
     }
     const clientsByVersion: Record<ProtocolLevel, number> = { 3: 0, 4: 0, 5: 0 };
@@ -561,7 +564,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     }
     this.#sweep = setInterval(() => {
       const now = Date.now();
-      for (const client of this.#connections) client.checkTimers(now);
+      this.deadlines.run(now);
       this.#expire(now);
       this.stats.retainedExpired += this.#retained.expire(now);
     }, SWEEP_MS);
@@ -593,7 +596,6 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     this.#perListener.set(listener.name, open + 1);
     const client = new Client(this, conn, listener.name);
     this.#connections.add(client);
-    client.run();
   }
 
   /** A fresh client id for a client that sent an empty one. */
@@ -1220,6 +1222,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       await Promise.all(this.#companions.splice(0).map((stop) => stop()));
       await this.#unbind();
       for (const client of [...this.#connections]) client.close("shutdown");
+      this.deadlines.clear();
       for (const conn of this.#refusing) conn.close();
       this.emit("broker_post_shutdown");
       try {

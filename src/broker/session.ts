@@ -90,24 +90,15 @@ export class Session implements Subscriber {
   client: Client | undefined;
   /** Who the session belongs to, as of its last connection (plugins judge offline delivery by it). */
   info: ClientInfo | undefined;
-  /** By filter; the same objects the subscription tree holds. */
-  readonly subscriptions: Map<string, SubscriptionOptions> = new Map();
   /**
    * The will of the connection attached now, if it announced one. It lives here, not on the
    * connection, because a 5.0 will delay can outlast the connection.
    */
   will: Will | undefined;
-  /**
-   * PUBLISHes in send order, PUBRELs in PUBREC order: a Map iterates in insertion order, which is
-   * what a resend needs.
-   */
-  readonly inflight: Map<number, Outgoing> = new Map();
   readonly queue: Fifo<Outgoing> = new Fifo();
   queuedBytes = 0;
   /** Messages dropped for it since it began, for every reason `#noteDrop` and `pump` count. */
   dropped = 0;
-  /** QoS 2 packet identifiers received and not yet released by PUBREL. */
-  readonly awaitingRelease: Set<number> = new Set();
   /** Scratch for de-duplicating overlapping subscriptions during one routing. */
   routeMark = 0;
   routeQos: QoS = 0;
@@ -130,15 +121,20 @@ export class Session implements Subscriber {
    * choose their own) and by a 5.0 DISCONNECT that changes it.
    */
   expiryMs: number;
+  // Made on first use (see the getters): an empty Map is a good part of what an idle session
+  // would cost, and most sessions never hold anything in flight, nor a retained cursor.
+  #subscriptions: Map<string, SubscriptionOptions> | undefined;
+  #inflight: Map<number, Outgoing> | undefined;
+  #awaitingRelease: Set<number> | undefined;
   /** By subscription filter, in the order the subscriptions were made. */
-  readonly #retained = new Map<string, RetainedCursor>();
+  #retained: Map<string, RetainedCursor> | undefined;
   /** A topic plugin is deciding on a retained message: the others wait, to keep their order. */
   #judging = false;
   #nextPacketId = 1;
   /** How many messages in {@link Session.inflight} are {@link Outgoing.held}. */
   #held = 0;
   /** Until when further drops go unlogged: QoS 0 drops, queue drops, too-large drops. */
-  #quietUntil: [number, number, number] = [0, 0, 0];
+  #quietUntil: [number, number, number] | undefined;
 
   constructor(
     readonly clientId: string,
@@ -146,6 +142,29 @@ export class Session implements Subscriber {
     readonly context: SessionContext,
   ) {
     this.expiryMs = expiryMs;
+  }
+
+  /** By filter; the same objects the subscription tree holds. */
+  get subscriptions(): Map<string, SubscriptionOptions> {
+    return this.#subscriptions ??= new Map();
+  }
+
+  /**
+   * PUBLISHes in send order, PUBRELs in PUBREC order: a Map iterates in insertion order, which is
+   * what a resend needs.
+   */
+  get inflight(): Map<number, Outgoing> {
+    return this.#inflight ??= new Map();
+  }
+
+  /** How many messages are in {@link Session.inflight}, without making it. */
+  get inflightCount(): number {
+    return this.#inflight?.size ?? 0;
+  }
+
+  /** QoS 2 packet identifiers received and not yet released by PUBREL. */
+  get awaitingRelease(): Set<number> {
+    return this.#awaitingRelease ??= new Set();
   }
 
   /**
@@ -156,7 +175,7 @@ export class Session implements Subscriber {
   #room(client: Client): boolean {
     const { maxInflightMessages } = this.context.limits;
     const receive = client.codec.receiveMaximum;
-    return this.inflight.size - this.#held <
+    return this.inflightCount - this.#held <
       (receive < maxInflightMessages ? receive : maxInflightMessages);
   }
 
@@ -164,7 +183,7 @@ export class Session implements Subscriber {
     for (;;) {
       const id = this.#nextPacketId;
       this.#nextPacketId = id === 65535 ? 1 : id + 1;
-      if (!this.inflight.has(id)) return id;
+      if (!this.#inflight?.has(id)) return id;
     }
   }
 
@@ -340,7 +359,7 @@ export class Session implements Subscriber {
 
   /** PUBREL for `packetId`; returns whether it was awaited. */
   release(packetId: number): boolean {
-    if (!this.awaitingRelease.delete(packetId)) return false;
+    if (!this.#awaitingRelease?.delete(packetId)) return false;
     if (this.durable) this.context.store.receiveRemoved(this.clientId, packetId);
     return true;
   }
@@ -353,8 +372,9 @@ export class Session implements Subscriber {
   #noteDrop(kind: 0 | 1 | 2, what: string, why: string): void {
     this.dropped++;
     const now = Date.now();
-    if (now < this.#quietUntil[kind]) return;
-    this.#quietUntil[kind] = now + DROP_LOG_INTERVAL_MS;
+    const quietUntil = this.#quietUntil ??= [0, 0, 0];
+    if (now < quietUntil[kind]) return;
+    quietUntil[kind] = now + DROP_LOG_INTERVAL_MS;
     this.context.logger.warn(`dropping ${what} messages for ${this.clientId}: ${why}`);
   }
 
@@ -392,7 +412,7 @@ export class Session implements Subscriber {
       }
       this.#transmit(next, client);
     }
-    if (this.#retained.size > 0) this.#pumpRetained(client);
+    if (this.#retained !== undefined && this.#retained.size > 0) this.#pumpRetained(client);
   }
 
   /**
@@ -430,18 +450,20 @@ export class Session implements Subscriber {
     entries: Iterator<RetainedEntry>,
     ids?: readonly number[],
   ): void {
-    this.#retained.delete(filter);
-    this.#retained.set(filter, { qos, ids, entries, next: undefined });
+    const retained = this.#retained ??= new Map();
+    retained.delete(filter);
+    retained.set(filter, { qos, ids, entries, next: undefined });
     this.pump();
   }
 
   /** Stops sending the retained messages of a subscription to `filter` (it was unsubscribed). */
   cancelRetained(filter: string): void {
-    this.#retained.delete(filter);
+    this.#retained?.delete(filter);
   }
 
   #pumpRetained(client: Client): void {
-    for (const [filter, cursor] of this.#retained) {
+    const retained = this.#retained!;
+    for (const [filter, cursor] of retained) {
       for (;;) {
         if (this.#judging) return;
         if (!cursor.next) {
@@ -465,7 +487,7 @@ export class Session implements Subscriber {
         if (verdict === true) this.deliver(message, qos, true, cursor.ids);
         else if (verdict !== false) return this.#judge(verdict, filter, cursor, entry, qos);
       }
-      this.#retained.delete(filter);
+      retained.delete(filter);
     }
   }
 
@@ -482,7 +504,7 @@ export class Session implements Subscriber {
       this.#judging = false;
       // Unsubscribed, resubscribed or ended meanwhile: that cursor is gone. A message replaced
       // meanwhile reached this subscriber live, so the old one would only be outdated.
-      if (allowed && this.#retained.get(filter) === cursor && entry.message === message) {
+      if (allowed && this.#retained?.get(filter) === cursor && entry.message === message) {
         this.deliver(message, qos, true, cursor.ids);
       }
       this.pump();
@@ -541,7 +563,7 @@ export class Session implements Subscriber {
 
   /** PUBACK or PUBCOMP: the message is done. */
   complete(packetId: number, qos: 1 | 2): void {
-    const outgoing = this.inflight.get(packetId);
+    const outgoing = this.#inflight?.get(packetId);
     if (!outgoing || outgoing.qos !== qos || (qos === 2 && !outgoing.released)) return;
     if (outgoing.held) this.#held--;
     this.inflight.delete(packetId);
@@ -554,7 +576,7 @@ export class Session implements Subscriber {
    * to the end of {@link Session.inflight}, so that a resend sends PUBRELs in PUBREC order (4.6).
    */
   received(packetId: number): boolean {
-    const outgoing = this.inflight.get(packetId);
+    const outgoing = this.#inflight?.get(packetId);
     if (!outgoing || outgoing.qos !== 2) return false;
     if (!outgoing.released) {
       // A PUBREC for a held message: the client had it after all, so PUBREL replaces the resend.
@@ -576,12 +598,12 @@ export class Session implements Subscriber {
 
   /** Forgets everything in flight and queued (the session ends). */
   clear(): void {
-    this.inflight.clear();
+    this.#inflight = undefined;
     this.#held = 0;
     this.queue.clear();
     this.queuedBytes = 0;
-    this.awaitingRelease.clear();
-    this.#retained.clear();
+    this.#awaitingRelease = undefined;
+    this.#retained = undefined;
     this.will = undefined;
   }
 }

@@ -48,16 +48,26 @@ export class Codec {
   problemInformation = true;
   /** Whether the client asked for Response Information in CONNACK. */
   responseInformation = false;
-  /**
-   * The client's topic aliases, by alias: at most {@link Codec.topicAliasMaximum}, and only for
-   * this connection (MQTT 5.0 3.3.2.3.4), so a reconnect starts with none.
-   */
-  readonly topicAliases: Map<number, string> = new Map();
-  /** The topic aliases the broker gives the topics it sends (see {@link OutboundAliases}). */
-  readonly outboundAliases: OutboundAliases = new OutboundAliases();
+  #topicAliases: Map<number, string> | undefined;
+  #outboundAliases: OutboundAliases | undefined;
 
   /** @param topicAliasMaximum how many topic aliases the broker accepts from the client (0: none) */
   constructor(readonly topicAliasMaximum = 0) {}
+
+  /**
+   * The client's topic aliases, by alias: at most {@link Codec.topicAliasMaximum}, and only for
+   * this connection (MQTT 5.0 3.3.2.3.4), so a reconnect starts with none. Made on first use, as
+   * is {@link Codec.outboundAliases}: most connections never use aliases, and an empty table
+   * would be a good part of what an idle connection costs.
+   */
+  get topicAliases(): Map<number, string> {
+    return this.#topicAliases ??= new Map();
+  }
+
+  /** The topic aliases the broker gives the topics it sends (see {@link OutboundAliases}). */
+  get outboundAliases(): OutboundAliases {
+    return this.#outboundAliases ??= new OutboundAliases();
+  }
 
   /** The protocol level its CONNECT set (3, 4 or 5), or 0 before CONNECT. */
   get version(): ProtocolLevel | 0 {

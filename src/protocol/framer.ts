@@ -9,18 +9,25 @@ import { ProtocolError } from "./packets.ts";
 import { ReasonCode } from "./reason.ts";
 
 const EMPTY = new Uint8Array(0);
+/** Never added to: `next` sets a fresh list before `push` adds parts. */
+const NO_PARTS: Uint8Array[] = [];
 
 /** Accumulates chunks and yields complete packets (fixed header included). */
 export class PacketFramer {
   #buf: Uint8Array = EMPTY;
   #pos = 0;
   /** Chunks of a packet still incomplete, joined once it is whole rather than at every chunk. */
-  #parts: Uint8Array[] = [];
+  #parts: Uint8Array[] = NO_PARTS;
   #partsLength = 0;
   #need = 0;
 
   /** @param maxPacketSize largest whole packet accepted, in bytes */
   constructor(readonly maxPacketSize: number) {}
+
+  /** Bytes held: pushed and not yet returned by {@link PacketFramer.next}. */
+  get buffered(): number {
+    return this.#need > 0 ? this.#partsLength : this.#buf.length - this.#pos;
+  }
 
   /** Adds bytes read from the connection. */
   push(chunk: Uint8Array): void {
@@ -29,7 +36,7 @@ export class PacketFramer {
       this.#partsLength += chunk.length;
       if (this.#partsLength < this.#need) return;
       this.#buf = concatBytes(this.#parts, this.#partsLength);
-      this.#parts = [];
+      this.#parts = NO_PARTS;
       this.#partsLength = 0;
       this.#need = 0;
     } else if (this.#pos < this.#buf.length) {
@@ -74,6 +81,12 @@ export class PacketFramer {
       return undefined;
     }
     this.#pos = start + total;
-    return buf.subarray(start, start + total);
+    const frame = buf.subarray(start, start + total);
+    // The chunk is not kept once read through: a quiet connection holds no bytes here.
+    if (this.#pos === buf.length) {
+      this.#buf = EMPTY;
+      this.#pos = 0;
+    }
+    return frame;
   }
 }

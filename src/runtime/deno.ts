@@ -22,8 +22,8 @@
  */
 import { listenWithNodeApis, serveWithNodeApis } from "./node.ts";
 import { closedError, listenError } from "./shared.ts";
-import { StreamConnection } from "./stream_connection.ts";
-import type { Connection, ListenOptions, RuntimeAdapter, Server } from "./types.ts";
+import { type ByteTransport, StreamConnection } from "./stream_connection.ts";
+import type { ListenOptions, RuntimeAdapter, Server } from "./types.ts";
 
 interface DenoNetAddr {
   hostname: string;
@@ -50,70 +50,95 @@ interface DenoLike {
 
 /**
  * Read buffer sizes. A pending read holds its buffer, so a quiet connection waits on the smallest
- * one (idle RSS per connection: 42 KiB with 16 KiB buffers, 25 KiB with this). A read that fills
- * its buffer means a busy connection: the next reads use the largest at once, and only a long run
- * of small reads goes back to the smallest. The largest stays 16 KiB: a fresh 64 KiB buffer per
- * read cut fan-in throughput to a fifth. Reads much smaller than their buffer are copied out so
- * the buffer can go.
+ * one (idle RSS per connection: 42 KiB with 16 KiB buffers, 25 KiB with 1 KiB; a CONNECT or a
+ * PINGREQ fits in this one). A read that fills its buffer means a busy connection: the next
+ * reads use the largest at once, and only a long run of small reads goes back to the smallest.
+ * The largest stays 16 KiB: a fresh 64 KiB buffer per read cut fan-in throughput to a fifth.
+ * Reads much smaller than their buffer are copied out so the buffer can go.
  */
-const MIN_READ_SIZE = 1024;
+const MIN_READ_SIZE = 256;
 const MAX_READ_SIZE = 16 * 1024;
 /** Consecutive small reads after which a connection counts as quiet again. */
 const QUIET_READS = 16;
 
-function denoConnection(conn: DenoConn): Connection {
-  // Reading only while the stream wants more is the backpressure: an unread connection is not
-  // read from, and the peer's sends stall in the kernel.
-  let flowing = true;
-  let size = MIN_READ_SIZE;
-  let smallReads = 0;
-  const read = async () => {
-    while (flowing && !connection.closed) {
+/**
+ * A `Deno.Conn`'s side of its `StreamConnection`: a class rather than closures per connection,
+ * which are much of what an idle one costs.
+ */
+class DenoTcpTransport implements ByteTransport {
+  readonly conn: StreamConnection;
+  readonly #conn: DenoConn;
+  /**
+   * Reading only while the consumer wants more is the backpressure: an unread connection is not
+   * read from, and the peer's sends stall in the kernel.
+   */
+  #flowing = true;
+  #reading = false;
+  #size = MIN_READ_SIZE;
+  #smallReads = 0;
+
+  constructor(conn: DenoConn) {
+    this.#conn = conn;
+    const { hostname, port } = conn.remoteAddr;
+    this.conn = new StreamConnection(this, { hostname, port, transport: "tcp" });
+    this.#read();
+  }
+
+  async #read(): Promise<void> {
+    if (this.#reading) return;
+    this.#reading = true;
+    const connection = this.conn;
+    while (this.#flowing && !connection.closed) {
+      const size = this.#size;
       const buffer = new Uint8Array(size);
       let n: number | null;
       try {
-        n = await conn.read(buffer);
+        n = await this.#conn.read(buffer);
       } catch {
         n = null;
       }
-      if (n === null) return connection.close();
+      if (n === null) {
+        this.#reading = false;
+        return connection.close();
+      }
       if (n === size) {
-        size = MAX_READ_SIZE;
-        smallReads = 0;
-      } else if (size > MIN_READ_SIZE && n < MIN_READ_SIZE && ++smallReads >= QUIET_READS) {
-        size = MIN_READ_SIZE;
-        smallReads = 0;
+        this.#size = MAX_READ_SIZE;
+        this.#smallReads = 0;
+      } else if (size > MIN_READ_SIZE && n < MIN_READ_SIZE && ++this.#smallReads >= QUIET_READS) {
+        this.#size = MIN_READ_SIZE;
+        this.#smallReads = 0;
       }
-      connection.push(n < buffer.length / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
+      connection.push(n < size / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
     }
-  };
-  const connection = new StreamConnection({
-    async write(chunk) {
-      try {
-        let written = await conn.write(chunk);
-        while (written < chunk.byteLength) written += await conn.write(chunk.subarray(written));
-      } catch {
-        connection.close();
-        throw closedError();
-      }
-    },
-    pause() {
-      flowing = false;
-    },
-    resume() {
-      flowing = true;
-      read();
-    },
-    close() {
-      try {
-        conn.close();
-      } catch {
-        // Already closed by the runtime after a reset.
-      }
-    },
-  }, { hostname: conn.remoteAddr.hostname, port: conn.remoteAddr.port, transport: "tcp" });
-  read();
-  return connection;
+    this.#reading = false;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    try {
+      let written = await this.#conn.write(chunk);
+      while (written < chunk.byteLength) written += await this.#conn.write(chunk.subarray(written));
+    } catch {
+      this.conn.close();
+      throw closedError();
+    }
+  }
+
+  pause(): void {
+    this.#flowing = false;
+  }
+
+  resume(): void {
+    this.#flowing = true;
+    this.#read();
+  }
+
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the runtime after a reset.
+    }
+  }
 }
 
 function serveListener(listener: DenoListener, options: ListenOptions) {
@@ -124,7 +149,7 @@ function serveListener(listener: DenoListener, options: ListenOptions) {
     } catch {
       // Not every connection type supports it; the data still flows.
     }
-    options.onConnection(denoConnection(conn));
+    options.onConnection(new DenoTcpTransport(conn).conn);
   };
   const accept = async () => {
     while (!stopped) {

@@ -23,7 +23,7 @@ import {
   WS_MAX_MESSAGE_BYTES,
   WS_SEND_BUFFER_BYTES,
 } from "./shared.ts";
-import { StreamConnection } from "./stream_connection.ts";
+import { type ByteTransport, StreamConnection } from "./stream_connection.ts";
 import type {
   Connection,
   ListenOptions,
@@ -39,35 +39,84 @@ function remoteOf(socket: net.Socket, transport: Transport): RemoteAddr {
   return { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0, transport };
 }
 
-function socketConnection(socket: net.Socket, transport: Transport): Connection {
-  let lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  const conn = new StreamConnection({
-    write: (chunk) => socket.write(chunk),
-    pause: () => socket.pause(),
-    resume: () => socket.resume(),
-    close() {
-      // Flush what Node still holds, send FIN, then free the socket; keep draining input so the
-      // kernel does not answer the peer with a reset. A peer that never reads is dropped later.
-      socket.resume();
-      socket.destroySoon();
-      if (!socket.destroyed) {
-        lingerTimer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS);
-        lingerTimer.unref();
-      }
-    },
-  }, remoteOf(socket, transport));
+/**
+ * A TCP or TLS socket's side of its `StreamConnection`. A class, and event handlers shared by
+ * every socket, rather than closures per connection: they are much of what an idle one costs.
+ */
+class NodeTcpTransport implements ByteTransport {
+  readonly conn: StreamConnection;
+  readonly #socket: net.Socket;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
 
+  constructor(socket: net.Socket, transport: Transport) {
+    this.#socket = socket;
+    this.conn = new StreamConnection(this, remoteOf(socket, transport));
+  }
+
+  write(chunk: Uint8Array): boolean {
+    return this.#socket.write(chunk);
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  close(): void {
+    // Flush what Node still holds, send FIN, then free the socket; keep draining input so the
+    // kernel does not answer the peer with a reset. A peer that never reads is dropped later.
+    const socket = this.#socket;
+    socket.resume();
+    socket.destroySoon();
+    if (!socket.destroyed) {
+      this.#lingerTimer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS);
+      this.#lingerTimer.unref();
+    }
+  }
+
+  closed(): void {
+    clearTimeout(this.#lingerTimer);
+    this.conn.shut();
+  }
+}
+
+/** The transport of a socket that `socketConnection` made, on the socket itself. */
+const TRANSPORT = Symbol("transport");
+
+type TransportSocket = net.Socket & { [TRANSPORT]: NodeTcpTransport };
+
+function onSocketData(this: TransportSocket, chunk: Buffer): void {
   // Node hands out a fresh Buffer per read, so chunks go to the consumer without a copy.
-  socket.on("data", (chunk: Buffer) => conn.push(chunk));
-  socket.on("drain", () => conn.drained());
-  socket.on("end", () => conn.endRead());
-  // A reset or a failed write only ends this connection; 'close' follows and cleans up.
-  socket.on("error", () => {});
-  socket.on("close", () => {
-    clearTimeout(lingerTimer);
-    conn.shut();
-  });
-  return conn;
+  this[TRANSPORT].conn.push(chunk);
+}
+
+function onSocketDrain(this: TransportSocket): void {
+  this[TRANSPORT].conn.drained();
+}
+
+function onSocketEnd(this: TransportSocket): void {
+  this[TRANSPORT].conn.endRead();
+}
+
+/** A reset or a failed write only ends this connection; 'close' follows and cleans up. */
+function onSocketError(): void {}
+
+function onSocketClose(this: TransportSocket): void {
+  this[TRANSPORT].closed();
+}
+
+function socketConnection(socket: net.Socket, transport: Transport): Connection {
+  const tcp = new NodeTcpTransport(socket, transport);
+  (socket as TransportSocket)[TRANSPORT] = tcp;
+  socket.on("data", onSocketData);
+  socket.on("drain", onSocketDrain);
+  socket.on("end", onSocketEnd);
+  socket.on("error", onSocketError);
+  socket.on("close", onSocketClose);
+  return tcp.conn;
 }
 
 const SEND_OPTIONS = { binary: true, compress: false, fin: true };

@@ -1,13 +1,13 @@
 /**
- * The byte streams every adapter hands to the core, built once around a small per-runtime
+ * The connection every adapter hands to the core, built once around a small per-runtime
  * interface. The runtime files only say how bytes leave, how reading stops and starts and how the
- * native connection is let go; the stream bookkeeping (backpressure, close, waiting for drain)
- * lives here.
+ * native connection is let go; the bookkeeping (backpressure, close, waiting for drain) lives
+ * here, for both the byte-level fast path and the byte streams.
  *
  * @module
  */
 import { closedError, readStrategy } from "./shared.ts";
-import type { Connection, RemoteAddr } from "./types.ts";
+import type { ByteChannel, ByteListener, Connection, RemoteAddr } from "./types.ts";
 
 /** What a runtime's native connection offers to `StreamConnection`. */
 export interface ByteTransport {
@@ -33,47 +33,84 @@ interface Waiter {
   reject(err: Error): void;
 }
 
-/**
- * A `Connection` over a `ByteTransport`. The adapter feeds it with `push`, `endRead`, `drained`
- * and `shut` from the runtime's events.
- */
-export class StreamConnection implements Connection {
+/** The byte streams of a connection used through them rather than {@link StreamConnection.open}. */
+class Streams {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
-  readonly remoteAddr: RemoteAddr;
-  #transport: ByteTransport;
-  #closed = false;
-  #readDone = false;
-  #paused = false;
-  #reader!: ReadableStreamDefaultController<Uint8Array>;
-  #writer!: WritableStreamDefaultController;
-  #waiter: Waiter | undefined;
+  reader!: ReadableStreamDefaultController<Uint8Array>;
+  writer!: WritableStreamDefaultController;
+  waiter: Waiter | undefined;
 
-  constructor(transport: ByteTransport, remoteAddr: RemoteAddr) {
-    this.#transport = transport;
-    this.remoteAddr = remoteAddr;
+  constructor(conn: StreamConnection) {
     this.readable = new ReadableStream<Uint8Array>({
       start: (controller) => {
-        this.#reader = controller;
+        this.reader = controller;
       },
-      pull: () => {
-        if (!this.#paused) return;
-        this.#paused = false;
-        this.#transport.resume();
-      },
+      pull: () => conn.resume(),
       cancel: () => {
-        this.#readDone = true;
-        this.close();
+        conn.readDone = true;
+        conn.close();
       },
     }, readStrategy);
     this.writable = new WritableStream<Uint8Array>({
       start: (controller) => {
-        this.#writer = controller;
+        this.writer = controller;
       },
-      write: (chunk) => this.#write(chunk),
-      close: () => this.close(),
-      abort: () => this.close(),
+      write: (chunk) => this.#write(conn, chunk),
+      close: () => conn.close(),
+      abort: () => conn.close(),
     });
+  }
+
+  #write(conn: StreamConnection, chunk: Uint8Array): Promise<void> | undefined {
+    if (conn.closed) throw closedError();
+    const sent = conn.transport.write(chunk);
+    // The common case: taken whole, no promise.
+    if (sent === true) return;
+    if (sent === false) {
+      return new Promise((resolve, reject) => {
+        this.waiter = { resolve, reject };
+      });
+    }
+    return sent;
+  }
+}
+
+/**
+ * A `Connection` over a `ByteTransport`. The adapter feeds it with `push`, `endRead`, `drained`
+ * and `shut` from the runtime's events. Its streams exist only once asked for: a connection the
+ * core takes through {@link StreamConnection.open} never has any, which is most of the memory an
+ * idle connection would hold.
+ */
+export class StreamConnection implements Connection, ByteChannel {
+  readonly remoteAddr: RemoteAddr;
+  /** @internal For {@link Streams}. */
+  readonly transport: ByteTransport;
+  /** @internal For {@link Streams}: the readable side is done. */
+  readDone = false;
+  #closed = false;
+  #paused = false;
+  #listener: ByteListener | undefined;
+  #streams: Streams | undefined;
+  /** A write of the fast path waits for the runtime (`write` returned false). */
+  #blocked = false;
+
+  constructor(transport: ByteTransport, remoteAddr: RemoteAddr) {
+    this.transport = transport;
+    this.remoteAddr = remoteAddr;
+  }
+
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#useStreams().readable;
+  }
+
+  get writable(): WritableStream<Uint8Array> {
+    return this.#useStreams().writable;
+  }
+
+  #useStreams(): Streams {
+    if (this.#listener) throw new Error("connection opened as bytes: it has no streams");
+    return this.#streams ??= new Streams(this);
   }
 
   /** Whether the connection is closed, by either side. */
@@ -81,57 +118,87 @@ export class StreamConnection implements Connection {
     return this.#closed;
   }
 
-  /** Queues bytes the peer sent (the core owns `chunk` from here on); pauses reading when full. */
+  open(listener: ByteListener): ByteChannel {
+    if (this.#listener || this.#streams) throw new Error("connection already opened");
+    this.#listener = listener;
+    return this;
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.#closed) throw closedError();
+    const sent = this.transport.write(bytes);
+    if (sent === true) return true;
+    this.#blocked = true;
+    if (sent !== false) sent.then(() => this.drained(), () => this.close());
+    return false;
+  }
+
+  pause(): void {
+    if (this.#paused || this.#closed) return;
+    this.#paused = true;
+    this.transport.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused || this.#closed) return;
+    this.#paused = false;
+    this.transport.resume();
+  }
+
+  /** Hands over bytes the peer sent (the core owns `chunk` from here on); pauses reading when full. */
   push(chunk: Uint8Array): void {
-    if (this.#readDone) return;
-    this.#reader.enqueue(chunk);
-    if ((this.#reader.desiredSize ?? 0) <= 0 && !this.#paused) {
-      this.#paused = true;
-      this.#transport.pause();
-    }
+    if (this.readDone) return;
+    const listener = this.#listener;
+    if (listener) return listener.onData(chunk);
+    const { reader } = this.#useStreams();
+    reader.enqueue(chunk);
+    if ((reader.desiredSize ?? 0) <= 0) this.pause();
   }
 
-  /** The peer sent its last byte: ends the readable, writes may go on. */
+  /** The peer sent its last byte: ends the reading side, writes may go on. */
   endRead(): void {
-    if (this.#readDone) return;
-    this.#readDone = true;
-    this.#reader.close();
+    if (this.readDone) return;
+    this.readDone = true;
+    if (this.#listener) this.#listener.onEnd();
+    else this.#useStreams().reader.close();
   }
 
-  /** The runtime can take more: the write waiting since `write` returned `false` resolves. */
+  /** The runtime can take more: the write waiting since `write` returned `false` may go on. */
   drained(): void {
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
+    if (this.#listener) {
+      if (!this.#blocked || this.#closed) return;
+      this.#blocked = false;
+      this.#listener.onDrain();
+      return;
+    }
+    const streams = this.#streams;
+    const waiter = streams?.waiter;
+    if (streams) streams.waiter = undefined;
     waiter?.resolve();
   }
 
-  /** The native connection is gone: ends both streams without touching it. Idempotent. */
+  /** The native connection is gone: ends both sides without touching it. Idempotent. */
   shut(): void {
     if (this.#closed) return;
-    this.#closed = true;
+    if (this.#listener) {
+      this.readDone = true;
+      this.#closed = true;
+      this.#listener.onClose();
+      return;
+    }
     this.endRead();
-    this.#writer.error(closedError());
-    this.#waiter?.reject(closedError());
-    this.#waiter = undefined;
+    this.#closed = true;
+    const streams = this.#useStreams();
+    streams.writer.error(closedError());
+    streams.waiter?.reject(closedError());
+    streams.waiter = undefined;
   }
 
-  /** Ends both streams, then lets the native connection go. Idempotent. */
+  /** Ends both sides, then lets the native connection go. Idempotent. */
   close(): void {
     if (this.#closed) return;
+    const paused = this.#paused;
     this.shut();
-    this.#transport.close(this.#paused);
-  }
-
-  #write(chunk: Uint8Array): Promise<void> | undefined {
-    if (this.#closed) throw closedError();
-    const sent = this.#transport.write(chunk);
-    // The common case: taken whole, no promise.
-    if (sent === true) return;
-    if (sent === false) {
-      return new Promise((resolve, reject) => {
-        this.#waiter = { resolve, reject };
-      });
-    }
-    return sent;
+    this.transport.close(paused);
   }
 }

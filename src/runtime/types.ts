@@ -15,6 +15,31 @@ export interface RemoteAddr {
   transport: Transport;
 }
 
+/** What a connection's byte-level fast path tells its one consumer (see {@link Connection.open}). */
+export interface ByteListener {
+  /** Bytes the peer sent; the consumer owns `chunk` (the adapter never reuses its memory). */
+  onData(chunk: Uint8Array): void;
+  /** The peer sent its last byte; writes may go on. */
+  onEnd(): void;
+  /** The runtime took the bytes of the `write` that returned false: the next may go. */
+  onDrain(): void;
+  /** The connection is gone, closed by either side; nothing follows. */
+  onClose(): void;
+}
+
+/** The consumer's side of a connection's byte-level fast path. */
+export interface ByteChannel {
+  /**
+   * Hands `bytes` to the runtime, which takes them either way; false when they went over its
+   * buffer: the next write waits for {@link ByteListener.onDrain}, so nothing buffers without
+   * bound. Throws once the connection is closed.
+   */
+  write(bytes: Uint8Array): boolean;
+  /** Stops `onData` (and reading the socket) until `resume`: the consumer is behind. */
+  pause(): void;
+  resume(): void;
+}
+
 /**
  * One accepted client connection as a pair of byte streams.
  *
@@ -29,6 +54,13 @@ export interface Connection {
   readonly remoteAddr: RemoteAddr;
   /** Closes both directions at once; safe to call more than once. */
   close(): void;
+  /**
+   * The byte-level fast path the broker's clients use: the connection's bytes and events go to
+   * `listener` with no stream, promise or queue per connection, which is most of what an idle
+   * connection would cost. Called at most once, before any read, and instead of `readable` and
+   * `writable` (kept for everything else), which must then not be used.
+   */
+  open(listener: ByteListener): ByteChannel;
 }
 
 /** TLS material, already read from disk (PEM text). */

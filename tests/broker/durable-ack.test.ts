@@ -2,9 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Client } from "../../src/broker/client.ts";
 import type { BrokerContext } from "../../src/broker/context.ts";
+import { Deadlines } from "../../src/broker/deadlines.ts";
 import { newStats } from "../../src/broker/stats.ts";
 import { DEFAULT_LIMITS } from "../../src/config/defaults.ts";
-import type { Connection } from "../../src/runtime/types.ts";
+import type { ByteChannel, Connection } from "../../src/runtime/types.ts";
 import { sleep } from "../helpers/broker.ts";
 
 /** A client on a fake connection whose broker has records waiting while `pending` says so. */
@@ -15,6 +16,7 @@ function setup() {
   const broker = {
     config: { limits: DEFAULT_LIMITS },
     stats: newStats(),
+    deadlines: new Deadlines(500),
     holdOutput(flush: () => void) {
       if (!state.pending) return false;
       waiting.push(flush);
@@ -22,8 +24,10 @@ function setup() {
     },
   } as unknown as BrokerContext;
   const conn = {
-    writable: new WritableStream<Uint8Array>({
-      write: (chunk) => void written.push(...chunk),
+    open: (): ByteChannel => ({
+      write: (chunk) => (written.push(...chunk), true),
+      pause() {},
+      resume() {},
     }),
   } as unknown as Connection;
   return { client: new Client(broker, conn, "test"), written, waiting, state };
