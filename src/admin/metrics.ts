@@ -11,6 +11,7 @@ import type { ByVersionQos, Stats } from "../broker/stats.ts";
 import { VERSION } from "../version.ts";
 import type { Labels, MetricFamily } from "./exposition.ts";
 import type { StoreHealth } from "../store/types.ts";
+import type { ClusterHealth } from "../cluster/cluster.ts";
 
 /** What the metrics read. */
 export interface MetricsSource {
@@ -27,6 +28,8 @@ export interface MetricsSource {
   readonly startedAt: number;
   /** The persistence store's figures; undefined without one. */
   readonly store?: StoreHealth;
+  /** This node's cluster figures; undefined outside a cluster. */
+  readonly cluster?: ClusterHealth;
 }
 
 /** Protocol labels by protocol level. */
@@ -215,6 +218,7 @@ export function brokerMetrics(source: MetricsSource): MetricFamily[] {
       source.adminLoginFailures,
     ),
     ...storeMetrics(source.store),
+    ...clusterMetrics(source.cluster),
   ];
 }
 
@@ -225,28 +229,68 @@ function storeMetrics(store: StoreHealth | undefined): MetricFamily[] {
   if (!store) return [];
   const f = store.figures;
   return [
-    counter("broker_store_commits_total", "Commits that wrote their records.", f.commits),
+    counter("mqtt_store_commits_total", "Commits that wrote their records.", f.commits),
     counter(
-      "broker_store_commit_failures_total",
+      "mqtt_store_commit_failures_total",
       "Commits that failed (a full disk, an I/O error, a removed file); each retry counts.",
       f.failedCommits,
     ),
     gauge(
-      "broker_store_failing",
+      "mqtt_store_failing",
       "1 while commits fail: acknowledgements wait for one to succeed.",
       store.failing ? 1 : 0,
     ),
-    gauge("broker_store_pending_records", "Records waiting for a commit.", f.pendingRecords),
+    gauge("mqtt_store_pending_records", "Records waiting for a commit.", f.pendingRecords),
     counter(
-      "broker_store_commit_seconds_total",
+      "mqtt_store_commit_seconds_total",
       "Time spent in successful commits, in seconds.",
       f.commitMsTotal / 1000,
     ),
     gauge(
-      "broker_store_last_commit_seconds",
+      "mqtt_store_last_commit_seconds",
       "How long the last successful commit took, in seconds.",
       f.lastCommitMs / 1000,
     ),
-    gauge("broker_store_bytes", "Size of the store's file and its write-ahead log.", f.bytes),
+    gauge("mqtt_store_bytes", "Size of the store's file and its write-ahead log.", f.bytes),
+  ];
+}
+
+// ---- cluster: its own block, read from `Cluster.health` ----
+
+/** This node's cluster metric families; none outside a cluster. */
+function clusterMetrics(cluster: ClusterHealth | undefined): MetricFamily[] {
+  if (!cluster) return [];
+  return [
+    gauge(
+      "mqtt_cluster_nodes_up",
+      "Nodes of the cluster up now, this one included.",
+      cluster.nodesUp,
+    ),
+    gauge(
+      "mqtt_cluster_redis_up",
+      "Whether this node's link to Redis is up (1) or not (0).",
+      cluster.connected ? 1 : 0,
+    ),
+    labelled(
+      "mqtt_cluster_messages_total",
+      "counter",
+      "Messages handed to Redis for other nodes (out) and from other nodes delivered here (in).",
+      [[{ direction: "out" }, cluster.messagesOut], [{ direction: "in" }, cluster.messagesIn]],
+    ),
+    counter(
+      "mqtt_cluster_duplicates_total",
+      "Messages from other nodes seen before (sent again after a Redis outage), not delivered.",
+      cluster.duplicates,
+    ),
+    counter(
+      "mqtt_cluster_dropped_total",
+      "Messages for other nodes dropped: the buffer was full, or QoS 0 while Redis was away.",
+      cluster.dropped,
+    ),
+    gauge(
+      "mqtt_cluster_buffered_messages",
+      "Messages waiting to be sent or read by their target node.",
+      cluster.buffered,
+    ),
   ];
 }

@@ -169,6 +169,7 @@ export class AdminServer {
       adminLoginFailures: this.#loginFailures,
       startedAt: this.#startedAt,
       store: this.#source.store,
+      cluster: this.#source.cluster,
     });
     const bridges = this.#source.bridges?.();
     if (bridges) families.push(...bridgeMetrics(bridges));

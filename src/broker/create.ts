@@ -109,6 +109,9 @@ export async function createBroker(
       get store() {
         return core.storeHealth;
       },
+      get cluster() {
+        return cluster?.health;
+      },
       get sessions() {
         return core.sessions;
       },
@@ -119,6 +122,8 @@ export async function createBroker(
     }, core.logger);
     admin.readiness.add("listeners", () => core.ready);
     if (store) admin.readiness.add("store", () => !core.storeHealth?.failing);
+    const node = cluster;
+    if (node) admin.readiness.add("cluster", () => node.health.connected);
     core.httpHandler = admin.handle;
     const endpoints = admin;
     core.onClose(() => endpoints.stop());

@@ -30,6 +30,15 @@ import * as keys from "./keys.ts";
 import { type ClusterCounters, Outbox } from "./outbox.ts";
 import { connectOrFail, redactUrl, redisConnection } from "./redis.ts";
 
+/** A node's figures, as `Cluster.health` gives them. */
+export interface ClusterHealth extends Readonly<ClusterCounters> {
+  readonly nodesUp: number;
+  /** Whether the node's link to Redis is up now. */
+  readonly connected: boolean;
+  /** Messages waiting to be sent or read by their target node. */
+  readonly buffered: number;
+}
+
 /** What the cluster needs of the broker besides the seam. */
 export interface ClusterHost extends ClusterSeam {
   /** Whether a client may publish its will's topic (fail closed, as for any publish). */
@@ -109,6 +118,16 @@ export class Cluster implements ClusterBus {
   /** Messages waiting to be sent or read by their target node. */
   get buffered(): number {
     return this.#outbox.buffered;
+  }
+
+  /** This node's figures and whether its Redis link is up, for `/metrics` and `/readyz`. */
+  get health(): ClusterHealth {
+    return {
+      nodesUp: this.nodesUp,
+      connected: this.cmd.status === "ready",
+      buffered: this.buffered,
+      ...this.counters,
+    };
   }
 
   /** The `$SYS/broker/cluster/` values of this node. */

@@ -117,11 +117,11 @@ describe("a commit that fails", () => {
       assert.equal(ready.status, 503);
       assert.equal((await ready.json()).checks.store, false);
       const metrics = await (await fetch(`${httpUrl}/metrics`)).text();
-      assert.match(metrics, /^broker_store_failing 1$/m);
-      assert.match(metrics, /^broker_store_commit_failures_total [1-9]/m);
-      assert.match(metrics, /^broker_store_pending_records [1-9]/m);
-      assert.match(metrics, /^broker_store_commits_total [1-9]/m);
-      assert.match(metrics, /^broker_store_bytes \d/m);
+      assert.match(metrics, /^mqtt_store_failing 1$/m);
+      assert.match(metrics, /^mqtt_store_commit_failures_total [1-9]/m);
+      assert.match(metrics, /^mqtt_store_pending_records [1-9]/m);
+      assert.match(metrics, /^mqtt_store_commits_total [1-9]/m);
+      assert.match(metrics, /^mqtt_store_bytes \d/m);
       assert.equal(client.packets.length, 0, "no PUBACK");
     } finally {
       client.destroy();

@@ -209,4 +209,38 @@ describe("cluster failures", { skip: redisSkip }, () => {
       await survivor.broker.close();
     }
   });
+  test("/readyz and /metrics show the node's Redis link, down while Redis is away", async () => {
+    const a = await startNode(redis, "ready-a", {
+      listeners: {
+        default: { bind: "127.0.0.1:0" },
+        admin: { type: "http", bind: "127.0.0.1:0" },
+      },
+    });
+    const http = a.broker.listeners.find((l) => l.type === "http")!;
+    const get = async (path: string) => {
+      const response = await fetch(`http://127.0.0.1:${http.port}${path}`);
+      return { status: response.status, body: await response.text() };
+    };
+    const readyzBecomes = async (status: number) => {
+      for (let i = 0; i < 200 && (await get("/readyz")).status !== status; i++) await sleep(100);
+      assert.equal((await get("/readyz")).status, status);
+    };
+    try {
+      const ready = await get("/readyz");
+      assert.equal(ready.status, 200);
+      assert.equal(JSON.parse(ready.body).checks.cluster, true);
+      const metrics = (await get("/metrics")).body;
+      assert.match(metrics, /^mqtt_cluster_nodes_up 1$/m);
+      assert.match(metrics, /^mqtt_cluster_redis_up 1$/m);
+      assert.match(metrics, /^mqtt_cluster_messages_total\{direction="out"\} 0$/m);
+      await redis.stop();
+      await readyzBecomes(503);
+      assert.match((await get("/metrics")).body, /^mqtt_cluster_redis_up 0$/m);
+      await redis.start();
+      await readyzBecomes(200);
+    } finally {
+      await redis.start();
+      await a.broker.close();
+    }
+  });
 });
