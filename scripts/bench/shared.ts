@@ -25,6 +25,9 @@ export const SCENARIO_IDS = [
   "qos1p",
   "fanout1p",
   "latencyp",
+  "cfanin",
+  "cfanout",
+  "cqos1",
 ] as const;
 
 /** One scenario's id. */
@@ -43,12 +46,24 @@ export interface Job {
   scenario: ScenarioId;
   port: number;
   /**
-   * Where the subscribers connect when it is not `port`: the remote end of a bridge, or another
-   * node of a cluster.
+   * Where the subscribers connect when it is not `port`, subscriber i to the i-th modulo their
+   * number: the remote end of a bridge, or other nodes of a cluster.
    */
-  subscribePort?: number;
+  subscribePorts?: number[];
+  /** Where the publishers connect when it is not `port`, publisher i to the i-th modulo their number. */
+  publishPorts?: number[];
   /** The broker's process id, whose CPU time and RSS are read from /proc. */
   brokerPid: number;
+  /**
+   * The other processes of a cluster (its other nodes and redis-server): their CPU time and peak
+   * RSS count with the broker's.
+   */
+  peerPids?: number[];
+  /**
+   * How long subscribers' filters take to reach the other nodes of a cluster, in ms: the
+   * publishers start this long after the subscriptions were granted.
+   */
+  settleMs?: number;
   warmupMs: number;
   windowMs: number;
   /** How long QoS 1 waits after publishers stop for deliveries to catch up with acknowledgements. */
