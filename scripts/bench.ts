@@ -1436,7 +1436,13 @@ function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]):
       ? ""
       : ` Persistence scenarios: this broker adds \`${report.persistenceConfig.broker}\`, ` +
         `Mosquitto \`${report.persistenceConfig.mosquitto}\`, in a fresh temporary folder per run, ` +
-        "removed after it."),
+        "removed after it.") +
+    (scenarios.some((scenario) => CLUSTER_SCENARIOS.has(scenario))
+      ? " Cluster scenarios: each node of this broker adds `cluster: { redis: " +
+        "redis://127.0.0.1:REDIS_PORT, node: bench-N }`; Aedes' nodes are " +
+        "scripts/bench/aedes-cluster-server.ts (mqemitter-redis, aedes-persistence-redis); one " +
+        '`redis-server --save "" --appendonly no` per run.'
+      : ""),
     ...(notes.length > 0 ? ["", "Notes:", "", ...notes] : []),
     "",
   ].join("\n");
