@@ -9,6 +9,9 @@
  *                                               connrate-auth storm storm-auth fanin5 fanout5
  *                                               qos1v5 shared shared5 bridge qos1p fanout1p
  *                                               latencyp qos1d idle50k
+ *   npm run bench -- --scenarios fanin,fanout,qos1,cfanin,cfanout,cqos1
+ *                                               the cluster ones (not run unless named) beside
+ *                                               their single-node pairs
  *
  * Our broker is started by its CLI: `deno run -A src/cli.ts`, `bun src/cli.ts`, and
  * `node dist/cli.js` (run `npm run build` first; without dist/cli.js Node runs
@@ -60,6 +63,16 @@
  *   subscriber; this broker in memory and with `sync: full`, so that the ratio of the p99s shows
  *   what commits cost the event loop; `loadLost` counts what the load had acknowledged and not
  *   delivered after the drain
+ * - cfanin, cfanout, cqos1 (cluster, run only when named in --scenarios): three nodes on this
+ *   machine and one `redis-server --save "" --appendonly no` on a free port, started and stopped
+ *   for each run: fanin with publishers on nodes 1 and 2 and the subscriber on node 3, fanout
+ *   with the publishers on node 1 and the 20 subscribers spread over the three nodes, qos1 with
+ *   publishers on nodes 1 and 2 and the subscriber on node 3 (`lost` as in qos1). This broker runs
+ *   with a `cluster` key; Aedes with mqemitter-redis and aedes-persistence-redis
+ *   (scripts/bench/aedes-cluster-server.ts); Mosquitto has no cluster and sits them out. Publishers
+ *   start 500 ms after the subscriptions were granted, for the filters to reach the other nodes.
+ *   Broker CPU and peak RSS are those of the three nodes and redis-server together. The single
+ *   node figures are fanin, fanout and qos1 of the same run ("1n" ratios).
  * Aedes, which keeps nothing on disk without Redis or MongoDB, sits the persistence scenarios out,
  * and so does Mosquitto latencyp. The report gives them a table of their own, a row per figure and
  * way of running (ratios to the same runtime in memory and to Mosquitto), and says where the stores
@@ -87,7 +100,8 @@
  * separate process drives it and reads the broker's CPU time and memory from /proc. A broker that exits, or refuses connections, mid-run is reported
  * as crashed and the run goes on. The report also gives broker CPU and peak RSS, the load
  * generator's CPU (near 100% means it, not the broker, was the limit) and the CPU used by
- * everything else on the machine. TARGETS are the ratios issues 11 and 12 set, checked per runtime.
+ * everything else on the machine. TARGETS are the ratios issues 11, 12 and 13 set, checked per
+ * runtime.
  * Results go to bench/results/latest.{json,md} and a timestamped copy (not committed).
  *
  * @module
@@ -207,6 +221,22 @@ interface Settings {
   budgetMs: number;
 }
 
+/**
+ * The scenarios of a cluster of {@link CLUSTER_NODES} nodes over Redis; run only when named, as
+ * they would take the whole run past its bound.
+ */
+const CLUSTER_SCENARIOS: ReadonlySet<ScenarioId> = new Set(["cfanin", "cfanout", "cqos1"]);
+const CLUSTER_NODES = 3;
+/** How long publishers wait after the subscriptions, for the filters to reach the other nodes. */
+const CLUSTER_SETTLE_MS = 500;
+
+/** Which nodes (by index) the publishers and the subscribers of a cluster scenario connect to. */
+const CLUSTER_LAYOUT: Partial<Record<ScenarioId, { publish: number[]; subscribe: number[] }>> = {
+  cfanin: { publish: [0, 1], subscribe: [2] },
+  cfanout: { publish: [0], subscribe: [0, 1, 2] },
+  cqos1: { publish: [0, 1], subscribe: [2] },
+};
+
 /** The scenarios added after the first ones, measured over shorter windows to keep the run bounded. */
 const SHORT_SCENARIOS: ReadonlySet<ScenarioId> = new Set([
   ...MQTT5_SCENARIOS,
@@ -256,6 +286,8 @@ interface LaunchOptions {
   passwords?: PasswordFiles;
   /** No bounds raised (in flight, queued), as a user who changes nothing runs it. */
   defaults?: boolean;
+  /** A node of a cluster over the redis-server on this port. */
+  cluster?: { redisPort: number; node: string };
 }
 
 interface Broker {
@@ -270,6 +302,8 @@ interface Broker {
   noPersistence: string | null;
   /** Why the broker cannot check passwords from a file, or null. */
   noAuth: string | null;
+  /** Why the broker is not run in the cluster scenarios, or null. */
+  noCluster: string | null;
   /** Said in the report, e.g. how Node was started. */
   note: string | null;
   launch(port: number, options?: LaunchOptions): Launch;
@@ -300,6 +334,8 @@ interface Row {
   unit: string;
   better: "higher" | "lower";
   ratios: boolean;
+  /** The single-node scenario of the same load, for a cluster scenario's "1n" ratio. */
+  single?: ScenarioId;
 }
 
 const ROWS: Row[] = [
@@ -488,6 +524,41 @@ const ROWS: Row[] = [
     ratios: false,
   },
   {
+    scenario: "cfanin",
+    key: "rate",
+    label: "cluster fan-in QoS 0: 10 pub on nodes 1, 2 → 1 sub on node 3",
+    unit: "msg/s",
+    better: "higher",
+    ratios: true,
+    single: "fanin",
+  },
+  {
+    scenario: "cfanout",
+    key: "rate",
+    label: "cluster fan-out QoS 0: 10 pub on node 1 → 20 sub on nodes 1-3",
+    unit: "msg/s",
+    better: "higher",
+    ratios: true,
+    single: "fanout",
+  },
+  {
+    scenario: "cqos1",
+    key: "rate",
+    label: "cluster QoS 1: 10 pub × 100 in flight on nodes 1, 2 → 1 sub on node 3",
+    unit: "msg/s",
+    better: "higher",
+    ratios: true,
+    single: "qos1",
+  },
+  {
+    scenario: "cqos1",
+    key: "lost",
+    label: "cluster QoS 1: acknowledged but never delivered",
+    unit: "msgs",
+    better: "lower",
+    ratios: false,
+  },
+  {
     scenario: "idle50k",
     key: "rssPerConnKb",
     label: "RSS per idle subscribed connection, idle50k",
@@ -581,8 +652,12 @@ interface Target {
   key?: string;
   /** How this broker ran `scenario`, in a persistence scenario. */
   persistence?: Persistence;
-  /** Divided by this broker's own figure there, or else by Mosquitto's in `scenario`. */
+  /** Divided by this broker's own figure there, or else by `against`'s in `scenario`. */
   own?: { scenario: ScenarioId; persistence?: Persistence };
+  /** The broker whose figure in `scenario` divides this one's; Mosquitto unless said. */
+  against?: BrokerName;
+  /** The figure itself is bound, not a ratio; `against`'s is shown beside it. */
+  absolute?: boolean;
   /** What the ratio must reach, or (for a latency) stay within. */
   bound: { atLeast: number } | { atMost: number };
 }
@@ -626,6 +701,26 @@ const TARGETS: Target[] = [
   { label: "3.1.1 shared ÷ Mosquitto 3.1.1 shared", scenario: "shared", bound: { atLeast: 2 } },
   ...persistenceTargets("qos1p", "QoS 1 → 1 persistent sub"),
   ...persistenceTargets("fanout1p", "QoS 1 fan-out → 20 persistent sub"),
+  {
+    label: "cluster fan-in QoS 0 ÷ Aedes cluster (mqemitter-redis)",
+    scenario: "cfanin",
+    against: "aedes",
+    bound: { atLeast: 3 },
+  },
+  {
+    label: "cluster fan-out QoS 0 ÷ Aedes cluster (mqemitter-redis)",
+    scenario: "cfanout",
+    against: "aedes",
+    bound: { atLeast: 3 },
+  },
+  {
+    label: "cluster QoS 1: acknowledged, never delivered (Aedes cluster's beside it)",
+    scenario: "cqos1",
+    key: "lost",
+    against: "aedes",
+    absolute: true,
+    bound: { atMost: 0 },
+  },
   {
     label: "latency p99 beside a QoS 1 load, sync: full ÷ in memory",
     scenario: "latencyp",
@@ -730,7 +825,15 @@ function brokers(): Broker[] {
       ? []
       : ["auth:", `  password-file: ${options.passwords.ours}`, "  allow-anonymous: false"];
     const bounds = options.defaults ? [] : OUR_SETTINGS;
-    writeFileSync(config, [...bind, ...bounds, ...bridge, ...store, ...auth, ""].join("\n"));
+    const cluster = options.cluster === undefined ? [] : [
+      "cluster:",
+      `  redis: redis://${HOST}:${options.cluster.redisPort}`,
+      `  node: ${options.cluster.node}`,
+    ];
+    writeFileSync(
+      config,
+      [...bind, ...bounds, ...bridge, ...store, ...auth, ...cluster, ""].join("\n"),
+    );
     return { dir, args: ["-c", config] };
   };
   const dist = join(ROOT, "dist", "cli.js");
@@ -750,6 +853,7 @@ function brokers(): Broker[] {
       noBridge: null,
       noAuth: null,
       noPersistence: null,
+      noCluster: null,
       launch: (port, options = {}) => {
         const { dir, args } = ours(port, options);
         return { command: bin("deno"), args: ["run", "-A", cli, ...args], dir };
@@ -763,6 +867,7 @@ function brokers(): Broker[] {
       noBridge: null,
       noAuth: null,
       noPersistence: null,
+      noCluster: null,
       launch: (port, options = {}) => {
         const { dir, args } = ours(port, options);
         return { command: bin("bun"), args: [cli, ...args], dir };
@@ -776,6 +881,7 @@ function brokers(): Broker[] {
       noBridge: null,
       noAuth: null,
       noPersistence: null,
+      noCluster: null,
       launch: (port, options = {}) => {
         const { dir, args } = ours(port, options);
         return {
@@ -792,15 +898,22 @@ function brokers(): Broker[] {
       noBridge: "Aedes has no outgoing bridge",
       noPersistence: "Aedes keeps nothing on disk without Redis or MongoDB",
       noAuth: "Aedes has no password file",
+      noCluster: null,
       note: null,
-      launch: (port) => ({
+      launch: (port, options = {}) => ({
         command: process.execPath,
         args: [
           "--import",
           "tsx",
-          join(ROOT, "scripts", "bench", "aedes-server.ts"),
+          join(
+            ROOT,
+            "scripts",
+            "bench",
+            options.cluster ? "aedes-cluster-server.ts" : "aedes-server.ts",
+          ),
           "--port",
           String(port),
+          ...(options.cluster ? ["--redis-port", String(options.cluster.redisPort)] : []),
         ],
       }),
     },
@@ -814,6 +927,7 @@ function brokers(): Broker[] {
       noAuth: which("mosquitto_passwd") === null
         ? "mosquitto_passwd is not installed, so there is no password file for Mosquitto"
         : null,
+      noCluster: "Mosquitto has no cluster",
       launch: (port, options = {}) => {
         const dir = tempDir("bench-mosquitto-");
         const config = join(dir, "mosquitto.conf");
@@ -1042,7 +1156,9 @@ async function runLoadgen(loadgen: Loadgen, job: Job): Promise<LoadResult> {
 
 function deadline(settings: Settings, scenario: ScenarioId): number {
   const { warmupMs, windowMs } = windows(settings, scenario);
-  const drains = ["qos1", "qos1v5", "qos1d", "qos1p", "fanout1p", "latencyp"].includes(scenario);
+  const drains = ["qos1", "qos1v5", "qos1d", "qos1p", "fanout1p", "latencyp", "cqos1"].includes(
+    scenario,
+  );
   return warmupMs + windowMs + (drains ? settings.drainMs : 0) +
     (scenario === "idle50k"
       ? 240_000
@@ -1063,6 +1179,14 @@ function ways(broker: Broker, scenario: ScenarioId): (Persistence | undefined)[]
   return [...(broker.name === "mosquitto" ? MOSQUITTO_VARIANTS[scenario] ?? [] : ours)];
 }
 
+/** The redis-server of a cluster scenario, nothing saved, on `port`. */
+function redisLaunch(port: number): Launch {
+  return {
+    command: which("redis-server") ?? "redis-server",
+    args: ["--port", String(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
+  };
+}
+
 async function runOne(
   broker: Broker,
   scenario: ScenarioId,
@@ -1071,22 +1195,36 @@ async function runOne(
   passwords: PasswordFiles | undefined,
 ): Promise<Outcome> {
   const base = { broker: broker.name, scenario, ...(persistence !== undefined && { persistence }) };
-  const port = await freePort();
+  const layout = CLUSTER_LAYOUT[scenario];
+  const ports = await Promise.all(
+    Array.from({ length: layout === undefined ? 1 : CLUSTER_NODES }, () => freePort()),
+  );
+  const port = ports[0];
   // The bridge scenario's remote: a Mosquitto of its own, whichever broker bridges to it.
   const remotePort = scenario === "bridge" ? await freePort() : undefined;
   const remoteLaunch = remotePort === undefined
     ? undefined
     : brokers().find((b) => b.name === "mosquitto")!.launch(remotePort);
   const remote = remoteLaunch === undefined ? undefined : start(remoteLaunch);
+  const redisPort = layout === undefined ? undefined : await freePort();
+  const redis = redisPort === undefined ? undefined : start(redisLaunch(redisPort));
   const loadgen = startLoadgen();
   const auth = AUTH_SCENARIOS.has(scenario) ? passwords : undefined;
   const defaults = DEFAULT_BOUNDS_SCENARIOS.has(scenario);
-  const launch = broker.launch(port, { remotePort, persistence, passwords: auth, defaults });
-  const running = start(launch);
+  const launches: Launch[] = [];
+  const nodes: Running[] = [];
   try {
     try {
       if (remote !== undefined) await waitUntilAccepting(remotePort!, remote, 30_000);
-      await waitUntilAccepting(port, running, 30_000);
+      if (redis !== undefined) await waitUntilAccepting(redisPort!, redis, 30_000);
+      for (const [i, p] of ports.entries()) {
+        const cluster = redisPort === undefined ? undefined : { redisPort, node: `bench-${i + 1}` };
+        launches.push(
+          broker.launch(p, { remotePort, persistence, passwords: auth, defaults, cluster }),
+        );
+        nodes.push(start(launches[i]));
+      }
+      for (const [i, p] of ports.entries()) await waitUntilAccepting(p, nodes[i], 30_000);
     } catch (error) {
       return {
         ...base,
@@ -1094,13 +1232,20 @@ async function runOne(
         note: error instanceof Error ? error.message : String(error),
       };
     }
+    const running = nodes[0];
     // Give a runtime a moment to finish start-up work before the idle RSS baseline is taken.
     if (scenario === "idle") await sleep(200);
     const result = await runLoadgen(loadgen, {
       scenario,
       port,
-      subscribePort: remotePort,
+      subscribePorts: layout?.subscribe.map((i) => ports[i]) ??
+        (remotePort === undefined ? undefined : [remotePort]),
+      publishPorts: layout?.publish.map((i) => ports[i]),
       brokerPid: running.child.pid ?? 0,
+      peerPids: layout === undefined
+        ? undefined
+        : [...nodes.slice(1), redis!].map((r) => r.child.pid ?? 0),
+      settleMs: layout === undefined ? undefined : CLUSTER_SETTLE_MS,
       ...windows(settings, scenario),
       drainMs: settings.drainMs,
       idleConnections: scenario === "idle50k" ? idle50kConnections() : settings.idleConnections,
@@ -1112,10 +1257,18 @@ async function runOne(
     // All clients leaving at once is part of the test (Aedes 1.2 overflows its stack then), and a
     // crash that made the load generator fail may be reported a little after it.
     await within(running.exited, result.status === "failed" ? 1000 : 700);
-    if (hasExited(running.child) || result.brokerDown === true) {
+    const dead = [...nodes, ...(redis === undefined ? [] : [redis])].find((n) =>
+      hasExited(n.child)
+    );
+    if (dead !== undefined || result.brokerDown === true) {
       const when = result.status === "ok" ? "after the window, as its clients went away: " : "";
-      const why = hasExited(running.child)
-        ? `${describeExit(running.child)}: ${lastError(running.tail())}`
+      const which = dead === undefined || nodes.length === 1
+        ? ""
+        : dead === redis
+        ? "redis-server "
+        : `node ${nodes.indexOf(dead) + 1} `;
+      const why = dead !== undefined
+        ? `${which}${describeExit(dead.child)}: ${lastError(dead.tail())}`
         : "process alive but refusing connections";
       return {
         ...base,
@@ -1130,9 +1283,12 @@ async function runOne(
     }
     return { ...base, status: "ok", result };
   } finally {
-    await Promise.all([stop(running), stop(loadgen.running)]);
+    await Promise.all([...nodes.map(stop), stop(loadgen.running)]);
     if (remote !== undefined) await stop(remote);
-    for (const dir of [launch.dir, remoteLaunch?.dir]) if (dir !== undefined) removeTempDir(dir);
+    if (redis !== undefined) await stop(redis);
+    for (const dir of [...launches.map((l) => l.dir), remoteLaunch?.dir]) {
+      if (dir !== undefined) removeTempDir(dir);
+    }
   }
 }
 
@@ -1223,6 +1379,12 @@ function resultsTable(outcomes: Outcome[], names: BrokerName[]): string {
         valueCell(find(outcomes, name, row.scenario), row, [
           { value: name !== "mosquitto" ? mosquitto : undefined, tag: "M" },
           { value: name !== "aedes" && name !== "mosquitto" ? aedes : undefined, tag: "A" },
+          {
+            value: row.single === undefined
+              ? undefined
+              : metric(find(outcomes, name, row.single), row.key),
+            tag: "1n",
+          },
         ])
       );
       return [rowLabel(row), ...cells];
@@ -1288,12 +1450,20 @@ function targetsTable(outcomes: Outcome[], names: BrokerName[]): string {
       const outcome = find(outcomes, name, t.scenario, t.persistence);
       const value = metric(outcome, key);
       if (value === undefined) return statusCell(outcome);
+      const against = t.against ?? "mosquitto";
       const reference = metric(
         t.own === undefined
-          ? find(outcomes, "mosquitto", t.scenario, mosquittoVariant(t.scenario))
+          ? find(outcomes, against, t.scenario, mosquittoVariant(t.scenario))
           : find(outcomes, name, t.own.scenario, t.own.persistence),
         key,
       );
+      if (t.absolute === true) {
+        const met = "atLeast" in t.bound ? value >= t.bound.atLeast : value <= t.bound.atMost;
+        const beside = reference === undefined
+          ? ""
+          : ` (${against}: ${formatValue(reference, "")})`;
+        return `${formatValue(value, "")} ${met ? "met" : "**not met**"}${beside}`;
+      }
       if (reference === undefined || !(reference > 0)) return "no reference";
       const r = value / reference;
       const met = "atLeast" in t.bound ? r >= t.bound.atLeast : r <= t.bound.atMost;
@@ -1413,6 +1583,7 @@ function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]):
       results,
       "",
       "Throughput is messages delivered to subscribers per second. M: ratio to Mosquitto, A: ratio to Aedes " +
+      "(in the cluster rows: to Aedes' cluster), 1n: a cluster's ratio to the same runtime's single node " +
       "(this broker's value ÷ theirs, so above 1 is better for rates and worse for latency and memory). " +
       "Shared: distinct messages delivered to the 5 members together per second.",
       "",
@@ -1433,8 +1604,8 @@ function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]):
       "",
     ]),
     ...(targets === "" ? [] : [
-      "Ratios with a target in issue 11 (fan-out's targets are set for Bun) and issue 12 " +
-      "(persistence):",
+      "Ratios with a target in issue 11 (fan-out's targets are set for Bun), issue 12 " +
+      "(persistence) and issue 13 (cluster):",
       "",
       targets,
       "",
@@ -1452,7 +1623,13 @@ function markdown(report: Report, names: BrokerName[], scenarios: ScenarioId[]):
         `Mosquitto \`${report.persistenceConfig.mosquitto}\`, in a fresh temporary folder per run, ` +
         "removed after it.") +
     ` In ${[...DEFAULT_BOUNDS_SCENARIOS].join(", ")} neither broker's bounds are raised: ours ` +
-    `runs with only its bind, Mosquitto without \`${MOSQUITTO_BOUNDS.join("; ")}\`.`,
+    `runs with only its bind, Mosquitto without \`${MOSQUITTO_BOUNDS.join("; ")}\`.` +
+    (scenarios.some((scenario) => CLUSTER_SCENARIOS.has(scenario))
+      ? " Cluster scenarios: each node of this broker adds `cluster: { redis: " +
+        "redis://127.0.0.1:REDIS_PORT, node: bench-N }`; Aedes' nodes are " +
+        "scripts/bench/aedes-cluster-server.ts (mqemitter-redis, aedes-persistence-redis); one " +
+        '`redis-server --save "" --appendonly no` per run.'
+      : ""),
     ...(notes.length > 0 ? ["", "Notes:", "", ...notes] : []),
     "",
   ].join("\n");
@@ -1551,6 +1728,9 @@ async function main(): Promise<void> {
   const noRemote = which("mosquitto") === null
     ? "the bridge's remote is a Mosquitto, which is not installed"
     : null;
+  const noRedis = which("redis-server") === null
+    ? "redis-server is not installed (apt-get install redis-server)"
+    : null;
   // Scenario by scenario, every broker in turn, so that drift on the machine hits all of them alike;
   // a runtime's ways of persisting follow one another, for the ratios between them.
   for (const scenario of scenarios) {
@@ -1566,6 +1746,8 @@ async function main(): Promise<void> {
           outcome = { ...base, status: "skipped", note: (broker.noBridge ?? noRemote)! };
         } else if (AUTH_SCENARIOS.has(scenario) && broker.noAuth !== null) {
           outcome = { ...base, status: "skipped", note: broker.noAuth };
+        } else if (CLUSTER_SCENARIOS.has(scenario) && (broker.noCluster ?? noRedis) !== null) {
+          outcome = { ...base, status: "skipped", note: (broker.noCluster ?? noRedis)! };
         } else if (Date.now() - startedMs > settings.budgetMs) {
           outcome = { ...base, status: "skipped", note: "time budget used up" };
         } else {

@@ -30,7 +30,9 @@
  * - idle50k: `connected` subscribed connections that ping, `rssPerConnKb`, `rssBeforeKb`,
  *   `rssAfterKb`, `connectPerSec`, and `p50Ms`, `p99Ms`, `maxMs` of one QoS 0 publisher →
  *   subscriber pair's round trip while they sit there
- * - bridge: qos1's, with the subscriber on `subscribePort`, a Mosquitto the broker bridges to
+ * - bridge: qos1's, with the subscriber on `subscribePorts`, a Mosquitto the broker bridges to
+ * - cfanin, cfanout, cqos1: fanin's, fanout's and qos1's, with publishers on `publishPorts` and
+ *   subscribers on `subscribePorts` (nodes of a cluster)
  *
  * @module
  */
@@ -417,9 +419,9 @@ interface Snapshot {
 }
 
 function snapshot(job: Job, count: number): Snapshot {
-  let broker: number;
+  let broker = 0;
   try {
-    broker = cpuSeconds(job.brokerPid);
+    for (const pid of [job.brokerPid, ...job.peerPids ?? []]) broker += cpuSeconds(pid);
   } catch {
     throw new Failure("broker process is gone", "brokerDown");
   }
@@ -470,6 +472,23 @@ async function measure(
   return between(a, snapshot(job, count()));
 }
 
+/** The port subscriber `i` connects to. */
+function subscribePort(job: Job, i: number): number {
+  const ports = job.subscribePorts ?? [job.port];
+  return ports[i % ports.length];
+}
+
+/** The port publisher `i` connects to. */
+function publishPort(job: Job, i: number): number {
+  const ports = job.publishPorts ?? [job.port];
+  return ports[i % ports.length];
+}
+
+/** Lets the subscriptions reach the other nodes of a cluster before anything is published. */
+async function settle(run: Run, job: Job): Promise<void> {
+  if ((job.settleMs ?? 0) > 0) await run.sleep(job.settleMs!);
+}
+
 function sum(clients: Client[], type: number): number {
   let total = 0;
   for (const client of clients) total += client.scanner.counts[type];
@@ -492,12 +511,13 @@ async function throughput(run: Run, job: Job, shape: Throughput): Promise<LoadRe
   const userProperty = shape.userProperty ?? null;
   const subscribers = Array.from(
     { length: fanout ? FANOUT_SUBSCRIBERS : 1 },
-    (_, i) => new Client(run, job.subscribePort ?? job.port, `bench-sub-${i}`, { version }),
+    (_, i) => new Client(run, subscribePort(job, i), `bench-sub-${i}`, { version }),
   );
   await Promise.all(subscribers.map((s) => s.subscribe(fanout ? "bench/fanout" : "bench/#", 0)));
+  await settle(run, job);
   const publishers = Array.from(
     { length: PUBLISHERS },
-    (_, i) => new Client(run, job.port, `bench-pub-${i}`, { version }),
+    (_, i) => new Client(run, publishPort(job, i), `bench-pub-${i}`, { version }),
   );
   await connectAll(publishers);
   const body = payload(job.payloadBytes);
@@ -636,7 +656,8 @@ async function qos1Publishers(
   const body = payload(job.payloadBytes);
   const publishers = Array.from(
     { length: PUBLISHERS },
-    (_, i) => new Qos1Publisher(run, job.port, `${prefix}-${i}`, topic(i), body, version),
+    (_, i) =>
+      new Qos1Publisher(run, publishPort(job, i), `${prefix}-${i}`, topic(i), body, version),
   );
   await connectAll(publishers.map((p) => p.client));
   let inFlightLimit = QOS1_IN_FLIGHT;
@@ -696,13 +717,14 @@ async function qos1(run: Run, job: Job, shape: Qos1Shape): Promise<LoadResult> {
     (_, i) =>
       ackingSubscriber(
         run,
-        job.subscribePort ?? job.port,
+        subscribePort(job, i),
         `bench-sub-${i}`,
         version,
         shape.persistent,
       ),
   );
   await Promise.all(subscribers.map((s) => s.subscribe(fanout ? "bench/fanout" : "bench/#", 1)));
+  await settle(run, job);
   const { publishers, inFlightLimit } = await qos1Publishers(
     run,
     job,
@@ -1313,6 +1335,9 @@ const SCENARIOS: Record<ScenarioId, (run: Run, job: Job) => Promise<LoadResult>>
   shared: (run, job) => shared(run, job, 4),
   shared5: (run, job) => shared(run, job, 5),
   latency: (run, job) => latency(run, job, false),
+  cfanin: (run, job) => throughput(run, job, { fanout: false, version: 4 }),
+  cfanout: (run, job) => throughput(run, job, { fanout: true, version: 4 }),
+  cqos1: (run, job) => qos1(run, job, { version: 4, subscribers: 1, persistent: false }),
   idle,
   idle50k,
   connrate,
@@ -1354,7 +1379,8 @@ setTimeout(
 try {
   const result = await SCENARIOS[job.scenario](run, job);
   try {
-    result.brokerPeakRssKb = statusKb(job.brokerPid, "VmHWM");
+    result.brokerPeakRssKb = [job.brokerPid, ...job.peerPids ?? []]
+      .reduce((total, pid) => total + statusKb(pid, "VmHWM"), 0);
   } catch {
     // The broker may have died right after the window; the result stands, without a peak.
   }

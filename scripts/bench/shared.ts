@@ -30,13 +30,24 @@ export const SCENARIO_IDS = [
   "latencyp",
   "qos1d",
   "idle50k",
+  "cfanin",
+  "cfanout",
+  "cqos1",
 ] as const;
 
 /** One scenario's id. */
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
-/** The scenarios a run without `--scenarios` leaves out: too long for the 5-minute budget. */
-export const OPT_IN_SCENARIOS: ReadonlySet<ScenarioId> = new Set(["idle50k"]);
+/**
+ * The scenarios a run without `--scenarios` leaves out: too long for the run's budget (idle50k,
+ * and the cluster ones, which start three nodes and a Redis each).
+ */
+export const OPT_IN_SCENARIOS: ReadonlySet<ScenarioId> = new Set([
+  "idle50k",
+  "cfanin",
+  "cfanout",
+  "cqos1",
+]);
 
 /** The scenarios in which both brokers keep their default bounds (in flight, queued). */
 export const DEFAULT_BOUNDS_SCENARIOS: ReadonlySet<ScenarioId> = new Set(["qos1d"]);
@@ -82,12 +93,24 @@ export interface Job {
   scenario: ScenarioId;
   port: number;
   /**
-   * Where the subscribers connect when it is not `port`: the remote end of a bridge, or another
-   * node of a cluster.
+   * Where the subscribers connect when it is not `port`, subscriber i to the i-th modulo their
+   * number: the remote end of a bridge, or other nodes of a cluster.
    */
-  subscribePort?: number;
+  subscribePorts?: number[];
+  /** Where the publishers connect when it is not `port`, publisher i to the i-th modulo their number. */
+  publishPorts?: number[];
   /** The broker's process id, whose CPU time and RSS are read from /proc. */
   brokerPid: number;
+  /**
+   * The other processes of a cluster (its other nodes and redis-server): their CPU time and peak
+   * RSS count with the broker's.
+   */
+  peerPids?: number[];
+  /**
+   * How long subscribers' filters take to reach the other nodes of a cluster, in ms: the
+   * publishers start this long after the subscriptions were granted.
+   */
+  settleMs?: number;
   warmupMs: number;
   windowMs: number;
   /** How long QoS 1 waits after publishers stop for deliveries to catch up with acknowledgements. */

@@ -63,6 +63,46 @@ describe("cluster routing", { skip: redisSkip }, () => {
     }
   });
 
+  test("a QoS 1 flood of several publishers crosses nodes over many batches: each message once, each publisher's in order", async () => {
+    // The subscriber's node keeps its defaults, 20 in flight: most messages wait in its queue.
+    const a = await startNode(redis, "flood-a");
+    const b = await startNode(redis, "flood-b");
+    const sub = await connect(b.url, { clientId: "flood-sub" });
+    const pubs = await Promise.all(
+      [0, 1, 2].map((p) => connect(a.url, { clientId: `flood-pub-${p}` })),
+    );
+    // Fewer than the default max-queued-messages (1,000) in all, or the queue would drop some.
+    const each = 300;
+    try {
+      await sub.subscribeAsync("flood/#", { qos: 1 });
+      await propagated(pubs[0], sub);
+      // Not awaited one by one: many messages per read of the network, so many batches.
+      await Promise.all(
+        pubs.flatMap((pub, p) =>
+          Array.from(
+            { length: each },
+            (_, i) => pub.publishAsync(`flood/${p}`, String(i), { qos: 1 }),
+          )
+        ),
+      );
+      const got = () => collect(sub).filter((m) => m.topic.startsWith("flood/"));
+      await eventually(() => got().length >= 3 * each, 20_000, `${3 * each} messages`);
+      assert.equal(got().length, 3 * each, "each message once");
+      for (let p = 0; p < 3; p++) {
+        const ofPub = got().filter((m) => m.topic === `flood/${p}`).map((m) => Number(m.payload));
+        assert.deepEqual(
+          ofPub,
+          Array.from({ length: each }, (_, i) => i),
+          `publisher ${p} in order`,
+        );
+      }
+    } finally {
+      for (const client of [sub, ...pubs]) client.end(true);
+      await a.broker.close();
+      await b.broker.close();
+    }
+  });
+
   test("a PUBACK is sent once Redis has the message for the other node", async () => {
     const a = await startNode(redis, "ack-a");
     const b = await startNode(redis, "ack-b");
