@@ -120,7 +120,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { cpus, loadavg, release, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -140,6 +140,7 @@ import {
   type ScenarioId,
 } from "./bench/shared.ts";
 import { fileSystemType } from "./bench/procfs.ts";
+import { freePort } from "./bench/ports.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const RESULTS_DIR = join(ROOT, "bench", "results");
@@ -988,18 +989,6 @@ function makePasswordFiles(): PasswordFiles {
   chmodSync(dir, 0o755);
   if (mosquittoPasswd !== null) chmodSync(files.mosquitto, 0o644);
   return files;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A child process with the tail of its output kept for the report. */
