@@ -18,11 +18,7 @@ import { encodeAck5 } from "../protocol/encode5.ts";
 import { type AckPacket, PacketType, type PublishPacket, type QoS } from "../protocol/packets.ts";
 import { topicMatches } from "../protocol/topic.ts";
 import type { Logger } from "../log.ts";
-import {
-  BRIDGE_SESSION_PREFIX,
-  type BridgeSeam,
-  type HeldDelivery,
-} from "../broker/bridge_seam.ts";
+import { BRIDGE_SESSION_PREFIX, type BridgeSeam, type HeldBridge } from "../broker/bridge_seam.ts";
 import { RoutedMessage } from "../broker/message.ts";
 import { type Room, ROOM_NOW, type Subscriber } from "../broker/subscriptions.ts";
 import { Echoes, payloadKey } from "./echoes.ts";
@@ -121,12 +117,12 @@ export class Bridge {
     reconnects: 0,
   };
 
-  /** @param held this bridge's queue of a previous run, as the store gave it back at start */
+  /** @param held this bridge's state of a previous run, as the store gave it back at start */
   constructor(
     readonly config: ResolvedBridge,
     readonly broker: BridgeSeam,
     readonly logger: Logger,
-    held?: readonly HeldDelivery[],
+    held?: HeldBridge,
   ) {
     this.#backoff = config.reconnectMinMs;
     this.#echoes = new Echoes(Math.max(config.maxQueuedMessages, WINDOW) + WINDOW);
@@ -136,7 +132,8 @@ export class Bridge {
       storeMessage: (m) => broker.storeMessage(m),
     });
     if (held) {
-      this.#outbox.restore(held, (local, qos, retain) => {
+      for (const id of held.awaitingRelease) this.#awaitingRelease.add(id);
+      this.#outbox.restore(held.deliveries, (local, qos, retain) => {
         const topic = config.topics.find((t) =>
           t.direction !== "in" && topicMatches(localFilter(t), local.topic)
         );
@@ -312,7 +309,7 @@ export class Bridge {
     const id = packet.packetId;
     const code = packet.reasonCode ?? 0;
     if (packet.type === PacketType.PUBREL) {
-      this.#awaitingRelease.delete(id);
+      if (this.#awaitingRelease.delete(id)) this.#recordRelease(id, false);
       link.send(this.#encodeAck(PacketType.PUBCOMP, id), true);
       return;
     }
@@ -373,8 +370,21 @@ export class Bridge {
     if (packet.qos === 1) link.send(this.#encodeAck(PacketType.PUBACK, id), true);
     else if (packet.qos === 2) {
       this.#awaitingRelease.add(id);
+      this.#recordRelease(id, true);
       link.send(this.#encodeAck(PacketType.PUBREC, id), true);
     }
+  }
+
+  /**
+   * Writes the QoS 2 receive state through, as a session's: kept across a restart, a PUBLISH the
+   * remote sends again after a crash (it had our PUBREC) is not routed twice.
+   */
+  #recordRelease(id: number, awaiting: boolean): void {
+    const store = this.broker.store;
+    if (!store.durable) return;
+    const clientId = BRIDGE_SESSION_PREFIX + this.config.name;
+    if (awaiting) store.receiveAdded(clientId, id);
+    else store.receiveRemoved(clientId, id);
   }
 
   #route(packet: PublishPacket): void {
@@ -430,6 +440,7 @@ export class Bridge {
         );
       }
     } else {
+      for (const id of this.#awaitingRelease) this.#recordRelease(id, false);
       this.#awaitingRelease.clear();
       // A released one reached the remote; the rest go round again.
       for (const item of inflight) {

@@ -5,11 +5,7 @@
  */
 import type { ResolvedBridge } from "../config/types.ts";
 import type { Logger } from "../log.ts";
-import {
-  BRIDGE_SESSION_PREFIX,
-  type BridgeSeam,
-  type HeldDelivery,
-} from "../broker/bridge_seam.ts";
+import { BRIDGE_SESSION_PREFIX, type BridgeSeam, type HeldBridge } from "../broker/bridge_seam.ts";
 import { RoutedMessage } from "../broker/message.ts";
 import { Bridge, type BridgeFigures } from "./bridge.ts";
 
@@ -43,7 +39,7 @@ export function startBridges(
   broker: BridgeSeam,
   logger: Logger,
   sysIntervalMs: number,
-  held?: Map<string, HeldDelivery[]>,
+  held?: Map<string, HeldBridge>,
 ): Bridges {
   const bridges = configs.map((c) => {
     const clientId = BRIDGE_SESSION_PREFIX + c.name;

@@ -22,6 +22,14 @@ export interface HeldDelivery {
   message: RoutedMessage;
 }
 
+/** What the store held for one bridge at start, as `BrokerCore.restore` hands it back. */
+export interface HeldBridge {
+  /** Its queue, queued and in flight, in order. */
+  deliveries: HeldDelivery[];
+  /** QoS 2 packet identifiers the remote sent and had not released. */
+  awaitingRelease: number[];
+}
+
 /** The part of `BrokerCore` a bridge uses. */
 export interface BridgeSeam {
   /** Adds a subscriber; it gets the matching retained messages at once. Returns the remover. */

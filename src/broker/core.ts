@@ -23,7 +23,7 @@ import { Client } from "./client.ts";
 import { refuseWithConnack } from "./refuse.ts";
 import type { BrokerContext, BrokerHooks, Refusal } from "./context.ts";
 import type { ClusterBus, ClusterSeam, ShareKey } from "./cluster_seam.ts";
-import { BRIDGE_SESSION_PREFIX, type HeldDelivery } from "./bridge_seam.ts";
+import { BRIDGE_SESSION_PREFIX, type HeldBridge } from "./bridge_seam.ts";
 import { EventHub } from "./events.ts";
 import { ExpiryQueue } from "./expiry.ts";
 import { RoutedMessage } from "./message.ts";
@@ -411,10 +411,10 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
    * their subscriptions, queues, messages in flight (sent again with DUP when their client is
    * back) and QoS 2 receive state, and the deadlines of sessions and wills, which count the time
    * the broker was down. A session connected when the broker stopped lost its connection then:
-   * its expiry and will delay start now. Returns the queues of bridges (`$bridge/<name>`, which
-   * have no session), by client id, for the bridges to take back.
+   * its expiry and will delay start now. Returns what bridges (`$bridge/<name>`, which have no
+   * session) held, by client id, for the bridges to take back.
    */
-  restore(state: StoredState): Map<string, HeldDelivery[]> {
+  restore(state: StoredState): Map<string, HeldBridge> {
     const now = Date.now();
     const store = this.store;
     const messages = new Map<number, RoutedMessage>();
@@ -474,22 +474,24 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     let deliveries = 0;
     let owner = "";
     let session: Session | undefined;
-    const bridges = new Map<string, HeldDelivery[]>();
-    let bridge: HeldDelivery[] | undefined;
+    const bridges = new Map<string, HeldBridge>();
+    const heldBy = (clientId: string): HeldBridge | undefined => {
+      if (!clientId.startsWith(BRIDGE_SESSION_PREFIX)) return undefined;
+      let held = bridges.get(clientId);
+      if (!held) bridges.set(clientId, held = { deliveries: [], awaitingRelease: [] });
+      return held;
+    };
+    let bridge: HeldBridge | undefined;
     for (const d of state.deliveries) {
       deliveries++;
       if (d.clientId !== owner) {
         owner = d.clientId;
         session = this.#sessions.get(owner);
-        bridge = undefined;
-        if (!session && owner.startsWith(BRIDGE_SESSION_PREFIX)) {
-          bridge = [];
-          bridges.set(owner, bridge);
-        }
+        bridge = session ? undefined : heldBy(owner);
       }
       const message = messages.get(d.messageId);
       if (!message) continue;
-      if (bridge) bridge.push({ delivery: d, message });
+      if (bridge) bridge.deliveries.push({ delivery: d, message });
       if (!session) continue;
       session.restoreDelivery({
         message,
@@ -503,7 +505,9 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       });
     }
     for (const { clientId, packetId } of state.awaitingRelease) {
-      this.#sessions.get(clientId)?.awaitingRelease.add(packetId);
+      const session = this.#sessions.get(clientId);
+      if (session) session.awaitingRelease.add(packetId);
+      else heldBy(clientId)?.awaitingRelease.push(packetId);
     }
     // Published once every session is back, so that every subscriber gets them.
     for (const [info, will] of ended) this.#publishWill(info, will);

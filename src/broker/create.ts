@@ -17,7 +17,7 @@ import { BrokerCore } from "./core.ts";
 import { AdminServer } from "../admin/server.ts";
 import { openSqliteStore } from "../store/sqlite/sqlite.ts";
 import { type Cluster, startCluster } from "../cluster/cluster.ts";
-import type { HeldDelivery } from "./bridge_seam.ts";
+import type { HeldBridge } from "./bridge_seam.ts";
 
 /** Options that are not part of the configuration schema. */
 export interface CreateBrokerOptions {
@@ -59,7 +59,7 @@ export async function createBroker(
   const core = new BrokerCore(resolved, logger, store);
   const broker = new Broker(core);
   let cluster: Cluster | undefined;
-  let held: Map<string, HeldDelivery[]> | undefined;
+  let held: Map<string, HeldBridge> | undefined;
   try {
     core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
       broker_sys: () => brokerSys(broker),
@@ -142,14 +142,15 @@ export async function createBroker(
     resolved.sysIntervalMs,
     held,
   );
-  for (const [clientId, queue] of held ?? []) {
+  for (const [clientId, { deliveries, awaitingRelease }] of held ?? []) {
     core.logger.warn(
-      `persistence: ${queue.length} queued messages of ${clientId}, a bridge no longer ` +
+      `persistence: ${deliveries.length} queued messages of ${clientId}, a bridge no longer ` +
         "configured, dropped",
     );
-    for (const { delivery } of queue) {
+    for (const { delivery } of deliveries) {
       core.store.deliveryRemoved(clientId, delivery.seq, delivery.messageId);
     }
+    for (const packetId of awaitingRelease) core.store.receiveRemoved(clientId, packetId);
   }
   running.bridges = started;
   core.onClose(() => started.stop());

@@ -13,6 +13,8 @@ import {
   startCliListening,
 } from "../helpers/broker.ts";
 import { openSqliteStore } from "../../src/store/sqlite/sqlite.ts";
+import { PacketFramer } from "../../src/protocol/framer.ts";
+import net from "node:net";
 import { brokerOn, counts, freePort, record } from "./helpers.ts";
 
 const WAIT = 30000;
@@ -146,3 +148,105 @@ function summarize(path: string) {
     store.close();
   }
 }
+
+/**
+ * A remote that speaks just enough 3.1.1 to a bridge: CONNACK with its session present, SUBACK,
+ * and the packets a test sends it; it records the types of the packets the bridge sends.
+ */
+class ScriptedRemote {
+  readonly #server: net.Server;
+  readonly types: number[] = [];
+  socket: net.Socket | undefined;
+  port = 0;
+
+  constructor() {
+    this.#server = net.createServer((socket) => {
+      this.socket = socket;
+      socket.on("error", () => {});
+      const framer = new PacketFramer(1 << 20);
+      socket.on("data", (chunk) => {
+        framer.push(chunk);
+        for (let frame = framer.next(); frame; frame = framer.next()) {
+          const type = frame[0] >> 4;
+          this.types.push(type);
+          if (type === 1) socket.write(Uint8Array.of(0x20, 2, 1, 0));
+          if (type === 8) socket.write(Uint8Array.of(0x90, 3, frame[2], frame[3], 2));
+          if (type === 12) socket.write(Uint8Array.of(0xd0, 0));
+        }
+      });
+    });
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.listen(0, "127.0.0.1", resolve));
+    this.port = (this.#server.address() as net.AddressInfo).port;
+  }
+
+  /** A QoS 2 PUBLISH of `payload` on `c/x` under packet identifier 7. */
+  publish(payload: string, dup: boolean): void {
+    const body = [
+      0,
+      3,
+      ...new TextEncoder().encode("c/x"),
+      0,
+      7,
+      ...new TextEncoder().encode(payload),
+    ];
+    this.socket!.write(Uint8Array.of(0x34 | (dup ? 0x08 : 0), body.length, ...body));
+  }
+
+  release(): void {
+    this.socket!.write(Uint8Array.of(0x62, 2, 0, 7));
+  }
+
+  async close(): Promise<void> {
+    this.socket?.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+test("a QoS 2 message from the remote PUBREC'd before a restart is not routed again when the remote sends it again", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bridge-receive-"));
+  const remote = new ScriptedRemote();
+  await remote.listen();
+  const config = {
+    persistence: { path: join(dir, "broker.db") },
+    bridges: {
+      up: {
+        address: `mqtt://127.0.0.1:${remote.port}`,
+        protocol: 4 as const,
+        "clean-start": false,
+        topics: [{ pattern: "c/#", direction: "in" as const, qos: 2 as const }],
+        reconnect: { min: 0.05, max: 0.2 },
+      },
+    },
+  };
+  try {
+    const first = await startBroker(config);
+    const before = record(first.broker, "c/#");
+    // With its remote session present the bridge does not subscribe again: CONNECT is enough.
+    await eventually(() => remote.types.includes(1), WAIT, "the bridge's CONNECT");
+    remote.publish("once", false);
+    await eventually(() => remote.types.includes(5), WAIT, "PUBREC");
+    assert.deepEqual(before.map((m) => m.payload), ["once"]);
+    // The remote missed that PUBREC: after the restart it sends the PUBLISH again.
+    await first.broker.close();
+    remote.types.length = 0;
+
+    const second = await startBroker(config);
+    const after = record(second.broker, "c/#");
+    try {
+      await eventually(() => remote.types.includes(1), WAIT, "the bridge's CONNECT again");
+      remote.publish("once", true);
+      await eventually(() => remote.types.includes(5), WAIT, "PUBREC again");
+      remote.release();
+      await eventually(() => remote.types.includes(7), WAIT, "PUBCOMP");
+      assert.deepEqual(after, []);
+    } finally {
+      await second.broker.close();
+    }
+  } finally {
+    await remote.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
