@@ -51,23 +51,63 @@ const SQL = {
   saveWill: "INSERT OR REPLACE INTO wills VALUES (?, ?, ?, ?, ?, ?, ?)",
   saveSubscription: "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
   removeSubscription: "DELETE FROM subscriptions WHERE client_id = ? AND filter = ?",
-  saveMessage: "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
-  addDelivery: "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
   sendDelivery: "UPDATE deliveries SET seq = ?, packet_id = ? WHERE client_id = ? AND seq = ?",
   releaseDelivery: "UPDATE deliveries SET seq = ?, released = 1 WHERE client_id = ? AND seq = ?",
   removeDelivery: "DELETE FROM deliveries WHERE client_id = ? AND seq = ?",
-  retainedOf: "SELECT message_id FROM retained WHERE topic = ?",
   setRetained: "INSERT OR REPLACE INTO retained VALUES (?, ?)",
   clearRetained: "DELETE FROM retained WHERE topic = ?",
   addReceive: "INSERT OR IGNORE INTO receiving VALUES (?, ?)",
   removeReceive: "DELETE FROM receiving WHERE client_id = ? AND packet_id = ?",
-  // A message goes once neither a delivery nor a retained topic refers to it.
-  collect: `DELETE FROM messages WHERE id = ?1
-    AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?1)
-    AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = ?1)`,
+  removeMessage: "DELETE FROM messages WHERE id = ?",
 } as const;
 
 type Statements = { [K in keyof typeof SQL]: StatementSync };
+
+/** Rows per multi-row INSERT: one call binding many rows costs less per row than a call each. */
+const BULK_ROWS = 32;
+
+/** An INSERT of {@link BULK_ROWS} rows at a time, and of one row at a time for the rest. */
+class BulkInsert {
+  readonly #many: StatementSync;
+  readonly #one: StatementSync;
+  readonly #columns: number;
+  readonly #values: SQLInputValue[];
+  #length = 0;
+
+  /** `head` is the statement up to `VALUES`; each row has `columns` values. */
+  constructor(db: DatabaseSync, head: string, columns: number) {
+    const row = `(${Array(columns).fill("?").join(", ")})`;
+    this.#many = db.prepare(`${head} VALUES ${Array(BULK_ROWS).fill(row).join(", ")}`);
+    this.#one = db.prepare(`${head} VALUES ${row}`);
+    this.#columns = columns;
+    this.#values = Array(columns * BULK_ROWS).fill(null);
+  }
+
+  /** Forgets rows added and not written (by a commit that failed). */
+  start(): void {
+    this.#length = 0;
+  }
+
+  add(...row: SQLInputValue[]): void {
+    const values = this.#values;
+    let n = this.#length;
+    for (let i = 0; i < row.length; i++) values[n++] = row[i];
+    if (n === values.length) {
+      this.#many.run(...values);
+      n = 0;
+    }
+    this.#length = n;
+  }
+
+  /** Writes the rows left. */
+  flush(): void {
+    const values = this.#values;
+    for (let i = 0; i < this.#length; i += this.#columns) {
+      this.#one.run(...values.slice(i, i + this.#columns));
+    }
+    this.#length = 0;
+  }
+}
 
 /**
  * Rows read per statement at load: enough to make the call's cost small per row, few enough that
@@ -319,14 +359,56 @@ function damaged(file: string, error: unknown): StoreError {
   );
 }
 
+/** A delivery first recorded in the pending batch, as the batch's later records left it. */
+interface FreshDelivery {
+  clientId: string;
+  seq: number;
+  messageId: number;
+  qos: number;
+  retain: number;
+  packetId: number;
+  released: number;
+  ids: string | null;
+  share: string | null;
+}
+
+/** Kinds of change to a delivery already in the file, in {@link SqliteStore}'s change list. */
+const SENT = 0;
+const RELEASED = 1;
+const REMOVED = 2;
+
+/** Values per change: kind, client id, old seq, seq, packet id. */
+const CHANGE = 5;
+
 class SqliteStore implements Store {
   readonly durable = true;
   readonly #db: DatabaseSync;
   readonly #file: string;
   readonly #s: Statements;
-  #batch: (() => void)[] = [];
-  /** Messages that may have lost their last reference in this batch. */
-  #orphans = new Set<number>();
+  readonly #insertDeliveries: BulkInsert;
+  readonly #insertMessages: BulkInsert;
+  /** Records other than deliveries and messages, in order, as steps of the commit. */
+  #steps: (() => void)[] = [];
+  /**
+   * Deliveries recorded in this batch, by session and seq: one sent, released or removed in the
+   * same batch changes or leaves this instead of adding a statement.
+   */
+  #fresh = new Map<string, Map<number, FreshDelivery>>();
+  /** Changes to deliveries already in the file, {@link CHANGE} values each, in order. */
+  #changes: (string | number)[] = [];
+  /** Messages recorded in this batch: written only if something refers to them at the commit. */
+  #newMessages = new Map<number, StoredMessage>();
+  /**
+   * References to each message from deliveries and retained topics (in the file or pending), so
+   * that a message row goes exactly when its last reference does, without a query for it.
+   */
+  #refs = new Map<number, number>();
+  /** Messages that lost their last reference in this batch. */
+  #unreferenced = new Set<number>();
+  /** The message each retained topic refers to. */
+  #retained = new Map<string, number>();
+  /** References dropped by the sessions ended in the commit under way (read from the file). */
+  #endedRefs: number[] = [];
   #commits = 0;
   #failedCommits = 0;
   #pendingRecords = 0;
@@ -343,10 +425,16 @@ class SqliteStore implements Store {
     const s = {} as Record<string, StatementSync>;
     for (const [name, sql] of Object.entries(SQL)) s[name] = db.prepare(sql);
     this.#s = s as Statements;
+    this.#insertDeliveries = new BulkInsert(db, "INSERT OR REPLACE INTO deliveries", 9);
+    this.#insertMessages = new BulkInsert(db, "INSERT OR IGNORE INTO messages", 7);
   }
 
   get pending(): boolean {
-    return this.#batch.length > 0;
+    return this.#pendingRecords > 0;
+  }
+
+  #note(): void {
+    if (this.#pendingRecords++ === 0) this.onPending?.();
   }
 
   #run(statement: StatementSync, ...params: SQLInputValue[]): void {
@@ -354,8 +442,24 @@ class SqliteStore implements Store {
   }
 
   #add(step: () => void): void {
-    this.#pendingRecords++;
-    if (this.#batch.push(step) === 1) this.onPending?.();
+    this.#steps.push(step);
+    this.#note();
+  }
+
+  #ref(id: number): void {
+    this.#refs.set(id, (this.#refs.get(id) ?? 0) + 1);
+  }
+
+  /** Drops a reference; false for a message never counted, which is kept rather than lost. */
+  #unref(id: number): boolean {
+    const n = this.#refs.get(id);
+    if (n === undefined) return false;
+    if (n > 1) this.#refs.set(id, n - 1);
+    else {
+      this.#refs.delete(id);
+      this.#unreferenced.add(id);
+    }
+    return true;
   }
 
   sessionSaved(session: StoredSession): void {
@@ -371,9 +475,18 @@ class SqliteStore implements Store {
   }
 
   sessionEnded(clientId: string): void {
+    const fresh = this.#fresh.get(clientId);
+    if (fresh) {
+      for (const d of fresh.values()) this.#unref(d.messageId);
+      this.#fresh.delete(clientId);
+    }
     const s = this.#s;
+    // Runs after the batch's changes to deliveries in the file, before its new deliveries.
     this.#add(() => {
-      for (const row of s.sessionMessages.all(clientId)) this.#orphans.add(num(row.message_id));
+      for (const row of s.sessionMessages.all(clientId)) {
+        const id = num(row.message_id);
+        if (this.#unref(id)) this.#endedRefs.push(id);
+      }
       s.endDeliveries.run(clientId);
       s.endSubscriptions.run(clientId);
       s.endWill.run(clientId);
@@ -418,63 +531,81 @@ class SqliteStore implements Store {
   }
 
   messageStored(m: StoredMessage): void {
-    this.#run(
-      this.#s.saveMessage,
-      m.id,
-      m.topic,
-      m.payload,
-      m.qos,
-      bool(m.retain),
-      propertiesToJson(m.properties),
-      m.expiresAt,
-    );
-    // Stored for a reference that may be gone by the commit.
-    this.#orphans.add(m.id);
+    this.#newMessages.set(m.id, m);
+    this.#note();
   }
 
   deliveryAdded(d: StoredDelivery): void {
-    this.#run(
-      this.#s.addDelivery,
-      d.clientId,
-      d.seq,
-      d.messageId,
-      d.qos,
-      bool(d.retain),
-      d.packetId,
-      bool(d.released),
-      d.ids ? JSON.stringify(d.ids) : null,
-      d.share ?? null,
-    );
+    this.#ref(d.messageId);
+    let fresh = this.#fresh.get(d.clientId);
+    if (fresh === undefined) this.#fresh.set(d.clientId, fresh = new Map());
+    const replaced = fresh.get(d.seq);
+    if (replaced) this.#unref(replaced.messageId);
+    fresh.set(d.seq, {
+      clientId: d.clientId,
+      seq: d.seq,
+      messageId: d.messageId,
+      qos: d.qos,
+      retain: bool(d.retain),
+      packetId: d.packetId,
+      released: bool(d.released),
+      ids: d.ids ? JSON.stringify(d.ids) : null,
+      share: d.share ?? null,
+    });
+    this.#note();
+  }
+
+  /** The delivery at `seq` if it was recorded in this batch, taken out of its place. */
+  #takeFresh(clientId: string, seq: number): FreshDelivery | undefined {
+    const fresh = this.#fresh.get(clientId);
+    const d = fresh?.get(seq);
+    if (d) fresh!.delete(seq);
+    return d;
+  }
+
+  #moved(d: FreshDelivery): void {
+    this.#fresh.get(d.clientId)!.set(d.seq, d);
   }
 
   deliverySent(clientId: string, oldSeq: number, seq: number, packetId: number): void {
-    this.#run(this.#s.sendDelivery, seq, packetId, clientId, oldSeq);
+    const d = this.#takeFresh(clientId, oldSeq);
+    if (d) {
+      d.seq = seq;
+      d.packetId = packetId;
+      this.#moved(d);
+    } else this.#changes.push(SENT, clientId, oldSeq, seq, packetId);
+    this.#note();
   }
 
   deliveryReleased(clientId: string, oldSeq: number, seq: number): void {
-    this.#run(this.#s.releaseDelivery, seq, clientId, oldSeq);
+    const d = this.#takeFresh(clientId, oldSeq);
+    if (d) {
+      d.seq = seq;
+      d.released = 1;
+      this.#moved(d);
+    } else this.#changes.push(RELEASED, clientId, oldSeq, seq, 0);
+    this.#note();
   }
 
   deliveryRemoved(clientId: string, seq: number, messageId: number): void {
-    this.#run(this.#s.removeDelivery, clientId, seq);
-    this.#orphans.add(messageId);
+    if (!this.#takeFresh(clientId, seq)) this.#changes.push(REMOVED, clientId, seq, 0, 0);
+    this.#unref(messageId);
+    this.#note();
   }
 
   retainedSet(topic: string, messageId: number): void {
-    this.#retainedOld(topic);
+    this.#ref(messageId);
+    const old = this.#retained.get(topic);
+    if (old !== undefined) this.#unref(old);
+    this.#retained.set(topic, messageId);
     this.#run(this.#s.setRetained, topic, messageId);
   }
 
   retainedCleared(topic: string): void {
-    this.#retainedOld(topic);
+    const old = this.#retained.get(topic);
+    if (old !== undefined) this.#unref(old);
+    this.#retained.delete(topic);
     this.#run(this.#s.clearRetained, topic);
-  }
-
-  #retainedOld(topic: string): void {
-    this.#add(() => {
-      const row = this.#s.retainedOf.get(topic);
-      if (row) this.#orphans.add(num(row.message_id));
-    });
   }
 
   receiveAdded(clientId: string, packetId: number): void {
@@ -490,15 +621,15 @@ class SqliteStore implements Store {
    * kept, so that the next commit tries it again; the error names the file and the fix.
    */
   commit(): void {
-    if (this.#batch.length === 0) return;
+    if (this.#pendingRecords === 0) return;
     const started = performance.now();
     const db = this.#db;
+    this.#endedRefs = [];
     try {
       this.#checkFile();
       db.exec("BEGIN");
       try {
-        for (const step of this.#batch) step();
-        for (const id of this.#orphans) this.#s.collect.run(id);
+        this.#write();
         db.exec("COMMIT");
       } catch (error) {
         // SQLite may have rolled back already (a full disk does): then there is nothing to undo.
@@ -508,12 +639,17 @@ class SqliteStore implements Store {
         throw error;
       }
     } catch (error) {
+      // The retry reads the ended sessions' references from the file again.
+      for (const id of this.#endedRefs) this.#ref(id);
       this.#failedCommits++;
       throw commitError(this.#file, error);
     }
     this.#pendingRecords = 0;
-    this.#batch = [];
-    this.#orphans.clear();
+    this.#steps = [];
+    this.#fresh.clear();
+    this.#changes = [];
+    this.#newMessages.clear();
+    this.#unreferenced.clear();
     const took = performance.now() - started;
     this.#lastCommitMs = took;
     this.#commitMsTotal += took;
@@ -522,6 +658,69 @@ class SqliteStore implements Store {
       try {
         this.vacuum();
       } catch { /* retried after the next VACUUM_EVERY commits */ }
+    }
+  }
+
+  /**
+   * The batch's statements. Changes to deliveries in the file come first: a session ended later
+   * in the batch deletes what they leave, and a session's own records cannot follow its end
+   * (a new session of the same client id starts with deliveries of this batch, written last).
+   */
+  #write(): void {
+    const s = this.#s;
+    const changes = this.#changes;
+    for (let i = 0; i < changes.length; i += CHANGE) {
+      const clientId = changes[i + 1] as string;
+      const oldSeq = changes[i + 2] as number;
+      switch (changes[i]) {
+        case SENT:
+          s.sendDelivery.run(changes[i + 3], changes[i + 4], clientId, oldSeq);
+          break;
+        case RELEASED:
+          s.releaseDelivery.run(changes[i + 3], clientId, oldSeq);
+          break;
+        default:
+          s.removeDelivery.run(clientId, oldSeq);
+      }
+    }
+    for (const step of this.#steps) step();
+    const deliveries = this.#insertDeliveries;
+    deliveries.start();
+    for (const fresh of this.#fresh.values()) {
+      for (const d of fresh.values()) {
+        deliveries.add(
+          d.clientId,
+          d.seq,
+          d.messageId,
+          d.qos,
+          d.retain,
+          d.packetId,
+          d.released,
+          d.ids,
+          d.share,
+        );
+      }
+    }
+    deliveries.flush();
+    const refs = this.#refs;
+    const messages = this.#insertMessages;
+    messages.start();
+    for (const m of this.#newMessages.values()) {
+      // Stored and dropped by every holder within the batch: never written.
+      if (!refs.has(m.id)) continue;
+      messages.add(
+        m.id,
+        m.topic,
+        m.payload,
+        m.qos,
+        bool(m.retain),
+        propertiesToJson(m.properties),
+        m.expiresAt,
+      );
+    }
+    messages.flush();
+    for (const id of this.#unreferenced) {
+      if (!refs.has(id) && !this.#newMessages.has(id)) s.removeMessage.run(id);
     }
   }
 
@@ -591,24 +790,29 @@ class SqliteStore implements Store {
         properties: propertiesFromJson(r[4]),
         expiresAt: num(r[5]),
       })),
-      deliveries: paged(db, "deliveries", DELIVERY_COLUMNS, 2, (r) => ({
-        clientId: String(r[0]),
-        seq: num(r[1]),
-        messageId: num(r[2]),
-        qos: (num(r[3]) & 3) as 1 | 2,
-        retain: (num(r[3]) & 4) !== 0,
-        packetId: num(r[4]),
-        released: (num(r[3]) & 8) !== 0,
-        ids: typeof r[5] === "string" ? JSON.parse(r[5]) : undefined,
-        share: r[6] === null ? undefined : String(r[6]),
-      })),
-      retained: paged(
-        db,
-        "retained",
-        "topic, message_id",
-        1,
-        (r): [string, number] => [String(r[0]), num(r[1])],
-      ),
+      // Each row read counts as a reference to its message.
+      deliveries: paged(db, "deliveries", DELIVERY_COLUMNS, 2, (r) => {
+        const messageId = num(r[2]);
+        this.#ref(messageId);
+        return {
+          clientId: String(r[0]),
+          seq: num(r[1]),
+          messageId,
+          qos: (num(r[3]) & 3) as 1 | 2,
+          retain: (num(r[3]) & 4) !== 0,
+          packetId: num(r[4]),
+          released: (num(r[3]) & 8) !== 0,
+          ids: typeof r[5] === "string" ? JSON.parse(r[5]) : undefined,
+          share: r[6] === null ? undefined : String(r[6]),
+        };
+      }),
+      retained: paged(db, "retained", "topic, message_id", 1, (r): [string, number] => {
+        const topic = String(r[0]);
+        const messageId = num(r[1]);
+        this.#retained.set(topic, messageId);
+        this.#ref(messageId);
+        return [topic, messageId];
+      }),
       awaitingRelease: paged(
         db,
         "receiving",
