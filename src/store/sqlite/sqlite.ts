@@ -51,14 +51,13 @@ const SQL = {
   saveWill: "INSERT OR REPLACE INTO wills VALUES (?, ?, ?, ?, ?, ?, ?)",
   saveSubscription: "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
   removeSubscription: "DELETE FROM subscriptions WHERE client_id = ? AND filter = ?",
-  sendDelivery: "UPDATE deliveries SET seq = ?, packet_id = ? WHERE client_id = ? AND seq = ?",
-  releaseDelivery: "UPDATE deliveries SET seq = ?, released = 1 WHERE client_id = ? AND seq = ?",
-  removeDelivery: "DELETE FROM deliveries WHERE client_id = ? AND seq = ?",
+  // A null packet id keeps the one in the file; released stays set once set.
+  moveDelivery: `UPDATE deliveries SET seq = ?, packet_id = coalesce(?, packet_id),
+    released = max(released, ?) WHERE client_id = ? AND seq = ?`,
   setRetained: "INSERT OR REPLACE INTO retained VALUES (?, ?)",
   clearRetained: "DELETE FROM retained WHERE topic = ?",
   addReceive: "INSERT OR IGNORE INTO receiving VALUES (?, ?)",
   removeReceive: "DELETE FROM receiving WHERE client_id = ? AND packet_id = ?",
-  removeMessage: "DELETE FROM messages WHERE id = ?",
 } as const;
 
 type Statements = { [K in keyof typeof SQL]: StatementSync };
@@ -107,6 +106,45 @@ class BulkInsert {
     }
     this.#length = 0;
   }
+}
+
+/** A DELETE of the rows whose last key is in a list: up to {@link BULK_ROWS} keys a call. */
+class BulkDelete {
+  /** By the number of keys each takes, most first. */
+  readonly #statements: [number, StatementSync][];
+
+  /** `head` is the statement up to the last key's column, which `IN (...)` follows. */
+  constructor(db: DatabaseSync, head: string) {
+    this.#statements = [BULK_ROWS, 8, 1].map((n) => [
+      n,
+      db.prepare(`${head} IN (${Array(n).fill("?").join(", ")})`),
+    ]);
+  }
+
+  /** Deletes the rows of `keys`, after the values `prefix` gives the key's first columns. */
+  run(prefix: SQLInputValue[], keys: number[]): void {
+    let i = 0;
+    for (const [n, statement] of this.#statements) {
+      for (; keys.length - i >= n; i += n) statement.run(...prefix, ...keys.slice(i, i + n));
+    }
+  }
+}
+
+/** Rows of one table by session and seq. */
+type BySession<T> = Map<string, Map<number, T>>;
+
+/** The row at `seq` of `clientId`, taken out of `rows`. */
+function take<T>(rows: BySession<T>, clientId: string, seq: number): T | undefined {
+  const session = rows.get(clientId);
+  const row = session?.get(seq);
+  if (row !== undefined) session!.delete(seq);
+  return row;
+}
+
+function put<T>(rows: BySession<T>, clientId: string, seq: number, row: T): void {
+  let session = rows.get(clientId);
+  if (session === undefined) rows.set(clientId, session = new Map());
+  session.set(seq, row);
 }
 
 /**
@@ -372,13 +410,14 @@ interface FreshDelivery {
   share: string | null;
 }
 
-/** Kinds of change to a delivery already in the file, in {@link SqliteStore}'s change list. */
-const SENT = 0;
-const RELEASED = 1;
-const REMOVED = 2;
-
-/** Values per change: kind, client id, old seq, seq, packet id. */
-const CHANGE = 5;
+/** A delivery in the file, sent or released again in the pending batch. */
+interface MovedDelivery {
+  /** Its seq in the file. */
+  from: number;
+  /** Null while only released. */
+  packetId: number | null;
+  released: number;
+}
 
 class SqliteStore implements Store {
   readonly durable = true;
@@ -387,15 +426,19 @@ class SqliteStore implements Store {
   readonly #s: Statements;
   readonly #insertDeliveries: BulkInsert;
   readonly #insertMessages: BulkInsert;
+  readonly #deleteDeliveries: BulkDelete;
+  readonly #deleteMessages: BulkDelete;
   /** Records other than deliveries and messages, in order, as steps of the commit. */
   #steps: (() => void)[] = [];
   /**
    * Deliveries recorded in this batch, by session and seq: one sent, released or removed in the
    * same batch changes or leaves this instead of adding a statement.
    */
-  #fresh = new Map<string, Map<number, FreshDelivery>>();
-  /** Changes to deliveries already in the file, {@link CHANGE} values each, in order. */
-  #changes: (string | number)[] = [];
+  #fresh: BySession<FreshDelivery> = new Map();
+  /** Deliveries in the file moved in this batch, by session and the seq they have now. */
+  #moved: BySession<MovedDelivery> = new Map();
+  /** Seqs in the file of each session's deliveries removed in this batch. */
+  #removed = new Map<string, number[]>();
   /** Messages recorded in this batch: written only if something refers to them at the commit. */
   #newMessages = new Map<number, StoredMessage>();
   /**
@@ -427,6 +470,11 @@ class SqliteStore implements Store {
     this.#s = s as Statements;
     this.#insertDeliveries = new BulkInsert(db, "INSERT OR REPLACE INTO deliveries", 9);
     this.#insertMessages = new BulkInsert(db, "INSERT OR IGNORE INTO messages", 7);
+    this.#deleteDeliveries = new BulkDelete(
+      db,
+      "DELETE FROM deliveries WHERE client_id = ? AND seq",
+    );
+    this.#deleteMessages = new BulkDelete(db, "DELETE FROM messages WHERE id");
   }
 
   get pending(): boolean {
@@ -537,11 +585,9 @@ class SqliteStore implements Store {
 
   deliveryAdded(d: StoredDelivery): void {
     this.#ref(d.messageId);
-    let fresh = this.#fresh.get(d.clientId);
-    if (fresh === undefined) this.#fresh.set(d.clientId, fresh = new Map());
-    const replaced = fresh.get(d.seq);
+    const replaced = take(this.#fresh, d.clientId, d.seq);
     if (replaced) this.#unref(replaced.messageId);
-    fresh.set(d.seq, {
+    put(this.#fresh, d.clientId, d.seq, {
       clientId: d.clientId,
       seq: d.seq,
       messageId: d.messageId,
@@ -555,40 +601,38 @@ class SqliteStore implements Store {
     this.#note();
   }
 
-  /** The delivery at `seq` if it was recorded in this batch, taken out of its place. */
-  #takeFresh(clientId: string, seq: number): FreshDelivery | undefined {
-    const fresh = this.#fresh.get(clientId);
-    const d = fresh?.get(seq);
-    if (d) fresh!.delete(seq);
-    return d;
-  }
-
-  #moved(d: FreshDelivery): void {
-    this.#fresh.get(d.clientId)!.set(d.seq, d);
+  /** Where the delivery in the file at `seq` came from, taken out of the batch's moves. */
+  #takeMoved(clientId: string, seq: number): MovedDelivery {
+    return take(this.#moved, clientId, seq) ?? { from: seq, packetId: null, released: 0 };
   }
 
   deliverySent(clientId: string, oldSeq: number, seq: number, packetId: number): void {
-    const d = this.#takeFresh(clientId, oldSeq);
-    if (d) {
+    const d = take(this.#fresh, clientId, oldSeq) ?? this.#takeMoved(clientId, oldSeq);
+    d.packetId = packetId;
+    if ("seq" in d) {
       d.seq = seq;
-      d.packetId = packetId;
-      this.#moved(d);
-    } else this.#changes.push(SENT, clientId, oldSeq, seq, packetId);
+      put(this.#fresh, clientId, seq, d);
+    } else put(this.#moved, clientId, seq, d);
     this.#note();
   }
 
   deliveryReleased(clientId: string, oldSeq: number, seq: number): void {
-    const d = this.#takeFresh(clientId, oldSeq);
-    if (d) {
+    const d = take(this.#fresh, clientId, oldSeq) ?? this.#takeMoved(clientId, oldSeq);
+    d.released = 1;
+    if ("seq" in d) {
       d.seq = seq;
-      d.released = 1;
-      this.#moved(d);
-    } else this.#changes.push(RELEASED, clientId, oldSeq, seq, 0);
+      put(this.#fresh, clientId, seq, d);
+    } else put(this.#moved, clientId, seq, d);
     this.#note();
   }
 
   deliveryRemoved(clientId: string, seq: number, messageId: number): void {
-    if (!this.#takeFresh(clientId, seq)) this.#changes.push(REMOVED, clientId, seq, 0, 0);
+    if (!take(this.#fresh, clientId, seq)) {
+      const from = this.#takeMoved(clientId, seq).from;
+      const removed = this.#removed.get(clientId);
+      if (removed) removed.push(from);
+      else this.#removed.set(clientId, [from]);
+    }
     this.#unref(messageId);
     this.#note();
   }
@@ -647,7 +691,8 @@ class SqliteStore implements Store {
     this.#pendingRecords = 0;
     this.#steps = [];
     this.#fresh.clear();
-    this.#changes = [];
+    this.#moved.clear();
+    this.#removed.clear();
     this.#newMessages.clear();
     this.#unreferenced.clear();
     const took = performance.now() - started;
@@ -662,27 +707,20 @@ class SqliteStore implements Store {
   }
 
   /**
-   * The batch's statements. Changes to deliveries in the file come first: a session ended later
-   * in the batch deletes what they leave, and a session's own records cannot follow its end
-   * (a new session of the same client id starts with deliveries of this batch, written last).
+   * The batch's statements. Changes to deliveries in the file come first: they name rows by
+   * their seq in the file, and a session ended later in the batch deletes what they leave (its
+   * own records cannot follow its end: a new session of the client id starts with deliveries of
+   * this batch, written last). Moves never meet removals: both name a row by its seq in the
+   * file, and a seq moved to is new to its session.
    */
   #write(): void {
     const s = this.#s;
-    const changes = this.#changes;
-    for (let i = 0; i < changes.length; i += CHANGE) {
-      const clientId = changes[i + 1] as string;
-      const oldSeq = changes[i + 2] as number;
-      switch (changes[i]) {
-        case SENT:
-          s.sendDelivery.run(changes[i + 3], changes[i + 4], clientId, oldSeq);
-          break;
-        case RELEASED:
-          s.releaseDelivery.run(changes[i + 3], clientId, oldSeq);
-          break;
-        default:
-          s.removeDelivery.run(clientId, oldSeq);
+    for (const [clientId, moved] of this.#moved) {
+      for (const [seq, m] of moved) {
+        s.moveDelivery.run(seq, m.packetId, m.released, clientId, m.from);
       }
     }
+    for (const [clientId, seqs] of this.#removed) this.#deleteDeliveries.run([clientId], seqs);
     for (const step of this.#steps) step();
     const deliveries = this.#insertDeliveries;
     deliveries.start();
@@ -719,9 +757,11 @@ class SqliteStore implements Store {
       );
     }
     messages.flush();
+    const gone: number[] = [];
     for (const id of this.#unreferenced) {
-      if (!refs.has(id) && !this.#newMessages.has(id)) s.removeMessage.run(id);
+      if (!refs.has(id) && !this.#newMessages.has(id)) gone.push(id);
     }
+    this.#deleteMessages.run([], gone);
   }
 
   /**
