@@ -28,6 +28,7 @@ import type {
 } from "../types.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
 import { propertiesFromJson, propertiesToJson } from "./properties.ts";
+import { RefCounts } from "./refs.ts";
 
 /** How the store meets the disk. */
 export type SyncMode = "full" | "normal";
@@ -441,11 +442,8 @@ class SqliteStore implements Store {
   #removed = new Map<string, number[]>();
   /** Messages recorded in this batch: written only if something refers to them at the commit. */
   #newMessages = new Map<number, StoredMessage>();
-  /**
-   * References to each message from deliveries and retained topics (in the file or pending), so
-   * that a message row goes exactly when its last reference does, without a query for it.
-   */
-  #refs = new Map<number, number>();
+  /** References to each message from deliveries and retained topics, in the file or pending. */
+  readonly #refs = new RefCounts();
   /** Messages that lost their last reference in this batch. */
   #unreferenced = new Set<number>();
   /** The message each retained topic refers to. */
@@ -495,19 +493,14 @@ class SqliteStore implements Store {
   }
 
   #ref(id: number): void {
-    this.#refs.set(id, (this.#refs.get(id) ?? 0) + 1);
+    this.#refs.add(id);
   }
 
   /** Drops a reference; false for a message never counted, which is kept rather than lost. */
   #unref(id: number): boolean {
-    const n = this.#refs.get(id);
-    if (n === undefined) return false;
-    if (n > 1) this.#refs.set(id, n - 1);
-    else {
-      this.#refs.delete(id);
-      this.#unreferenced.add(id);
-    }
-    return true;
+    const left = this.#refs.drop(id);
+    if (left === 0) this.#unreferenced.add(id);
+    return left >= 0;
   }
 
   sessionSaved(session: StoredSession): void {
@@ -833,7 +826,7 @@ class SqliteStore implements Store {
       // Each row read counts as a reference to its message.
       deliveries: paged(db, "deliveries", DELIVERY_COLUMNS, 2, (r) => {
         const messageId = num(r[2]);
-        this.#ref(messageId);
+        this.#refs.read(messageId);
         return {
           clientId: String(r[0]),
           seq: num(r[1]),
@@ -850,7 +843,7 @@ class SqliteStore implements Store {
         const topic = String(r[0]);
         const messageId = num(r[1]);
         this.#retained.set(topic, messageId);
-        this.#ref(messageId);
+        this.#refs.read(messageId);
         return [topic, messageId];
       }),
       awaitingRelease: paged(
