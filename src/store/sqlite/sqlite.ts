@@ -621,7 +621,7 @@ class SqliteStore implements Store {
 
   deliveryRemoved(clientId: string, seq: number, messageId: number): void {
     if (!take(this.#fresh, clientId, seq)) {
-      const from = this.#takeMoved(clientId, seq).from;
+      const from = take(this.#moved, clientId, seq)?.from ?? seq;
       const removed = this.#removed.get(clientId);
       if (removed) removed.push(from);
       else this.#removed.set(clientId, [from]);
