@@ -338,4 +338,21 @@ describe("the SQLite store", () => {
     raw.close();
     store.close();
   });
+
+  test("a retained topic set twice in one batch keeps only its last message", () => {
+    using f = folder();
+    const store = openSqliteStore(join(f.dir, "b.db"), "normal");
+    store.messageStored(message(1));
+    store.retainedSet("r", 1);
+    store.commit();
+    store.messageStored(message(2));
+    store.retainedSet("r", 2);
+    store.messageStored(message(3));
+    store.retainedSet("r", 3);
+    store.commit();
+    const state = store.load();
+    assert.deepEqual([...state.messages].map((m) => m.id), [3]);
+    assert.deepEqual([...state.retained], [["r", 3]]);
+    store.close();
+  });
 });

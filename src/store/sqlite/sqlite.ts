@@ -57,6 +57,7 @@ const SQL = {
     released = max(released, ?) WHERE client_id = ? AND seq = ?`,
   setRetained: "INSERT OR REPLACE INTO retained VALUES (?, ?)",
   clearRetained: "DELETE FROM retained WHERE topic = ?",
+  retainedOf: "SELECT message_id FROM retained WHERE topic = ?",
   addReceive: "INSERT OR IGNORE INTO receiving VALUES (?, ?)",
   removeReceive: "DELETE FROM receiving WHERE client_id = ? AND packet_id = ?",
 } as const;
@@ -446,10 +447,11 @@ class SqliteStore implements Store {
   readonly #refs = new RefCounts();
   /** Messages that lost their last reference in this batch. */
   #unreferenced = new Set<number>();
-  /** The message each retained topic refers to. */
-  #retained = new Map<string, number>();
-  /** References dropped by the sessions ended in the commit under way (read from the file). */
-  #endedRefs: number[] = [];
+  /**
+   * References the commit under way read from the file and dropped (an ended session's, a
+   * retained topic's former message), counted again if it fails.
+   */
+  #readRefs: number[] = [];
   #commits = 0;
   #failedCommits = 0;
   #pendingRecords = 0;
@@ -526,7 +528,7 @@ class SqliteStore implements Store {
     this.#add(() => {
       for (const row of s.sessionMessages.all(clientId)) {
         const id = num(row.message_id);
-        if (this.#unref(id)) this.#endedRefs.push(id);
+        this.#unrefRead(id);
       }
       s.endDeliveries.run(clientId);
       s.endSubscriptions.run(clientId);
@@ -630,19 +632,30 @@ class SqliteStore implements Store {
     this.#note();
   }
 
+  #unrefRead(id: number): void {
+    if (this.#unref(id)) this.#readRefs.push(id);
+  }
+
   retainedSet(topic: string, messageId: number): void {
     this.#ref(messageId);
-    const old = this.#retained.get(topic);
-    if (old !== undefined) this.#unref(old);
-    this.#retained.set(topic, messageId);
+    this.#retainedOld(topic);
     this.#run(this.#s.setRetained, topic, messageId);
   }
 
   retainedCleared(topic: string): void {
-    const old = this.#retained.get(topic);
-    if (old !== undefined) this.#unref(old);
-    this.#retained.delete(topic);
+    this.#retainedOld(topic);
     this.#run(this.#s.clearRetained, topic);
+  }
+
+  /**
+   * The topic's former message loses a reference, read from the file as the commit gets there
+   * (a map of every retained topic would cost a restart more than this query costs a publish).
+   */
+  #retainedOld(topic: string): void {
+    this.#add(() => {
+      const row = this.#s.retainedOf.get(topic);
+      if (row) this.#unrefRead(num(row.message_id));
+    });
   }
 
   receiveAdded(clientId: string, packetId: number): void {
@@ -661,7 +674,7 @@ class SqliteStore implements Store {
     if (this.#pendingRecords === 0) return;
     const started = performance.now();
     const db = this.#db;
-    this.#endedRefs = [];
+    this.#readRefs = [];
     try {
       this.#checkFile();
       db.exec("BEGIN");
@@ -676,8 +689,8 @@ class SqliteStore implements Store {
         throw error;
       }
     } catch (error) {
-      // The retry reads the ended sessions' references from the file again.
-      for (const id of this.#endedRefs) this.#ref(id);
+      // The retry reads them from the file again.
+      for (const id of this.#readRefs) this.#ref(id);
       this.#failedCommits++;
       throw commitError(this.#file, error);
     }
@@ -840,11 +853,9 @@ class SqliteStore implements Store {
         };
       }),
       retained: paged(db, "retained", "topic, message_id", 1, (r): [string, number] => {
-        const topic = String(r[0]);
         const messageId = num(r[1]);
-        this.#retained.set(topic, messageId);
         this.#refs.read(messageId);
-        return [topic, messageId];
+        return [String(r[0]), messageId];
       }),
       awaitingRelease: paged(
         db,
