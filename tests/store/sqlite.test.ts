@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "../../src/store/sqlite/driver.ts";
 import { openSqliteStore } from "../../src/store/sqlite/sqlite.ts";
-import { SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
+import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
 import { StoreError } from "../../src/store/error.ts";
-import type { StoredMessage } from "../../src/store/types.ts";
+import type { Store, StoredDelivery, StoredMessage } from "../../src/store/types.ts";
 
 function folder(): { dir: string; [Symbol.dispose](): void } {
   const dir = mkdtempSync(join(tmpdir(), "store-"));
@@ -23,6 +23,27 @@ const message = (id: number, topic = "a/b"): StoredMessage => ({
   properties: { correlationData: new Uint8Array([7, 8]), userProperties: [["k", "v"]] },
   expiresAt: 0,
 });
+
+const delivery = (clientId: string, seq: number, messageId: number): StoredDelivery => ({
+  clientId,
+  seq,
+  messageId,
+  qos: 1,
+  retain: false,
+  packetId: 0,
+  released: false,
+  ids: undefined,
+});
+
+/** Loads `store` and consumes every part, as the broker does at start. */
+function drain(store: Store): void {
+  const state = store.load();
+  for (const part of [state.messages, state.sessions, state.subscriptions, state.deliveries]) {
+    for (const _ of part as Iterable<unknown>) { /* read */ }
+  }
+  for (const _ of state.retained) { /* read */ }
+  for (const _ of state.awaitingRelease) { /* read */ }
+}
 
 describe("the SQLite store", () => {
   test("what is committed is loaded again after reopening", () => {
@@ -220,5 +241,118 @@ describe("the SQLite store", () => {
     assert.equal(Number(db.prepare("PRAGMA user_version").get()!.user_version), SCHEMA_VERSION);
     assert.equal(db.prepare("PRAGMA journal_mode").get()!.journal_mode, "wal");
     db.close();
+  });
+
+  test("a version 2 store loses its indexes by message and its messages still go with their last reference", () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    const raw = new DatabaseSync(file);
+    raw.exec(MIGRATIONS[0]);
+    raw.exec(MIGRATIONS[1]);
+    raw.exec(
+      `INSERT INTO messages VALUES (1, 't', x'01', 1, 0, NULL, 0), (2, 't', x'02', 1, 0, NULL, 0);
+      INSERT INTO deliveries VALUES ('c1', 1, 1, 1, 0, 0, 0, NULL, NULL), ('c2', 1, 1, 1, 0, 0, 0, NULL, NULL),
+        ('c1', 2, 2, 1, 0, 0, 0, NULL, NULL);
+      INSERT INTO retained VALUES ('r', 1);
+      PRAGMA user_version = 2;`,
+    );
+    raw.close();
+    const store = openSqliteStore(file, "normal");
+    drain(store);
+    const check = new DatabaseSync(file);
+    const indexes = () =>
+      check.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL").all()
+        .map((row) => row.name);
+    assert.equal(Number(check.prepare("PRAGMA user_version").get()!.user_version), 3);
+    assert.deepEqual(indexes(), []);
+    const messages = () =>
+      check.prepare("SELECT id FROM messages ORDER BY id").all().map((row) => row.id);
+    store.deliveryRemoved("c1", 1, 1);
+    store.sessionEnded("c2");
+    store.commit();
+    assert.deepEqual(messages(), [1, 2], "the retained topic holds 1, c1 holds 2");
+    store.retainedCleared("r");
+    store.commit();
+    assert.deepEqual(messages(), [2]);
+    store.deliveryRemoved("c1", 2, 2);
+    store.commit();
+    assert.deepEqual(messages(), []);
+    check.close();
+    store.close();
+  });
+
+  test("records of one batch are written as where they ended", () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    const store = openSqliteStore(file, "normal");
+    store.messageStored(message(1));
+    store.messageStored(message(2));
+    store.deliveryAdded(delivery("c1", 1, 1));
+    store.deliverySent("c1", 1, 2, 7);
+    store.deliveryAdded({ ...delivery("c1", 3, 1), qos: 2 });
+    store.deliverySent("c1", 3, 4, 8);
+    store.deliveryReleased("c1", 4, 5);
+    store.deliveryAdded(delivery("c1", 6, 2));
+    store.deliveryRemoved("c1", 6, 2);
+    store.deliveryAdded(delivery("c2", 1, 1));
+    store.sessionEnded("c2");
+    store.commit();
+    store.close();
+    const again = openSqliteStore(file, "normal");
+    const state = again.load();
+    assert.deepEqual([...state.messages].map((m) => m.id), [1]);
+    assert.deepEqual(
+      [...state.deliveries].map((d) => [d.clientId, d.seq, d.packetId, d.released]),
+      [["c1", 2, 7, false], ["c1", 5, 8, true]],
+    );
+    again.close();
+  });
+
+  test("a commit that fails after reading an ended session's references counts them once on retry", () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    const store = openSqliteStore(file, "normal");
+    store.messageStored(message(1));
+    store.deliveryAdded(delivery("c1", 1, 1));
+    store.deliveryAdded(delivery("c2", 1, 1));
+    store.sessionSaved({
+      clientId: "c2",
+      username: undefined,
+      protocolVersion: 4,
+      expiryMs: Infinity,
+      expiresAt: 0,
+    });
+    store.commit();
+    const raw = new DatabaseSync(file);
+    raw.exec(
+      "CREATE TRIGGER refuse BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    );
+    store.sessionEnded("c2");
+    assert.throws(() => store.commit(), StoreError);
+    raw.exec("DROP TRIGGER refuse");
+    store.commit();
+    assert.equal(store.summary().messages, 1, "c1 still holds it");
+    store.deliveryRemoved("c1", 1, 1);
+    store.commit();
+    assert.equal(store.summary().messages, 0);
+    raw.close();
+    store.close();
+  });
+
+  test("a retained topic set twice in one batch keeps only its last message", () => {
+    using f = folder();
+    const store = openSqliteStore(join(f.dir, "b.db"), "normal");
+    store.messageStored(message(1));
+    store.retainedSet("r", 1);
+    store.commit();
+    store.messageStored(message(2));
+    store.retainedSet("r", 2);
+    store.messageStored(message(3));
+    store.retainedSet("r", 3);
+    store.commit();
+    const state = store.load();
+    assert.deepEqual([...state.messages].map((m) => m.id), [3]);
+    assert.deepEqual([...state.retained], [["r", 3]]);
+    store.close();
   });
 });

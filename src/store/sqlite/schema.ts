@@ -35,6 +35,10 @@ export const MIGRATIONS: readonly string[] = [
   // 2: the shared subscription a delivery was given to its session for, so that the session
   // still owns it after a restart, and hands it to another member if it leaves the group.
   `ALTER TABLE deliveries ADD COLUMN share TEXT;`,
+  // 3: the store counts each message's references in memory (from the rows it loads), so no
+  // query looks deliveries or retained topics up by message any more: their upkeep on every
+  // delivery was most of a commit's cost.
+  `DROP INDEX deliveries_message; DROP INDEX retained_message;`,
 ];
 
 /** The version this broker writes. */

@@ -28,6 +28,7 @@ import type {
 } from "../types.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
 import { propertiesFromJson, propertiesToJson } from "./properties.ts";
+import { RefCounts } from "./refs.ts";
 
 /** How the store meets the disk. */
 export type SyncMode = "full" | "normal";
@@ -51,23 +52,102 @@ const SQL = {
   saveWill: "INSERT OR REPLACE INTO wills VALUES (?, ?, ?, ?, ?, ?, ?)",
   saveSubscription: "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
   removeSubscription: "DELETE FROM subscriptions WHERE client_id = ? AND filter = ?",
-  saveMessage: "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
-  addDelivery: "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-  sendDelivery: "UPDATE deliveries SET seq = ?, packet_id = ? WHERE client_id = ? AND seq = ?",
-  releaseDelivery: "UPDATE deliveries SET seq = ?, released = 1 WHERE client_id = ? AND seq = ?",
-  removeDelivery: "DELETE FROM deliveries WHERE client_id = ? AND seq = ?",
-  retainedOf: "SELECT message_id FROM retained WHERE topic = ?",
+  // A null packet id keeps the one in the file; released stays set once set.
+  moveDelivery: `UPDATE deliveries SET seq = ?, packet_id = coalesce(?, packet_id),
+    released = max(released, ?) WHERE client_id = ? AND seq = ?`,
   setRetained: "INSERT OR REPLACE INTO retained VALUES (?, ?)",
   clearRetained: "DELETE FROM retained WHERE topic = ?",
+  retainedOf: "SELECT message_id FROM retained WHERE topic = ?",
   addReceive: "INSERT OR IGNORE INTO receiving VALUES (?, ?)",
   removeReceive: "DELETE FROM receiving WHERE client_id = ? AND packet_id = ?",
-  // A message goes once neither a delivery nor a retained topic refers to it.
-  collect: `DELETE FROM messages WHERE id = ?1
-    AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?1)
-    AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = ?1)`,
 } as const;
 
 type Statements = { [K in keyof typeof SQL]: StatementSync };
+
+/** Rows per multi-row INSERT: one call binding many rows costs less per row than a call each. */
+const BULK_ROWS = 32;
+
+/** An INSERT of {@link BULK_ROWS} rows at a time, and of one row at a time for the rest. */
+class BulkInsert {
+  readonly #many: StatementSync;
+  readonly #one: StatementSync;
+  readonly #columns: number;
+  readonly #values: SQLInputValue[];
+  #length = 0;
+
+  /** `head` is the statement up to `VALUES`; each row has `columns` values. */
+  constructor(db: DatabaseSync, head: string, columns: number) {
+    const row = `(${Array(columns).fill("?").join(", ")})`;
+    this.#many = db.prepare(`${head} VALUES ${Array(BULK_ROWS).fill(row).join(", ")}`);
+    this.#one = db.prepare(`${head} VALUES ${row}`);
+    this.#columns = columns;
+    this.#values = Array(columns * BULK_ROWS).fill(null);
+  }
+
+  /** Forgets rows added and not written (by a commit that failed). */
+  start(): void {
+    this.#length = 0;
+  }
+
+  add(...row: SQLInputValue[]): void {
+    const values = this.#values;
+    let n = this.#length;
+    for (let i = 0; i < row.length; i++) values[n++] = row[i];
+    if (n === values.length) {
+      this.#many.run(...values);
+      n = 0;
+    }
+    this.#length = n;
+  }
+
+  /** Writes the rows left. */
+  flush(): void {
+    const values = this.#values;
+    for (let i = 0; i < this.#length; i += this.#columns) {
+      this.#one.run(...values.slice(i, i + this.#columns));
+    }
+    this.#length = 0;
+  }
+}
+
+/** A DELETE of the rows whose last key is in a list: up to {@link BULK_ROWS} keys a call. */
+class BulkDelete {
+  /** By the number of keys each takes, most first. */
+  readonly #statements: [number, StatementSync][];
+
+  /** `head` is the statement up to the last key's column, which `IN (...)` follows. */
+  constructor(db: DatabaseSync, head: string) {
+    this.#statements = [BULK_ROWS, 8, 1].map((n) => [
+      n,
+      db.prepare(`${head} IN (${Array(n).fill("?").join(", ")})`),
+    ]);
+  }
+
+  /** Deletes the rows of `keys`, after the values `prefix` gives the key's first columns. */
+  run(prefix: SQLInputValue[], keys: number[]): void {
+    let i = 0;
+    for (const [n, statement] of this.#statements) {
+      for (; keys.length - i >= n; i += n) statement.run(...prefix, ...keys.slice(i, i + n));
+    }
+  }
+}
+
+/** Rows of one table by session and seq. */
+type BySession<T> = Map<string, Map<number, T>>;
+
+/** The row at `seq` of `clientId`, taken out of `rows`. */
+function take<T>(rows: BySession<T>, clientId: string, seq: number): T | undefined {
+  const session = rows.get(clientId);
+  const row = session?.get(seq);
+  if (row !== undefined) session!.delete(seq);
+  return row;
+}
+
+function put<T>(rows: BySession<T>, clientId: string, seq: number, row: T): void {
+  let session = rows.get(clientId);
+  if (session === undefined) rows.set(clientId, session = new Map());
+  session.set(seq, row);
+}
 
 /**
  * Rows read per statement at load: enough to make the call's cost small per row, few enough that
@@ -319,14 +399,59 @@ function damaged(file: string, error: unknown): StoreError {
   );
 }
 
+/** A delivery first recorded in the pending batch, as the batch's later records left it. */
+interface FreshDelivery {
+  clientId: string;
+  seq: number;
+  messageId: number;
+  qos: number;
+  retain: number;
+  packetId: number;
+  released: number;
+  ids: string | null;
+  share: string | null;
+}
+
+/** A delivery in the file, sent or released again in the pending batch. */
+interface MovedDelivery {
+  /** Its seq in the file. */
+  from: number;
+  /** Null while only released. */
+  packetId: number | null;
+  released: number;
+}
+
 class SqliteStore implements Store {
   readonly durable = true;
   readonly #db: DatabaseSync;
   readonly #file: string;
   readonly #s: Statements;
-  #batch: (() => void)[] = [];
-  /** Messages that may have lost their last reference in this batch. */
-  #orphans = new Set<number>();
+  readonly #insertDeliveries: BulkInsert;
+  readonly #insertMessages: BulkInsert;
+  readonly #deleteDeliveries: BulkDelete;
+  readonly #deleteMessages: BulkDelete;
+  /** Records other than deliveries and messages, in order, as steps of the commit. */
+  #steps: (() => void)[] = [];
+  /**
+   * Deliveries recorded in this batch, by session and seq: one sent, released or removed in the
+   * same batch changes or leaves this instead of adding a statement.
+   */
+  #fresh: BySession<FreshDelivery> = new Map();
+  /** Deliveries in the file moved in this batch, by session and the seq they have now. */
+  #moved: BySession<MovedDelivery> = new Map();
+  /** Seqs in the file of each session's deliveries removed in this batch. */
+  #removed = new Map<string, number[]>();
+  /** Messages recorded in this batch: written only if something refers to them at the commit. */
+  #newMessages = new Map<number, StoredMessage>();
+  /** References to each message from deliveries and retained topics, in the file or pending. */
+  readonly #refs = new RefCounts();
+  /** Messages that lost their last reference in this batch. */
+  #unreferenced = new Set<number>();
+  /**
+   * References the commit under way read from the file and dropped (an ended session's, a
+   * retained topic's former message), counted again if it fails.
+   */
+  #readRefs: number[] = [];
   #commits = 0;
   #failedCommits = 0;
   #pendingRecords = 0;
@@ -343,10 +468,21 @@ class SqliteStore implements Store {
     const s = {} as Record<string, StatementSync>;
     for (const [name, sql] of Object.entries(SQL)) s[name] = db.prepare(sql);
     this.#s = s as Statements;
+    this.#insertDeliveries = new BulkInsert(db, "INSERT OR REPLACE INTO deliveries", 9);
+    this.#insertMessages = new BulkInsert(db, "INSERT OR IGNORE INTO messages", 7);
+    this.#deleteDeliveries = new BulkDelete(
+      db,
+      "DELETE FROM deliveries WHERE client_id = ? AND seq",
+    );
+    this.#deleteMessages = new BulkDelete(db, "DELETE FROM messages WHERE id");
   }
 
   get pending(): boolean {
-    return this.#batch.length > 0;
+    return this.#pendingRecords > 0;
+  }
+
+  #note(): void {
+    if (this.#pendingRecords++ === 0) this.onPending?.();
   }
 
   #run(statement: StatementSync, ...params: SQLInputValue[]): void {
@@ -354,8 +490,19 @@ class SqliteStore implements Store {
   }
 
   #add(step: () => void): void {
-    this.#pendingRecords++;
-    if (this.#batch.push(step) === 1) this.onPending?.();
+    this.#steps.push(step);
+    this.#note();
+  }
+
+  #ref(id: number): void {
+    this.#refs.add(id);
+  }
+
+  /** Drops a reference; false for a message never counted, which is kept rather than lost. */
+  #unref(id: number): boolean {
+    const left = this.#refs.drop(id);
+    if (left === 0) this.#unreferenced.add(id);
+    return left >= 0;
   }
 
   sessionSaved(session: StoredSession): void {
@@ -371,9 +518,18 @@ class SqliteStore implements Store {
   }
 
   sessionEnded(clientId: string): void {
+    const fresh = this.#fresh.get(clientId);
+    if (fresh) {
+      for (const d of fresh.values()) this.#unref(d.messageId);
+      this.#fresh.delete(clientId);
+    }
     const s = this.#s;
+    // Runs after the batch's changes to deliveries in the file, before its new deliveries.
     this.#add(() => {
-      for (const row of s.sessionMessages.all(clientId)) this.#orphans.add(num(row.message_id));
+      for (const row of s.sessionMessages.all(clientId)) {
+        const id = num(row.message_id);
+        this.#unrefRead(id);
+      }
       s.endDeliveries.run(clientId);
       s.endSubscriptions.run(clientId);
       s.endWill.run(clientId);
@@ -418,49 +574,70 @@ class SqliteStore implements Store {
   }
 
   messageStored(m: StoredMessage): void {
-    this.#run(
-      this.#s.saveMessage,
-      m.id,
-      m.topic,
-      m.payload,
-      m.qos,
-      bool(m.retain),
-      propertiesToJson(m.properties),
-      m.expiresAt,
-    );
-    // Stored for a reference that may be gone by the commit.
-    this.#orphans.add(m.id);
+    this.#newMessages.set(m.id, m);
+    this.#note();
   }
 
   deliveryAdded(d: StoredDelivery): void {
-    this.#run(
-      this.#s.addDelivery,
-      d.clientId,
-      d.seq,
-      d.messageId,
-      d.qos,
-      bool(d.retain),
-      d.packetId,
-      bool(d.released),
-      d.ids ? JSON.stringify(d.ids) : null,
-      d.share ?? null,
-    );
+    this.#ref(d.messageId);
+    const replaced = take(this.#fresh, d.clientId, d.seq);
+    if (replaced) this.#unref(replaced.messageId);
+    put(this.#fresh, d.clientId, d.seq, {
+      clientId: d.clientId,
+      seq: d.seq,
+      messageId: d.messageId,
+      qos: d.qos,
+      retain: bool(d.retain),
+      packetId: d.packetId,
+      released: bool(d.released),
+      ids: d.ids ? JSON.stringify(d.ids) : null,
+      share: d.share ?? null,
+    });
+    this.#note();
+  }
+
+  /** Where the delivery in the file at `seq` came from, taken out of the batch's moves. */
+  #takeMoved(clientId: string, seq: number): MovedDelivery {
+    return take(this.#moved, clientId, seq) ?? { from: seq, packetId: null, released: 0 };
   }
 
   deliverySent(clientId: string, oldSeq: number, seq: number, packetId: number): void {
-    this.#run(this.#s.sendDelivery, seq, packetId, clientId, oldSeq);
+    const d = take(this.#fresh, clientId, oldSeq) ?? this.#takeMoved(clientId, oldSeq);
+    d.packetId = packetId;
+    if ("seq" in d) {
+      d.seq = seq;
+      put(this.#fresh, clientId, seq, d);
+    } else put(this.#moved, clientId, seq, d);
+    this.#note();
   }
 
   deliveryReleased(clientId: string, oldSeq: number, seq: number): void {
-    this.#run(this.#s.releaseDelivery, seq, clientId, oldSeq);
+    const d = take(this.#fresh, clientId, oldSeq) ?? this.#takeMoved(clientId, oldSeq);
+    d.released = 1;
+    if ("seq" in d) {
+      d.seq = seq;
+      put(this.#fresh, clientId, seq, d);
+    } else put(this.#moved, clientId, seq, d);
+    this.#note();
   }
 
   deliveryRemoved(clientId: string, seq: number, messageId: number): void {
-    this.#run(this.#s.removeDelivery, clientId, seq);
-    this.#orphans.add(messageId);
+    if (!take(this.#fresh, clientId, seq)) {
+      const from = take(this.#moved, clientId, seq)?.from ?? seq;
+      const removed = this.#removed.get(clientId);
+      if (removed) removed.push(from);
+      else this.#removed.set(clientId, [from]);
+    }
+    this.#unref(messageId);
+    this.#note();
+  }
+
+  #unrefRead(id: number): void {
+    if (this.#unref(id)) this.#readRefs.push(id);
   }
 
   retainedSet(topic: string, messageId: number): void {
+    this.#ref(messageId);
     this.#retainedOld(topic);
     this.#run(this.#s.setRetained, topic, messageId);
   }
@@ -470,10 +647,14 @@ class SqliteStore implements Store {
     this.#run(this.#s.clearRetained, topic);
   }
 
+  /**
+   * The topic's former message loses a reference, read from the file as the commit gets there
+   * (a map of every retained topic would cost a restart more than this query costs a publish).
+   */
   #retainedOld(topic: string): void {
     this.#add(() => {
       const row = this.#s.retainedOf.get(topic);
-      if (row) this.#orphans.add(num(row.message_id));
+      if (row) this.#unrefRead(num(row.message_id));
     });
   }
 
@@ -490,15 +671,15 @@ class SqliteStore implements Store {
    * kept, so that the next commit tries it again; the error names the file and the fix.
    */
   commit(): void {
-    if (this.#batch.length === 0) return;
+    if (this.#pendingRecords === 0) return;
     const started = performance.now();
     const db = this.#db;
+    this.#readRefs = [];
     try {
       this.#checkFile();
       db.exec("BEGIN");
       try {
-        for (const step of this.#batch) step();
-        for (const id of this.#orphans) this.#s.collect.run(id);
+        this.#write();
         db.exec("COMMIT");
       } catch (error) {
         // SQLite may have rolled back already (a full disk does): then there is nothing to undo.
@@ -508,12 +689,18 @@ class SqliteStore implements Store {
         throw error;
       }
     } catch (error) {
+      // The retry reads them from the file again.
+      for (const id of this.#readRefs) this.#ref(id);
       this.#failedCommits++;
       throw commitError(this.#file, error);
     }
     this.#pendingRecords = 0;
-    this.#batch = [];
-    this.#orphans.clear();
+    this.#steps = [];
+    this.#fresh.clear();
+    this.#moved.clear();
+    this.#removed.clear();
+    this.#newMessages.clear();
+    this.#unreferenced.clear();
     const took = performance.now() - started;
     this.#lastCommitMs = took;
     this.#commitMsTotal += took;
@@ -523,6 +710,64 @@ class SqliteStore implements Store {
         this.vacuum();
       } catch { /* retried after the next VACUUM_EVERY commits */ }
     }
+  }
+
+  /**
+   * The batch's statements. Changes to deliveries in the file come first: they name rows by
+   * their seq in the file, and a session ended later in the batch deletes what they leave (its
+   * own records cannot follow its end: a new session of the client id starts with deliveries of
+   * this batch, written last). Moves never meet removals: both name a row by its seq in the
+   * file, and a seq moved to is new to its session.
+   */
+  #write(): void {
+    const s = this.#s;
+    for (const [clientId, moved] of this.#moved) {
+      for (const [seq, m] of moved) {
+        s.moveDelivery.run(seq, m.packetId, m.released, clientId, m.from);
+      }
+    }
+    for (const [clientId, seqs] of this.#removed) this.#deleteDeliveries.run([clientId], seqs);
+    for (const step of this.#steps) step();
+    const deliveries = this.#insertDeliveries;
+    deliveries.start();
+    for (const fresh of this.#fresh.values()) {
+      for (const d of fresh.values()) {
+        deliveries.add(
+          d.clientId,
+          d.seq,
+          d.messageId,
+          d.qos,
+          d.retain,
+          d.packetId,
+          d.released,
+          d.ids,
+          d.share,
+        );
+      }
+    }
+    deliveries.flush();
+    const refs = this.#refs;
+    const messages = this.#insertMessages;
+    messages.start();
+    for (const m of this.#newMessages.values()) {
+      // Stored and dropped by every holder within the batch: never written.
+      if (!refs.has(m.id)) continue;
+      messages.add(
+        m.id,
+        m.topic,
+        m.payload,
+        m.qos,
+        bool(m.retain),
+        propertiesToJson(m.properties),
+        m.expiresAt,
+      );
+    }
+    messages.flush();
+    const gone: number[] = [];
+    for (const id of this.#unreferenced) {
+      if (!refs.has(id) && !this.#newMessages.has(id)) gone.push(id);
+    }
+    this.#deleteMessages.run([], gone);
   }
 
   /**
@@ -591,24 +836,27 @@ class SqliteStore implements Store {
         properties: propertiesFromJson(r[4]),
         expiresAt: num(r[5]),
       })),
-      deliveries: paged(db, "deliveries", DELIVERY_COLUMNS, 2, (r) => ({
-        clientId: String(r[0]),
-        seq: num(r[1]),
-        messageId: num(r[2]),
-        qos: (num(r[3]) & 3) as 1 | 2,
-        retain: (num(r[3]) & 4) !== 0,
-        packetId: num(r[4]),
-        released: (num(r[3]) & 8) !== 0,
-        ids: typeof r[5] === "string" ? JSON.parse(r[5]) : undefined,
-        share: r[6] === null ? undefined : String(r[6]),
-      })),
-      retained: paged(
-        db,
-        "retained",
-        "topic, message_id",
-        1,
-        (r): [string, number] => [String(r[0]), num(r[1])],
-      ),
+      // Each row read counts as a reference to its message.
+      deliveries: paged(db, "deliveries", DELIVERY_COLUMNS, 2, (r) => {
+        const messageId = num(r[2]);
+        this.#refs.read(messageId);
+        return {
+          clientId: String(r[0]),
+          seq: num(r[1]),
+          messageId,
+          qos: (num(r[3]) & 3) as 1 | 2,
+          retain: (num(r[3]) & 4) !== 0,
+          packetId: num(r[4]),
+          released: (num(r[3]) & 8) !== 0,
+          ids: typeof r[5] === "string" ? JSON.parse(r[5]) : undefined,
+          share: r[6] === null ? undefined : String(r[6]),
+        };
+      }),
+      retained: paged(db, "retained", "topic, message_id", 1, (r): [string, number] => {
+        const messageId = num(r[1]);
+        this.#refs.read(messageId);
+        return [String(r[0]), messageId];
+      }),
       awaitingRelease: paged(
         db,
         "receiving",
