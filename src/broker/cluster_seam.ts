@@ -50,6 +50,18 @@ export interface ClusterSeam {
    * when `plain`, and to one local member of each of `shares`.
    */
   deliverFromCluster(message: RoutedMessage, plain: boolean, shares: readonly ShareKey[]): void;
+  /**
+   * Whether local subscribers that messages from other nodes went to are backed up (their
+   * queues past half their bounds, until back under a quarter): reading more of them waits.
+   */
+  clusterBackedUp(): boolean;
+  /**
+   * The acknowledgement of the message being routed now goes to `hold`, which lets it out later
+   * through `holdForCommit`: a publisher is slowed while another node reads too slowly.
+   */
+  holdAcknowledgement(hold: (flush: () => void) => void): void;
+  /** Whether `flush` must wait for what was written before it; then it runs once that is safe. */
+  holdForCommit(flush: () => void): boolean;
   /** Sets (or with an empty payload clears) the local copy of a retained message. */
   retainFromCluster(message: RoutedMessage): void;
   /** The retained messages held here, to give back to a Redis that lost them. */

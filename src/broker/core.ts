@@ -174,6 +174,12 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   longestCommitMs = 0;
   /** The other nodes of the cluster, when this broker is one of several. */
   #bus: ClusterBus | undefined;
+  /** Set while messages from other nodes are delivered: their subscribers' backlog is noted. */
+  #fromCluster = false;
+  /** Connected sessions that messages from other nodes left backed up; see `clusterBackedUp`. */
+  readonly #backedUp = new Set<Session>();
+  /** Bridges that messages from other nodes left backed up, until they let their hold go. */
+  #bridgesHolding = 0;
 
   /** What plugins say; replaced once plugins are loaded. */
   hooks: BrokerHooks = {
@@ -940,6 +946,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     const retain = options.retainAsPublished && message.retain;
     const id = options.subscriptionId;
     this.#deliver(member, message, qos, retain, id === undefined ? undefined : [id], group);
+    if (this.#fromCluster) this.#noteBacklog(member);
   }
 
   /**
@@ -1050,9 +1057,11 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
    * acknowledgements stops at its in-flight limit.
    */
   holdAcknowledgement(hold: (flush: () => void) => void): void {
+    const before = this.#holdNext;
     // Only for an acknowledgement sent in this turn, as a client's is: no later stranger's.
-    if (!this.#holdNext) queueMicrotask(() => this.#holdNext = undefined);
-    this.#holdNext = hold;
+    if (!before) queueMicrotask(() => this.#holdNext = undefined);
+    // Two that hold (a bridge and the cluster): the acknowledgement waits for both.
+    this.#holdNext = before ? (flush) => before(() => hold(flush)) : hold;
   }
 
   /**
@@ -1099,6 +1108,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
           level >= RETAIN_FLAG,
           ids ? ids[i] : undefined,
         );
+        if (fromCluster) this.#noteBacklog(targets[i]);
       }
       // A shared subscription whose members cannot take the message still matched it.
       matched = targets.length + groups.length;
@@ -1142,12 +1152,57 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
    * when `plain`, and one local member of each of `shares` (the other node chose this one).
    */
   deliverFromCluster(message: RoutedMessage, plain: boolean, shares: readonly ShareKey[]): void {
-    if (plain) this.route(message, undefined, true);
-    for (const [filter, name] of shares) {
-      const group = this.#subscriptions.group(filter, name);
-      if (group) this.#routeShared([group], message);
-      else this.stats.sharedDropped++;
+    this.#fromCluster = true;
+    try {
+      if (plain) this.route(message, undefined, true);
+      for (const [filter, name] of shares) {
+        const group = this.#subscriptions.group(filter, name);
+        if (group) this.#routeShared([group], message);
+        else this.stats.sharedDropped++;
+      }
+    } finally {
+      this.#fromCluster = false;
     }
+    // A bridge that is backed up holds the acknowledgement of what it got: there is none to
+    // hold here, so the reading of other nodes' messages waits for it instead.
+    const hold = this.#holdNext;
+    if (hold) {
+      this.#holdNext = undefined;
+      this.#bridgesHolding++;
+      hold(() => this.#bridgesHolding--);
+    }
+  }
+
+  /**
+   * Whether local subscribers that messages from other nodes went to are backed up: a connected
+   * session whose queue went past half its bound (`max-queued-messages`, `max-queued-bytes`),
+   * until it is back under a quarter, or a bridge that holds acknowledgements. The cluster then
+   * stops reading them, so that they wait in Redis rather than drop here.
+   */
+  clusterBackedUp(): boolean {
+    if (this.#backedUp.size > 0) {
+      const { maxQueuedMessages, maxQueuedBytes } = this.config.limits;
+      for (const session of this.#backedUp) {
+        if (
+          !session.client ||
+          (session.queue.length <= maxQueuedMessages / 4 &&
+            (maxQueuedBytes === 0 || session.queuedBytes <= maxQueuedBytes / 4))
+        ) this.#backedUp.delete(session);
+      }
+    }
+    return this.#backedUp.size > 0 || this.#bridgesHolding > 0;
+  }
+
+  /** Notes a connected session that a message from another node left past half its bounds. */
+  #noteBacklog(subscriber: Subscriber): void {
+    if (!(subscriber instanceof Session) || !subscriber.client) return;
+    const { maxQueuedMessages, maxQueuedBytes } = this.config.limits;
+    // With no queue at all there is nothing to keep from overflowing.
+    if (maxQueuedMessages === 0) return;
+    if (
+      subscriber.queue.length >= maxQueuedMessages / 2 ||
+      (maxQueuedBytes > 0 && subscriber.queuedBytes >= maxQueuedBytes / 2)
+    ) this.#backedUp.add(subscriber);
   }
 
   /** Sets (or with an empty payload clears) the local copy of a retained message. */

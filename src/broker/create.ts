@@ -71,6 +71,9 @@ export async function createBroker(
           route: (message, from) => core.route(message, from),
           deliverFromCluster: (message, plain, shares) =>
             core.deliverFromCluster(message, plain, shares),
+          clusterBackedUp: () => core.clusterBackedUp(),
+          holdAcknowledgement: (hold) => core.holdAcknowledgement(hold),
+          holdForCommit: (flush) => core.holdForCommit(flush),
           retainFromCluster: (message) => core.retainFromCluster(message),
           retainedMessages: () => core.retainedMessages(),
           takeOverFromCluster: (clientId, username) => core.takeOverFromCluster(clientId, username),

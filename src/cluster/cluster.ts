@@ -185,6 +185,7 @@ export class Cluster implements ClusterBus {
       node,
       await this.#inboxStart(),
       (frame) => this.#deliver(frame),
+      () => this.host.clusterBackedUp(),
       this.counters,
       this.logger,
     );
@@ -235,6 +236,15 @@ export class Cluster implements ClusterBus {
         ? plainOnly ??= encodeFrame({ seq, message, plain, shares })
         : encodeFrame({ seq, message, plain, shares });
       this.#outbox.add(target, frame, seq, reliable);
+    }
+    const hold = reliable ? this.#outbox.flowHold() : undefined;
+    if (hold) {
+      // Slowed while a target is behind; then it still waits for its commit, as any.
+      this.host.holdAcknowledgement((flush) =>
+        hold(() => {
+          if (!this.host.holdForCommit(flush)) flush();
+        })
+      );
     }
     return targets.nodes.size;
   }

@@ -2,7 +2,10 @@
  * This node's inbox: reads the QoS 1/2 batches other nodes appended to its stream, in order,
  * drops the messages it has seen (each origin's sequence numbers only grow), and writes back
  * how far it has read, so that senders can forget what it has and a restarted node with a
- * durable store resumes where it stopped. What it has read leaves the stream.
+ * durable store resumes where it stopped. What it has read leaves the stream. While the local
+ * subscribers it delivers to are backed up it stops, even within a batch, and reads on once they
+ * have room: what it has not read waits in Redis, and the senders hold their publishers'
+ * acknowledgements as its unread backlog grows (see the outbox).
  *
  * @module
  */
@@ -19,6 +22,8 @@ const COUNT = 64;
 const BLOCK_MS = 2000;
 /** The wait before reading again after a failure, in ms (the connection has its own backoff). */
 const RETRY_MS = 200;
+/** How often a stopped inbox looks whether its subscribers have room again, in ms. */
+const BACKED_UP_POLL_MS = 5;
 
 /** Reads the stream of one node. */
 export class Inbox {
@@ -26,6 +31,8 @@ export class Inbox {
   /** By origin (a node's run): the last sequence number delivered. */
   readonly #seen: Map<string, number>;
   #lastId: string;
+  /** The entry after `#lastId`, when reading stopped within it: its first frames were delivered. */
+  #partial: string | undefined;
   #closed = false;
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
@@ -36,6 +43,7 @@ export class Inbox {
     readonly node: string,
     start: { lastId: string; seen: Map<string, number> },
     readonly deliver: (frame: Frame) => void,
+    readonly backedUp: () => boolean,
     readonly counters: ClusterCounters,
     readonly logger: Logger,
   ) {
@@ -59,6 +67,10 @@ export class Inbox {
 
   async #loop(): Promise<void> {
     while (!this.#closed) {
+      if (this.backedUp()) {
+        await this.#sleep(BACKED_UP_POLL_MS);
+        continue;
+      }
       let reply: [Buffer, [Buffer, Buffer[]][]][] | null;
       try {
         reply = await this.reader.xreadBuffer(
@@ -72,21 +84,22 @@ export class Inbox {
         );
       } catch {
         if (this.#closed) return;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, RETRY_MS);
-          this.#wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        await this.#sleep(RETRY_MS);
         continue;
       }
       if (!reply || this.#closed) continue;
       const touched = new Set<string>();
-      for (const [, entries] of reply) {
+      read: for (const [, entries] of reply) {
         for (const [id, fields] of entries) {
-          this.#lastId = id.toString();
-          this.#take(fields, touched);
+          const entry = id.toString();
+          if (!this.#take(entry, fields, touched)) {
+            this.#partial = entry;
+            break read;
+          }
+          this.#partial = undefined;
+          this.#lastId = entry;
+          // The rest of the reply is read again once there is room.
+          if (this.backedUp()) break read;
         }
       }
       const progress: string[] = ["id", this.#lastId];
@@ -97,7 +110,21 @@ export class Inbox {
     }
   }
 
-  #take(fields: Buffer[], touched: Set<string>): void {
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Delivers the new messages of one entry; false when the subscribers got backed up before its
+   * last one, which is then read again (the ones delivered are skipped by their numbers).
+   */
+  #take(entry: string, fields: Buffer[], touched: Set<string>): boolean {
     let origin: string | undefined;
     let batch: Buffer | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -105,25 +132,34 @@ export class Inbox {
       if (name === "o") origin = fields[i + 1].toString();
       else if (name === "b") batch = fields[i + 1];
     }
-    if (origin === undefined || batch === undefined) return;
+    if (origin === undefined || batch === undefined) return true;
     let frames: Frame[];
     try {
       frames = decodeBatch(batch);
     } catch (error) {
       this.logger.warn(`cluster: an unreadable batch from ${origin}: ${(error as Error).message}`);
-      return;
+      return true;
     }
+    // Frames of an entry read in part before are not duplicates sent again.
+    const resumed = entry === this.#partial;
     let seen = this.#seen.get(origin) ?? 0;
-    for (const frame of frames) {
+    let whole = true;
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i];
       if (frame.seq <= seen) {
-        this.counters.duplicates++;
+        if (!resumed) this.counters.duplicates++;
         continue;
       }
       seen = frame.seq;
       this.counters.messagesIn++;
       this.deliver(frame);
+      if (i + 1 < frames.length && this.backedUp()) {
+        whole = false;
+        break;
+      }
     }
     this.#seen.set(origin, seen);
     touched.add(origin);
+    return whole;
   }
 }

@@ -6,13 +6,20 @@
  * drops what it has seen by their sequence numbers. While Redis is away batches wait, in order,
  * up to `max-buffered-messages` messages; past that new ones are dropped and counted.
  *
+ * Flow control: a target that reads more slowly than publishers here send (its subscribers are
+ * backed up, so its inbox stopped) leaves a growing unread backlog. Past a quarter of
+ * `max-buffered-messages` for one target (or past half of it for all), the acknowledgements of the publishers whose messages
+ * go there are held until it is back under an eighth, so that they are slowed rather than their
+ * messages dropped. How far each target has read is polled from Redis every few ms while its
+ * backlog is past the eighth, not per message.
+ *
  * @module
  */
 import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import type { Logger } from "../log.ts";
 import { encodeBatch } from "./frame.ts";
-import { direct, inbox } from "./keys.ts";
+import { direct, inbox, offsets } from "./keys.ts";
 
 /** Cross-node figures, for the log, `$SYS` and tests. */
 export interface ClusterCounters {
@@ -51,6 +58,14 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 /** How long a failed send waits before it is tried again when the link seems up, in ms. */
 const RETRY_MS = 500;
+/** How often targets behind are asked how far they have read, in ms. */
+const FLOW_POLL_MS = 5;
+
+/** Acknowledgements waiting until every one of `targets` has caught up. */
+interface FlowHold {
+  readonly targets: readonly string[];
+  readonly flush: () => void;
+}
 
 /**
  * Bytes written to Redis and not yet on the wire past which QoS 0 messages are dropped (and
@@ -79,6 +94,16 @@ export class Outbox {
   /** A send failed: nothing more goes until every send in flight has been answered. */
   #settling = false;
   #holds: { seq: number; flush: () => void }[] = [];
+  /** By target: messages for it not yet known to be read, wherever they wait. */
+  readonly #backlog = new Map<string, number>();
+  /** The targets of the message being added whose backlog is past the bound. */
+  #congested: string[] = [];
+  #flowHolds: FlowHold[] = [];
+  #poll: ReturnType<typeof setTimeout> | undefined;
+  #polling = false;
+  /** A target's backlog past which publishers are held, and under which they go again. */
+  readonly #flowHigh: number;
+  readonly #flowLow: number;
   #droppedLogged = false;
   #closed = false;
 
@@ -88,7 +113,10 @@ export class Outbox {
     readonly maxMessages: number,
     readonly counters: ClusterCounters,
     readonly logger: Logger,
-  ) {}
+  ) {
+    this.#flowHigh = Math.max(1, Math.floor(maxMessages / 4));
+    this.#flowLow = Math.floor(this.#flowHigh / 2);
+  }
 
   /** Messages waiting to be sent or to be read by their target. */
   get buffered(): number {
@@ -109,18 +137,27 @@ export class Outbox {
       this.#schedule();
       return;
     }
-    if (this.#messages >= this.maxMessages && !this.#evictUnread()) {
+    if (this.#messages >= this.maxMessages) {
       this.counters.dropped++;
       if (!this.#droppedLogged) {
         this.#droppedLogged = true;
         this.logger.warn(
           `cluster.max-buffered-messages ${this.maxMessages} reached: further messages to other ` +
-            `nodes are dropped while Redis is away (logged once; $SYS counts each)`,
+            `nodes are dropped while Redis is away or they do not read (logged once; $SYS counts each)`,
         );
       }
       return;
     }
     this.#messages++;
+    const backlog = (this.#backlog.get(target) ?? 0) + 1;
+    this.#backlog.set(target, backlog);
+    if (backlog > this.#flowLow) {
+      // While Redis is away the buffer takes the messages, as documented: nobody is held.
+      // Several targets behind at once must not fill the buffer either.
+      const behind = backlog >= this.#flowHigh || this.#messages >= this.maxMessages / 2;
+      if (behind && this.redis.status === "ready") this.#congested.push(target);
+      this.#schedulePoll();
+    }
     if (turn.reliable.length === 0) turn.first = seq;
     turn.last = seq;
     turn.reliable.push(frame);
@@ -130,7 +167,23 @@ export class Outbox {
 
   /** The next sequence number (one per message, whatever its targets). */
   nextSeq(): number {
+    if (this.#congested.length > 0) this.#congested = [];
     return ++this.#seq;
+  }
+
+  /**
+   * For the message added last: a hold for its publisher's acknowledgement when one of its
+   * targets is too far behind; the hold lets `flush` go once they have caught up.
+   */
+  flowHold(): ((flush: () => void) => void) | undefined {
+    if (this.#congested.length === 0) return undefined;
+    const targets = this.#congested;
+    this.#congested = [];
+    return (flush) => {
+      if (this.#closed) return flush();
+      this.#flowHolds.push({ targets, flush });
+      this.#schedulePoll();
+    };
   }
 
   /**
@@ -148,9 +201,16 @@ export class Outbox {
     const unread = this.#unread.get(target);
     if (!unread) return;
     let n = 0;
-    while (n < unread.length && unread[n].last <= seq) this.#messages -= unread[n++].count;
-    if (n > 0) unread.splice(0, n);
+    let count = 0;
+    while (n < unread.length && unread[n].last <= seq) count += unread[n++].count;
+    if (n === 0) return;
+    this.#messages -= count;
+    unread.splice(0, n);
     if (unread.length === 0) this.#unread.delete(target);
+    const backlog = (this.#backlog.get(target) ?? 0) - count;
+    if (backlog > 0) this.#backlog.set(target, backlog);
+    else this.#backlog.delete(target);
+    this.#releaseFlow();
   }
 
   /** The targets with batches they have not read yet. */
@@ -162,10 +222,17 @@ export class Outbox {
   forget(target: string): void {
     for (const batch of this.#unread.get(target) ?? []) this.#messages -= batch.count;
     this.#unread.delete(target);
+    const turn = this.#turn.get(target);
+    if (turn) {
+      this.#messages -= turn.reliable.length;
+      this.#turn.delete(target);
+    }
     const keep = this.#queue.filter((b) => b.target !== target);
     for (const b of this.#queue) if (b.target === target) this.#messages -= b.count;
     this.#queue = keep;
+    this.#backlog.delete(target);
     this.#release();
+    this.#releaseFlow();
   }
 
   /** Redis may have lost what it had (it restarted empty): every unread batch goes again. */
@@ -179,6 +246,7 @@ export class Outbox {
   /** The link is down: what waits is buffered now, and the acknowledgements it held may go. */
   linkDown(): void {
     this.#release();
+    for (const { flush } of this.#flowHolds.splice(0)) flush();
   }
 
   /** Sends what waits, if Redis can take it. */
@@ -197,10 +265,60 @@ export class Outbox {
     }
     this.#closed = true;
     clearTimeout(this.#retry);
+    clearTimeout(this.#poll);
     this.#queue = [];
     this.#unread.clear();
+    this.#backlog.clear();
     // Nothing more will be written: what was held goes now rather than never.
     for (const { flush } of this.#holds.splice(0)) flush();
+    for (const { flush } of this.#flowHolds.splice(0)) flush();
+  }
+
+  /** Asks the targets behind how far they have read, in a few ms, unless that is under way. */
+  #schedulePoll(): void {
+    if (this.#poll !== undefined || this.#polling || this.#closed) return;
+    this.#poll = setTimeout(() => {
+      this.#poll = undefined;
+      void this.#pollRead();
+    }, FLOW_POLL_MS);
+  }
+
+  async #pollRead(): Promise<void> {
+    if (this.redis.status !== "ready") return;
+    this.#polling = true;
+    try {
+      const behind = [...this.#backlog].filter(([, n]) => n > this.#flowLow).map(([t]) => t);
+      const read = await Promise.all(
+        behind.map((target) => this.redis.hget(offsets(target), this.origin)),
+      );
+      for (const [i, seq] of read.entries()) {
+        if (seq !== null) this.read(behind[i], Number(seq));
+      }
+    } catch {
+      // The link failed: the heartbeat's check and the next message ask again.
+    } finally {
+      this.#polling = false;
+    }
+    if (this.#flowHolds.length > 0 || this.#anyBehind()) this.#schedulePoll();
+  }
+
+  #anyBehind(): boolean {
+    for (const n of this.#backlog.values()) if (n > this.#flowLow) return true;
+    return false;
+  }
+
+  /** Lets out the held acknowledgements whose targets have caught up (or are gone). */
+  #releaseFlow(): void {
+    if (this.#flowHolds.length === 0) return;
+    const waiting: FlowHold[] = [];
+    const go: FlowHold[] = [];
+    for (const hold of this.#flowHolds) {
+      const behind = hold.targets.some((t) => (this.#backlog.get(t) ?? 0) > this.#flowLow);
+      (behind ? waiting : go).push(hold);
+    }
+    if (go.length === 0) return;
+    this.#flowHolds = waiting;
+    for (const { flush } of go) flush();
   }
 
   /**
@@ -243,12 +361,10 @@ export class Outbox {
 
   #send(batch: Batch): void {
     this.#inflight.add(batch);
-    const maxLength = String(this.maxMessages);
+    // No trimming: what waits in a stream is bounded by its senders' buffers, and trimming would
+    // drop what was acknowledged.
     this.redis.xadd(
       inbox(batch.target),
-      "MAXLEN",
-      "~",
-      maxLength,
       "*",
       "o",
       this.origin,
@@ -283,18 +399,6 @@ export class Outbox {
       this.#retry = setTimeout(() => this.drain(), RETRY_MS);
     }
     this.#release();
-  }
-
-  /** Drops the oldest batch already in Redis to make room; false when there is none. */
-  #evictUnread(): boolean {
-    for (const [target, unread] of this.#unread) {
-      const batch = unread.shift();
-      if (!batch) continue;
-      if (unread.length === 0) this.#unread.delete(target);
-      this.#messages -= batch.count;
-      return true;
-    }
-    return false;
   }
 
   /** The first sequence number not yet safe: queued this turn, in flight, or waiting for the link. */

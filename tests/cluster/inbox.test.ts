@@ -56,6 +56,7 @@ describe("cluster inbox and outbox", { skip: redisSkip }, () => {
       "dedup",
       { lastId: "0-0", seen: new Map() },
       (f) => got.push(f),
+      () => false,
       count,
       memoryLogger(),
     );
