@@ -161,6 +161,8 @@ export interface ClusterSettings {
   heartbeatMs: number;
   connectTimeoutMs: number;
   maxBufferedMessages: number;
+  /** How long a node waits for another to hand a session over, in ms. */
+  handoverTimeoutMs: number;
 }
 
 /** The `persistence` section, validated. */
