@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import type { ClaimOutcome, ClusterSeam } from "../broker/cluster_seam.ts";
 import type { ClientInfo } from "../plugins/types.ts";
