@@ -306,7 +306,10 @@ export class Cluster implements ClusterBus {
     this.#due.clear();
     await this.#outbox.close(this.cmd.status === "ready" ? CLOSE_MS : 0);
     await this.#inbox?.close();
+    this.sessions.close();
     if (this.cmd.status === "ready") {
+      // Sessions kept in a store come back with the node: their leases wait for it.
+      if (!this.host.durable) await this.sessions.leases.dropNode(this.node).catch(() => {});
       // A clean exit: nobody is to publish the wills of this node's clients.
       await this.cmd.multi()
         .del(keys.alive(this.node), keys.filters(this.node), keys.wills(this.node))
@@ -531,6 +534,8 @@ export class Cluster implements ClusterBus {
       .srem(keys.NODES, node)
       .publish(keys.INTEREST_CHANNEL, `${node} gone`)
       .exec();
+    // Its sessions died with it: their client ids are free for anyone.
+    await this.sessions.leases.dropNode(node);
     const count = Object.keys(wills).length;
     this.logger.warn(
       `cluster: node ${node} stopped beating; publishing ${count} wills of its clients`,

@@ -36,6 +36,8 @@ export const reaper = (node: string): string => `mqtt:reaper:${node}`;
 export const EPOCH = "mqtt:epoch";
 /** The lease on a client id: `node`, `epoch`, `user`. */
 export const lease = (clientId: string): string => `mqtt:lease:${clientId}`;
+/** The client ids whose lease a node holds (so that the leases of a dead node can go). */
+export const leases = (node: string): string => `mqtt:leases:${node}`;
 /** A session handed over to the lease's new holder, for a short while. */
 export const handover = (clientId: string): string => `mqtt:handover:${clientId}`;
 /** Channel of a node's session requests and answers (JSON). */

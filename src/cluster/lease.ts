@@ -39,15 +39,28 @@ local alive = 0
 if holder and holder ~= ARGV[1] then
   alive = redis.call('EXISTS', ARGV[3] .. holder)
   if alive == 1 and user ~= ARGV[2] then return {0, user} end
+  redis.call('SREM', ARGV[4] .. holder, ARGV[5])
 end
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', epoch, 'user', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[5])
 return {epoch, holder or '', alive}
 `;
 
 /** Deletes the lease if it is still at the epoch given. */
 const RELEASE = `
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1
+`;
+
+/** Deletes the leases a node still holds, and its set of them. */
+const DROP_NODE = `
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local lease = ARGV[2] .. id
+  if redis.call('HGET', lease, 'node') == ARGV[1] then redis.call('DEL', lease) end
+end
 redis.call('DEL', KEYS[1])
 return 1
 `;
@@ -75,12 +88,15 @@ export class Leases {
   async claim(clientId: string, username: string | undefined): Promise<Claim> {
     const reply = await this.redis.eval(
       CLAIM,
-      2,
+      3,
       keys.lease(clientId),
       keys.EPOCH,
+      keys.leases(this.node),
       this.node,
       username ?? "",
       keys.alive(""),
+      keys.leases(""),
+      clientId,
     ) as [number, string, number?];
     const [epoch, holder, alive] = reply;
     if (epoch === 0) return { granted: false, owner: holder };
@@ -106,7 +122,24 @@ export class Leases {
     const epoch = this.#held.get(clientId);
     if (epoch === undefined) return false;
     this.#held.delete(clientId);
-    return await this.redis.eval(RELEASE, 1, keys.lease(clientId), epoch) === 1;
+    const reply = await this.redis.eval(
+      RELEASE,
+      2,
+      keys.lease(clientId),
+      keys.leases(this.node),
+      epoch,
+      clientId,
+    );
+    return reply === 1;
+  }
+
+  /**
+   * Deletes the leases `node` still holds: it died (its sessions died with it), or this node
+   * leaves for good. Leases claimed since by other nodes stay.
+   */
+  async dropNode(node: string): Promise<void> {
+    if (node === this.node) this.#held.clear();
+    await this.redis.eval(DROP_NODE, 1, keys.leases(node), node, keys.lease(""));
   }
 
   /**

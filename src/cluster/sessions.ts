@@ -168,6 +168,11 @@ export class Sessions {
     }
   }
 
+  /** Claims waiting for an answer get none: the node is leaving. */
+  close(): void {
+    for (const waiting of this.#waiting.values()) waiting.answer?.(false);
+  }
+
   /** See {@link ClusterBus.ended}. */
   ended(clientId: string): void {
     this.leases.release(clientId).catch(() => {});

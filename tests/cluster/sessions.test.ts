@@ -287,8 +287,17 @@ describe("cluster sessions", { skip: redisSkip }, () => {
       assert.equal(await second.release("fenced"), true);
       const c = await first.claim("fenced", "v");
       assert.ok(c.granted && c.epoch > b.epoch && c.previous === undefined);
+      // A node that died: the leases it still holds go, those claimed from it since stay.
+      await first.claim("dropped", "v");
+      await first.claim("moved", "v");
+      await second.claim("moved", "v");
+      await second.dropNode("fence-1");
+      assert.equal(await one.exists(keys.lease("dropped"), keys.lease("fenced")), 0);
+      assert.equal(await one.hget(keys.lease("moved"), "node"), "fence-2");
+      assert.equal(await one.exists(keys.leases("fence-1")), 0);
     } finally {
       await one.del(keys.alive("fence-1"), keys.alive("fence-2"), "mqtt:test:fenced");
+      await new Leases(two, "fence-2").dropNode("fence-2");
       one.disconnect();
       two.disconnect();
     }
