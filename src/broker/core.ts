@@ -777,7 +777,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     }
     session.willStored = false;
     if (!session.durable) {
-      // Its deliveries so far were never written: they start being written now.
+      // What it held so far was never written (or comes from another node): it is now.
       session.durable = true;
       this.#storeSessionState(session);
     }
@@ -804,6 +804,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       store.subscriptionAdded(subscriptionRecord(session.clientId, filter, options));
     }
     for (const packetId of session.awaitingRelease) store.receiveAdded(session.clientId, packetId);
+    session.storeDeliveries();
   }
 
   /**
@@ -1266,7 +1267,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
         share: o.group && `$share/${o.group.name}/${o.group.filter}`,
       });
     for (const outgoing of session.inflight.values()) add(outgoing);
-    for (const outgoing of session.queue.extract(() => true)) add(outgoing);
+    for (const outgoing of session.queue) add(outgoing);
     const handed: HandedSession = {
       clientId,
       username: session.info?.username,

@@ -7,6 +7,9 @@
  * @module
  */
 import { after, before, describe, test } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import { collect, connect, eventually, RawClient } from "../helpers/broker.ts";
 import {
@@ -183,6 +186,54 @@ describe("cluster sessions", { skip: redisSkip }, () => {
       watcher.end(true);
       await a.broker.close();
       await b.broker.close();
+    }
+  });
+
+  test("with persistence, a session handed over is in the new node's store: its messages in flight survive a restart there", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cluster-sessions-"));
+    const persistence = { persistence: { path: join(dir, "b.db") } };
+    const a = await startNode(redis, "keep-a");
+    let b = await startNode(redis, "keep-b", persistence);
+    const pub = await connect(a.url, { clientId: "keep-pub" });
+    const first = await RawClient.connect(portOf(a.url));
+    try {
+      await first.handshake({ clientId: "keep-sub", clean: false });
+      first.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "k/#", qos: 1 }] });
+      await first.next("suback");
+      for (let i = 0; i < 3; i++) await pub.publishAsync("k/x", `kept ${i}`, { qos: 1 });
+      for (let i = 0; i < 3; i++) await first.next("publish");
+      first.destroy();
+      // Resent on node b, and not acknowledged there either.
+      const second = await RawClient.connect(portOf(b.url));
+      try {
+        assert.equal(
+          (await second.handshake({ clientId: "keep-sub", clean: false })).sessionPresent,
+          true,
+        );
+        for (let i = 0; i < 3; i++) assert.equal((await second.next("publish")).dup, true);
+      } finally {
+        second.destroy();
+      }
+      await b.broker.close();
+      b = await startNode(redis, "keep-b", persistence);
+      const third = await RawClient.connect(portOf(b.url));
+      try {
+        assert.equal(
+          (await third.handshake({ clientId: "keep-sub", clean: false })).sessionPresent,
+          true,
+        );
+        const again: string[] = [];
+        for (let i = 0; i < 3; i++) again.push(String((await third.next("publish")).payload));
+        assert.deepEqual(again, ["kept 0", "kept 1", "kept 2"]);
+      } finally {
+        third.destroy();
+      }
+    } finally {
+      first.destroy();
+      pub.end(true);
+      await a.broker.close();
+      await b.broker.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
