@@ -66,12 +66,21 @@ export class Sessions {
   async claim(info: ClientInfo, resume: boolean): Promise<ClaimOutcome> {
     const id = info.clientId;
     let claim;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      claim = await this.leases.claim(id, info.username);
+      // A Redis that takes commands and never answers must not hold the CONNECT for ever.
+      claim = await Promise.race([
+        this.leases.claim(id, info.username),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("no answer")), this.timeoutMs);
+        }),
+      ]);
       this.#failureLogged = false;
     } catch (error) {
       this.#failed(`cannot take the lease of client id ${id}`, error);
       return {};
+    } finally {
+      clearTimeout(timer);
     }
     if (!claim.granted) {
       const owner = claim.owner ? JSON.stringify(claim.owner) : "anonymous";

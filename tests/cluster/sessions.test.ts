@@ -303,6 +303,26 @@ describe("cluster sessions", { skip: redisSkip }, () => {
     }
   });
 
+  test("while Redis is away a CONNECT is admitted without a lease, as on a node alone, logged", async () => {
+    const a = await startNode(redis, "away-a");
+    try {
+      await redis.stop();
+      const client = await RawClient.connect(portOf(a.url));
+      try {
+        assert.equal(
+          (await client.handshake({ clientId: "away-client", clean: false })).returnCode,
+          0,
+        );
+      } finally {
+        client.destroy();
+      }
+      assert.match(a.lines.join("\n"), /cannot take the lease of client id away-client/);
+    } finally {
+      await redis.start();
+      await a.broker.close();
+    }
+  });
+
   test("the lease is fenced: a node that lost it can neither write about the session nor release it", async () => {
     const one = await redisClient(redis);
     const two = await redisClient(redis);
