@@ -9,10 +9,48 @@
 import type { Will } from "../protocol/packets.ts";
 import type { ClientInfo } from "../plugins/types.ts";
 import type { RoutedMessage } from "./message.ts";
-import type { ShareGroup, Subscriber } from "./subscriptions.ts";
+import type { ShareGroup, Subscriber, SubscriptionOptions } from "./subscriptions.ts";
+import type { Refusal } from "./context.ts";
 
 /** A shared subscription by its filter (without `$share/{group}/`) and group name. */
 export type ShareKey = readonly [filter: string, group: string];
+
+/** A QoS 1/2 message of a session handed from one node to another, queued or in flight. */
+export interface HandedDelivery {
+  readonly message: RoutedMessage;
+  readonly qos: 1 | 2;
+  readonly retain: boolean;
+  /** 0 while queued. */
+  readonly packetId: number;
+  /** QoS 2: PUBREC received, PUBREL sent. */
+  readonly released: boolean;
+  readonly ids: readonly number[] | undefined;
+  /** `$share/{group}/{filter}` of the shared subscription it was given for. */
+  readonly share: string | undefined;
+}
+
+/** A persistent session as one node hands it to another. */
+export interface HandedSession {
+  readonly clientId: string;
+  readonly username: string | undefined;
+  readonly protocolVersion: number;
+  /** Its expiry (Infinity: never); the new CONNECT sets its own. */
+  readonly expiryMs: number;
+  /** By filter, in the order they were made. */
+  readonly subscriptions: readonly (readonly [string, SubscriptionOptions])[];
+  /** In flight (in resend order), then queued. */
+  readonly deliveries: readonly HandedDelivery[];
+  /** QoS 2 packet ids received from the client and not yet released. */
+  readonly awaitingRelease: readonly number[];
+}
+
+/** What the cluster decided about a CONNECT before it attaches. */
+export interface ClaimOutcome {
+  /** The CONNECT is refused: another user's session, or a newer CONNECT elsewhere. */
+  readonly refusal?: Refusal;
+  /** The session another node handed over, to resume here. */
+  readonly session?: HandedSession;
+}
 
 /** What the core tells the cluster. */
 export interface ClusterBus {
@@ -39,6 +77,14 @@ export interface ClusterBus {
   will(clientId: string, info: ClientInfo | undefined, will: Will | undefined, dueAt: number): void;
   /** A client connected here: a connection with its client id on another node is to close. */
   attached(info: ClientInfo): void;
+  /**
+   * An authenticated CONNECT, before it attaches: takes the client id's lease and, when the
+   * client resumes (`resume`) a session another live node holds, asks that node for it.
+   * Never rejects.
+   */
+  claim(info: ClientInfo, resume: boolean): Promise<ClaimOutcome>;
+  /** The session of `clientId` ended here (not handed over): its lease goes. */
+  ended(clientId: string): void;
 }
 
 /** What the cluster may do to the core. */
@@ -71,4 +117,10 @@ export interface ClusterSeam {
    * its user is the same, closes as taken over (0x8E for 5.0) and its session here ends.
    */
   takeOverFromCluster(clientId: string, username: string | undefined): void;
+  /**
+   * Another node took the lease of `clientId` for `username` and asks for the session: the
+   * connection here closes as taken over (0x8E for 5.0), and a session that outlives it leaves
+   * this node and is returned. Undefined when there is none here (or it is another user's).
+   */
+  handOver(clientId: string, username: string | undefined): HandedSession | undefined;
 }

@@ -79,6 +79,14 @@ export interface BrokerContext {
   /** Stamps a CONNECT as it arrives: later CONNECTs get higher numbers. */
   connectSequence(): number;
   /**
+   * CONNECT authenticated, before `attach`: in a cluster, the client id's lease and the session
+   * another node hands over; resolves with a refusal, if any. Undefined when alone (no wait).
+   */
+  claim(
+    info: ClientInfo,
+    packet: ConnectPacket,
+  ): Promise<Refusal | undefined> | undefined;
+  /**
    * CONNECT authenticated: unless the client id belongs to someone else or a newer CONNECT holds
    * it, take over, find or create the session and answer CONNACK with `connack` (the 5.0
    * properties; a 3.1.1 connection leaves them out). The session then outlives the connection

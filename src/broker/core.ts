@@ -22,7 +22,13 @@ import { escapingLogger, type Logger } from "../log.ts";
 import { Client } from "./client.ts";
 import { refuseWithConnack } from "./refuse.ts";
 import type { BrokerContext, BrokerHooks, Refusal } from "./context.ts";
-import type { ClusterBus, ClusterSeam, ShareKey } from "./cluster_seam.ts";
+import type {
+  ClusterBus,
+  ClusterSeam,
+  HandedDelivery,
+  HandedSession,
+  ShareKey,
+} from "./cluster_seam.ts";
 import { BRIDGE_SESSION_PREFIX, type HeldBridge } from "./bridge_seam.ts";
 import { EventHub } from "./events.ts";
 import { ExpiryQueue } from "./expiry.ts";
@@ -623,6 +629,66 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   }
 
   /**
+   * Before `attach`, in a cluster only: the client id's lease, and the session another node
+   * hands over when the client resumes one (it waits here, disconnected, for `attach`).
+   * Undefined when alone: the CONNECT attaches at once.
+   */
+  claim(
+    info: ClientInfo,
+    packet: ConnectPacket,
+  ): Promise<Refusal | undefined> | undefined {
+    const bus = this.#bus;
+    if (!bus) return undefined;
+    return bus.claim(info, !packet.cleanSession).then(({ refusal, session }) => {
+      if (session) this.#adopt(session);
+      return refusal;
+    });
+  }
+
+  /** Puts a session handed over by another node here, disconnected, as `restore` would. */
+  #adopt(handed: HandedSession): void {
+    const id = handed.clientId;
+    const stale = this.#sessions.get(id);
+    // Left from a time this node held the lease: the handed one is newer.
+    if (stale) {
+      this.#clients.get(id)?.close("takeover", "its session was handed over by another node");
+      if (this.#sessions.get(id) === stale) this.#endSession(stale, true);
+    }
+    const session = new Session(id, handed.expiryMs, this.#sessionContext);
+    session.info = {
+      clientId: id,
+      username: handed.username,
+      remoteAddr: { hostname: "", port: 0, transport: "tcp" },
+      listener: "",
+      cleanSession: false,
+      protocolVersion: handed.protocolVersion,
+    };
+    this.#sessions.set(id, session);
+    for (const [filter, options] of handed.subscriptions) {
+      session.subscriptions.set(filter, options);
+      this.#subscriptions.add(sharedFilter(filter)?.filter ?? filter, session, options);
+    }
+    for (const d of handed.deliveries) {
+      session.restoreDelivery({
+        message: d.message,
+        qos: d.qos,
+        retain: d.retain,
+        packetId: d.packetId,
+        released: d.released,
+        ids: d.ids,
+        group: d.share === undefined ? undefined : this.#shareGroup(d.share),
+        seq: 0,
+      });
+    }
+    for (const packetId of handed.awaitingRelease) session.awaitingRelease.add(packetId);
+    // Its client may have gone while it was on its way: it waits as any disconnected session.
+    if (handed.expiryMs !== Infinity) {
+      this.#expiries.set(session, Date.now() + handed.expiryMs);
+    }
+    this.#saveSession(session);
+  }
+
+  /**
    * CONNECT authenticated: unless the client id belongs to someone else or a newer CONNECT holds
    * it, take over, find or create the session, answer CONNACK.
    */
@@ -721,7 +787,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     }
     session.willStored = false;
     if (!session.durable) {
-      // Its deliveries so far were never written: they start being written now.
+      // What it held so far was never written (or comes from another node): it is now.
       session.durable = true;
       this.#storeSessionState(session);
     }
@@ -748,6 +814,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       store.subscriptionAdded(subscriptionRecord(session.clientId, filter, options));
     }
     for (const packetId of session.awaitingRelease) store.receiveAdded(session.clientId, packetId);
+    session.storeDeliveries();
   }
 
   /**
@@ -849,15 +916,24 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     else verdict.then(route);
   }
 
-  #endSession(session: Session): void {
+  /**
+   * Ends a session here. `handedOver`: it goes on on another node, which has its will (a new
+   * connection cancelled the old one's), its lease and its shared messages.
+   */
+  #endSession(session: Session, handedOver = false): void {
     // A will still waiting for its delay goes now: the session ends first (3.1.3.2.2).
     this.#wills.delete(session);
     const will = session.will;
     if (will) this.#bus?.will(session.clientId, undefined, undefined, 0);
-    if (will && !session.client && session.info) this.#publishWill(session.info, will);
+    if (will && !handedOver && !session.client && session.info) {
+      this.#publishWill(session.info, will);
+    }
     for (const filter of session.subscriptions.keys()) this.#unsubscribeTree(filter, session);
     session.subscriptions.clear();
-    this.#redeliver(session.takeShared(true), session);
+    if (!handedOver) {
+      this.#redeliver(session.takeShared(true), session);
+      this.#bus?.ended(session.clientId);
+    }
     session.clear();
     this.#expiries.delete(session);
     this.#sessions.delete(session.clientId);
@@ -1230,6 +1306,39 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     this.#clients.get(clientId)?.close("takeover", "a connection to another node took over");
     const left = this.#sessions.get(clientId);
     if (left) this.#endSession(left);
+  }
+
+  handOver(clientId: string, username: string | undefined): HandedSession | undefined {
+    const session = this.#sessions.get(clientId);
+    if (!session || (session.info?.username || "") !== (username || "")) return undefined;
+    this.#clients.get(clientId)?.close("takeover", "a connection to another node took over");
+    // Closing it ended its session if that was a clean one.
+    if (this.#sessions.get(clientId) !== session) return undefined;
+    const deliveries: HandedDelivery[] = [];
+    const add = (o: Outgoing) =>
+      deliveries.push({
+        message: o.message,
+        qos: o.qos,
+        retain: o.retain,
+        packetId: o.packetId,
+        released: o.released,
+        ids: o.ids,
+        share: o.group && `$share/${o.group.name}/${o.group.filter}`,
+      });
+    for (const outgoing of session.inflight.values()) add(outgoing);
+    for (const outgoing of session.queue) add(outgoing);
+    const handed: HandedSession = {
+      clientId,
+      username: session.info?.username,
+      protocolVersion: session.info?.protocolVersion ?? 4,
+      expiryMs: session.expiryMs,
+      subscriptions: [...session.subscriptions],
+      deliveries,
+      awaitingRelease: [...session.awaitingRelease],
+    };
+    this.#endSession(session, true);
+    this.logger.debug(`session ${clientId} handed over to another node`);
+    return handed;
   }
 
   #retain(message: RoutedMessage): void {

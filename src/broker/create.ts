@@ -77,6 +77,7 @@ export async function createBroker(
           retainFromCluster: (message) => core.retainFromCluster(message),
           retainedMessages: () => core.retainedMessages(),
           takeOverFromCluster: (clientId, username) => core.takeOverFromCluster(clientId, username),
+          handOver: (clientId, username) => core.handOver(clientId, username),
           checkTopic: (info, topic) => core.hooks.checkTopic(info, topic, "publish"),
           durable: core.store.durable,
         },

@@ -47,6 +47,11 @@ export class Fifo<T> {
     return item;
   }
 
+  /** The items, head first, left in place. */
+  *[Symbol.iterator](): Generator<T> {
+    for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i]!;
+  }
+
   /** Empties it. */
   clear(): void {
     this.#items = [];

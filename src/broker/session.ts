@@ -342,6 +342,24 @@ export class Session implements Subscriber {
     outgoing.seq = 0;
   }
 
+  /**
+   * Writes the deliveries the store does not have yet (it held none while the session was not
+   * durable, or they came from another node): in flight in resend order, then queued.
+   */
+  storeDeliveries(): void {
+    const { store } = this.context;
+    for (const outgoing of this.inflight.values()) {
+      if (outgoing.seq !== 0) continue;
+      this.#stored(outgoing, outgoing.packetId);
+      if (outgoing.released) {
+        const old = outgoing.seq;
+        outgoing.seq = ++this.seq;
+        store.deliveryReleased(this.clientId, old, outgoing.seq);
+      }
+    }
+    for (const outgoing of this.queue) if (outgoing.seq === 0) this.#stored(outgoing, 0);
+  }
+
   /** Puts back a delivery read from the store, in the store's order. */
   restoreDelivery(outgoing: Outgoing): void {
     if (outgoing.seq > this.seq) this.seq = outgoing.seq;

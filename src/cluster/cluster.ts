@@ -3,7 +3,8 @@
  * sends each message only to the nodes whose filters match it (QoS 1/2 through their inbox
  * streams, QoS 0 on their channels), mirrors the retained messages, takes its turn in shared
  * subscriptions that span nodes, keeps its clients' wills in Redis and publishes those of nodes
- * whose heartbeat lapsed; its figures go to `$SYS/broker/cluster/`. See the README's "Cluster" section for what it guarantees.
+ * whose heartbeat lapsed, and holds the leases of its clients' ids (handing their sessions to
+ * the node they connect to next, see sessions.ts); its figures go to `$SYS/broker/cluster/`. See the README's "Cluster" section for what it guarantees.
  *
  * @module
  */
@@ -13,7 +14,7 @@ import type { ClusterSettings } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { Will } from "../protocol/packets.ts";
 import type { ClientInfo } from "../plugins/types.ts";
-import type { ClusterBus, ClusterSeam } from "../broker/cluster_seam.ts";
+import type { ClaimOutcome, ClusterBus, ClusterSeam } from "../broker/cluster_seam.ts";
 import { RoutedMessage } from "../broker/message.ts";
 import type { ShareGroup, Subscriber } from "../broker/subscriptions.ts";
 import {
@@ -29,6 +30,7 @@ import { Interest, shareKey } from "./interest.ts";
 import * as keys from "./keys.ts";
 import { type ClusterCounters, Outbox } from "./outbox.ts";
 import { connectOrFail, redactUrl, redisConnection } from "./redis.ts";
+import { Sessions } from "./sessions.ts";
 
 /** A node's figures, as `Cluster.health` gives them. */
 export interface ClusterHealth extends Readonly<ClusterCounters> {
@@ -72,6 +74,8 @@ export class Cluster implements ClusterBus {
   readonly run: string;
   readonly #interest: Interest;
   readonly #outbox: Outbox;
+  /** The leases of this node's client ids, and the handover of their sessions. */
+  readonly sessions: Sessions;
   #inbox: Inbox | undefined;
   /** By client id: the will frame this node keeps in Redis, or a check still running. */
   readonly #wills = new Map<string, Uint8Array | object>();
@@ -108,6 +112,7 @@ export class Cluster implements ClusterBus {
     }`;
     this.#interest = new Interest(this.node);
     this.#outbox = new Outbox(cmd, this.run, settings.maxBufferedMessages, this.counters, logger);
+    this.sessions = new Sessions(cmd, this.node, host, settings.handoverTimeoutMs, logger);
   }
 
   /** The nodes up now, this one included. */
@@ -175,6 +180,7 @@ export class Cluster implements ClusterBus {
       keys.RETAINED_CHANNEL,
       keys.CLIENTS_CHANNEL,
       keys.direct(node),
+      keys.sessions(node),
     );
     await cmd.publish(keys.INTEREST_CHANNEL, `${node} reload`);
     await this.#loadOthers();
@@ -292,6 +298,14 @@ export class Cluster implements ClusterBus {
     this.cmd.publish(keys.CLIENTS_CHANNEL, notice).catch(() => {});
   }
 
+  claim(info: ClientInfo, resume: boolean): Promise<ClaimOutcome> {
+    return this.sessions.claim(info, resume);
+  }
+
+  ended(clientId: string): void {
+    this.sessions.ended(clientId);
+  }
+
   /** Leaves the cluster: the last messages go, the node's keys go, the connections close. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -302,7 +316,10 @@ export class Cluster implements ClusterBus {
     this.#due.clear();
     await this.#outbox.close(this.cmd.status === "ready" ? CLOSE_MS : 0);
     await this.#inbox?.close();
+    this.sessions.close();
     if (this.cmd.status === "ready") {
+      // Sessions kept in a store come back with the node: their leases wait for it.
+      if (!this.host.durable) await this.sessions.leases.dropNode(this.node).catch(() => {});
       // A clean exit: nobody is to publish the wills of this node's clients.
       await this.cmd.multi()
         .del(keys.alive(this.node), keys.filters(this.node), keys.wills(this.node))
@@ -325,6 +342,7 @@ export class Cluster implements ClusterBus {
     const name = channel.toString();
     if (name === keys.INTEREST_CHANNEL) this.#interestChanged(message.toString());
     else if (name === keys.CLIENTS_CHANNEL) this.#clientElsewhere(message.toString());
+    else if (name === keys.sessions(this.node)) this.sessions.heard(message.toString());
     else if (name === keys.RETAINED_CHANNEL) {
       const { origin, bytes } = splitOrigin(message);
       if (origin === this.run) return;
@@ -526,6 +544,8 @@ export class Cluster implements ClusterBus {
       .srem(keys.NODES, node)
       .publish(keys.INTEREST_CHANNEL, `${node} gone`)
       .exec();
+    // Its sessions died with it: their client ids are free for anyone.
+    await this.sessions.leases.dropNode(node);
     const count = Object.keys(wills).length;
     this.logger.warn(
       `cluster: node ${node} stopped beating; publishing ${count} wills of its clients`,

@@ -31,3 +31,14 @@ export const direct = (node: string): string => `mqtt:direct:${node}`;
 export const wills = (node: string): string => `mqtt:wills:${node}`;
 /** Taken with SET NX by the one survivor that publishes a dead node's wills. */
 export const reaper = (node: string): string => `mqtt:reaper:${node}`;
+
+/** The one counter every lease epoch is taken from. */
+export const EPOCH = "mqtt:epoch";
+/** The lease on a client id: `node`, `epoch`, `user`. */
+export const lease = (clientId: string): string => `mqtt:lease:${clientId}`;
+/** The client ids whose lease a node holds (so that the leases of a dead node can go). */
+export const leases = (node: string): string => `mqtt:leases:${node}`;
+/** A session handed over to the lease's new holder, for a short while. */
+export const handover = (clientId: string): string => `mqtt:handover:${clientId}`;
+/** Channel of a node's session requests and answers (JSON). */
+export const sessions = (node: string): string => `mqtt:sessions:${node}`;

@@ -11,7 +11,14 @@ import { checkInteger, checkSeconds, checkString } from "./values.ts";
 import type { ClusterSettings } from "./types.ts";
 import { DEFAULTS } from "./defaults.ts";
 
-const KEYS = ["redis", "node", "heartbeat", "connect-timeout", "max-buffered-messages"];
+const KEYS = [
+  "redis",
+  "node",
+  "heartbeat",
+  "connect-timeout",
+  "max-buffered-messages",
+  "handover-timeout",
+];
 
 /** What a node name may hold: it becomes part of Redis keys and log lines. */
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -83,12 +90,14 @@ export function checkCluster(problems: Problems, value: unknown): ClusterSetting
     key in value ? checkSeconds(problems, [...path, key], value[key], true, 3600) : fallback * 1000;
   const heartbeatMs = seconds("heartbeat", DEFAULTS["cluster.heartbeat"]);
   const connectTimeoutMs = seconds("connect-timeout", DEFAULTS["cluster.connect-timeout"]);
+  const handoverTimeoutMs = seconds("handover-timeout", DEFAULTS["cluster.handover-timeout"]);
   const maxBufferedMessages = "max-buffered-messages" in value
     ? checkInteger(problems, [...path, "max-buffered-messages"], value["max-buffered-messages"], 1)
     : DEFAULTS["cluster.max-buffered-messages"];
   if (
     redis === undefined || node === undefined || heartbeatMs === undefined ||
-    connectTimeoutMs === undefined || maxBufferedMessages === undefined
+    connectTimeoutMs === undefined || maxBufferedMessages === undefined ||
+    handoverTimeoutMs === undefined
   ) return undefined;
-  return { redis, node, heartbeatMs, connectTimeoutMs, maxBufferedMessages };
+  return { redis, node, heartbeatMs, connectTimeoutMs, maxBufferedMessages, handoverTimeoutMs };
 }

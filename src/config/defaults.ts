@@ -36,6 +36,7 @@ export const DEFAULTS = {
   "cluster.heartbeat": 1,
   "cluster.connect-timeout": 5,
   "cluster.max-buffered-messages": 100_000,
+  "cluster.handover-timeout": 3,
   taboo: ["prohibited", "top-secret", "data/classified"] as readonly string[],
 } as const;
 

@@ -104,6 +104,8 @@ export interface BrokerConfig {
     "connect-timeout"?: number;
     /** Cross-node messages kept while Redis is unreachable; past it they are dropped, counted. */
     "max-buffered-messages"?: number;
+    /** Seconds to wait for another node to hand over a session; then a new session. */
+    "handover-timeout"?: number;
   };
   /** Who may use `type: http` listeners. */
   admin?: {
@@ -161,6 +163,8 @@ export interface ClusterSettings {
   heartbeatMs: number;
   connectTimeoutMs: number;
   maxBufferedMessages: number;
+  /** How long a node waits for another to hand a session over, in ms. */
+  handoverTimeoutMs: number;
 }
 
 /** The `persistence` section, validated. */

@@ -200,19 +200,14 @@ describe("cluster routing", { skip: redisSkip }, () => {
       const codes = new Map<string, number | undefined>();
       alice.on("disconnect", (p) => codes.set("alice", p.reasonCode));
       first.on("disconnect", (p) => codes.set("roam", p.reasonCode));
-      // Another user with the same client id elsewhere does not close alice's connection.
-      clients.push(
-        await connect(b.url, {
-          clientId: "same",
-          username: "bob",
-          password: "x",
-          protocolVersion: 5,
-        }),
+      // Another user with the same client id elsewhere is refused, and alice's connection stays.
+      await assert.rejects(
+        connect(b.url, { clientId: "same", username: "bob", password: "x", protocolVersion: 5 }),
+        (error: Error & { code?: number }) => error.code === 0x87,
       );
       clients.push(await connect(b.url, { clientId: "roam", protocolVersion: 5 }));
       await eventually(() => codes.has("roam"), 10_000, "the takeover");
       assert.equal(codes.get("roam"), 0x8e);
-      // Notices arrive in order: bob's was handled before roam's.
       assert.equal(codes.has("alice"), false);
       assert.equal(alice.connected, true);
     } finally {

@@ -13,11 +13,18 @@ test("cluster: redis is required, node defaults to host name and pid, seconds be
   assert.equal(config.cluster?.heartbeatMs, 1000);
   assert.equal(config.cluster?.connectTimeoutMs, 5000);
   assert.equal(config.cluster?.maxBufferedMessages, 100_000);
+  assert.equal(config.cluster?.handoverTimeoutMs, 3000);
   assert.equal((await resolveConfig({})).cluster, undefined);
   const named = await resolveConfig({
-    cluster: { redis: "rediss://u:p@r.example:6380/2", node: "edge-1", heartbeat: 0.5 },
+    cluster: {
+      redis: "rediss://u:p@r.example:6380/2",
+      node: "edge-1",
+      heartbeat: 0.5,
+      "handover-timeout": 1.5,
+    },
   });
   assert.equal(named.cluster?.node, "edge-1");
+  assert.equal(named.cluster?.handoverTimeoutMs, 1500);
   assert.equal(named.cluster?.heartbeatMs, 500);
 });
 
@@ -49,6 +56,10 @@ test("cluster: bad values are problems naming the key, the value and the fix", (
   assert.match(
     problems({ redis: "redis://h", "max-buffered-messages": "10" }),
     /cluster\.max-buffered-messages.*remove the quotes/,
+  );
+  assert.match(
+    problems({ redis: "redis://h", "handover-timeout": -1 }),
+    /cluster\.handover-timeout: -1 is not a number of seconds/,
   );
   assert.match(problems("redis://h"), /^cluster: "redis:\/\/h" is not a map/m);
   assert.equal(problems(null), "");

@@ -9,6 +9,7 @@ import type { ConnectPacket } from "../../protocol/packets.ts";
 import type { Properties } from "../../protocol/properties.ts";
 import { ReasonCode } from "../../protocol/reason.ts";
 import type { ClientInfo, Decision } from "../../plugins/types.ts";
+import type { Refusal } from "../context.ts";
 import { authenticateConnect, authRequest, refuseConnect } from "../authentication.ts";
 import type { Client } from "../client.ts";
 import { BRIDGE_SESSION_PREFIX } from "../bridge_seam.ts";
@@ -133,9 +134,8 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
     cleanSession: packet.cleanSession,
     protocolVersion: packet.protocolVersion,
   };
-  const admit = (admitted: ClientInfo, authentication?: Properties): void => {
+  const attach = (admitted: ClientInfo, authentication: Properties | undefined): void => {
     if (client.closed) return;
-    client.broker.stats.authSucceeded++;
     const expiryMs = sessionExpiry(client, packet, connack);
     const properties = v5
       ? {
@@ -147,9 +147,22 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
       : {};
     client.keepaliveMs = seconds * 1000;
     const refusal = client.broker.attach(client, admitted, packet, properties, expiryMs);
-    if (refusal) {
-      refuseConnect(client, packet, refusal.code, refusal.why, { reasonString: refusal.reason });
-    }
+    if (refusal) refuse(refusal);
+  };
+  const refuse = (refusal: Refusal): void => {
+    refuseConnect(client, packet, refusal.code, refusal.why, { reasonString: refusal.reason });
+  };
+  // In a cluster, the lease and a session handed over by another node come first.
+  const admit = (admitted: ClientInfo, authentication?: Properties): void | Promise<void> => {
+    if (client.closed) return;
+    client.broker.stats.authSucceeded++;
+    const claimed = client.broker.claim(admitted, packet);
+    if (!claimed) return attach(admitted, authentication);
+    return claimed.then((refusal) => {
+      if (client.closed) return;
+      if (refusal) refuse(refusal);
+      else attach(admitted, authentication);
+    });
   };
   const request = authRequest(info, packet);
   const method = v5 ? packet.properties?.authenticationMethod : undefined;
@@ -159,10 +172,13 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
       packet,
       request,
       method,
-      (username, authentication) => admit({ ...info, username }, authentication),
+      (username, authentication) =>
+        void admit({ ...info, username }, authentication)?.catch((error: Error) =>
+          client.close("error", error.message)
+        ),
     );
   }
-  const decided = (decision: Decision): void => {
+  const decided = (decision: Decision): void | Promise<void> => {
     if (client.closed) return;
     if (decision.allow) return admit(info);
     refuseConnect(client, packet, decision.reasonCode, "authentication failed", decision);

@@ -1,0 +1,246 @@
+/**
+ * Sessions across nodes: before a CONNECT attaches, its node claims the client id's lease (see
+ * lease.ts); when the client resumes a session that another live node holds, it asks that node
+ * on its channel. The old node closes the connection, writes the session to Redis fenced by the
+ * new epoch (so that it lands only if nobody claimed the id since) and answers; the new node
+ * reads it and resumes it. No answer within `cluster.handover-timeout`: a new session, logged.
+ *
+ * @module
+ */
+import type { Buffer } from "node:buffer";
+import type { Redis } from "ioredis";
+import type { ClaimOutcome, ClusterSeam } from "../broker/cluster_seam.ts";
+import type { ClientInfo } from "../plugins/types.ts";
+import type { Logger } from "../log.ts";
+import { ReasonCode } from "../protocol/reason.ts";
+import { decodeSession, encodeSession } from "./handover.ts";
+import { Leases } from "./lease.ts";
+import * as keys from "./keys.ts";
+
+/** A request for a session, or the answer to one, on a node's sessions channel. */
+interface Message {
+  /** `ask` (from the new holder) or `done` (from the old one). */
+  t: "ask" | "done";
+  /** Client id. */
+  c: string;
+  /** The new holder's epoch. */
+  e: number;
+  /** The sender. */
+  n: string;
+  /** ask: the user name of the new connection; done: unused. */
+  u?: string | null;
+  /** done: whether the session is in Redis for epoch `e`. */
+  ok?: boolean;
+}
+
+/** A claim of this node waiting for an answer. */
+interface Waiting {
+  readonly epoch: number;
+  /** Another node claimed the id after this one: this CONNECT lost the race. */
+  superseded: boolean;
+  answer?: (handed: boolean) => void;
+}
+
+/** How long a handed session waits in Redis for its new node, in ms. */
+const HANDOVER_TTL_MS = 60_000;
+
+/** Leases and handovers of one node. */
+export class Sessions {
+  readonly leases: Leases;
+  /** By client id: claims of this node not yet decided. */
+  readonly #waiting = new Map<string, Waiting>();
+  /** Whether a failed lease operation was logged since the last one that worked. */
+  #failureLogged = false;
+
+  constructor(
+    readonly cmd: Redis,
+    readonly node: string,
+    readonly host: ClusterSeam,
+    readonly timeoutMs: number,
+    readonly logger: Logger,
+  ) {
+    this.leases = new Leases(cmd, node);
+  }
+
+  /** See {@link ClusterBus.claim}. */
+  async claim(info: ClientInfo, resume: boolean): Promise<ClaimOutcome> {
+    const id = info.clientId;
+    let claim;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      // A Redis that takes commands and never answers must not hold the CONNECT for ever.
+      claim = await Promise.race([
+        this.leases.claim(id, info.username),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("no answer")), this.timeoutMs);
+        }),
+      ]);
+      this.#failureLogged = false;
+    } catch (error) {
+      this.#failed(`cannot take the lease of client id ${id}`, error);
+      return {};
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!claim.granted) {
+      const owner = claim.owner ? JSON.stringify(claim.owner) : "anonymous";
+      const user = info.username ? JSON.stringify(info.username) : "anonymous";
+      return {
+        refusal: {
+          code: ReasonCode.NOT_AUTHORIZED,
+          why: `client id ${id} belongs to ${owner} on another node, not ${user}`,
+        },
+      };
+    }
+    const { epoch, previous, previousAlive } = claim;
+    if (previous === undefined) return {};
+    if (!previousAlive) {
+      if (resume) {
+        this.logger.warn(
+          `cluster: client id ${id} held a session on node ${previous}, which is down; ` +
+            `it starts a new session here`,
+        );
+      }
+      return {};
+    }
+    // A clean start needs nothing of the old node: the broadcast of `attached` closes its
+    // connection there and ends its session.
+    if (!resume) return {};
+    const waiting: Waiting = { epoch, superseded: false };
+    this.#waiting.set(id, waiting);
+    try {
+      const handed = await this.#ask(previous, id, epoch, info.username, waiting);
+      if (waiting.superseded) return this.#lostRace(id);
+      if (!handed) return {};
+      return await this.#take(id, epoch, previous);
+    } finally {
+      if (this.#waiting.get(id) === waiting) this.#waiting.delete(id);
+    }
+  }
+
+  #lostRace(id: string): ClaimOutcome {
+    return {
+      refusal: {
+        code: ReasonCode.SERVER_BUSY,
+        why: `a newer connection with client id ${id} was admitted on another node first`,
+        reason: "a newer connection with this client id was admitted first",
+      },
+    };
+  }
+
+  /** Asks `node` for the session; resolves whether it put it in Redis, false on a timeout. */
+  async #ask(
+    node: string,
+    id: string,
+    epoch: number,
+    username: string | undefined,
+    waiting: Waiting,
+  ): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const answered = new Promise<boolean>((resolve) => {
+      waiting.answer = resolve;
+      timer = setTimeout(() => {
+        this.logger.warn(
+          `cluster: node ${node} did not hand over the session of client id ${id} within ` +
+            `${this.timeoutMs / 1000} s (cluster.handover-timeout); it starts a new session here`,
+        );
+        resolve(false);
+      }, this.timeoutMs);
+    });
+    const ask: Message = { t: "ask", c: id, e: epoch, n: this.node, u: username ?? null };
+    try {
+      await this.cmd.publish(keys.sessions(node), JSON.stringify(ask));
+      return await answered;
+    } catch (error) {
+      this.#failed(`cannot ask node ${node} for the session of client id ${id}`, error);
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Reads the session handed over for `epoch`. */
+  async #take(id: string, epoch: number, from: string): Promise<ClaimOutcome> {
+    try {
+      const key = keys.handover(id);
+      const [[, bytes]] = await this.cmd.multi().getBuffer(key).del(key).exec() as [
+        [unknown, Buffer | null],
+      ];
+      if (!bytes) return {};
+      const handed = decodeSession(bytes);
+      if (handed.epoch !== epoch) return {};
+      this.logger.debug(`cluster: session of client id ${id} handed over by node ${from}`);
+      return { session: handed.session };
+    } catch (error) {
+      this.#failed(`cannot read the session of client id ${id} handed over by ${from}`, error);
+      return {};
+    }
+  }
+
+  /** Claims waiting for an answer get none: the node is leaving. */
+  close(): void {
+    for (const waiting of this.#waiting.values()) waiting.answer?.(false);
+  }
+
+  /** See {@link ClusterBus.ended}. */
+  ended(clientId: string): void {
+    this.leases.release(clientId).catch(() => {});
+  }
+
+  /** A message on this node's sessions channel. */
+  heard(text: string): void {
+    let message: Message;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (typeof message.c !== "string" || typeof message.e !== "number") return;
+    if (message.t === "done") {
+      const waiting = this.#waiting.get(message.c);
+      if (waiting?.epoch === message.e) waiting.answer?.(message.ok === true);
+    } else if (message.t === "ask" && typeof message.n === "string") {
+      void this.#handOver(message.c, message.e, message.n, message.u ?? undefined);
+    }
+  }
+
+  /** Another node claimed `id` under `epoch` and asks for its session. */
+  async #handOver(id: string, epoch: number, to: string, username: string | undefined) {
+    const mine = this.leases.epochOf(id);
+    // A claim of ours newer than the asker's: the asker lost the race, and learns it from
+    // Redis when it next writes about the session.
+    if (mine !== undefined && mine > epoch) return this.#answer(to, id, epoch, false);
+    const pending = this.#waiting.get(id);
+    if (pending && pending.epoch < epoch) pending.superseded = true;
+    const session = this.host.handOver(id, username);
+    this.leases.forget(id);
+    let ok = false;
+    if (session) {
+      try {
+        const bytes = encodeSession(epoch, session);
+        ok = await this.leases.fencedSet(id, epoch, keys.handover(id), bytes, HANDOVER_TTL_MS);
+        if (!ok) {
+          this.logger.warn(
+            `cluster: the session of client id ${id} was claimed again while being handed ` +
+              `to node ${to}; it is dropped here`,
+          );
+        }
+      } catch (error) {
+        this.#failed(`cannot hand over the session of client id ${id} to node ${to}`, error);
+      }
+    }
+    await this.#answer(to, id, epoch, ok);
+  }
+
+  async #answer(to: string, id: string, epoch: number, ok: boolean): Promise<void> {
+    const done: Message = { t: "done", c: id, e: epoch, n: this.node, ok };
+    await this.cmd.publish(keys.sessions(to), JSON.stringify(done)).catch(() => {});
+  }
+
+  #failed(what: string, error: unknown): void {
+    if (this.#failureLogged) return;
+    this.#failureLogged = true;
+    const why = error instanceof Error ? error.message : String(error);
+    this.logger.warn(`cluster: ${what} (${why}); the client is served as if this node were alone`);
+  }
+}
