@@ -58,8 +58,15 @@ const { values } = parseArgs({
     runs: { type: "string", default: "1" },
     "skip-churn": { type: "boolean", default: false },
     "broker-root": { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
   },
 });
+if (values.help) {
+  const usage = readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n")
+    .slice(2, 11).map((line) => line.replace(/^ \* ?/, ""));
+  console.log(usage.join("\n"));
+  process.exit(0);
+}
 /** The checkout whose broker and store run: this one, or another to compare with. */
 const root = values["broker-root"] ?? fileURLToPath(new URL("..", import.meta.url));
 const { openSqliteStore } = await import(
