@@ -202,7 +202,7 @@ export class Client implements ByteListener, Timed {
   }
 
   /**
-   * Handles the whole packets read so far, {@link PACKETS_PER_TURN} at a time, until one's
+   * Handles the whole packets read so far, {@link PACKETS_PER_TURN} PUBLISHes at a time, until one's
    * handler is pending, the connection closes, or none is left.
    */
   #read(): void {
@@ -215,9 +215,14 @@ export class Client implements ByteListener, Timed {
         // Only whole packets prove the client alive: a packet dribbled a byte at a time does not.
         now ||= Date.now();
         this.lastRead = now;
+        const publish = frame[0] >> 4 === PacketType.PUBLISH;
         const pending = this.#dispatch(this.codec.decode(frame));
         if (pending) return this.#wait(pending);
-        if (--budget === 0 && framer.buffered > 0) return this.#wait(nextTurn(), true);
+        // Only PUBLISHes spend the budget: a subscriber's PUBACKs are cheap and are what refills
+        // its window, so a chunk of them is read whole, not a slice per turn behind publishers.
+        if (publish && --budget === 0 && framer.buffered > 0) {
+          return this.#wait(nextTurn(), true);
+        }
       }
     } catch (error) {
       return this.#fail(error);
