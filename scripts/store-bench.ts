@@ -96,6 +96,29 @@ const counts = {
 /** A payload like a sensor reading's: 64 bytes. */
 const PAYLOAD = new Uint8Array(64).fill(0x61);
 
+/** Stores message `id`, a QoS 1 command to `clientId`, and queues it for that session at `seq`. */
+function queueCommand(store: Store, id: number, clientId: string, seq: number): void {
+  store.messageStored({
+    id,
+    topic: `commands/${clientId}/set`,
+    payload: PAYLOAD,
+    qos: 1,
+    retain: false,
+    properties: undefined,
+    expiresAt: 0,
+  });
+  store.deliveryAdded({
+    clientId,
+    seq,
+    messageId: id,
+    qos: 1,
+    retain: false,
+    packetId: 0,
+    released: false,
+    ids: undefined,
+  });
+}
+
 /** Records between two commits while filling (a busy broker's turn is far smaller). */
 const FILL_BATCH = 5_000;
 
@@ -150,25 +173,7 @@ function fill(file: string): void {
   for (let q = 0; q < counts.queued; q++) {
     const session = Math.floor(q / perSession);
     const clientId = `device-${session}`;
-    store.messageStored({
-      id: ++id,
-      topic: `commands/${clientId}/set`,
-      payload: PAYLOAD,
-      qos: 1,
-      retain: false,
-      properties: undefined,
-      expiresAt: 0,
-    });
-    store.deliveryAdded({
-      clientId,
-      seq: (q % perSession) + 1,
-      messageId: id,
-      qos: 1,
-      retain: false,
-      packetId: 0,
-      released: false,
-      ids: undefined,
-    });
+    queueCommand(store, ++id, clientId, (q % perSession) + 1);
     step();
   }
   store.close();
@@ -332,25 +337,7 @@ function churn(file: string): { minute: number; hour: number; commits: number } 
       for (let m = 0; m < 200 / TURNS_PER_SECOND; m++) {
         const clientId = live[(id * 7919) % live.length];
         const seq = nextSeq(clientId);
-        store.messageStored({
-          id: ++id,
-          topic: `commands/${clientId}/set`,
-          payload: PAYLOAD,
-          qos: 1,
-          retain: false,
-          properties: undefined,
-          expiresAt: 0,
-        });
-        store.deliveryAdded({
-          clientId,
-          seq,
-          messageId: id,
-          qos: 1,
-          retain: false,
-          packetId: 0,
-          released: false,
-          ids: undefined,
-        });
+        queueCommand(store, ++id, clientId, seq);
         const sent = nextSeq(clientId);
         packet = packet === 65535 ? 1 : packet + 1;
         store.deliverySent(clientId, seq, sent, packet);

@@ -504,17 +504,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       const message = messages.get(d.messageId);
       if (!message) continue;
       if (bridge) bridge.deliveries.push({ delivery: d, message });
-      if (!session) continue;
-      session.restoreDelivery({
-        message,
-        qos: d.qos,
-        retain: d.retain,
-        packetId: d.packetId,
-        released: d.released,
-        ids: d.ids,
-        group: d.share === undefined ? undefined : this.#shareGroup(d.share),
-        seq: d.seq,
-      });
+      if (session) this.#restoreDelivery(session, d, message, d.seq);
     }
     for (const { clientId, packetId } of state.awaitingRelease) {
       const session = this.#sessions.get(clientId);
@@ -531,6 +521,25 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
         `messages, ${deliveries} queued or in flight`,
     );
     return bridges;
+  }
+
+  /** Puts a stored or handed-over delivery back into `session`, at `seq` in its order. */
+  #restoreDelivery(
+    session: Session,
+    d: Omit<HandedDelivery, "message" | "share"> & { readonly share?: string },
+    message: RoutedMessage,
+    seq: number,
+  ): void {
+    session.restoreDelivery({
+      message,
+      qos: d.qos,
+      retain: d.retain,
+      packetId: d.packetId,
+      released: d.released,
+      ids: d.ids,
+      group: d.share === undefined ? undefined : this.#shareGroup(d.share),
+      seq,
+    });
   }
 
   /** The shared subscription named by a `$share/group/filter`, if it has members. */
@@ -668,18 +677,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       session.subscriptions.set(filter, options);
       this.#subscriptions.add(sharedFilter(filter)?.filter ?? filter, session, options);
     }
-    for (const d of handed.deliveries) {
-      session.restoreDelivery({
-        message: d.message,
-        qos: d.qos,
-        retain: d.retain,
-        packetId: d.packetId,
-        released: d.released,
-        ids: d.ids,
-        group: d.share === undefined ? undefined : this.#shareGroup(d.share),
-        seq: 0,
-      });
-    }
+    for (const d of handed.deliveries) this.#restoreDelivery(session, d, d.message, 0);
     for (const packetId of handed.awaitingRelease) session.awaitingRelease.add(packetId);
     // Its client may have gone while it was on its way: it waits as any disconnected session.
     if (handed.expiryMs !== Infinity) {
