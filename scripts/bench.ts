@@ -844,54 +844,36 @@ function brokers(): Broker[] {
   } else if (noCli === null && statSync(dist).mtimeMs < newestMtime(join(ROOT, "src"))) {
     nodeNote = "dist/cli.js is older than src/: run `npm run build` to measure the current code";
   }
+  /** This broker on one runtime: `command` with `argsOf` the config's arguments. */
+  const ourRuntime = (
+    name: BrokerName,
+    command: string,
+    argsOf: (args: string[]) => string[],
+    note: string | null,
+  ): Broker => ({
+    name,
+    missing: noCli,
+    noMqtt5: null,
+    note,
+    noBridge: null,
+    noAuth: null,
+    noPersistence: null,
+    noCluster: null,
+    launch: (port, options = {}) => {
+      const { dir, args } = ours(port, options);
+      return { command, args: argsOf(args), dir };
+    },
+  });
   const mosquitto = which("mosquitto");
   return [
-    {
-      name: "deno",
-      missing: noCli,
-      noMqtt5: null,
-      note: null,
-      noBridge: null,
-      noAuth: null,
-      noPersistence: null,
-      noCluster: null,
-      launch: (port, options = {}) => {
-        const { dir, args } = ours(port, options);
-        return { command: bin("deno"), args: ["run", "-A", cli, ...args], dir };
-      },
-    },
-    {
-      name: "bun",
-      missing: noCli,
-      noMqtt5: null,
-      note: null,
-      noBridge: null,
-      noAuth: null,
-      noPersistence: null,
-      noCluster: null,
-      launch: (port, options = {}) => {
-        const { dir, args } = ours(port, options);
-        return { command: bin("bun"), args: [cli, ...args], dir };
-      },
-    },
-    {
-      name: "node",
-      missing: noCli,
-      noMqtt5: null,
-      note: nodeNote,
-      noBridge: null,
-      noAuth: null,
-      noPersistence: null,
-      noCluster: null,
-      launch: (port, options = {}) => {
-        const { dir, args } = ours(port, options);
-        return {
-          command: process.execPath,
-          args: existsSync(dist) ? [dist, ...args] : ["--import", "tsx", cli, ...args],
-          dir,
-        };
-      },
-    },
+    ourRuntime("deno", bin("deno"), (args) => ["run", "-A", cli, ...args], null),
+    ourRuntime("bun", bin("bun"), (args) => [cli, ...args], null),
+    ourRuntime(
+      "node",
+      process.execPath,
+      (args) => existsSync(dist) ? [dist, ...args] : ["--import", "tsx", cli, ...args],
+      nodeNote,
+    ),
     {
       name: "aedes",
       missing: null,

@@ -96,17 +96,22 @@ const counts = {
 /** A payload like a sensor reading's: 64 bytes. */
 const PAYLOAD = new Uint8Array(64).fill(0x61);
 
-/** Stores message `id`, a QoS 1 command to `clientId`, and queues it for that session at `seq`. */
-function queueCommand(store: Store, id: number, clientId: string, seq: number): void {
+/** Stores message `id`: the bench payload at QoS 1 on `topic`. */
+function storeMessage(store: Store, id: number, topic: string, retain: boolean): void {
   store.messageStored({
     id,
-    topic: `commands/${clientId}/set`,
+    topic,
     payload: PAYLOAD,
     qos: 1,
-    retain: false,
+    retain,
     properties: undefined,
     expiresAt: 0,
   });
+}
+
+/** Stores message `id`, a QoS 1 command to `clientId`, and queues it for that session at `seq`. */
+function queueCommand(store: Store, id: number, clientId: string, seq: number): void {
+  storeMessage(store, id, `commands/${clientId}/set`, false);
   store.deliveryAdded({
     clientId,
     seq,
@@ -132,15 +137,7 @@ function fill(file: string): void {
   const now = Date.now();
   for (let i = 0; i < counts.retained; i++) {
     const topic = `sensors/${i % 100}/device/${i}`;
-    store.messageStored({
-      id: ++id,
-      topic,
-      payload: PAYLOAD,
-      qos: 1,
-      retain: true,
-      properties: undefined,
-      expiresAt: 0,
-    });
+    storeMessage(store, ++id, topic, true);
     store.retainedSet(topic, id);
     step();
   }
@@ -347,15 +344,7 @@ function churn(file: string): { minute: number; hour: number; commits: number } 
         // 20 retained topics set a second, 2 cleared.
         for (let r = 0; r < 10; r++) {
           const topic = `state/${(second * 20 + turn * 10 + r) % TOPICS}`;
-          store.messageStored({
-            id: ++id,
-            topic,
-            payload: PAYLOAD,
-            qos: 1,
-            retain: true,
-            properties: undefined,
-            expiresAt: 0,
-          });
+          storeMessage(store, ++id, topic, true);
           store.retainedSet(topic, id);
         }
         store.retainedCleared(`state/${(second * 7 + turn) % TOPICS}`);
