@@ -109,7 +109,10 @@ export class SessionMirror implements Store {
   /** Every stored message a delivery or a retained topic refers to, by id. */
   readonly #messages = new Map<number, { readonly record: StoredMessage; refs: number }>();
   readonly #retained = new Map<string, number>();
-  /** Messages that may be referred to no more: checked at the commit. */
+  /**
+   * Messages that may be referred to no more: checked once the current task is done, since a
+   * message taken from one session may be given to another in the same task.
+   */
   #unreferenced: number[] = [];
   /** Client ids whose copy changed this turn. */
   readonly #dirty = new Set<string>();
@@ -125,6 +128,7 @@ export class SessionMirror implements Store {
   #lastWriteMs = 0;
   #writeMsTotal = 0;
   #failureLogged = false;
+  #unknownLogged = false;
 
   constructor(readonly logger: Logger) {}
 
@@ -188,7 +192,7 @@ export class SessionMirror implements Store {
 
   messageStored(message: StoredMessage): void {
     this.#messages.set(message.id, { record: message, refs: 0 });
-    this.#unreferenced.push(message.id);
+    this.#mayDrop(message.id);
   }
 
   deliveryAdded(delivery: StoredDelivery): void {
@@ -197,11 +201,15 @@ export class SessionMirror implements Store {
     const copy = this.#copies.get(delivery.clientId);
     if (!copy) return;
     if (!message) {
-      // Every message is stored before a delivery refers to it; a copy without it would lie.
-      this.logger.warn(
-        `cluster: message ${delivery.messageId} of ${delivery.clientId} is unknown to the ` +
-          `session copy; the copy in Redis lacks it`,
-      );
+      // A message no longer referred to when it was given again (after an asynchronous topic
+      // check): the copy goes without it rather than hold what it cannot write.
+      if (!this.#unknownLogged) {
+        this.#unknownLogged = true;
+        this.logger.warn(
+          `cluster: message ${delivery.messageId} for ${delivery.clientId} was no longer kept ` +
+            `for the session copies; the copy in Redis lacks it (logged once)`,
+        );
+      }
       return;
     }
     const id = delivery.seq;
@@ -280,8 +288,20 @@ export class SessionMirror implements Store {
 
   #unref(messageId: number): void {
     const message = this.#messages.get(messageId);
-    if (message && --message.refs <= 0) this.#unreferenced.push(messageId);
+    if (message && --message.refs <= 0) this.#mayDrop(messageId);
   }
+
+  #mayDrop(messageId: number): void {
+    if (this.#unreferenced.push(messageId) === 1) queueMicrotask(this.#drop);
+  }
+
+  readonly #drop = (): void => {
+    for (const id of this.#unreferenced) {
+      const message = this.#messages.get(id);
+      if (message && message.refs <= 0) this.#messages.delete(id);
+    }
+    this.#unreferenced = [];
+  };
 
   /** The copies are Redis's; a node starts from its own store (the tee loads that). */
   load(): StoredState {
@@ -293,13 +313,6 @@ export class SessionMirror implements Store {
    * failure leaves the copies to be written whole once Redis is back.
    */
   commit(): void {
-    if (this.#unreferenced.length > 0) {
-      for (const id of this.#unreferenced) {
-        const message = this.#messages.get(id);
-        if (message && message.refs <= 0) this.#messages.delete(id);
-      }
-      this.#unreferenced = [];
-    }
     if (!this.pending) return;
     const redis = this.#redis;
     const leases = this.#leases;

@@ -136,8 +136,8 @@ export class Sessions {
     }
     if (previous !== undefined) {
       this.logger.warn(
-        `cluster: client id ${id} held a session on node ${previous}, which is down, and Redis ` +
-          `has no copy of it; it starts a new session here`,
+        `cluster: client id ${id} held a session on node ${previous}, and Redis has no copy of ` +
+          `it; it starts a new session here`,
       );
     }
     return {};

@@ -285,4 +285,49 @@ describe("cluster: sessions of a dead node", { skip: redisSkip }, () => {
       await n.broker.close();
     }
   });
+
+  test("a node that holds the lease and does not answer: after cluster.handover-timeout the session is resumed from its copy", async () => {
+    const n = await startNode(redis, "mute-n", {
+      cluster: { redis: redis.url, node: "mute-n", heartbeat: 0.5, "handover-timeout": 0.3 },
+    });
+    const look = await redisClient(redis);
+    try {
+      // A node alive by its heartbeat that never answers, and the copy of its client's session.
+      await look.set(keys.alive("mute"), "run", "PX", 60_000);
+      await look.hset(keys.lease("mute-client"), "node", "mute", "epoch", 1, "user", "");
+      await look.hset(
+        keys.session("mute-client"),
+        "u",
+        "",
+        "v",
+        "4",
+        "x",
+        "60000",
+        "f:g/#",
+        JSON.stringify([0, options]),
+      );
+      const client = await RawClient.connect(portOf(n.url));
+      const pub = await connect(n.url, { clientId: "mute-pub" });
+      try {
+        const connack = await client.handshake({ clientId: "mute-client", clean: false });
+        assert.equal(connack.returnCode, 0);
+        assert.equal(connack.sessionPresent, true);
+        await pub.publishAsync("g/x", "kept", { qos: 1 });
+        const p = await client.next("publish");
+        assert.equal(String(p.payload), "kept");
+        assert.equal(p.qos, 1);
+      } finally {
+        client.destroy();
+        pub.end(true);
+      }
+      assert.match(
+        n.lines.join("\n"),
+        /node mute did not hand over the session of client id mute-client/,
+      );
+    } finally {
+      await look.del(keys.alive("mute"), keys.session("mute-client"));
+      look.disconnect();
+      await n.broker.close();
+    }
+  });
 });
