@@ -55,10 +55,13 @@ redis.call('SADD', KEYS[3], ARGV[5])
 return {epoch, holder or '', alive}
 `;
 
-/** Deletes the lease if it is still at the epoch given. */
+/**
+ * Deletes the lease if it is still at the epoch given, and the copy of its session: the session
+ * ended on the node that held it (the copy may have no expiry, if it ended while connected).
+ */
 const RELEASE = `
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('SREM', KEYS[2], ARGV[2])
 return 1
 `;
@@ -195,8 +198,8 @@ export class Leases {
   }
 
   /**
-   * The session of `clientId` ended here: its lease goes, unless another node claimed it since
-   * (then Redis refuses). Resolves whether it went.
+   * The session of `clientId` ended here: its lease and its copy go, unless another node claimed
+   * it since (then Redis refuses). Resolves whether they went.
    */
   async release(clientId: string): Promise<boolean> {
     const epoch = this.#held.get(clientId);
@@ -204,9 +207,10 @@ export class Leases {
     this.#held.delete(clientId);
     const reply = await this.redis.eval(
       RELEASE,
-      2,
+      3,
       keys.lease(clientId),
       keys.leases(this.node),
+      keys.session(clientId),
       epoch,
       clientId,
     );

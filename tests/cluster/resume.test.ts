@@ -174,6 +174,29 @@ describe("cluster: sessions of a dead node", { skip: redisSkip }, () => {
         durable.send({ cmd: "puback", messageId: p.messageId });
       }
       await eventually(() => got.length >= 3, 10_000, "the clean subscriber's messages");
+      // A session ended while connected (5.0 DISCONNECT with expiry 0) leaves no copy behind.
+      const ending = await RawClient.connect(portOf(n.url), 5);
+      try {
+        await ending.handshake({
+          clientId: "copy-ending",
+          clean: false,
+          properties: { sessionExpiryInterval: 60 },
+        });
+        assert.equal(await look.exists(keys.session("copy-ending")), 1);
+        ending.send({
+          cmd: "disconnect",
+          reasonCode: 0,
+          properties: { sessionExpiryInterval: 0 },
+        });
+        await ending.waitClosed();
+      } finally {
+        ending.destroy();
+      }
+      await eventually(
+        async () => (await look.exists(keys.session("copy-ending"))) === 0,
+        10_000,
+        "the ended session's copy to go",
+      );
       await clean.endAsync();
       assert.equal(await look.exists(keys.session("copy-clean")), 0);
       durable.destroy();
