@@ -48,7 +48,7 @@ export interface HandedSession {
 export interface ClaimOutcome {
   /** The CONNECT is refused: another user's session, or a newer CONNECT elsewhere. */
   readonly refusal?: Refusal;
-  /** The session another node handed over, to resume here. */
+  /** The session another node handed over (or Redis kept for a dead one), to resume here. */
   readonly session?: HandedSession;
 }
 
@@ -79,10 +79,11 @@ export interface ClusterBus {
   attached(info: ClientInfo): void;
   /**
    * An authenticated CONNECT, before it attaches: takes the client id's lease and, when the
-   * client resumes (`resume`) a session another live node holds, asks that node for it.
-   * Never rejects.
+   * client resumes (`resume`) a session another live node holds, asks that node for it; when
+   * no live node holds it and it is not here (`held`), reads the copy Redis keeps of it (a dead
+   * node's session). Never rejects.
    */
-  claim(info: ClientInfo, resume: boolean): Promise<ClaimOutcome>;
+  claim(info: ClientInfo, resume: boolean, held: boolean): Promise<ClaimOutcome>;
   /** The session of `clientId` ended here (not handed over): its lease goes. */
   ended(clientId: string): void;
 }

@@ -639,7 +639,8 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
 
   /**
    * Before `attach`, in a cluster only: the client id's lease, and the session another node
-   * hands over when the client resumes one (it waits here, disconnected, for `attach`).
+   * hands over (or Redis kept for a dead node) when the client resumes one (it waits here,
+   * disconnected, for `attach`).
    * Undefined when alone: the CONNECT attaches at once.
    */
   claim(
@@ -648,7 +649,8 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   ): Promise<Refusal | undefined> | undefined {
     const bus = this.#bus;
     if (!bus) return undefined;
-    return bus.claim(info, !packet.cleanSession).then(({ refusal, session }) => {
+    const held = this.#sessions.has(info.clientId);
+    return bus.claim(info, !packet.cleanSession, held).then(({ refusal, session }) => {
       if (session) this.#adopt(session);
       return refusal;
     });

@@ -17,6 +17,9 @@ import { BrokerCore } from "./core.ts";
 import { AdminServer } from "../admin/server.ts";
 import { openSqliteStore } from "../store/sqlite/sqlite.ts";
 import { type Cluster, startCluster } from "../cluster/cluster.ts";
+import { SessionMirror } from "../cluster/mirror.ts";
+import { memoryStore } from "../store/memory/memory.ts";
+import { TeeStore } from "../store/tee.ts";
 import type { HeldBridge } from "./bridge_seam.ts";
 
 /** Options that are not part of the configuration schema. */
@@ -56,7 +59,13 @@ export async function createBroker(
     createLogger(resolved.logLevel ?? options.logLevel ?? "warn", undefined, resolved.logFormat);
   const persistence = resolved.persistence;
   const store = persistence ? openSqliteStore(persistence.path, persistence.sync) : undefined;
-  const core = new BrokerCore(resolved, logger, store);
+  // In a cluster, durable sessions are copied to Redis too, for any node to resume.
+  const mirror = resolved.cluster ? new SessionMirror(logger) : undefined;
+  const core = new BrokerCore(
+    resolved,
+    logger,
+    mirror ? new TeeStore(store ?? memoryStore(), mirror) : store,
+  );
   const broker = new Broker(core);
   let cluster: Cluster | undefined;
   let held: Map<string, HeldBridge> | undefined;
@@ -64,7 +73,7 @@ export async function createBroker(
     core.hooks = await PluginManager.load(resolved, core.logger, (m) => broker.publish(m), {
       broker_sys: () => brokerSys(broker),
     });
-    if (resolved.cluster) {
+    if (resolved.cluster && mirror) {
       cluster = await startCluster(
         resolved.cluster,
         {
@@ -79,10 +88,11 @@ export async function createBroker(
           takeOverFromCluster: (clientId, username) => core.takeOverFromCluster(clientId, username),
           handOver: (clientId, username) => core.handOver(clientId, username),
           checkTopic: (info, topic) => core.hooks.checkTopic(info, topic, "publish"),
-          durable: core.store.durable,
+          durable: store !== undefined,
         },
         core.logger,
         resolved.sysIntervalMs,
+        mirror,
       );
       // Before restore, so that the restored subscriptions are announced.
       core.joinCluster(cluster);
@@ -90,7 +100,7 @@ export async function createBroker(
       core.onClose(() => joined.close());
     }
     // After the plugins: wills and expiries due at restore are judged by them like any other.
-    const restored = store?.load();
+    const restored = store && core.store.load();
     if (restored) held = core.restore(restored);
   } catch (error) {
     await cluster?.close();
@@ -111,7 +121,7 @@ export async function createBroker(
       },
       connectionsByListener: core.connectionsByListener,
       get store() {
-        return core.storeHealth;
+        return store && core.storeHealth;
       },
       get cluster() {
         return cluster?.health;

@@ -4,7 +4,9 @@
  * streams, QoS 0 on their channels), mirrors the retained messages, takes its turn in shared
  * subscriptions that span nodes, keeps its clients' wills in Redis and publishes those of nodes
  * whose heartbeat lapsed, and holds the leases of its clients' ids (handing their sessions to
- * the node they connect to next, see sessions.ts); its figures go to `$SYS/broker/cluster/`. See the README's "Cluster" section for what it guarantees.
+ * the node they connect to next, see sessions.ts) and the copies of its durable sessions in Redis
+ * (mirror.ts), which any node resumes once this one died; its figures go to
+ * `$SYS/broker/cluster/`. See the README's "Cluster" section for what it guarantees.
  *
  * @module
  */
@@ -31,6 +33,7 @@ import * as keys from "./keys.ts";
 import { type ClusterCounters, Outbox } from "./outbox.ts";
 import { connectOrFail, redactUrl, redisConnection } from "./redis.ts";
 import { Sessions } from "./sessions.ts";
+import type { SessionMirror } from "./mirror.ts";
 
 /** A node's figures, as `Cluster.health` gives them. */
 export interface ClusterHealth extends Readonly<ClusterCounters> {
@@ -105,6 +108,7 @@ export class Cluster implements ClusterBus {
     readonly sub: Redis,
     readonly reader: Redis,
     readonly sysIntervalMs: number,
+    readonly mirror: SessionMirror,
   ) {
     this.node = settings.node;
     this.run = `${settings.node}/${Date.now().toString(36)}${
@@ -113,6 +117,7 @@ export class Cluster implements ClusterBus {
     this.#interest = new Interest(this.node);
     this.#outbox = new Outbox(cmd, this.run, settings.maxBufferedMessages, this.counters, logger);
     this.sessions = new Sessions(cmd, this.node, host, settings.handoverTimeoutMs, logger);
+    mirror.bind(cmd, this.sessions.leases);
   }
 
   /** The nodes up now, this one included. */
@@ -256,7 +261,11 @@ export class Cluster implements ClusterBus {
   }
 
   holdOutput(flush: () => void): boolean {
-    return this.#outbox.holdOutput(flush);
+    const mirror = this.mirror;
+    const afterOutbox = () => {
+      if (!mirror.holdOutput(flush)) flush();
+    };
+    return this.#outbox.holdOutput(afterOutbox) || mirror.holdOutput(flush);
   }
 
   will(
@@ -298,8 +307,8 @@ export class Cluster implements ClusterBus {
     this.cmd.publish(keys.CLIENTS_CHANNEL, notice).catch(() => {});
   }
 
-  claim(info: ClientInfo, resume: boolean): Promise<ClaimOutcome> {
-    return this.sessions.claim(info, resume);
+  claim(info: ClientInfo, resume: boolean, held: boolean): Promise<ClaimOutcome> {
+    return this.sessions.claim(info, resume, held);
   }
 
   ended(clientId: string): void {
@@ -314,6 +323,8 @@ export class Cluster implements ClusterBus {
     clearInterval(this.#sys);
     for (const timer of this.#due.values()) clearTimeout(timer);
     this.#due.clear();
+    await this.mirror.flush(this.cmd.status === "ready" ? CLOSE_MS : 0);
+    this.mirror.close();
     await this.#outbox.close(this.cmd.status === "ready" ? CLOSE_MS : 0);
     await this.#inbox?.close();
     this.sessions.close();
@@ -574,12 +585,14 @@ export class Cluster implements ClusterBus {
       this.logger.warn(`cluster: Redis is back; sending what waited`);
     }
     this.#outbox.drain();
+    this.mirror.linkUp();
     this.#tick();
   }
 
   #linkDown(): void {
     if (this.#closed) return;
     this.#outbox.linkDown();
+    this.mirror.linkDown();
     if (!this.#downLogged) {
       this.#downLogged = true;
       this.logger.warn(
@@ -599,6 +612,7 @@ export async function startCluster(
   host: ClusterHost,
   logger: Logger,
   sysIntervalMs: number,
+  mirror: SessionMirror,
 ): Promise<Cluster> {
   const cmd = redisConnection(settings, "cmd");
   const sub = redisConnection(settings, "sub");
@@ -609,7 +623,7 @@ export async function startCluster(
     await connectOrFail(cmd, settings);
     await connectOrFail(sub, settings);
     await connectOrFail(reader, settings);
-    const cluster = new Cluster(settings, host, logger, cmd, sub, reader, sysIntervalMs);
+    const cluster = new Cluster(settings, host, logger, cmd, sub, reader, sysIntervalMs, mirror);
     await cluster.join();
     return cluster;
   } catch (error) {

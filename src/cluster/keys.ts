@@ -40,5 +40,10 @@ export const lease = (clientId: string): string => `mqtt:lease:${clientId}`;
 export const leases = (node: string): string => `mqtt:leases:${node}`;
 /** A session handed over to the lease's new holder, for a short while. */
 export const handover = (clientId: string): string => `mqtt:handover:${clientId}`;
+/**
+ * A durable session's copy (see mirror.ts): a hash of its fields, subscriptions, QoS 2 receive
+ * state and per delivery its state and message; it expires as the session would once disconnected.
+ */
+export const session = (clientId: string): string => `mqtt:session:${clientId}`;
 /** Channel of a node's session requests and answers (JSON). */
 export const sessions = (node: string): string => `mqtt:sessions:${node}`;

@@ -27,10 +27,13 @@ export type Claim =
   };
 
 /**
- * Takes the lease unless a live node holds it for another user. Epochs come from one counter
- * for every client id, so that a lease deleted and claimed again never reuses an epoch a stale
- * node may still hold. The holder's own node skips the user check: it has the session in memory
- * and judges it there (a lease it failed to release must not lock the id).
+ * Takes the lease unless a live node holds it for another user, or a copy of the session in
+ * Redis (see mirror.ts) belongs to another user. Epochs come from one counter for every client
+ * id, so that a lease deleted and claimed again never reuses an epoch a stale node may still
+ * hold. The holder's own node skips the user check of the lease: it has the session in memory
+ * and judges it there (a lease it failed to release must not lock the id); the copy's user is
+ * checked unless the session is in memory here. A clean start deletes the copy: its session
+ * ends wherever it is, and its old holder can no longer write (its epoch is stale).
  */
 const CLAIM = `
 local cur = redis.call('HMGET', KEYS[1], 'node', 'user')
@@ -39,27 +42,46 @@ local alive = 0
 if holder and holder ~= ARGV[1] then
   alive = redis.call('EXISTS', ARGV[3] .. holder)
   if alive == 1 and user ~= ARGV[2] then return {0, user} end
-  redis.call('SREM', ARGV[4] .. holder, ARGV[5])
 end
+if ARGV[6] == '0' then
+  local owner = redis.call('HGET', KEYS[4], 'u')
+  if owner and owner ~= ARGV[2] then return {0, owner} end
+end
+if holder and holder ~= ARGV[1] then redis.call('SREM', ARGV[4] .. holder, ARGV[5]) end
+if ARGV[7] == '1' then redis.call('DEL', KEYS[4]) end
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', epoch, 'user', ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[5])
 return {epoch, holder or '', alive}
 `;
 
-/** Deletes the lease if it is still at the epoch given. */
+/**
+ * Deletes the lease if it is still at the epoch given, and the copy of its session: the session
+ * ended on the node that held it (the copy may have no expiry, if it ended while connected).
+ */
 const RELEASE = `
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('SREM', KEYS[2], ARGV[2])
 return 1
 `;
 
-/** Deletes the leases a node still holds, and its set of them. */
+/**
+ * Deletes the leases a node still holds, and its set of them. The copies of their sessions that
+ * were connected (no expiry in Redis) start to expire now, by their own expiry interval
+ * (field `x`, -1 for never): their connections ended with the node.
+ */
 const DROP_NODE = `
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local lease = ARGV[2] .. id
-  if redis.call('HGET', lease, 'node') == ARGV[1] then redis.call('DEL', lease) end
+  if redis.call('HGET', lease, 'node') == ARGV[1] then
+    redis.call('DEL', lease)
+    local copy = ARGV[3] .. id
+    if redis.call('PTTL', copy) == -1 then
+      local x = tonumber(redis.call('HGET', copy, 'x'))
+      if x and x > 0 then redis.call('PEXPIRE', copy, math.floor(x)) end
+    end
+  end
 end
 redis.call('DEL', KEYS[1])
 return 1
@@ -72,31 +94,92 @@ redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 1
 `;
 
+/**
+ * Writes the changes of one turn to the copy of one session, if the lease is at the epoch given.
+ * ARGV: epoch; mode (`end` deletes the copy, `full` replaces it, `part` changes an existing
+ * one); expiry (`` unchanged, `0` none, else the absolute time in ms); the number n of fields
+ * set, n field-value pairs, then the fields deleted. Returns 1 when written, 0 when the lease is
+ * another's (or gone), 2 when a part was to be written to a copy Redis no longer has.
+ */
+const SESSION_WRITE = `
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+local mode = ARGV[2]
+if mode == 'end' then
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+if mode == 'full' then redis.call('DEL', KEYS[2])
+elseif redis.call('EXISTS', KEYS[2]) == 0 then return 2 end
+local n = tonumber(ARGV[4])
+for i = 5, 4 + 2 * n, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+for i = 5 + 2 * n, #ARGV do redis.call('HDEL', KEYS[2], ARGV[i]) end
+local at = ARGV[3]
+if at == '0' then redis.call('PERSIST', KEYS[2])
+elseif at ~= '' then redis.call('PEXPIREAT', KEYS[2], at) end
+return 1
+`;
+
+/** One session's changes of one turn, for {@link Leases.writeSessions}. */
+export interface SessionWrite {
+  readonly clientId: string;
+  readonly epoch: number;
+  /** `end`: the copy goes; `full`: it is replaced; `part`: fields of an existing one change. */
+  readonly mode: "end" | "full" | "part";
+  /** `""`: unchanged; `"0"`: no expiry (connected, or never); else when it expires (ms). */
+  readonly expireAt: string;
+  readonly set: readonly (readonly [string, string | Buffer])[];
+  readonly deleted: readonly string[];
+}
+
+/** What Redis did with a {@link SessionWrite}. */
+export type WriteResult = "written" | "fenced" | "missing";
+
+const WRITE_RESULTS: Record<number, WriteResult> = { 1: "written", 0: "fenced", 2: "missing" };
+
+/** A pipeline that has the session script as a command (see `defineCommand`). */
+interface ScriptedPipeline {
+  mqttSessionWrite(...args: (string | number | Buffer)[]): ScriptedPipeline;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
 /** The leases one node holds, and the scripts that take, fence and release them. */
 export class Leases {
   /** By client id: the epoch of each lease this node holds. */
   readonly #held = new Map<string, number>();
 
-  constructor(readonly redis: Redis, readonly node: string) {}
+  constructor(readonly redis: Redis, readonly node: string) {
+    redis.defineCommand("mqttSessionWrite", { numberOfKeys: 2, lua: SESSION_WRITE });
+  }
 
   /** The epoch under which this node holds `clientId`'s lease, if it does. */
   epochOf(clientId: string): number | undefined {
     return this.#held.get(clientId);
   }
 
-  /** Claims `clientId` for `username`; rejects when Redis does not answer. */
-  async claim(clientId: string, username: string | undefined): Promise<Claim> {
+  /**
+   * Claims `clientId` for `username`; rejects when Redis does not answer. `held`: the session is
+   * in memory here (its user is judged here); `clean`: a clean start, which deletes its copy.
+   */
+  async claim(
+    clientId: string,
+    username: string | undefined,
+    held = false,
+    clean = false,
+  ): Promise<Claim> {
     const reply = await this.redis.eval(
       CLAIM,
-      3,
+      4,
       keys.lease(clientId),
       keys.EPOCH,
       keys.leases(this.node),
+      keys.session(clientId),
       this.node,
       username ?? "",
       keys.alive(""),
       keys.leases(""),
       clientId,
+      held ? "1" : "0",
+      clean ? "1" : "0",
     ) as [number, string, number?];
     const [epoch, holder, alive] = reply;
     if (epoch === 0) return { granted: false, owner: holder };
@@ -115,8 +198,8 @@ export class Leases {
   }
 
   /**
-   * The session of `clientId` ended here: its lease goes, unless another node claimed it since
-   * (then Redis refuses). Resolves whether it went.
+   * The session of `clientId` ended here: its lease and its copy go, unless another node claimed
+   * it since (then Redis refuses). Resolves whether they went.
    */
   async release(clientId: string): Promise<boolean> {
     const epoch = this.#held.get(clientId);
@@ -124,9 +207,10 @@ export class Leases {
     this.#held.delete(clientId);
     const reply = await this.redis.eval(
       RELEASE,
-      2,
+      3,
       keys.lease(clientId),
       keys.leases(this.node),
+      keys.session(clientId),
       epoch,
       clientId,
     );
@@ -139,7 +223,63 @@ export class Leases {
    */
   async dropNode(node: string): Promise<void> {
     if (node === this.node) this.#held.clear();
-    await this.redis.eval(DROP_NODE, 1, keys.leases(node), node, keys.lease(""));
+    await this.redis.eval(
+      DROP_NODE,
+      1,
+      keys.leases(node),
+      node,
+      keys.lease(""),
+      keys.session(""),
+    );
+  }
+
+  /**
+   * Writes the changes of one turn to the copies of sessions, each fenced by its epoch, in one
+   * pipeline; resolves what Redis did with each, rejects when the link failed.
+   */
+  async writeSessions(writes: readonly SessionWrite[]): Promise<WriteResult[]> {
+    const pipeline = this.redis.pipeline() as unknown as ScriptedPipeline;
+    for (const w of writes) {
+      const args: (string | number | Buffer)[] = [
+        keys.lease(w.clientId),
+        keys.session(w.clientId),
+        w.epoch,
+        w.mode,
+        w.expireAt,
+        w.set.length,
+      ];
+      for (const [field, value] of w.set) args.push(field, value);
+      for (const field of w.deleted) args.push(field);
+      pipeline.mqttSessionWrite(...args);
+    }
+    const replies = await pipeline.exec();
+    if (!replies) throw new Error("the pipeline was discarded");
+    return replies.map(([error, reply]) => {
+      if (error) throw error;
+      return WRITE_RESULTS[reply as number] ?? "fenced";
+    });
+  }
+
+  /**
+   * The copy of `clientId`'s session as Redis holds it, read only while the lease is at `epoch`
+   * (in one transaction); undefined when the lease is another's or there is no copy.
+   */
+  async readSession(
+    clientId: string,
+    epoch: number,
+  ): Promise<Record<string, Buffer> | undefined> {
+    const replies = await this.redis.multi()
+      .hget(keys.lease(clientId), "epoch")
+      .hgetallBuffer(keys.session(clientId))
+      .exec();
+    if (!replies) return undefined;
+    const [[leaseError, held], [copyError, copy]] = replies as [
+      [Error | null, string | null],
+      [Error | null, Record<string, Buffer>],
+    ];
+    if (leaseError || copyError) throw leaseError ?? copyError;
+    if (held !== String(epoch) || Object.keys(copy).length === 0) return undefined;
+    return copy;
   }
 
   /**

@@ -3,7 +3,10 @@
  * lease.ts); when the client resumes a session that another live node holds, it asks that node
  * on its channel. The old node closes the connection, writes the session to Redis fenced by the
  * new epoch (so that it lands only if nobody claimed the id since) and answers; the new node
- * reads it and resumes it. No answer within `cluster.handover-timeout`: a new session, logged.
+ * reads it and resumes it. When no live node holds the session (its node died, or stopped and
+ * dropped its leases) and it is not in memory here, the new node reads the copy Redis keeps of
+ * it (mirror.ts), fenced by its new epoch; so it does when the old node does not answer within
+ * `cluster.handover-timeout`. No copy either: a new session, logged.
  *
  * @module
  */
@@ -14,6 +17,7 @@ import type { ClientInfo } from "../plugins/types.ts";
 import type { Logger } from "../log.ts";
 import { ReasonCode } from "../protocol/reason.ts";
 import { decodeSession, encodeSession } from "./handover.ts";
+import { decodeMirrored } from "./mirrored.ts";
 import { Leases } from "./lease.ts";
 import * as keys from "./keys.ts";
 
@@ -38,7 +42,7 @@ interface Waiting {
   readonly epoch: number;
   /** Another node claimed the id after this one: this CONNECT lost the race. */
   superseded: boolean;
-  answer?: (handed: boolean) => void;
+  answer?: (handed: boolean | "timeout") => void;
 }
 
 /** How long a handed session waits in Redis for its new node, in ms. */
@@ -63,14 +67,14 @@ export class Sessions {
   }
 
   /** See {@link ClusterBus.claim}. */
-  async claim(info: ClientInfo, resume: boolean): Promise<ClaimOutcome> {
+  async claim(info: ClientInfo, resume: boolean, held: boolean): Promise<ClaimOutcome> {
     const id = info.clientId;
     let claim;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       // A Redis that takes commands and never answers must not hold the CONNECT for ever.
       claim = await Promise.race([
-        this.leases.claim(id, info.username),
+        this.leases.claim(id, info.username, held, !resume),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error("no answer")), this.timeoutMs);
         }),
@@ -93,29 +97,50 @@ export class Sessions {
       };
     }
     const { epoch, previous, previousAlive } = claim;
-    if (previous === undefined) return {};
-    if (!previousAlive) {
-      if (resume) {
-        this.logger.warn(
-          `cluster: client id ${id} held a session on node ${previous}, which is down; ` +
-            `it starts a new session here`,
-        );
-      }
-      return {};
-    }
     // A clean start needs nothing of the old node: the broadcast of `attached` closes its
-    // connection there and ends its session.
+    // connection there and ends its session (and the claim deleted its copy).
     if (!resume) return {};
+    if (previous === undefined || !previousAlive) {
+      return held ? {} : await this.#fromCopy(id, epoch, previous);
+    }
     const waiting: Waiting = { epoch, superseded: false };
     this.#waiting.set(id, waiting);
     try {
       const handed = await this.#ask(previous, id, epoch, info.username, waiting);
       if (waiting.superseded) return this.#lostRace(id);
+      if (handed === "timeout") return await this.#fromCopy(id, epoch, previous);
       if (!handed) return {};
       return await this.#take(id, epoch, previous);
     } finally {
       if (this.#waiting.get(id) === waiting) this.#waiting.delete(id);
     }
+  }
+
+  /**
+   * The session as the copy in Redis has it, read under `epoch` (so never one written since by
+   * a node that claimed the id after this one); nothing when there is none.
+   */
+  async #fromCopy(id: string, epoch: number, previous: string | undefined): Promise<ClaimOutcome> {
+    try {
+      const fields = await this.leases.readSession(id, epoch);
+      if (fields) {
+        const of = previous ? ` of node ${previous}, which is down,` : "";
+        this.logger.info(
+          `cluster: client id ${id} resumes its session${of} from its copy in Redis`,
+        );
+        return { session: decodeMirrored(id, fields) };
+      }
+    } catch (error) {
+      this.#failed(`cannot read the copy of the session of client id ${id}`, error);
+      return {};
+    }
+    if (previous !== undefined) {
+      this.logger.warn(
+        `cluster: client id ${id} held a session on node ${previous}, and Redis has no copy of ` +
+          `it; it starts a new session here`,
+      );
+    }
+    return {};
   }
 
   #lostRace(id: string): ClaimOutcome {
@@ -128,23 +153,25 @@ export class Sessions {
     };
   }
 
-  /** Asks `node` for the session; resolves whether it put it in Redis, false on a timeout. */
+  /** Asks `node` for the session; resolves whether it put it in Redis, or that it did not answer. */
   async #ask(
     node: string,
     id: string,
     epoch: number,
     username: string | undefined,
     waiting: Waiting,
-  ): Promise<boolean> {
+  ): Promise<boolean | "timeout"> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const answered = new Promise<boolean>((resolve) => {
+    const answered = new Promise<boolean | "timeout">((resolve) => {
       waiting.answer = resolve;
       timer = setTimeout(() => {
         this.logger.warn(
           `cluster: node ${node} did not hand over the session of client id ${id} within ` +
-            `${this.timeoutMs / 1000} s (cluster.handover-timeout); it starts a new session here`,
+            `${
+              this.timeoutMs / 1000
+            } s (cluster.handover-timeout); its copy in Redis is read instead`,
         );
-        resolve(false);
+        resolve("timeout");
       }, this.timeoutMs);
     });
     const ask: Message = { t: "ask", c: id, e: epoch, n: this.node, u: username ?? null };

@@ -104,7 +104,7 @@ export interface BrokerConfig {
     "connect-timeout"?: number;
     /** Cross-node messages kept while Redis is unreachable; past it they are dropped, counted. */
     "max-buffered-messages"?: number;
-    /** Seconds to wait for another node to hand over a session; then a new session. */
+    /** Seconds to wait for another node to hand over a session; then its copy in Redis, if any. */
     "handover-timeout"?: number;
   };
   /** Who may use `type: http` listeners. */
