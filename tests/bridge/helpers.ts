@@ -132,6 +132,22 @@ export async function floodAcrossCuts(
   }
 }
 
+/**
+ * Waits until the marker sent last each way has arrived: `mark-l` at the remote and `mark-r`
+ * here. A loop's copies of what was sent before would be on the way before them.
+ */
+export async function markersArrived(
+  atLocal: { payload: string }[],
+  atRemote: { payload: string }[],
+): Promise<void> {
+  await eventually(
+    () =>
+      atRemote.some((m) => m.payload === "mark-l") && atLocal.some((m) => m.payload === "mark-r"),
+    20000,
+    "the markers",
+  );
+}
+
 /** How often each payload arrived. */
 export function counts(messages: { payload: string }[]): Map<string, number> {
   const out = new Map<string, number>();

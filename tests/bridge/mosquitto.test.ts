@@ -12,7 +12,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { QoS } from "../../src/protocol/packets.ts";
 import { collect, connect, eventually } from "../helpers/broker.ts";
-import { bridgeState, counts, edge, floodAcrossCuts, freePort, Proxy, record } from "./helpers.ts";
+import {
+  bridgeState,
+  counts,
+  edge,
+  floodAcrossCuts,
+  freePort,
+  markersArrived,
+  Proxy,
+  record,
+} from "./helpers.ts";
 
 const WAIT = 20000;
 
@@ -108,13 +117,7 @@ describe("a bridge to Mosquitto", { skip }, () => {
         // Markers last each way: a loop's copies would come before them.
         local.broker.publish({ topic: "b/m", payload: "mark-l", qos: 2 });
         await remoteClient.publishAsync("b/m", "mark-r", { qos: 2 });
-        await eventually(
-          () =>
-            atRemote.some((m) => m.payload === "mark-l") &&
-            atLocal.some((m) => m.payload === "mark-r"),
-          WAIT,
-          "the markers",
-        );
+        await markersArrived(atLocal, atRemote);
         const both = (seen: { topic: string; payload: string }[]) =>
           [...counts(seen.filter((m) => m.topic.startsWith("b/")))].sort();
         const expected = [["both-l", 1], ["both-r", 1], ["mark-l", 1], ["mark-r", 1]];

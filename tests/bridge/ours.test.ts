@@ -10,6 +10,7 @@ import {
   edge,
   floodAcrossCuts,
   freePort,
+  markersArrived,
   Proxy,
   record,
   SilentRemote,
@@ -153,13 +154,7 @@ describe("a bridge to another instance of this broker", () => {
         await eventually(() => atLocal.some((m) => m.payload === "R"), WAIT, "R locally");
         await localClient.publishAsync("t/m", "mark-l", { qos: 1 });
         await remoteClient.publishAsync("t/m", "mark-r", { qos: 1 });
-        await eventually(
-          () =>
-            atRemote.some((m) => m.payload === "mark-l") &&
-            atLocal.some((m) => m.payload === "mark-r"),
-          WAIT,
-          "the markers",
-        );
+        await markersArrived(atLocal, atRemote);
         for (const seen of [atLocal, atRemote]) {
           assert.deepEqual([...counts(seen)].sort(), [["L", 1], ["R", 1], ["mark-l", 1], [
             "mark-r",
