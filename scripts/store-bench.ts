@@ -124,6 +124,22 @@ function queueCommand(store: Store, id: number, clientId: string, seq: number): 
   });
 }
 
+/** Subscribes `clientId`'s session to its own commands, at QoS 1. */
+function subscribeToCommands(store: Store, clientId: string): void {
+  store.subscriptionAdded({
+    clientId,
+    filter: `commands/${clientId}/#`,
+    options: {
+      qos: 1,
+      noLocal: false,
+      retainAsPublished: false,
+      retainHandling: 0,
+      subscriptionId: undefined,
+      shareGroup: undefined,
+    },
+  });
+}
+
 /** Records between two commits while filling (a busy broker's turn is far smaller). */
 const FILL_BATCH = 5_000;
 
@@ -152,18 +168,7 @@ function fill(file: string): void {
       expiryMs: 86_400_000,
       expiresAt,
     });
-    store.subscriptionAdded({
-      clientId,
-      filter: `commands/${clientId}/#`,
-      options: {
-        qos: 1,
-        noLocal: false,
-        retainAsPublished: false,
-        retainHandling: 0,
-        subscriptionId: undefined,
-        shareGroup: undefined,
-      },
-    });
+    subscribeToCommands(store, clientId);
     step();
   }
   const perSession = Math.ceil(counts.queued / counts.sessions);
@@ -293,23 +298,10 @@ function churn(file: string): { minute: number; hour: number; commits: number } 
       expiryMs: 3_600_000,
       expiresAt: connected ? 0 : now + 3_600_000,
     });
-  const subscribe = (clientId: string) =>
-    store.subscriptionAdded({
-      clientId,
-      filter: `commands/${clientId}/#`,
-      options: {
-        qos: 1,
-        noLocal: false,
-        retainAsPublished: false,
-        retainHandling: 0,
-        subscriptionId: undefined,
-        shareGroup: undefined,
-      },
-    });
   for (let s = 0; s < SESSIONS; s++) {
     live.push(`c-${s}`);
     save(live[s], true);
-    subscribe(live[s]);
+    subscribeToCommands(store, live[s]);
   }
   store.commit();
   let id = 0;
@@ -363,7 +355,7 @@ function churn(file: string): { minute: number; hour: number; commits: number } 
         seqs.delete(live[index]);
         live[index] = `c-${nextSession++}`;
         save(live[index], true);
-        subscribe(live[index]);
+        subscribeToCommands(store, live[index]);
       }
       store.commit();
       commits++;

@@ -1039,20 +1039,41 @@ function rssKb(job: Job): number {
   }
 }
 
-async function idle(run: Run, job: Job): Promise<LoadResult> {
-  const before = rssKb(job);
+/**
+ * Opens `count` connections, `concurrency` at a time: each is made by `make(n)` and kept, then
+ * `ready` awaited before the next. Resolves with them and the seconds it took.
+ */
+async function openConnections(
+  run: Run,
+  count: number,
+  concurrency: number,
+  make: (n: number) => Client,
+  ready: (client: Client, n: number) => Promise<unknown>,
+): Promise<{ clients: Client[]; connectSeconds: number }> {
   const clients: Client[] = [];
   const started = performance.now();
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < job.idleConnections && run.failure === null) {
-      const client = new Client(run, job.port, `bench-idle-${next++}`);
+    while (next < count && run.failure === null) {
+      const n = next++;
+      const client = make(n);
       clients.push(client);
-      await client.until(CONNACK, 1);
+      await ready(client, n);
     }
   };
-  await Promise.all(Array.from({ length: IDLE_CONCURRENCY }, worker));
-  const connectSeconds = (performance.now() - started) / 1000;
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { clients, connectSeconds: (performance.now() - started) / 1000 };
+}
+
+async function idle(run: Run, job: Job): Promise<LoadResult> {
+  const before = rssKb(job);
+  const { clients, connectSeconds } = await openConnections(
+    run,
+    job.idleConnections,
+    IDLE_CONCURRENCY,
+    (n) => new Client(run, job.port, `bench-idle-${n}`),
+    (client) => client.until(CONNACK, 1),
+  );
   // Let the broker finish lazy allocations and a GC cycle before reading its RSS.
   const a = snapshot(job, 0);
   await run.sleep(Math.min(1000, job.windowMs));
@@ -1102,21 +1123,13 @@ function sourceAddress(n: number): string {
  */
 async function idle50k(run: Run, job: Job): Promise<LoadResult> {
   const before = rssKb(job);
-  const clients: Client[] = [];
-  const started = performance.now();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < job.idleConnections && run.failure === null) {
-      const n = next++;
-      const client = new Client(run, job.port, `bench-idle-${n}`, {
-        localAddress: sourceAddress(n),
-      });
-      clients.push(client);
-      await client.subscribe(`idle/${n}`, 0);
-    }
-  };
-  await Promise.all(Array.from({ length: IDLE_CONCURRENCY * 2 }, worker));
-  const connectSeconds = (performance.now() - started) / 1000;
+  const { clients, connectSeconds } = await openConnections(
+    run,
+    job.idleConnections,
+    IDLE_CONCURRENCY * 2,
+    (n) => new Client(run, job.port, `bench-idle-${n}`, { localAddress: sourceAddress(n) }),
+    (client, n) => client.subscribe(`idle/${n}`, 0),
+  );
   // A slice of the connections each second, so that each pings once per IDLE_PING_MS.
   let pinged = 0;
   const slice = Math.ceil(clients.length / (IDLE_PING_MS / 1000));

@@ -8,6 +8,7 @@ import net from "node:net";
 import type { Broker } from "../../src/broker/broker.ts";
 import type { BridgeConfig, BrokerConfig } from "../../src/config/types.ts";
 import type { Message } from "../../src/plugins/types.ts";
+import type { QoS } from "../../src/protocol/packets.ts";
 import { eventually, startBroker } from "../helpers/broker.ts";
 import { PacketFramer } from "../../src/protocol/framer.ts";
 import { bodyStart } from "../../src/protocol/reader.ts";
@@ -92,6 +93,59 @@ export class Proxy {
     this.cut();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+/**
+ * Bridges an edge to the remote on `remotePort` through a {@link Proxy}, publishes `total`
+ * messages (payloads "0" to `total - 1`) out on `f/x` at `qos`, cuts the link three times while
+ * they flow, and resolves with how often each payload arrived once all of them did. `got` is
+ * where the remote's `f/#` messages land; the edge and the proxy are closed at the end.
+ */
+export async function floodAcrossCuts(
+  remotePort: number,
+  got: { payload: string }[],
+  qos: QoS,
+  total = 300,
+): Promise<Map<string, number>> {
+  const proxy = await Proxy.start(remotePort);
+  const local = await edge({
+    address: `mqtt://127.0.0.1:${proxy.port}`,
+    topics: [{ pattern: "f/#", qos }],
+  });
+  const bridge = bridgeState(local.broker);
+  try {
+    await bridge.wait("1");
+    for (let i = 0; i < total; i++) {
+      local.broker.publish({ topic: "f/x", payload: String(i), qos });
+      if (i % 100 === 50) {
+        await eventually(() => got.length > i - 50, 20000, "some messages through");
+        proxy.cut();
+        await bridge.wait("0");
+      }
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 0));
+    }
+    await eventually(() => counts(got).size === total, 20000, `all ${total} at the remote`);
+    return counts(got);
+  } finally {
+    await local.broker.close();
+    await proxy.close();
+  }
+}
+
+/**
+ * Waits until the marker sent last each way has arrived: `mark-l` at the remote and `mark-r`
+ * here. A loop's copies of what was sent before would be on the way before them.
+ */
+export async function markersArrived(
+  atLocal: { payload: string }[],
+  atRemote: { payload: string }[],
+): Promise<void> {
+  await eventually(
+    () =>
+      atRemote.some((m) => m.payload === "mark-l") && atLocal.some((m) => m.payload === "mark-r"),
+    20000,
+    "the markers",
+  );
 }
 
 /** How often each payload arrived. */

@@ -12,7 +12,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { QoS } from "../../src/protocol/packets.ts";
 import { collect, connect, eventually } from "../helpers/broker.ts";
-import { bridgeState, counts, edge, freePort, Proxy, record } from "./helpers.ts";
+import {
+  bridgeState,
+  counts,
+  edge,
+  floodAcrossCuts,
+  freePort,
+  markersArrived,
+  Proxy,
+  record,
+} from "./helpers.ts";
 
 const WAIT = 20000;
 
@@ -108,13 +117,7 @@ describe("a bridge to Mosquitto", { skip }, () => {
         // Markers last each way: a loop's copies would come before them.
         local.broker.publish({ topic: "b/m", payload: "mark-l", qos: 2 });
         await remoteClient.publishAsync("b/m", "mark-r", { qos: 2 });
-        await eventually(
-          () =>
-            atRemote.some((m) => m.payload === "mark-l") &&
-            atLocal.some((m) => m.payload === "mark-r"),
-          WAIT,
-          "the markers",
-        );
+        await markersArrived(atLocal, atRemote);
         const both = (seen: { topic: string; payload: string }[]) =>
           [...counts(seen.filter((m) => m.topic.startsWith("b/")))].sort();
         const expected = [["both-l", 1], ["both-r", 1], ["mark-l", 1], ["mark-r", 1]];
@@ -134,33 +137,13 @@ describe("a bridge to Mosquitto", { skip }, () => {
     test(`QoS ${qos} out across cut links: nothing lost${qos === 2 ? ", each once" : ""}`, async () => {
       const remote = await mosquitto();
       const watcher = await connect(remote.url, { clientId: "watcher", clean: false });
-      await watcher.subscribeAsync("f/#", { qos: 2 });
-      const got = collect(watcher);
-      const proxy = await Proxy.start(remote.port);
-      const local = await edge({
-        address: `mqtt://127.0.0.1:${proxy.port}`,
-        topics: [{ pattern: "f/#", qos }],
-      });
-      const bridge = bridgeState(local.broker);
-      const total = 300;
       try {
-        await bridge.wait("1");
-        for (let i = 0; i < total; i++) {
-          local.broker.publish({ topic: "f/x", payload: String(i), qos });
-          if (i % 100 === 50) {
-            await eventually(() => got.length > i - 50, WAIT, "some messages through");
-            proxy.cut();
-            await bridge.wait("0");
-          }
-          if (i % 10 === 0) await new Promise((r) => setTimeout(r, 0));
-        }
-        await eventually(() => counts(got).size === total, WAIT, `all ${total} at Mosquitto`);
+        await watcher.subscribeAsync("f/#", { qos: 2 });
+        const seen = await floodAcrossCuts(remote.port, collect(watcher), qos);
         if (qos === 2) {
-          assert.deepEqual([...counts(got)].filter(([, n]) => n > 1), [], "QoS 2 duplicates");
+          assert.deepEqual([...seen].filter(([, n]) => n > 1), [], "QoS 2 duplicates");
         }
       } finally {
-        await local.broker.close();
-        await proxy.close();
         watcher.end(true);
         await remote.stop();
       }

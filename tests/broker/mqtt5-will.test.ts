@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type mqtt from "mqtt";
 import {
+  type BrokerScope,
   collect,
   eventually,
   type RawClient,
@@ -42,17 +43,31 @@ async function connect5(c: RawClient, fields: Props): Promise<void> {
   assert.equal(connack.reasonCode, 0);
 }
 
+/**
+ * A 5.0 connection of `clientId` with clean start 0, a session expiry of `expiry` seconds and
+ * the will `w`, if given.
+ */
+async function resumable(
+  raw: BrokerScope["raw"],
+  clientId: string,
+  expiry: number,
+  w?: ReturnType<typeof will>,
+): Promise<RawClient> {
+  const c = await raw(5);
+  await connect5(c, {
+    clientId,
+    clean: false,
+    properties: { sessionExpiryInterval: expiry },
+    ...(w && { will: w }),
+  });
+  return c;
+}
+
 describe("MQTT 5 will delay", () => {
   test("the will is published once the delay is up when the client does not come back", () =>
     withBroker({}, async ({ raw, client, broker }) => {
       const { got } = await watch(client);
-      const c = await raw(5);
-      await connect5(c, {
-        clientId: "late",
-        clean: false,
-        properties: { sessionExpiryInterval: 60 },
-        will: will("late", 2),
-      });
+      const c = await resumable(raw, "late", 60, will("late", 2));
       c.destroy();
       await eventually(() => broker.clients.length === 1, 5000, "the drop");
       assert.equal(got.length, 0, "not before the delay");
@@ -64,21 +79,10 @@ describe("MQTT 5 will delay", () => {
   test("coming back before the delay cancels the will, also when the session ends later", () =>
     withBroker({}, async ({ raw, client, broker }) => {
       const { watcher, got } = await watch(client);
-      const a = await raw(5);
-      await connect5(a, {
-        clientId: "back",
-        clean: false,
-        properties: { sessionExpiryInterval: 3600 },
-        will: will("back", 3600),
-      });
+      const a = await resumable(raw, "back", 3600, will("back", 3600));
       a.destroy();
       await eventually(() => broker.clients.length === 1, 5000, "the drop");
-      const b = await raw(5);
-      await connect5(b, {
-        clientId: "back",
-        clean: false,
-        properties: { sessionExpiryInterval: 1 },
-      });
+      const b = await resumable(raw, "back", 1);
       b.send({ cmd: "disconnect", reasonCode: 0 });
       await b.waitClosed();
       // The session ends: a will still pending would go now.
@@ -89,13 +93,7 @@ describe("MQTT 5 will delay", () => {
   test("the will goes at session end when that comes before the delay", () =>
     withBroker({}, async ({ raw, client, broker }) => {
       const { got } = await watch(client);
-      const c = await raw(5);
-      await connect5(c, {
-        clientId: "ending",
-        clean: false,
-        properties: { sessionExpiryInterval: 1 },
-        will: will("ending", 3600),
-      });
+      const c = await resumable(raw, "ending", 1, will("ending", 3600));
       c.destroy();
       await eventually(() => got.length === 1, 8000, "the will at session end");
       assert.equal(broker.stats.sessionsExpired, 1);
@@ -114,13 +112,7 @@ describe("MQTT 5 will delay", () => {
   test("DISCONNECT 0x04 publishes the will after its delay; 0x80 publishes it too", () =>
     withBroker({}, async ({ raw, client }) => {
       const { got } = await watch(client);
-      const a = await raw(5);
-      await connect5(a, {
-        clientId: "asked",
-        clean: false,
-        properties: { sessionExpiryInterval: 60 },
-        will: will("asked", 1),
-      });
+      const a = await resumable(raw, "asked", 60, will("asked", 1));
       a.send({ cmd: "disconnect", reasonCode: 0x04 });
       const b = await raw(5);
       await connect5(b, { clientId: "unspecified", will: will("unspecified", 0) });
@@ -134,38 +126,16 @@ describe("MQTT 5 will on takeover (3.1.2.5, 3.1.3.2.2)", () => {
   test("will delay 0: the old connection's will goes at takeover", () =>
     withBroker({}, async ({ raw, client }) => {
       const { got } = await watch(client);
-      const a = await raw(5);
-      await connect5(a, {
-        clientId: "twin",
-        clean: false,
-        properties: { sessionExpiryInterval: 60 },
-        will: will("twin", 0),
-      });
-      const b = await raw(5);
-      await connect5(b, {
-        clientId: "twin",
-        clean: false,
-        properties: { sessionExpiryInterval: 60 },
-      });
+      await resumable(raw, "twin", 60, will("twin", 0));
+      await resumable(raw, "twin", 60);
       await eventually(() => got.length === 1, 5000, "the will");
     }));
 
   test("will delay > 0, clean start 0: the new connection continues the session, no will", () =>
     withBroker({}, async ({ raw, client, broker }) => {
       const { watcher, got } = await watch(client);
-      const a = await raw(5);
-      await connect5(a, {
-        clientId: "twin",
-        clean: false,
-        properties: { sessionExpiryInterval: 60 },
-        will: will("twin", 3600),
-      });
-      const b = await raw(5);
-      await connect5(b, {
-        clientId: "twin",
-        clean: false,
-        properties: { sessionExpiryInterval: 1 },
-      });
+      await resumable(raw, "twin", 60, will("twin", 3600));
+      const b = await resumable(raw, "twin", 1);
       b.send({ cmd: "disconnect", reasonCode: 0 });
       await eventually(() => broker.stats.sessionsExpired === 1, 8000, "the session to expire");
       assert.deepEqual(await settled(watcher, got), []);
@@ -174,13 +144,7 @@ describe("MQTT 5 will on takeover (3.1.2.5, 3.1.3.2.2)", () => {
   test("will delay > 0, clean start 1: the session ends, so the will goes", () =>
     withBroker({}, async ({ raw, client }) => {
       const { got } = await watch(client);
-      const a = await raw(5);
-      await connect5(a, {
-        clientId: "twin",
-        clean: false,
-        properties: { sessionExpiryInterval: 60 },
-        will: will("twin", 3600),
-      });
+      await resumable(raw, "twin", 60, will("twin", 3600));
       const b = await raw(5);
       await connect5(b, { clientId: "twin", clean: true });
       await eventually(() => got.length === 1, 5000, "the will");

@@ -1,7 +1,14 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { collect, eventually, type RawClient, sleep, withBroker } from "../helpers/broker.ts";
+import {
+  type BrokerScope,
+  collect,
+  eventually,
+  type RawClient,
+  sleep,
+  withBroker,
+} from "../helpers/broker.ts";
 import type { AuthRequest, Plugin } from "../../src/plugins/types.ts";
 
 /** Admits everyone, so that the test is about sessions, not about authentication. */
@@ -127,6 +134,26 @@ function slowAuth() {
   return { plugin, waiting };
 }
 
+/** A connection whose CONNECT (client id `race`, user `u`) waits in `auth`'s hook. */
+async function heldInAuth(
+  raw: BrokerScope["raw"],
+  auth: ReturnType<typeof slowAuth>,
+): Promise<RawClient> {
+  const a = await raw();
+  a.send({
+    cmd: "connect",
+    protocolId: "MQTT",
+    protocolVersion: 4,
+    clientId: "race",
+    clean: true,
+    keepalive: 0,
+    username: "u",
+    password: Buffer.from("slow"),
+  });
+  await eventually(() => auth.waiting.length === 1, 5000, "A to be in its auth hook");
+  return a;
+}
+
 describe("the newest CONNECT wins", () => {
   test("a CONNECT admitted after a newer one for its client id is refused and touches nothing", () => {
     const auth = slowAuth();
@@ -135,18 +162,7 @@ describe("the newest CONNECT wins", () => {
       const wills = collect(watcher);
       await watcher.subscribeAsync("will/#", { qos: 1 });
       const will = { topic: "will/b", payload: Buffer.from("b died"), qos: 1, retain: false };
-      const a = await raw();
-      a.send({
-        cmd: "connect",
-        protocolId: "MQTT",
-        protocolVersion: 4,
-        clientId: "race",
-        clean: true,
-        keepalive: 0,
-        username: "u",
-        password: Buffer.from("slow"),
-      });
-      await eventually(() => auth.waiting.length === 1, 5000, "A to be in its auth hook");
+      const a = await heldInAuth(raw, auth);
       const b = await raw();
       assert.equal((await attempt(b, { ...identity("u", "race"), will })).code, 0);
       b.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "race/#", qos: 1 }] });
@@ -171,18 +187,7 @@ describe("the newest CONNECT wins", () => {
   test("a late CONNECT cannot wipe the session a newer, since departed connection left", () => {
     const auth = slowAuth();
     return withBroker({ plugins: [auth.plugin] }, async ({ raw, broker }) => {
-      const a = await raw();
-      a.send({
-        cmd: "connect",
-        protocolId: "MQTT",
-        protocolVersion: 4,
-        clientId: "race",
-        clean: true,
-        keepalive: 0,
-        username: "u",
-        password: Buffer.from("slow"),
-      });
-      await eventually(() => auth.waiting.length === 1, 5000, "A to be in its auth hook");
+      const a = await heldInAuth(raw, auth);
       const b = await raw();
       assert.equal((await attempt(b, identity("u", "race"))).code, 0);
       b.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "race/#", qos: 1 }] });

@@ -38,10 +38,54 @@ async function exitCode(args: string[]): Promise<[number | null, string]> {
   }
 }
 
+/**
+ * Runs `fn` against the broker command on a fresh store ({@link place}); the test kills it and
+ * starts it again through the scope. Afterwards the broker is killed and the folder removed.
+ */
+async function withStore(
+  fn: (store: StoreScope) => Promise<void>,
+  sync?: string,
+): Promise<void> {
+  const { dir, config } = place(sync);
+  let broker = await start(config);
+  try {
+    await fn({
+      get port() {
+        return broker.port;
+      },
+      kill: () => kill(broker),
+      start: async () => {
+        broker = await start(config);
+      },
+    });
+  } finally {
+    await kill(broker);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The broker of {@link withStore}. */
+interface StoreScope {
+  /** The port of the broker running now. */
+  readonly port: number;
+  /** SIGKILL, as a crash would. */
+  kill(): Promise<void>;
+  /** Starts the broker again on the same store (on another port). */
+  start(): Promise<void>;
+}
+
 async function client(port: number, fields: Record<string, unknown>, version: 4 | 5 = 4) {
   const c = await RawClient.connect(port, version);
   const connack = await c.handshake({ clean: false, ...fields });
   return { c, connack };
+}
+
+/** A session `clientId` (clean session 0) subscribed to `topic` at QoS 1. */
+async function subscriber(port: number, clientId: string, topic: string) {
+  const s = await client(port, { clientId });
+  s.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic, qos: 1 }] });
+  await s.c.next("suback");
+  return s;
 }
 
 /** Collects PUBLISH packets until `count` arrived. */
@@ -58,12 +102,8 @@ const text = (p: Packet) => String(p.payload);
 
 describe("persistence across a SIGKILL", () => {
   test("retained messages, sessions with subscriptions and queues in order survive", async () => {
-    const { dir, config } = place();
-    let broker = await start(config);
-    try {
-      const sub = await client(broker.port, { clientId: "sub" });
-      sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "q/#", qos: 1 }] });
-      await sub.c.next("suback");
+    await withStore(async (broker) => {
+      const sub = await subscriber(broker.port, "sub", "q/#");
       sub.c.destroy();
       const pub = await client(broker.port, { clientId: "pub", clean: true });
       pub.c.send({
@@ -79,10 +119,10 @@ describe("persistence across a SIGKILL", () => {
         pub.c.send({ cmd: "publish", topic: "q/x", payload: `m${i}`, qos: 1, messageId: 10 + i });
         await pub.c.next("puback");
       }
-      await kill(broker);
+      await broker.kill();
       pub.c.destroy();
 
-      broker = await start(config);
+      await broker.start();
       const back = await client(broker.port, { clientId: "sub" });
       assert.equal(back.connack.sessionPresent, true);
       const got = await publishes(back.c, 5);
@@ -99,56 +139,42 @@ describe("persistence across a SIGKILL", () => {
       assert.equal(retained.retain, true);
       back.c.destroy();
       other.c.destroy();
-    } finally {
-      await kill(broker);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test("an unacknowledged delivery is sent again with DUP after the restart", async () => {
-    const { dir, config } = place();
-    let broker = await start(config);
-    try {
-      const sub = await client(broker.port, { clientId: "sub" });
-      sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "t", qos: 1 }] });
-      await sub.c.next("suback");
+    await withStore(async (broker) => {
+      const sub = await subscriber(broker.port, "sub", "t");
       const pub = await client(broker.port, { clientId: "pub", clean: true });
       pub.c.send({ cmd: "publish", topic: "t", payload: "once", qos: 1, messageId: 1 });
       await pub.c.next("puback");
       const first = (await publishes(sub.c, 1))[0];
       assert.equal(first.dup, false);
-      await kill(broker);
+      await broker.kill();
       sub.c.destroy();
       pub.c.destroy();
 
-      broker = await start(config);
+      await broker.start();
       const back = await client(broker.port, { clientId: "sub" });
       const again = (await publishes(back.c, 1))[0];
       assert.equal(text(again), "once");
       assert.equal(again.dup, true);
       assert.equal(again.messageId, first.messageId);
       back.c.destroy();
-    } finally {
-      await kill(broker);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test("a QoS 2 message PUBREC'd before the kill and PUBREL'd after is delivered once", async () => {
-    const { dir, config } = place();
-    let broker = await start(config);
-    try {
-      const sub = await client(broker.port, { clientId: "sub" });
-      sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "t", qos: 1 }] });
-      await sub.c.next("suback");
+    await withStore(async (broker) => {
+      const sub = await subscriber(broker.port, "sub", "t");
       sub.c.destroy();
       const pub = await client(broker.port, { clientId: "pub" });
       pub.c.send({ cmd: "publish", topic: "t", payload: "exactly", qos: 2, messageId: 7 });
       await pub.c.next("pubrec");
-      await kill(broker);
+      await broker.kill();
       pub.c.destroy();
 
-      broker = await start(config);
+      await broker.start();
       const back = await client(broker.port, { clientId: "pub" });
       // The publisher did not see its PUBREC arrive, say: it sends the PUBLISH again.
       back.c.send({
@@ -172,19 +198,12 @@ describe("persistence across a SIGKILL", () => {
       );
       back.c.destroy();
       reader.c.destroy();
-    } finally {
-      await kill(broker);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test("every QoS 1 publish acknowledged before a kill mid-flood is delivered after", async () => {
-    const { dir, config } = place("full");
-    let broker = await start(config);
-    try {
-      const sub = await client(broker.port, { clientId: "sub" });
-      sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "f", qos: 1 }] });
-      await sub.c.next("suback");
+    await withStore(async (broker) => {
+      const sub = await subscriber(broker.port, "sub", "f");
       sub.c.destroy();
       const pub = await client(broker.port, { clientId: "pub", clean: true });
       const acked = new Set<number>();
@@ -200,11 +219,11 @@ describe("persistence across a SIGKILL", () => {
         30000,
         "some acknowledgements",
       );
-      await kill(broker);
+      await broker.kill();
       for (const p of pub.c.packets.splice(0)) if (p.cmd === "puback") acked.add(p.messageId!);
       pub.c.destroy();
 
-      broker = await start(config);
+      await broker.start();
       const back = await client(broker.port, { clientId: "sub" });
       const received = new Set<number>();
       // Everything stored comes; the acknowledged ones at least.
@@ -221,16 +240,11 @@ describe("persistence across a SIGKILL", () => {
         "every acknowledged message",
       );
       back.c.destroy();
-    } finally {
-      await kill(broker);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    }, "full");
   });
 
   test("session and message expiry count the time the broker was down", async () => {
-    const { dir, config } = place();
-    let broker = await start(config);
-    try {
+    await withStore(async (broker) => {
       const short = await client(broker.port, {
         clientId: "short",
         properties: { sessionExpiryInterval: 1 },
@@ -254,12 +268,12 @@ describe("persistence across a SIGKILL", () => {
         });
         await pub.c.next("puback");
       }
-      await kill(broker);
+      await broker.kill();
       pub.c.destroy();
       // Down longer than the short expiries.
       await sleep(2500);
 
-      broker = await start(config);
+      await broker.start();
       const s = await client(broker.port, {
         clientId: "short",
         properties: { sessionExpiryInterval: 1 },
@@ -276,20 +290,13 @@ describe("persistence across a SIGKILL", () => {
       assert.deepEqual(l.c.packets.filter((p) => p.cmd === "publish").map(text), ["stays"]);
       s.c.destroy();
       l.c.destroy();
-    } finally {
-      await kill(broker);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 test("a will waiting for its delay when the broker died is published after the restart", async () => {
-  const { dir, config } = place();
-  let broker = await start(config);
-  try {
-    const sub = await client(broker.port, { clientId: "sub" });
-    sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "w", qos: 1 }] });
-    await sub.c.next("suback");
+  await withStore(async (broker) => {
+    const sub = await subscriber(broker.port, "sub", "w");
     sub.c.destroy();
     const dying = await client(broker.port, {
       clientId: "dying",
@@ -305,26 +312,19 @@ test("a will waiting for its delay when the broker died is published after the r
     dying.c.destroy();
     // Either way it is published: pending now, or due from the restart if the broker missed the end.
     await sleep(300);
-    await kill(broker);
+    await broker.kill();
     await sleep(1500);
 
-    broker = await start(config);
+    await broker.start();
     const back = await client(broker.port, { clientId: "sub" });
     assert.deepEqual((await publishes(back.c, 1)).map(text), ["gone"]);
     back.c.destroy();
-  } finally {
-    await kill(broker);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("the wills of clients connected when the broker died are published after the restart", async () => {
-  const { dir, config } = place();
-  let broker = await start(config);
-  try {
-    const sub = await client(broker.port, { clientId: "sub" });
-    sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "w/#", qos: 1 }] });
-    await sub.c.next("suback");
+  await withStore(async (broker) => {
+    const sub = await subscriber(broker.port, "sub", "w/#");
     sub.c.destroy();
     // A session that ends with its connection, and one that outlives it.
     const will = (topic: string) => ({ topic, payload: topic, qos: 1, retain: false });
@@ -336,11 +336,11 @@ test("the wills of clients connected when the broker died are published after th
     assert.equal(clean.connack.returnCode, 0);
     const kept = await client(broker.port, { clientId: "kept", will: will("w/kept") });
     assert.equal(kept.connack.returnCode, 0);
-    await kill(broker);
+    await broker.kill();
     clean.c.destroy();
     kept.c.destroy();
 
-    broker = await start(config);
+    await broker.start();
     const back = await client(broker.port, { clientId: "sub" });
     const wills = await publishes(back.c, 2);
     assert.deepEqual(wills.map(text).sort(), ["w/clean", "w/kept"]);
@@ -350,30 +350,19 @@ test("the wills of clients connected when the broker died are published after th
     await back.c.next("suback");
     back.c.destroy();
     // Published once: a second restart has none left.
-    await kill(broker);
-    broker = await start(config);
+    await broker.kill();
+    await broker.start();
     const again = await client(broker.port, { clientId: "sub" });
     again.c.send({ cmd: "pingreq" });
     assert.equal((await again.c.next(undefined, 10000)).cmd, "pingresp");
     again.c.destroy();
-  } finally {
-    await kill(broker);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("messages queued for a shared subscription's member stay its own across a restart", async () => {
-  const { dir, config } = place();
-  let broker = await start(config);
-  try {
+  await withStore(async (broker) => {
     for (const clientId of ["m1", "m2"]) {
-      const m = await client(broker.port, { clientId });
-      m.c.send({
-        cmd: "subscribe",
-        messageId: 1,
-        subscriptions: [{ topic: "$share/g/t", qos: 1 }],
-      });
-      await m.c.next("suback");
+      const m = await subscriber(broker.port, clientId, "$share/g/t");
       m.c.destroy();
     }
     const pub = await client(broker.port, { clientId: "pub", clean: true });
@@ -381,10 +370,10 @@ test("messages queued for a shared subscription's member stay its own across a r
       pub.c.send({ cmd: "publish", topic: "t", payload: `${i}`, qos: 1, messageId: i });
       await pub.c.next("puback");
     }
-    await kill(broker);
+    await broker.kill();
     pub.c.destroy();
 
-    broker = await start(config);
+    await broker.start();
     // m1 starts afresh: the messages its old session held go to the other member, once.
     const m1 = await client(broker.port, { clientId: "m1", clean: true });
     m1.c.send({ cmd: "pingreq" });
@@ -396,10 +385,7 @@ test("messages queued for a shared subscription's member stay its own across a r
     m2.c.send({ cmd: "pingreq" });
     assert.equal((await m2.c.next(undefined, 10000)).cmd, "pingresp", "each once");
     m2.c.destroy();
-  } finally {
-    await kill(broker);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 /**
@@ -488,9 +474,7 @@ describe("a store that cannot be used", () => {
     const { dir, config, db } = place();
     const broker = await start(config);
     try {
-      const sub = await client(broker.port, { clientId: "sub" });
-      sub.c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "a", qos: 1 }] });
-      await sub.c.next("suback");
+      const sub = await subscriber(broker.port, "sub", "a");
       sub.c.send({ cmd: "publish", topic: "r", payload: "x", qos: 1, messageId: 2, retain: true });
       await sub.c.next("puback");
       await kill(broker);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { collect, connect, eventually, sleep } from "../helpers/broker.ts";
 import {
@@ -14,18 +14,11 @@ import {
   redisSkip,
   startChildNode,
   startNode,
-  startRedis,
-  type TestRedis,
+  suiteRedis,
 } from "./helpers.ts";
 
 describe("cluster failures", { skip: redisSkip }, () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.stop();
-  });
+  const redis = suiteRedis();
 
   test("the wills of a SIGKILLed node's clients are published by a survivor", async () => {
     const survivor = await startNode(redis, "survivor");

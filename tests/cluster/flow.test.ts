@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, eventually, type Packet, RawClient, sleep } from "../helpers/broker.ts";
-import { propagated, redisSkip, startNode, startRedis, type TestRedis } from "./helpers.ts";
+import { propagated, redisSkip, startNode, suiteRedis } from "./helpers.ts";
 
 function portOf(url: string): number {
   return Number(new URL(url).port);
@@ -50,13 +50,7 @@ class WindowedPublisher {
 }
 
 describe("cluster flow control", { skip: redisSkip }, () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.stop();
-  });
+  const redis = suiteRedis();
 
   test("a slow subscriber on another node slows the QoS 1 publisher instead of losing messages", async () => {
     // A quarter of 40: past 10 messages unread by the other node, acknowledgements wait.

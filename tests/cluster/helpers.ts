@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { after, before } from "node:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import process from "node:process";
@@ -103,6 +104,34 @@ export async function startRedis(): Promise<TestRedis> {
       if (child && child.exitCode === null) return;
       child = await launch(port);
     },
+  };
+}
+
+/**
+ * The redis-server of the enclosing `describe`: started before its tests, stopped after them.
+ * Call it in the `describe` body; use what it returns inside the tests.
+ */
+export function suiteRedis(): TestRedis {
+  let redis: TestRedis | undefined;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.stop();
+  });
+  const started = (): TestRedis => {
+    if (!redis) throw new Error("suiteRedis() is used before its before() hook ran");
+    return redis;
+  };
+  return {
+    get port() {
+      return started().port;
+    },
+    get url() {
+      return started().url;
+    },
+    stop: () => started().stop(),
+    start: () => started().start(),
   };
 }
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { Redis } from "ioredis";
@@ -14,7 +14,7 @@ import { encodeBatch, encodeFrame, type Frame } from "../../src/cluster/frame.ts
 import { Inbox } from "../../src/cluster/inbox.ts";
 import { type ClusterCounters, Outbox } from "../../src/cluster/outbox.ts";
 import { eventually, memoryLogger, sleep } from "../helpers/broker.ts";
-import { redisClient, redisSkip, startRedis, type TestRedis } from "./helpers.ts";
+import { redisClient, redisSkip, suiteRedis } from "./helpers.ts";
 
 const counters = (): ClusterCounters => ({
   messagesOut: 0,
@@ -37,13 +37,7 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
 }
 
 describe("cluster inbox and outbox", { skip: redisSkip }, () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.stop();
-  });
+  const redis = suiteRedis();
 
   test("a batch appended twice is delivered once, in order", async () => {
     const writer = await redisClient(redis);

@@ -5,29 +5,16 @@
  *
  * @module
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type mqtt from "mqtt";
 import { collect, connect, eventually, type RuntimeName } from "../helpers/broker.ts";
-import {
-  type ChildNode,
-  propagated,
-  redisSkip,
-  startChildNode,
-  startRedis,
-  type TestRedis,
-} from "./helpers.ts";
+import { type ChildNode, propagated, redisSkip, startChildNode, suiteRedis } from "./helpers.ts";
 
 const RUNTIMES: RuntimeName[] = ["deno", "bun", "node"];
 
 describe("a mixed-runtime cluster", { skip: redisSkip }, () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.stop();
-  });
+  const redis = suiteRedis();
 
   test("every node's messages reach every node's subscribers", async () => {
     const nodes: ChildNode[] = [];

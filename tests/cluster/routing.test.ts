@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { collect, connect, eventually } from "../helpers/broker.ts";
 import {
@@ -15,18 +15,11 @@ import {
   redisClient,
   redisSkip,
   startNode,
-  startRedis,
-  type TestRedis,
+  suiteRedis,
 } from "./helpers.ts";
 
 describe("cluster routing", { skip: redisSkip }, () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.stop();
-  });
+  const redis = suiteRedis();
 
   test("QoS 0, 1 and 2 cross nodes, each once, in order, and only to nodes that want them", async () => {
     const a = await startNode(redis, "route-a");

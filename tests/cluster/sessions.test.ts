@@ -6,20 +6,13 @@
  *
  * @module
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { collect, connect, eventually, RawClient } from "../helpers/broker.ts";
-import {
-  propagated,
-  redisClient,
-  redisSkip,
-  startNode,
-  startRedis,
-  type TestRedis,
-} from "./helpers.ts";
+import { propagated, redisClient, redisSkip, startNode, suiteRedis } from "./helpers.ts";
 import { Leases } from "../../src/cluster/lease.ts";
 import * as keys from "../../src/cluster/keys.ts";
 import type { Plugin } from "../../src/plugins/types.ts";
@@ -32,13 +25,7 @@ function portOf(url: string): number {
 }
 
 describe("cluster sessions", { skip: redisSkip }, () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.stop();
-  });
+  const redis = suiteRedis();
 
   test("a client that reconnects to another node resumes its subscriptions and gets what was queued while it was away", async () => {
     const a = await startNode(redis, "resume-a");

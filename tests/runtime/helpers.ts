@@ -79,6 +79,41 @@ export async function listenForTest(
 }
 
 /**
+ * A server that reads each connection to its end (and then closes it, with `closeAtEnd`);
+ * `ended` resolves with the bytes of the first connection to end.
+ */
+export async function listenReadingToEnd(
+  adapter: RuntimeAdapter,
+  type: ListenOptions["type"],
+  closeAtEnd = false,
+): Promise<TestServer & { ended: Promise<Uint8Array> }> {
+  const ended = deferred<Uint8Array>();
+  const server = await listenForTest(adapter, {
+    type,
+    onConnection(c) {
+      const read = readAll(c.readable).then(ended.resolve, ended.reject);
+      if (closeAtEnd) read.finally(() => c.close());
+    },
+  });
+  return { ...server, ended: ended.promise };
+}
+
+/**
+ * Asserts that writing to a connection whose peer has gone fails before long: the first write
+ * after a hang-up may still be taken by the kernel, a later one fails.
+ */
+export async function assertWritesFail(
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+): Promise<void> {
+  await assert.rejects(async () => {
+    for (let i = 0; i < 100; i++) {
+      await writer.write(bytes("anyone?"));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  });
+}
+
+/**
  * Asserts that binding `port` again fails with the address in the message: `host:port`, or
  * `[host]:port` for an IPv6 literal.
  */
@@ -118,6 +153,49 @@ export async function testCertificates(): Promise<TestCertificates> {
     pem: Object.fromEntries(entries),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Writes `data` to `writable` in 16 KiB pieces, each awaited; `written` counts the bytes taken so
+ * far, so a test can see the writes stall while the peer reads nothing.
+ */
+export function writeInPieces(
+  writable: WritableStream<Uint8Array>,
+  data: Uint8Array,
+): { readonly written: number; done: Promise<void> } {
+  const piece = 16 * 1024;
+  const progress = { written: 0, done: Promise.resolve() };
+  progress.done = (async () => {
+    const writer = writable.getWriter();
+    for (let offset = 0; offset < data.byteLength; offset += piece) {
+      await writer.write(data.subarray(offset, offset + piece));
+      progress.written += piece;
+    }
+    writer.releaseLock();
+  })();
+  return progress;
+}
+
+/**
+ * Reads `readable` to its end, or until `size` bytes came, yielding a macrotask every 8 chunks:
+ * a reader slower than the network.
+ */
+export async function readSlowly(
+  readable: ReadableStream<Uint8Array>,
+  size = Infinity,
+): Promise<Uint8Array> {
+  const reader = readable.getReader();
+  const chunks: Uint8Array[] = [];
+  let got = 0;
+  while (got < size) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    got += value.byteLength;
+    if (chunks.length % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  reader.releaseLock();
+  return concat(chunks);
 }
 
 /** Bytes to text. */

@@ -4,18 +4,20 @@ import { getRuntimeAdapter } from "../../src/runtime/select.ts";
 import type { RuntimeAdapter, Server } from "../../src/runtime/types.ts";
 import {
   assertPortTaken,
+  assertWritesFail,
   bytes,
-  concat,
   connectTcp,
-  deferred,
   echo,
   listenForTest,
+  listenReadingToEnd,
   pattern,
   readAll,
+  readSlowly,
   sameBytes,
   settle,
   skipWithoutIpv6,
   text,
+  writeInPieces,
 } from "./helpers.ts";
 
 const host = "127.0.0.1";
@@ -76,17 +78,9 @@ describe("runtime adapter: TCP", () => {
       await settle();
       assert.ok(flushed < size, `client flushed all ${size} bytes to an idle reader`);
 
-      const reader = conn.readable.getReader();
-      const chunks: Uint8Array[] = [];
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        chunks.push(value);
-        // Yield a macrotask per chunk: a reader slower than the network.
-        if (chunks.length % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
-      }
+      const got = await readSlowly(conn.readable);
       await sending;
-      assert.ok(sameBytes(concat(chunks), data), "bytes arrived altered");
+      assert.ok(sameBytes(got, data), "bytes arrived altered");
       conn.close();
       await client.closed;
     } finally {
@@ -97,19 +91,12 @@ describe("runtime adapter: TCP", () => {
   test("writes wait while the peer does not read, and arrive intact", async () => {
     const size = 32 * 1024 * 1024;
     const data = pattern(size);
-    let written = 0;
-    let writing!: Promise<void>;
+    let writing!: ReturnType<typeof writeInPieces>;
     const server = await listenForTest(adapter, {
       type: "tcp",
       onConnection(conn) {
-        writing = (async () => {
-          const writer = conn.writable.getWriter();
-          for (let offset = 0; offset < size; offset += 16 * 1024) {
-            await writer.write(data.subarray(offset, offset + 16 * 1024));
-            written += 16 * 1024;
-          }
-          conn.close();
-        })();
+        writing = writeInPieces(conn.writable, data);
+        writing.done.then(() => conn.close());
       },
     });
     try {
@@ -117,10 +104,10 @@ describe("runtime adapter: TCP", () => {
       client.socket.pause();
       await server.connection();
       await settle();
-      assert.ok(written < size, "the adapter took 32 MiB for a peer that reads nothing");
+      assert.ok(writing.written < size, "the adapter took 32 MiB for a peer that reads nothing");
       client.socket.resume();
       assert.ok(sameBytes(await client.receive(size), data), "bytes arrived altered");
-      await writing;
+      await writing.done;
       await client.closed;
     } finally {
       await server.close();
@@ -146,27 +133,14 @@ describe("runtime adapter: TCP", () => {
   });
 
   test("a client hanging up ends the readable; later writes reject quietly", async () => {
-    const result = deferred<Uint8Array>();
-    const server = await listenForTest(adapter, {
-      type: "tcp",
-      onConnection(c) {
-        readAll(c.readable).then(result.resolve, result.reject);
-      },
-    });
+    const server = await listenReadingToEnd(adapter, "tcp");
     try {
       const client = await connectTcp(server.port);
       client.socket.end("last words");
-      assert.equal(text(await result.promise), "last words");
+      assert.equal(text(await server.ended), "last words");
       await client.closed;
       const conn = await server.connection();
-      const writer = conn.writable.getWriter();
-      await assert.rejects(async () => {
-        // The first write after a hang-up may still be taken by the kernel; a later one fails.
-        for (let i = 0; i < 100; i++) {
-          await writer.write(bytes("anyone?"));
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-      });
+      await assertWritesFail(conn.writable.getWriter());
       conn.close();
     } finally {
       await server.close();
@@ -174,18 +148,12 @@ describe("runtime adapter: TCP", () => {
   });
 
   test("a peer reset ends the connection without an uncaught error", async () => {
-    const done = deferred<Uint8Array>();
-    const server = await listenForTest(adapter, {
-      type: "tcp",
-      onConnection(c) {
-        readAll(c.readable).then(done.resolve, done.reject).finally(() => c.close());
-      },
-    });
+    const server = await listenReadingToEnd(adapter, "tcp", true);
     try {
       const client = await connectTcp(server.port);
       client.socket.write("x");
       client.socket.resetAndDestroy();
-      await done.promise;
+      await server.ended;
     } finally {
       await server.close();
     }

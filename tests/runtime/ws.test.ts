@@ -4,20 +4,24 @@ import { getRuntimeAdapter } from "../../src/runtime/select.ts";
 import type { RuntimeAdapter, TlsOptions } from "../../src/runtime/types.ts";
 import {
   assertPortTaken,
+  assertWritesFail,
   bytes,
   concat,
   connectWs,
   deferred,
   echo,
   listenForTest,
+  listenReadingToEnd,
   pattern,
   readAll,
+  readSlowly,
   sameBytes,
   settle,
   skipWithoutIpv6,
   type TestCertificates,
   testCertificates,
   text,
+  writeInPieces,
 } from "./helpers.ts";
 
 const host = "127.0.0.1";
@@ -110,18 +114,12 @@ describe("runtime adapter: WebSocket", () => {
   });
 
   test("a text frame closes the connection", async () => {
-    const ended = deferred<Uint8Array>();
-    const server = await listenForTest(adapter, {
-      type: "ws",
-      onConnection(conn) {
-        readAll(conn.readable).then(ended.resolve, ended.reject);
-      },
-    });
+    const server = await listenReadingToEnd(adapter, "ws");
     try {
       const ws = await connectWs(`ws://${host}:${server.port}/mqtt`, ["mqtt"]);
       ws.ws.send("not mqtt");
       await ws.closed;
-      assert.equal((await ended.promise).byteLength, 0);
+      assert.equal((await server.ended).byteLength, 0);
     } finally {
       await server.close();
     }
@@ -147,13 +145,7 @@ describe("runtime adapter: WebSocket", () => {
       ws2.ws.send(bytes("last"));
       ws2.ws.close();
       assert.equal(text(await ended.promise), "last");
-      await assert.rejects(async () => {
-        const w = conn2.writable.getWriter();
-        for (let i = 0; i < 100; i++) {
-          await w.write(bytes("anyone?"));
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-      });
+      await assertWritesFail(conn2.writable.getWriter());
       conn2.close();
     } finally {
       await server.close();
@@ -169,36 +161,19 @@ describe("runtime adapter: WebSocket", () => {
       const conn = await server.connection();
       // Outbound: the client reads nothing, so the server's writes must stall.
       ws.ws.pause();
-      let written = 0;
-      const writing = (async () => {
-        const writer = conn.writable.getWriter();
-        for (let offset = 0; offset < size; offset += 16 * 1024) {
-          await writer.write(data.subarray(offset, offset + 16 * 1024));
-          written += 16 * 1024;
-        }
-        writer.releaseLock();
-      })();
+      const writing = writeInPieces(conn.writable, data);
       await settle();
-      assert.ok(written < size, "the adapter took 16 MiB for a peer that reads nothing");
+      assert.ok(writing.written < size, "the adapter took 16 MiB for a peer that reads nothing");
       ws.ws.resume();
       assert.ok(sameBytes(await ws.receive(size), data), "bytes sent arrived altered");
-      await writing;
+      await writing.done;
 
       // Inbound: read slowly, a macrotask every few chunks.
       for (let offset = 0; offset < size; offset += 64 * 1024) {
         ws.ws.send(data.subarray(offset, offset + 64 * 1024));
       }
-      const reader = conn.readable.getReader();
-      const chunks: Uint8Array[] = [];
-      let got = 0;
-      while (got < size) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        chunks.push(value);
-        got += value.byteLength;
-        if (chunks.length % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
-      }
-      assert.ok(sameBytes(concat(chunks), data), "bytes received arrived altered");
+      const got = await readSlowly(conn.readable, size);
+      assert.ok(sameBytes(got, data), "bytes received arrived altered");
       conn.close();
       await ws.closed;
     } finally {

@@ -150,16 +150,7 @@ describe("the SQLite store", () => {
     const clients = ["a", "b", "c"];
     for (let id = 1; id <= 2500; id++) {
       store.messageStored(message(id, `t/${id}`));
-      store.deliveryAdded({
-        clientId: clients[id % 3],
-        seq: id,
-        messageId: id,
-        qos: 1,
-        retain: false,
-        packetId: 0,
-        released: false,
-        ids: undefined,
-      });
+      store.deliveryAdded(delivery(clients[id % 3], id, id));
     }
     store.commit();
     const state = store.load();
