@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { collect, connect, eventually, memoryLogger, RawClient } from "../helpers/broker.ts";
 import {
@@ -15,8 +15,7 @@ import {
   redisSkip,
   startChildNode,
   startNode,
-  startRedis,
-  type TestRedis,
+  suiteRedis,
 } from "./helpers.ts";
 import * as keys from "../../src/cluster/keys.ts";
 import { Leases } from "../../src/cluster/lease.ts";
@@ -36,13 +35,7 @@ const options = {
 };
 
 describe("cluster: sessions of a dead node", { skip: redisSkip }, () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.stop();
-  });
+  const redis = suiteRedis();
 
   test("a client whose node was SIGKILLed resumes on another node: session present, in flight again with DUP, the queue in order, QoS 2 exactly once, its subscription routes", async () => {
     const b = await startNode(redis, "dead-b");
