@@ -24,7 +24,7 @@ import { StoreError } from "./store/error.ts";
 import { runStore } from "./store/command.ts";
 import { VERSION } from "./version.ts";
 
-const HELP = `broker ${VERSION}: an MQTT 3.1.1 broker
+const HELP = `broker ${VERSION}: an MQTT 5.0, 3.1.1 and 3.1 broker
 
 Usage:
   broker [options]                 run the broker

@@ -15,8 +15,10 @@ import { StoreError } from "./error.ts";
 import { readStoreSummary } from "./sqlite/sqlite.ts";
 
 const USAGE = `usage: broker store FILE [--move-aside]
+  prints what the persistence store FILE holds, read-only, without starting a broker
   --move-aside     rename a damaged FILE (and FILE-wal, FILE-shm) to FILE.damaged-TIME,
-                   so that the broker starts with an empty store`;
+                   so that the broker starts with an empty store
+  -h, --help       this text`;
 
 /** Where {@link runStore} writes; defaults are stdout and stderr. */
 export interface StoreIo {
@@ -33,11 +35,15 @@ export function runStore(argv: string[], io: StoreIo = {}): number {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { "move-aside": { type: "boolean" } },
+      options: { "move-aside": { type: "boolean" }, help: { type: "boolean", short: "h" } },
     });
   } catch (error) {
     err(`broker store: ${(error as Error).message}\n${USAGE}`);
     return 2;
+  }
+  if (parsed.values.help) {
+    out(USAGE);
+    return 0;
   }
   if (parsed.positionals.length !== 1) {
     err(USAGE);

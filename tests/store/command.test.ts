@@ -82,3 +82,12 @@ test("broker store FILE of a missing file is an error naming it, and creates not
   assert.match(err, new RegExp(`${file.replace(/[\\.]/g, "\\$&")} does not exist`));
   assert.deepEqual(readdirSync(f.dir), []);
 });
+
+test("broker store --help prints the usage and exits 0; no FILE is a usage error", () => {
+  const help = run(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.out, /usage: broker store FILE/);
+  const none = run([]);
+  assert.equal(none.code, 2);
+  assert.match(none.err, /usage: broker store FILE/);
+});
