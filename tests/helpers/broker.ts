@@ -177,8 +177,8 @@ export class RawClient {
     this.#socket.write(Buffer.from(bytes));
   }
 
-  /** CONNECT with the client's version and defaults; resolves with the CONNACK. */
-  async handshake(fields: Record<string, unknown> = {}): Promise<Packet> {
+  /** CONNECT with the client's version and defaults; resolves with the CONNACK within `ms`. */
+  async handshake(fields: Record<string, unknown> = {}, ms?: number): Promise<Packet> {
     this.send({
       cmd: "connect",
       protocolId: "MQTT",
@@ -188,7 +188,7 @@ export class RawClient {
       keepalive: 0,
       ...fields,
     });
-    return await this.next("connack");
+    return await this.next("connack", ms);
   }
 
   /** The next packet (of command `cmd` if given, skipping none), or rejects after `ms`. */
