@@ -202,8 +202,9 @@ export class Client implements ByteListener, Timed {
   }
 
   /**
-   * Handles the whole packets read so far, {@link PACKETS_PER_TURN} PUBLISHes at a time, until one's
-   * handler is pending, the connection closes, or none is left.
+   * Handles the whole packets read so far, {@link PACKETS_PER_TURN} PUBLISHes at a time when
+   * `sliceDue` (always on Node and Bun), until one's handler is pending, the connection closes,
+   * or none is left.
    */
   #read(): void {
     const framer = this.#framer;
