@@ -15,7 +15,7 @@ import {
 } from "../protocol/packets.ts";
 import { ReasonCode, reasonName } from "../protocol/reason.ts";
 import type { ByteChannel, ByteListener, Connection } from "../runtime/types.ts";
-import { endOfTurn, nextTurn, PACKETS_PER_TURN } from "../runtime/turn.ts";
+import { endOfTurn, nextTurn, PACKETS_PER_TURN, sliceDue } from "../runtime/turn.ts";
 import type { Timed } from "./deadlines.ts";
 import type { ClientInfo, DisconnectDetails, DisconnectReason } from "../plugins/types.ts";
 import type { Authentication } from "./authentication.ts";
@@ -202,8 +202,9 @@ export class Client implements ByteListener, Timed {
   }
 
   /**
-   * Handles the whole packets read so far, {@link PACKETS_PER_TURN} PUBLISHes at a time, until one's
-   * handler is pending, the connection closes, or none is left.
+   * Handles the whole packets read so far, {@link PACKETS_PER_TURN} PUBLISHes at a time when
+   * `sliceDue` (always on Node and Bun), until one's handler is pending, the connection closes,
+   * or none is left.
    */
   #read(): void {
     const framer = this.#framer;
@@ -220,7 +221,7 @@ export class Client implements ByteListener, Timed {
         if (pending) return this.#wait(pending);
         // Only PUBLISHes spend the budget: a subscriber's PUBACKs are cheap and are what refills
         // its window, so a chunk of them is read whole, not a slice per turn behind publishers.
-        if (publish && --budget === 0 && framer.buffered > 0) {
+        if (publish && --budget <= 0 && framer.buffered > 0 && sliceDue()) {
           return this.#wait(nextTurn(), true);
         }
       }

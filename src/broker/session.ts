@@ -15,6 +15,7 @@ import type { Limits } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { Stats } from "./stats.ts";
 import type { Store } from "../store/types.ts";
+import { awaitingAcks, sliceDue } from "../runtime/turn.ts";
 import {
   type Room,
   ROOM_NOW,
@@ -26,6 +27,9 @@ import {
 
 /** Least time between two log lines about drops of one kind for one session. */
 const DROP_LOG_INTERVAL_MS = 10_000;
+
+/** A client that sent nothing for this long is not acknowledging: its queue asks for no slices. */
+const SILENT_MS = 1000;
 
 /** The Session Expiry Interval that means "never" (MQTT 5.0 3.1.2.11.2). */
 const NEVER = 0xffffffff;
@@ -300,6 +304,7 @@ export class Session implements Subscriber {
   }
 
   #enqueue(outgoing: Outgoing): void {
+    if (this.client && !sliceDue()) this.#wantAcks(this.client);
     const { maxQueuedMessages, maxQueuedBytes } = this.context.limits;
     const size = outgoing.message.size;
     if (
@@ -314,6 +319,21 @@ export class Session implements Subscriber {
     this.queue.push(outgoing);
     this.queuedBytes += size;
     if (this.durable) this.#stored(outgoing, 0);
+  }
+
+  /**
+   * Behind its window or its output bound with its queue half full or more: if its client is
+   * still sending, reading its acknowledgements before the rest of other connections' bursts is
+   * what keeps messages from being dropped (see `awaitingAcks`). A client silent for
+   * {@link SILENT_MS} is not waited for: it would only slow the others down.
+   */
+  #wantAcks(client: Client): void {
+    const { maxQueuedMessages, maxQueuedBytes } = this.context.limits;
+    if (
+      this.queue.length * 2 < maxQueuedMessages &&
+      (maxQueuedBytes === 0 || this.queuedBytes * 2 < maxQueuedBytes)
+    ) return;
+    if (Date.now() - client.lastRead < SILENT_MS) awaitingAcks();
   }
 
   /** Writes a delivery's new state: queued (packet id 0) or sent with `packetId`. */

@@ -31,16 +31,7 @@ function ackingSubscriber(port: number, filter: string): Promise<{ received: () 
 
 const closers: (() => void)[] = [];
 
-/**
- * Deno's event loop does not poll sockets between the immediates the broker yields with, so there
- * the burst is still read in one go (see the README's note on Deno under Performance).
- */
-const SKIP_DENO = "Deno" in globalThis &&
-  "Deno runs immediates without polling sockets in between: the burst is read in one go";
-
-test("a subscriber's window refills between the packets of a publisher's burst", {
-  skip: SKIP_DENO,
-}, () =>
+test("a subscriber's window refills between the packets of a publisher's burst", () =>
   withBroker(
     { "max-inflight-messages": 20, "max-queued-messages": 100 },
     async ({ port, broker }) => {
