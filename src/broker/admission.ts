@@ -8,7 +8,7 @@
  * @module
  */
 import { performance } from "node:perf_hooks";
-import { afterIo } from "../runtime/turn.ts";
+import { afterIo, endOfTurn } from "../runtime/turn.ts";
 import { Fifo } from "./fifo.ts";
 
 /** Time a turn gives to CONNECTs of new connections before the others wait for the next. */
@@ -18,8 +18,10 @@ const SLICE_MS = 1;
 const waiting = new Fifo<() => void>();
 /** When the current slice is spent (performance.now()). */
 let sliceEnds = 0;
-/** A slice is under way: its end is scheduled. */
+/** A slice is under way: its end, at the end of this turn, is scheduled. */
 let inSlice = false;
+/** The waiting CONNECTs' next slice is scheduled, after the I/O ready by then. */
+let draining = false;
 
 /**
  * Whether a new connection's CONNECT may be handled now; if not, `later` runs when its turn
@@ -40,12 +42,22 @@ export function connectNow(later: () => void): boolean {
 function beginSlice(): void {
   inSlice = true;
   sliceEnds = performance.now() + SLICE_MS;
-  afterIo(endSlice);
+  endOfTurn(endSlice);
 }
 
-/** A later turn: the CONNECTs that waited get the next slice. */
+/**
+ * The turn is over. An immediate marks it, which costs little on every runtime; the slice for
+ * the CONNECTs that wait comes after the sockets were polled, which on Deno needs a timer.
+ */
 function endSlice(): void {
   inSlice = false;
+  if (waiting.length === 0 || draining) return;
+  draining = true;
+  afterIo(drain);
+}
+
+function drain(): void {
+  draining = false;
   if (waiting.length === 0) return;
   beginSlice();
   do waiting.shift()!(); while (waiting.length > 0 && performance.now() < sliceEnds);
