@@ -933,7 +933,9 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       session.subscriptions.clear();
     }
     if (!handedOver) {
-      this.#redeliver(session.takeShared(true), session);
+      if (session.queue.length > 0 || session.inflightCount > 0) {
+        this.#redeliver(session.takeShared(true), session);
+      }
       this.#bus?.ended(session.clientId);
     }
     session.clear();

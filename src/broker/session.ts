@@ -447,7 +447,6 @@ export class Session implements Subscriber {
   takeShared(unacknowledged: boolean, group?: ShareGroup<Subscriber>): Outgoing[] {
     const mine = (o: Outgoing) =>
       o.group !== undefined && (group === undefined || o.group === group);
-    // A session that holds nothing (most, as they end) allocates nothing here.
     const taken = this.queue.length === 0 ? [] : this.queue.extract(mine);
     for (const o of taken) this.queuedBytes -= o.message.size;
     if (unacknowledged && this.#inflight !== undefined) {
