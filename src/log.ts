@@ -19,6 +19,16 @@ export interface Logger {
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
+  /**
+   * False when debug lines are dropped, so that callers on busy paths can skip building them;
+   * absent counts as true.
+   */
+  readonly debugEnabled?: boolean;
+}
+
+/** A logger that always says whether it writes debug lines. */
+export interface BrokerLogger extends Logger {
+  readonly debugEnabled: boolean;
 }
 
 /** Every log level, most verbose first. */
@@ -49,7 +59,13 @@ export function createLogger(
         : `${time} ${lvl.toUpperCase()} ${message}`,
     );
   };
-  return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
+  return {
+    debug: emit("debug"),
+    info: emit("info"),
+    warn: emit("warn"),
+    error: emit("error"),
+    debugEnabled: at <= ORDER.debug,
+  };
 }
 
 /** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
@@ -75,11 +91,13 @@ function escapeForLog(text: string): string {
  * text a client chose cannot forge a log line. The broker and its plugins log only through one:
  * no call site can forget it, whoever provides the logger.
  */
-export function escapingLogger(logger: Logger): Logger {
+export function escapingLogger(logger: Logger): BrokerLogger {
+  const debugEnabled = logger.debugEnabled ?? true;
   return {
-    debug: (m) => logger.debug(escapeForLog(m)),
+    debug: debugEnabled ? (m) => logger.debug(escapeForLog(m)) : () => {},
     info: (m) => logger.info(escapeForLog(m)),
     warn: (m) => logger.warn(escapeForLog(m)),
     error: (m) => logger.error(escapeForLog(m)),
+    debugEnabled,
   };
 }

@@ -16,6 +16,7 @@ import {
 import { ReasonCode, reasonName } from "../protocol/reason.ts";
 import type { ByteChannel, ByteListener, Connection } from "../runtime/types.ts";
 import { endOfTurn, nextTurn, PACKETS_PER_TURN, sliceDue } from "../runtime/turn.ts";
+import { connectNow } from "./admission.ts";
 import type { Timed } from "./deadlines.ts";
 import type { ClientInfo, DisconnectDetails, DisconnectReason } from "../plugins/types.ts";
 import type { Authentication } from "./authentication.ts";
@@ -206,7 +207,16 @@ export class Client implements ByteListener, Timed {
    * `sliceDue` (always on Node and Bun), until one's handler is pending, the connection closes,
    * or none is left.
    */
-  #read(): void {
+  #read(granted = false): void {
+    // A new connection's CONNECT waits when this turn's slice for CONNECTs is spent (see
+    // admission.ts): the packets of connected clients go first.
+    if (
+      !granted && !this.#connecting && !this.session && !this.#authentication &&
+      !connectNow(() => this.#connectTurn())
+    ) {
+      this.#busy = true;
+      return;
+    }
     const framer = this.#framer;
     let budget = PACKETS_PER_TURN;
     let now = 0;
@@ -231,6 +241,12 @@ export class Client implements ByteListener, Timed {
     if (this.#closed) return;
     if (this.#ended) return this.close("closed");
     this.#resumeIfRoom();
+  }
+
+  /** Its CONNECT's turn came (see `connectNow`). */
+  #connectTurn(): void {
+    this.#busy = false;
+    if (!this.#closed) this.#read(true);
   }
 
   /** Handles the rest once `pending` settles; `slice`: it is the next turn (see `laterSlice`). */
@@ -455,7 +471,7 @@ export class Client implements ByteListener, Timed {
     const told = code !== undefined && this.session
       ? this.codec.disconnect(code, detail)
       : undefined;
-    if (detail) {
+    if (detail && this.broker.logger.debugEnabled) {
       const why = told ? ` (DISCONNECT ${reasonName(code!)})` : "";
       this.broker.logger.debug(`closing ${this.label}: ${detail}${why}`);
     }

@@ -8,7 +8,7 @@
 import type { ConnectPacket } from "../protocol/packets.ts";
 import type { Properties } from "../protocol/properties.ts";
 import type { ResolvedConfig } from "../config/types.ts";
-import type { Logger } from "../log.ts";
+import type { BrokerLogger } from "../log.ts";
 import type {
   AuthRequest,
   BrokerEventName,
@@ -64,7 +64,7 @@ export interface Refusal {
 export interface BrokerContext {
   readonly config: ResolvedConfig;
   /** Escapes control characters; every line of the broker goes through it. */
-  readonly logger: Logger;
+  readonly logger: BrokerLogger;
   readonly stats: Stats;
   /** The connections' timeouts, checked by the broker's sweep. */
   readonly deadlines: Deadlines;

@@ -18,7 +18,7 @@ import type {
   DisconnectReason,
 } from "../plugins/types.ts";
 import { ALLOW } from "../plugins/decision.ts";
-import { escapingLogger, type Logger } from "../log.ts";
+import { type BrokerLogger, escapingLogger, type Logger } from "../log.ts";
 import { Client } from "./client.ts";
 import { refuseWithConnack } from "./refuse.ts";
 import type { BrokerContext, BrokerHooks, Refusal } from "./context.ts";
@@ -201,7 +201,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
    * Every line of the broker and its plugins goes through here; it escapes control characters
    * (see {@link escapingLogger}).
    */
-  readonly logger: Logger;
+  readonly logger: BrokerLogger;
 
   constructor(readonly config: ResolvedConfig, logger: Logger, store: Store = memoryStore()) {
     this.logger = escapingLogger(logger);
@@ -760,7 +760,9 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     this.#bus?.attached(info);
     // In flight before anything new: a listener below may publish to this very session.
     if (present) session.resend();
-    this.logger.debug(`connected ${client.label}${present ? " (session resumed)" : ""}`);
+    if (this.logger.debugEnabled) {
+      this.logger.debug(`connected ${client.label}${present ? " (session resumed)" : ""}`);
+    }
     this.emit("broker_client_connected", info);
     return undefined;
   }
@@ -878,7 +880,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
         this.#saveSession(session);
       }
     }
-    this.logger.debug(`disconnected ${client.label}: ${reason}`);
+    if (this.logger.debugEnabled) this.logger.debug(`disconnected ${client.label}: ${reason}`);
     this.emit("broker_client_disconnected", client.info, reason, client.disconnectDetails);
   }
 
@@ -928,10 +930,14 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     if (will && !handedOver && !session.client && session.info) {
       this.#publishWill(session.info, will);
     }
-    for (const filter of session.subscriptions.keys()) this.#unsubscribeTree(filter, session);
-    session.subscriptions.clear();
+    if (session.subscriptionCount > 0) {
+      for (const filter of session.subscriptions.keys()) this.#unsubscribeTree(filter, session);
+      session.subscriptions.clear();
+    }
     if (!handedOver) {
-      this.#redeliver(session.takeShared(true), session);
+      if (session.queue.length > 0 || session.inflightCount > 0) {
+        this.#redeliver(session.takeShared(true), session);
+      }
       this.#bus?.ended(session.clientId);
     }
     session.clear();

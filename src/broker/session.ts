@@ -153,6 +153,11 @@ export class Session implements Subscriber {
     return this.#subscriptions ??= new Map();
   }
 
+  /** How many subscriptions it has, without making {@link Session.subscriptions}. */
+  get subscriptionCount(): number {
+    return this.#subscriptions?.size ?? 0;
+  }
+
   /**
    * PUBLISHes in send order, PUBRELs in PUBREC order: a Map iterates in insertion order, which is
    * what a resend needs.
@@ -462,12 +467,12 @@ export class Session implements Subscriber {
   takeShared(unacknowledged: boolean, group?: ShareGroup<Subscriber>): Outgoing[] {
     const mine = (o: Outgoing) =>
       o.group !== undefined && (group === undefined || o.group === group);
-    const taken = this.queue.extract(mine);
+    const taken = this.queue.length === 0 ? [] : this.queue.extract(mine);
     for (const o of taken) this.queuedBytes -= o.message.size;
-    if (unacknowledged) {
-      for (const [packetId, o] of this.inflight) {
+    if (unacknowledged && this.#inflight !== undefined) {
+      for (const [packetId, o] of this.#inflight) {
         if (mine(o) && !o.released) {
-          this.inflight.delete(packetId);
+          this.#inflight.delete(packetId);
           taken.push(o);
         }
       }

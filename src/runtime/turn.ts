@@ -57,3 +57,11 @@ export function nextTurn(): Promise<void> {
 export function endOfTurn(callback: () => void): void {
   setImmediate(callback);
 }
+
+/**
+ * Runs `callback` on a later turn, after the socket I/O that is ready by then has been handled:
+ * an immediate, or on Deno, whose immediates do not poll sockets, a timer.
+ */
+export const afterIo: (callback: () => void) => void = DENO
+  ? (callback) => setTimeout(callback, 0)
+  : setImmediate;

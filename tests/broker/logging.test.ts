@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, withBroker } from "../helpers/broker.ts";
+import { eventually, RawClient, startBroker, withBroker } from "../helpers/broker.ts";
+import { createLogger, type Logger } from "../../src/log.ts";
 import type { Plugin } from "../../src/plugins/types.ts";
 
 const trustAll: Plugin = { name: "trust_all", authenticate: () => true };
@@ -35,4 +36,28 @@ describe("log lines", () => {
       assert.match(text, /publishing to \$SYS\/x\\u001b\[2Jy\\u2028z/);
       assert.match(text, /belongs to "a\\r\\nb", not "c\\u0085d"/);
     }));
+
+  test("debug lines are not built for a logger that drops them", async () => {
+    assert.equal(createLogger("info").debugEnabled, false);
+    assert.equal(createLogger("debug").debugEnabled, true);
+    const debugged: string[] = [];
+    const logger: Logger = {
+      debug: (m) => debugged.push(m),
+      info: () => {},
+      warn: () => {},
+      error: () => {},
+      debugEnabled: false,
+    };
+    const { broker, port } = await startBroker({}, logger);
+    try {
+      const client = await RawClient.connect(port);
+      await client.handshake({ clientId: "quiet" });
+      client.send({ cmd: "disconnect" });
+      await client.waitClosed();
+      await eventually(() => broker.clients.length === 0, 5000, "the client to leave");
+      assert.deepEqual(debugged, []);
+    } finally {
+      await broker.close();
+    }
+  });
 });

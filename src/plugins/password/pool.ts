@@ -55,12 +55,28 @@ function encodeJob(
 type Reply = Uint8Array | string;
 
 /**
+ * The nice value of a hashing thread: a storm of logins that keeps every worker busy must not
+ * take the cores from the event loop, which answers the packets of connected clients (and reads
+ * the next logins). Only on Linux, where it applies to the calling thread; elsewhere it would
+ * lower the whole process.
+ */
+export const HASH_NICE = 10;
+
+/**
  * The worker's program. Dynamic imports, because an `eval` worker is a CommonJS script on Node
  * and a module on Deno; `shaCryptDigest` is self-contained, so its own text can be inlined.
  */
 const WORKER_SOURCE = `(async () => {
   const { parentPort } = await import("node:worker_threads");
   const { createHash, pbkdf2Sync } = await import("node:crypto");
+  // Linux keeps a nice value per thread: this one alone yields to the event loop (see HASH_NICE).
+  if ((await import("node:process")).platform === "linux") {
+    try {
+      (await import("node:os")).setPriority(0, ${HASH_NICE});
+    } catch {
+      // Not allowed here: the thread hashes at the event loop's priority.
+    }
+  }
   const shaCryptDigest = ${shaCryptDigest.toString()};
   parentPort.on("message", (job) => {
     try {

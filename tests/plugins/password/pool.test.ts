@@ -1,8 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { pbkdf2Sync } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import process from "node:process";
 import { IN_THREAD } from "../../../src/plugins/password/hasher.ts";
-import { HashPool } from "../../../src/plugins/password/pool.ts";
+import { HASH_NICE, HashPool } from "../../../src/plugins/password/pool.ts";
 import { shaCrypt, shaCryptInput } from "../../../src/plugins/password/sha_crypt.ts";
 
 const salt = new Uint8Array(12).fill(7);
@@ -36,6 +38,34 @@ test("the pool computes what the thread computes, and starts threads only when n
     await pool.close();
   }
 });
+
+/** The nice value of every thread of this process, from /proc (Linux keeps one per thread). */
+function threadNices(): number[] {
+  return readdirSync("/proc/self/task").map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+    // Fields after the command name: state is the 3rd field of stat, nice the 19th.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+  });
+}
+
+test(
+  "hashing threads yield to the event loop: a lower priority, the rest of the process unchanged",
+  {
+    skip: process.platform !== "linux" && "nice values are per thread only on Linux",
+  },
+  async () => {
+    const before = threadNices();
+    const pool = new HashPool({ size: 1 });
+    try {
+      await pool.pbkdf2(password, salt, 101, 64, "sha512");
+      const after = threadNices();
+      assert.ok(after.includes(HASH_NICE), `nice values ${after}`);
+      assert.equal(after[0], before[0], "the main thread keeps its priority");
+    } finally {
+      await pool.close();
+    }
+  },
+);
 
 test("a job the worker rejects is an error and the worker stays", async () => {
   const pool = new HashPool({ size: 1 });
