@@ -36,12 +36,16 @@ export interface HandedSession {
   readonly protocolVersion: number;
   /** Its expiry (Infinity: never); the new CONNECT sets its own. */
   readonly expiryMs: number;
-  /** By filter, in the order they were made. */
-  readonly subscriptions: readonly (readonly [string, SubscriptionOptions])[];
+  readonly subscriptions: HandedSubscriptions;
   /** In flight (in resend order), then queued. */
   readonly deliveries: readonly HandedDelivery[];
   /** QoS 2 packet ids received from the client and not yet released. */
   readonly awaitingRelease: readonly number[];
+  /**
+   * By origin, the last number of a message the session took in (see
+   * `RoutedMessage.clusterOrigin`): the new node drops what it took in for the session up to it.
+   */
+  readonly seen: readonly (readonly [string, number])[];
 }
 
 /** What the cluster decided about a CONNECT before it attaches. */
@@ -124,4 +128,19 @@ export interface ClusterSeam {
    * this node and is returned. Undefined when there is none here (or it is another user's).
    */
   handOver(clientId: string, username: string | undefined): HandedSession | undefined;
+  /**
+   * The first step of {@link ClusterSeam.handOver}: the connection here closes as taken over and
+   * the subscriptions of a session that outlives it are returned; the session stays, taking in
+   * messages, until it is handed over. Undefined when there is none (or it is another user's).
+   */
+  letGo(clientId: string, username: string | undefined): HandedSubscriptions | undefined;
+  /**
+   * The session of `info.clientId`, with `subscriptions`, is on its way here: what they match is
+   * taken in for it until {@link ClusterBus.claim} settles, and merged into the session if it
+   * arrives.
+   */
+  expect(info: ClientInfo, subscriptions: HandedSubscriptions): void;
 }
+
+/** A session's subscriptions by filter, in the order they were made. */
+export type HandedSubscriptions = readonly (readonly [string, SubscriptionOptions])[];

@@ -27,14 +27,16 @@ import type {
   ClusterSeam,
   HandedDelivery,
   HandedSession,
+  HandedSubscriptions,
   ShareKey,
 } from "./cluster_seam.ts";
+import { Arriving } from "./arriving.ts";
 import { BRIDGE_SESSION_PREFIX, type HeldBridge } from "./bridge_seam.ts";
 import { EventHub } from "./events.ts";
 import { ExpiryQueue } from "./expiry.ts";
 import { RoutedMessage } from "./message.ts";
 import { RetainedStore } from "./retained.ts";
-import { type Outgoing, Session, type SessionContext } from "./session.ts";
+import { noteSeen, type Outgoing, Session, type SessionContext } from "./session.ts";
 import { newStats, type Stats } from "./stats.ts";
 import { sharedFilter } from "../protocol/topic.ts";
 import type { Store, StoredState, StoreHealth } from "../store/types.ts";
@@ -119,6 +121,8 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   readonly deadlines: Deadlines = new Deadlines(SWEEP_MS);
   readonly #clients = new Map<string, Client>();
   readonly #sessions = new Map<string, Session>();
+  /** By client id: sessions on their way here from another node of the cluster. */
+  readonly #arriving = new Map<string, Arriving>();
   readonly #subscriptions = new SubscriptionTree<Subscriber>();
   readonly #retained: RetainedStore;
   /** Disconnected persistent sessions, by when they expire. */
@@ -652,6 +656,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     const held = this.#sessions.has(info.clientId);
     return bus.claim(info, !packet.cleanSession, held).then(({ refusal, session }) => {
       if (session) this.#adopt(session);
+      this.#arrived(info.clientId);
       return refusal;
     });
   }
@@ -680,6 +685,27 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       this.#subscriptions.add(sharedFilter(filter)?.filter ?? filter, session, options);
     }
     for (const d of handed.deliveries) this.#restoreDelivery(session, d, d.message, 0);
+    const seen = new Map(handed.seen);
+    session.clusterSeen = seen;
+    // What was taken in for it here while it was on its way, but for what the old node had: each
+    // origin's messages reached it in order, up to the last one it saw. A message for a shared
+    // subscription went to one node only, so it is never had twice.
+    for (const { message, qos, retain, ids, group } of this.#arriving.get(id)?.taken ?? []) {
+      const origin = message.clusterOrigin;
+      if (
+        !group && origin !== undefined && message.clusterSeq <= (seen.get(origin) ?? 0)
+      ) continue;
+      session.restoreDelivery({
+        message,
+        qos,
+        retain,
+        packetId: 0,
+        released: false,
+        ids,
+        group,
+        seq: 0,
+      });
+    }
     for (const packetId of handed.awaitingRelease) session.awaitingRelease.add(packetId);
     // Its client may have gone while it was on its way: it waits as any disconnected session.
     if (handed.expiryMs !== Infinity) {
@@ -1314,14 +1340,52 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     if (left) this.#endSession(left);
   }
 
-  handOver(clientId: string, username: string | undefined): HandedSession | undefined {
+  /** See {@link ClusterSeam.letGo}. */
+  letGo(clientId: string, username: string | undefined): HandedSubscriptions | undefined {
+    return this.#closeForHandOver(clientId, username) && [
+      ...this.#sessions.get(clientId)!.subscriptions,
+    ];
+  }
+
+  /** See {@link ClusterSeam.expect}. */
+  expect(info: ClientInfo, subscriptions: HandedSubscriptions): void {
+    this.#arrived(info.clientId);
+    const arriving = new Arriving(
+      info,
+      subscriptions,
+      this.config.limits,
+      () => this.stats.droppedQueued++,
+    );
+    this.#arriving.set(info.clientId, arriving);
+    for (const [filter, options] of subscriptions) {
+      this.#subscriptions.add(sharedFilter(filter)?.filter ?? filter, arriving, options);
+    }
+  }
+
+  /** The session expected here arrived (then it has its own subscriptions), or is not coming. */
+  #arrived(clientId: string): void {
+    const arriving = this.#arriving.get(clientId);
+    if (!arriving) return;
+    this.#arriving.delete(clientId);
+    for (const [filter] of arriving.subscriptions) this.#unsubscribeTree(filter, arriving);
+  }
+
+  /** The session of `clientId`, if `username`'s and outliving its connection, which closes. */
+  #closeForHandOver(clientId: string, username: string | undefined): Session | undefined {
     const session = this.#sessions.get(clientId);
     if (!session || (session.info?.username || "") !== (username || "")) return undefined;
     this.#clients.get(clientId)?.close("takeover", "a connection to another node took over");
     // Closing it ended its session if that was a clean one.
-    if (this.#sessions.get(clientId) !== session) return undefined;
+    return this.#sessions.get(clientId) === session ? session : undefined;
+  }
+
+  handOver(clientId: string, username: string | undefined): HandedSession | undefined {
+    const session = this.#closeForHandOver(clientId, username);
+    if (!session) return undefined;
     const deliveries: HandedDelivery[] = [];
-    const add = (o: Outgoing) =>
+    const seen = new Map(session.clusterSeen);
+    const add = (o: Outgoing) => {
+      noteSeen(seen, o.message);
       deliveries.push({
         message: o.message,
         qos: o.qos,
@@ -1331,6 +1395,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
         ids: o.ids,
         share: o.group && `$share/${o.group.name}/${o.group.filter}`,
       });
+    };
     for (const outgoing of session.inflight.values()) add(outgoing);
     for (const outgoing of session.queue) add(outgoing);
     const handed: HandedSession = {
@@ -1341,6 +1406,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       subscriptions: [...session.subscriptions],
       deliveries,
       awaitingRelease: [...session.awaitingRelease],
+      seen: [...seen],
     };
     this.#endSession(session, true);
     this.logger.debug(`session ${clientId} handed over to another node`);

@@ -87,6 +87,8 @@ export async function createBroker(
           retainedMessages: () => core.retainedMessages(),
           takeOverFromCluster: (clientId, username) => core.takeOverFromCluster(clientId, username),
           handOver: (clientId, username) => core.handOver(clientId, username),
+          letGo: (clientId, username) => core.letGo(clientId, username),
+          expect: (info, subscriptions) => core.expect(info, subscriptions),
           checkTopic: (info, topic) => core.hooks.checkTopic(info, topic, "publish"),
           durable: store !== undefined,
         },

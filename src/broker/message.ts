@@ -72,6 +72,13 @@ export class RoutedMessage implements Message {
   readonly expiresAt: number;
   /** Its id in the broker's store once a durable session or the retained store holds it; else 0. */
   storeId = 0;
+  /**
+   * In a cluster, the run of the node whose outbox numbered it and that number (a QoS 1/2
+   * message that went to other nodes): a session handed between nodes is merged by them with
+   * what its new node took in meanwhile.
+   */
+  clusterOrigin: string | undefined = undefined;
+  clusterSeq = 0;
 
   /**
    * @param properties the publisher's 5.0 properties; 3.1.1 subscribers get none of them

@@ -34,6 +34,14 @@ const SILENT_MS = 1000;
 /** The Session Expiry Interval that means "never" (MQTT 5.0 3.1.2.11.2). */
 const NEVER = 0xffffffff;
 
+/** Puts the cluster number of `message` in `seen` (by origin), if it is the highest so far. */
+export function noteSeen(seen: Map<string, number>, message: RoutedMessage): void {
+  const origin = message.clusterOrigin;
+  if (origin !== undefined && (seen.get(origin) ?? 0) < message.clusterSeq) {
+    seen.set(origin, message.clusterSeq);
+  }
+}
+
 /**
  * A 5.0 Session Expiry Interval (seconds) as {@link Session.expiryMs}, capped by `maxMs`
  * (`max-session-expiry`; 0: no cap).
@@ -119,6 +127,12 @@ export class Session implements Subscriber {
   seq = 0;
   /** The arrival number of the CONNECT last attached to it (see `Broker.attach`). */
   connectSeq = 0;
+  /**
+   * In a cluster, by origin (see {@link RoutedMessage.clusterOrigin}): the last number of a
+   * message completed here, or brought by a handover; what the session has seen, so that a node
+   * it is handed to drops what it took in for it twice.
+   */
+  clusterSeen: Map<string, number> | undefined;
   /**
    * How long the session outlives its connection, in ms: 0 ends it with the connection (3.1.1
    * clean session, 5.0 session expiry 0), Infinity never. Set by every CONNECT (MQTT 5 clients
@@ -608,6 +622,9 @@ export class Session implements Subscriber {
   complete(packetId: number, qos: 1 | 2): void {
     const outgoing = this.#inflight?.get(packetId);
     if (!outgoing || outgoing.qos !== qos || (qos === 2 && !outgoing.released)) return;
+    if (outgoing.message.clusterOrigin !== undefined) {
+      noteSeen(this.clusterSeen ??= new Map(), outgoing.message);
+    }
     if (outgoing.held) this.#held--;
     this.inflight.delete(packetId);
     this.#unstored(outgoing);

@@ -60,6 +60,8 @@ const REAPER_MS = 60_000;
 const REAPER_GRACE_MS = 5000;
 /** How long close() waits for Redis to take the last messages, in ms. */
 const CLOSE_MS = 2000;
+/** The empty message of a marker frame (see {@link Frame.marker}). */
+const MARK = new RoutedMessage("", new Uint8Array(0), 1, false);
 
 function filterKey(filter: string, group: string | undefined): string {
   return group === undefined ? filter : `$share/${group}/${filter}`;
@@ -241,6 +243,10 @@ export class Cluster implements ClusterBus {
     // One sequence number for every target (each sees an increasing subsequence), and one
     // encoding for every target that takes it for its plain subscriptions only.
     const seq = this.#outbox.nextSeq();
+    if (reliable) {
+      message.clusterOrigin = this.run;
+      message.clusterSeq = seq;
+    }
     let plainOnly: Uint8Array | undefined;
     for (const [target, { plain, shares }] of targets.nodes) {
       const frame = shares.length === 0
@@ -345,6 +351,7 @@ export class Cluster implements ClusterBus {
   }
 
   #deliver(frame: Frame): void {
+    if (frame.marker !== undefined) return this.sessions.marked(frame.marker);
     if (frame.message.expired) return;
     this.host.deliverFromCluster(frame.message, frame.plain, frame.shares);
   }
@@ -382,6 +389,28 @@ export class Cluster implements ClusterBus {
     const space = text.indexOf(" ");
     const node = text.slice(0, space);
     const what = text.slice(space + 1);
+    if (what.startsWith("barrier ")) {
+      const barrier = what.slice("barrier ".length);
+      const mark = this.sessions.heardBarrier(barrier);
+      if (mark) {
+        // After every message this node routed to the old node before it heard the barrier.
+        const seq = this.#outbox.nextSeq();
+        const frame = encodeFrame({
+          seq,
+          message: MARK,
+          plain: false,
+          shares: [],
+          marker: mark.marker,
+        });
+        this.#outbox.add(mark.to, frame, seq, true);
+      } else {
+        this.#nodesUp().then(
+          (nodes) => this.sessions.markersFrom(barrier, nodes),
+          () => this.sessions.markersFrom(barrier, this.#alive),
+        );
+      }
+      return;
+    }
     if (node === this.node) {
       // Reaped while cut off from Redis: everything goes again.
       if (what === "gone" && !this.#closed) this.#dirty = true;
@@ -397,6 +426,23 @@ export class Cluster implements ClusterBus {
     this.#interest.forget(node);
     this.#outbox.forget(node);
     this.#alive.delete(node);
+    this.sessions.nodeGone(node);
+  }
+
+  /**
+   * The other nodes up now, as Redis has them: a node that joins later reads every filter
+   * announced before from Redis, while this node's own view lags by a heartbeat.
+   */
+  async #nodesUp(): Promise<Set<string>> {
+    const beats = await this.#heartbeats();
+    return new Set(beats.filter(([, up]) => up).map(([node]) => node));
+  }
+
+  /** Every other node Redis knows, and whether its heartbeat is fresh. */
+  async #heartbeats(): Promise<[string, boolean][]> {
+    const nodes = (await this.cmd.smembers(keys.NODES)).filter((n) => n !== this.node);
+    const beats = nodes.length > 0 ? await this.cmd.mget(nodes.map(keys.alive)) : [];
+    return nodes.map((node, i) => [node, beats[i] !== null]);
   }
 
   async #loadFilters(node: string): Promise<void> {
@@ -475,11 +521,9 @@ export class Cluster implements ClusterBus {
       const seq = await this.cmd.hget(keys.offsets(target), this.run);
       if (seq !== null) this.#outbox.read(target, Number(seq));
     }
-    const nodes = (await this.cmd.smembers(keys.NODES)).filter((n) => n !== this.node);
-    const beats = nodes.length > 0 ? await this.cmd.mget(nodes.map(keys.alive)) : [];
     const alive = new Set<string>();
-    for (const [i, node] of nodes.entries()) {
-      if (beats[i] !== null) {
+    for (const [node, up] of await this.#heartbeats()) {
+      if (up) {
         if (!this.#alive.has(node)) await this.#loadFilters(node);
         alive.add(node);
       } else await this.#reap(node);

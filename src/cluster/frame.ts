@@ -19,6 +19,11 @@ export interface Frame {
   plain: boolean;
   /** The shared subscriptions there that get it, one member each. */
   shares: readonly ShareKey[];
+  /**
+   * Not a message but a mark in the sender's order (its message is empty): the sender routes
+   * the messages of a session on its way to another node there too from now on (sessions.ts).
+   */
+  marker?: string;
 }
 
 interface Header {
@@ -30,6 +35,7 @@ interface Header {
   e: number;
   n: boolean;
   g: readonly ShareKey[];
+  k?: string;
 }
 
 const text = new TextEncoder();
@@ -47,6 +53,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
     e: message.expiresAt,
     n: frame.plain,
     g: frame.shares,
+    k: frame.marker,
   };
   const head = text.encode(JSON.stringify(header));
   const payload = message.payload;
@@ -82,7 +89,7 @@ export function decodeBatch(bytes: Uint8Array): Frame[] {
     // A copy: the batch's buffer is not kept alive by one message of it.
     const payload = bytes.slice(start + headLength, end);
     const message = new RoutedMessage(h.t, payload, h.q, h.r, propertiesFromJson(h.p), h.e);
-    frames.push({ seq: h.s, message, plain: h.n, shares: h.g });
+    frames.push({ seq: h.s, message, plain: h.n, shares: h.g, marker: h.k });
     at = end;
   }
   return frames;

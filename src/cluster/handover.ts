@@ -22,6 +22,8 @@ interface Header {
   /** Per delivery: qos, retain, packet id, released, ids, share. */
   d: [1 | 2, boolean, number, boolean, number[] | null, string | null][];
   a: number[];
+  /** By origin, the last number of a message the session took in. */
+  o: (readonly [string, number])[];
 }
 
 const text = new TextEncoder();
@@ -45,6 +47,7 @@ export function encodeSession(epoch: number, session: HandedSession): Uint8Array
       d.share ?? null,
     ]),
     a: [...session.awaitingRelease],
+    o: [...session.seen],
   };
   const head = text.encode(JSON.stringify(header));
   const frames = session.deliveries.map(({ message }, seq) =>
@@ -83,6 +86,7 @@ export function decodeSession(bytes: Uint8Array): { epoch: number; session: Hand
       share: share ?? undefined,
     })),
     awaitingRelease: h.a,
+    seen: h.o,
   };
   return { epoch: h.e, session };
 }

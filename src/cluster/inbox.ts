@@ -151,7 +151,11 @@ export class Inbox {
         continue;
       }
       seen = frame.seq;
-      this.counters.messagesIn++;
+      if (frame.marker === undefined) {
+        this.counters.messagesIn++;
+        frame.message.clusterOrigin = origin;
+        frame.message.clusterSeq = frame.seq;
+      }
       this.deliver(frame);
       if (i + 1 < frames.length && this.backedUp()) {
         whole = false;

@@ -101,5 +101,7 @@ export function decodeMirrored(clientId: string, fields: Record<string, Buffer>)
     subscriptions: subscriptions.map(([, filter, options]) => [filter, options]),
     deliveries: [...inflight, ...queued],
     awaitingRelease,
+    // The copy keeps no numbers: what the new node took in meanwhile is all kept (README).
+    seen: [],
   };
 }

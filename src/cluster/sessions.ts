@@ -1,9 +1,13 @@
 /**
  * Sessions across nodes: before a CONNECT attaches, its node claims the client id's lease (see
  * lease.ts); when the client resumes a session that another live node holds, it asks that node
- * on its channel. The old node closes the connection, writes the session to Redis fenced by the
- * new epoch (so that it lands only if nobody claimed the id since) and answers; the new node
- * reads it and resumes it. When no live node holds the session (its node died, or stopped and
+ * on its channel. The old node closes the connection and answers with the session's
+ * subscriptions; the new node takes in what they match for the session and broadcasts a barrier
+ * after their announcements, and every node, hearing it, sends the old node a marker behind what
+ * it sent there before. Once the old node has read them all, it writes the session to Redis
+ * fenced by the new epoch (so that it lands only if nobody claimed the id since), with the last
+ * message number it saw per origin, and answers; the new node reads it and resumes it, with what
+ * it took in that the old node had not. When no live node holds the session (its node died, or stopped and
  * dropped its leases) and it is not in memory here, the new node reads the copy Redis keeps of
  * it (mirror.ts), fenced by its new epoch; so it does when the old node does not answer within
  * `cluster.handover-timeout`. No copy either: a new session, logged.
@@ -12,7 +16,7 @@
  */
 import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
-import type { ClaimOutcome, ClusterSeam } from "../broker/cluster_seam.ts";
+import type { ClaimOutcome, ClusterSeam, HandedSubscriptions } from "../broker/cluster_seam.ts";
 import type { ClientInfo } from "../plugins/types.ts";
 import type { Logger } from "../log.ts";
 import { ReasonCode } from "../protocol/reason.ts";
@@ -23,8 +27,8 @@ import * as keys from "./keys.ts";
 
 /** A request for a session, or the answer to one, on a node's sessions channel. */
 interface Message {
-  /** `ask` (from the new holder) or `done` (from the old one). */
-  t: "ask" | "done";
+  /** `ask` (from the new holder), `subs` and then `done` (from the old one). */
+  t: "ask" | "subs" | "done";
   /** Client id. */
   c: string;
   /** The new holder's epoch. */
@@ -35,14 +39,37 @@ interface Message {
   u?: string | null;
   /** done: whether the session is in Redis for epoch `e`. */
   ok?: boolean;
+  /** subs: the session's subscriptions. */
+  s?: HandedSubscriptions;
 }
 
 /** A claim of this node waiting for an answer. */
 interface Waiting {
   readonly epoch: number;
+  readonly info: ClientInfo;
   /** Another node claimed the id after this one: this CONNECT lost the race. */
   superseded: boolean;
   answer?: (handed: boolean | "timeout") => void;
+}
+
+/** A session this node is handing over, waiting for every node's marker. */
+interface Leaving {
+  readonly epoch: number;
+  readonly to: string;
+  readonly username: string | undefined;
+  /** The nodes whose marker has still to come; undefined until the barrier was heard. */
+  waiting: Set<string> | undefined;
+  /** Markers that came before the barrier (the inbox and pub/sub are two ways). */
+  readonly early: Set<string>;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+/** `<node> <epoch> <client id>`, as barriers and markers name a session on its way. */
+function parseMark(text: string): { node: string; epoch: number; id: string } {
+  const node = text.slice(0, text.indexOf(" "));
+  const rest = text.slice(node.length + 1);
+  const space = rest.indexOf(" ");
+  return { node, epoch: Number(rest.slice(0, space)), id: rest.slice(space + 1) };
 }
 
 /** How long a handed session waits in Redis for its new node, in ms. */
@@ -53,6 +80,8 @@ export class Sessions {
   readonly leases: Leases;
   /** By client id: claims of this node not yet decided. */
   readonly #waiting = new Map<string, Waiting>();
+  /** By client id: sessions this node is handing over. */
+  readonly #leaving = new Map<string, Leaving>();
   /** Whether a failed lease operation was logged since the last one that worked. */
   #failureLogged = false;
 
@@ -103,7 +132,7 @@ export class Sessions {
     if (previous === undefined || !previousAlive) {
       return held ? {} : await this.#fromCopy(id, epoch, previous);
     }
-    const waiting: Waiting = { epoch, superseded: false };
+    const waiting: Waiting = { epoch, info, superseded: false };
     this.#waiting.set(id, waiting);
     try {
       const handed = await this.#ask(previous, id, epoch, info.username, waiting);
@@ -207,6 +236,49 @@ export class Sessions {
   /** Claims waiting for an answer get none: the node is leaving. */
   close(): void {
     for (const waiting of this.#waiting.values()) waiting.answer?.(false);
+    for (const leaving of this.#leaving.values()) clearTimeout(leaving.timer);
+    this.#leaving.clear();
+  }
+
+  /**
+   * `barrier <old node> <epoch> <client id>` on the interest channel: the new node's filters for
+   * that session were announced before it, so every node that hears it routes the session's
+   * messages there from now on, and sends the old node a marker (in that node's order of
+   * messages to it): returned here, unless this node is the old one (then see
+   * {@link markersFrom}).
+   */
+  heardBarrier(barrier: string): { to: string; marker: string } | undefined {
+    const { node, epoch, id } = parseMark(barrier);
+    return node === this.node ? undefined : { to: node, marker: `${this.node} ${epoch} ${id}` };
+  }
+
+  /** This node is the old one of `barrier`: the session goes once each of `nodes` marked. */
+  markersFrom(barrier: string, nodes: ReadonlySet<string>): void {
+    const { epoch, id } = parseMark(barrier);
+    const leaving = this.#leaving.get(id);
+    if (leaving?.epoch !== epoch || leaving.waiting) return;
+    leaving.waiting = new Set([...nodes].filter((node) => !leaving.early.has(node)));
+    this.#markersIn(id, leaving);
+  }
+
+  /** A marker from another node read from this node's inbox (see {@link heardBarrier}). */
+  marked(marker: string): void {
+    const { node, epoch, id } = parseMark(marker);
+    const leaving = this.#leaving.get(id);
+    if (leaving?.epoch !== epoch) return;
+    if (!leaving.waiting) leaving.early.add(node);
+    else if (leaving.waiting.delete(node)) this.#markersIn(id, leaving);
+  }
+
+  /** `node` died or left: no marker is to come from it. */
+  nodeGone(node: string): void {
+    for (const [id, leaving] of this.#leaving) {
+      if (leaving.waiting?.delete(node)) this.#markersIn(id, leaving);
+    }
+  }
+
+  #markersIn(id: string, leaving: Leaving): void {
+    if (leaving.waiting?.size === 0) void this.#finish(id, leaving);
   }
 
   /** See {@link ClusterBus.ended}. */
@@ -226,19 +298,76 @@ export class Sessions {
     if (message.t === "done") {
       const waiting = this.#waiting.get(message.c);
       if (waiting?.epoch === message.e) waiting.answer?.(message.ok === true);
+    } else if (message.t === "subs" && Array.isArray(message.s)) {
+      const waiting = this.#waiting.get(message.c);
+      if (waiting?.epoch !== message.e || typeof message.n !== "string") return;
+      // Taken in here before every node hears the barrier, which follows the filters' announcements.
+      this.host.expect(waiting.info, message.s);
+      const barrier = `${this.node} barrier ${message.n} ${message.e} ${message.c}`;
+      this.cmd.publish(keys.INTEREST_CHANNEL, barrier).catch(() => {});
     } else if (message.t === "ask" && typeof message.n === "string") {
-      void this.#handOver(message.c, message.e, message.n, message.u ?? undefined);
+      void this.#letGo(message.c, message.e, message.n, message.u ?? undefined);
     }
   }
 
-  /** Another node claimed `id` under `epoch` and asks for its session. */
-  async #handOver(id: string, epoch: number, to: string, username: string | undefined) {
+  /**
+   * Another node claimed `id` under `epoch` and asks for its session: the connection here
+   * closes, the asker gets the session's subscriptions and takes in what they match from then
+   * on; the session stays here, taking in messages, until every node marked that it routes them
+   * to the asker too (or half of `cluster.handover-timeout` passed).
+   */
+  async #letGo(id: string, epoch: number, to: string, username: string | undefined) {
     const mine = this.leases.epochOf(id);
     // A claim of ours newer than the asker's: the asker lost the race, and learns it from
     // Redis when it next writes about the session.
     if (mine !== undefined && mine > epoch) return this.#answer(to, id, epoch, false);
     const pending = this.#waiting.get(id);
     if (pending && pending.epoch < epoch) pending.superseded = true;
+    const before = this.#leaving.get(id);
+    if (before) {
+      clearTimeout(before.timer);
+      this.#leaving.delete(id);
+      await this.#answer(before.to, id, before.epoch, false);
+    }
+    const subscriptions = this.host.letGo(id, username);
+    if (!subscriptions) {
+      this.leases.forget(id);
+      return this.#answer(to, id, epoch, false);
+    }
+    const leaving: Leaving = {
+      epoch,
+      to,
+      username,
+      waiting: undefined,
+      early: new Set(),
+      timer: setTimeout(() => {
+        this.logger.warn(
+          `cluster: not every node marked within ${this.timeoutMs / 2000} s that it routes the ` +
+            `messages of client id ${id} to node ${to}; its session goes there now, and what ` +
+            `those nodes sent here for it before can be lost`,
+        );
+        void this.#finish(id, leaving);
+      }, this.timeoutMs / 2),
+    };
+    this.#leaving.set(id, leaving);
+    const subs: Message = { t: "subs", c: id, e: epoch, n: this.node, s: subscriptions };
+    await this.cmd.publish(keys.sessions(to), JSON.stringify(subs)).catch(() => {});
+  }
+
+  #finish(id: string, leaving: Leaving): Promise<void> {
+    if (this.#leaving.get(id) !== leaving) return Promise.resolve();
+    this.#leaving.delete(id);
+    clearTimeout(leaving.timer);
+    // Its client came back here meanwhile, under a newer claim: the asker lost the race.
+    const mine = this.leases.epochOf(id);
+    if (mine !== undefined && mine > leaving.epoch) {
+      return this.#answer(leaving.to, id, leaving.epoch, false);
+    }
+    return this.#handOver(id, leaving.epoch, leaving.to, leaving.username);
+  }
+
+  /** Hands the session of `id` over to `to`, which claimed it under `epoch`. */
+  async #handOver(id: string, epoch: number, to: string, username: string | undefined) {
     const session = this.host.handOver(id, username);
     this.leases.forget(id);
     let ok = false;
