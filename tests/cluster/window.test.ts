@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, eventually, type Packet, RawClient, sleep } from "../helpers/broker.ts";
-import { redisSkip, startNode, startRedis, type TestRedis } from "./helpers.ts";
+import { redisSkip, startNode, suiteRedis } from "./helpers.ts";
 
 function portOf(url: string): number {
   return Number(new URL(url).port);
@@ -82,13 +82,7 @@ class Subscriber {
 }
 
 describe("cluster: a session moving between live nodes", { skip: redisSkip }, () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.stop();
-  });
+  const redis = suiteRedis();
 
   test("a QoS 1 and a QoS 2 flood from a third node reach a subscriber moving between two nodes: all, QoS 2 once, in order", async () => {
     const a = await startNode(redis, "window-a");
