@@ -127,11 +127,11 @@ function queueCommand(store: Store, id: number, clientId: string, seq: number): 
 /** Records between two commits while filling (a busy broker's turn is far smaller). */
 const FILL_BATCH = 5_000;
 
-function fill(file: string): void {
+async function fill(file: string): Promise<void> {
   const store = openSqliteStore(file, "normal");
   let records = 0;
-  const step = () => {
-    if (++records % FILL_BATCH === 0) store.commit();
+  const step = async () => {
+    if (++records % FILL_BATCH === 0) await await store.commit();
   };
   let id = 0;
   const now = Date.now();
@@ -139,7 +139,7 @@ function fill(file: string): void {
     const topic = `sensors/${i % 100}/device/${i}`;
     storeMessage(store, ++id, topic, true);
     store.retainedSet(topic, id);
-    step();
+    await step();
   }
   for (let s = 0; s < counts.sessions; s++) {
     const clientId = `device-${s}`;
@@ -164,16 +164,16 @@ function fill(file: string): void {
         shareGroup: undefined,
       },
     });
-    step();
+    await step();
   }
   const perSession = Math.ceil(counts.queued / counts.sessions);
   for (let q = 0; q < counts.queued; q++) {
     const session = Math.floor(q / perSession);
     const clientId = `device-${session}`;
     queueCommand(store, ++id, clientId, (q % perSession) + 1);
-    step();
+    await step();
   }
-  store.close();
+  await store.close();
 }
 
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
@@ -277,7 +277,7 @@ function bytesOf(file: string): number {
 }
 
 /** One simulated hour of churn; returns the file's size after the first minute and the hour. */
-function churn(file: string): { minute: number; hour: number; commits: number } {
+async function churn(file: string): Promise<{ minute: number; hour: number; commits: number }> {
   const store: Store = openSqliteStore(file, "normal");
   const SESSIONS = 1_000;
   const TOPICS = 2_000;
@@ -311,7 +311,7 @@ function churn(file: string): { minute: number; hour: number; commits: number } 
     save(live[s], true);
     subscribe(live[s]);
   }
-  store.commit();
+  await store.commit();
   let id = 0;
   const seqs = new Map<string, number>();
   const nextSeq = (clientId: string) => {
@@ -353,7 +353,7 @@ function churn(file: string): { minute: number; hour: number; commits: number } 
         // 5 sessions a second lose their connection and come back.
         const clientId = live[(second * 5 + turn) % live.length];
         save(clientId, false);
-        store.commit();
+        await store.commit();
         save(clientId, true);
       }
       if (turn === 9) {
@@ -365,13 +365,13 @@ function churn(file: string): { minute: number; hour: number; commits: number } 
         save(live[index], true);
         subscribe(live[index]);
       }
-      store.commit();
+      await store.commit();
       commits++;
     }
     if (second === 59) minute = bytesOf(file);
   }
   const hour = bytesOf(file);
-  store.close();
+  await store.close();
   return { minute, hour, commits };
 }
 
@@ -387,7 +387,7 @@ const dir = process.env.STORE_BENCH_DIR ?? mkdtempSync(join(tmpdir(), "store-ben
 try {
   const source = join(dir, "filled.db");
   let started = performance.now();
-  fill(source);
+  await fill(source);
   console.log(
     `filled ${source}: ${counts.retained} retained, ${counts.sessions} sessions with a ` +
       `subscription each, ${counts.queued} queued; ${mb(bytesOf(source))}, ` +
@@ -410,7 +410,7 @@ try {
   }
   if (!values["skip-churn"]) {
     started = performance.now();
-    const { minute, hour, commits } = churn(join(dir, "churn.db"));
+    const { minute, hour, commits } = await churn(join(dir, "churn.db"));
     console.log("");
     console.log(
       `churn, one simulated hour (${commits} commits, ` +
