@@ -74,7 +74,7 @@ test("broker store FILE reads a store a running broker holds open, WAL included,
   }
 });
 
-test("broker store FILE of a missing file is an error naming it, and creates nothing", async () => {
+test("broker store FILE of a missing file is an error naming it, and creates nothing", () => {
   using f = folder();
   const file = join(f.dir, "none.db");
   const { code, err } = run([file]);

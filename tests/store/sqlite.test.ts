@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "../../src/store/sqlite/driver.ts";
-import { openSqliteStore } from "../../src/store/sqlite/sqlite.ts";
+import { openSqliteStore, readStoreSummary } from "../../src/store/sqlite/sqlite.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
 import { StoreError } from "../../src/store/error.ts";
 import type { Store, StoredDelivery, StoredMessage } from "../../src/store/types.ts";
@@ -208,7 +208,7 @@ describe("the SQLite store", () => {
     await store.close();
   });
 
-  test("a missing folder, a damaged file and a newer schema are errors naming the file", async () => {
+  test("a missing folder, a damaged file and a newer schema are errors naming the file", () => {
     using f = folder();
     const missing = join(f.dir, "nope", "b.db");
     assert.throws(
@@ -354,5 +354,48 @@ describe("the SQLite store", () => {
     assert.deepEqual([...state.messages].map((m) => m.id), [3]);
     assert.deepEqual([...state.retained], [["r", 3]]);
     await store.close();
+  });
+
+  test("records that arrive while a commit is under way make the next batch", async () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    const store = openSqliteStore(file, "normal");
+    store.messageStored(message(1));
+    store.deliveryAdded(delivery("c1", 1, 1));
+    const first = store.commit();
+    assert.equal(store.pending, false, "the batch left with the commit");
+    store.messageStored(message(2));
+    store.deliveryAdded(delivery("c1", 2, 2));
+    // Added and removed before its batch leaves: never written.
+    store.messageStored(message(3));
+    store.deliveryAdded(delivery("c1", 3, 3));
+    store.deliveryRemoved("c1", 3, 3);
+    assert.equal(store.pending, true);
+    await first;
+    const raw = new DatabaseSync(file, { readOnly: true });
+    const ids = () => raw.prepare("SELECT id FROM messages ORDER BY id").all().map((r) => r.id);
+    assert.deepEqual(ids(), [1], "the first commit holds only what came before it");
+    assert.equal(store.pending, true);
+    await store.commit();
+    assert.deepEqual(ids(), [1, 2]);
+    raw.close();
+    await store.close();
+  });
+
+  test("close waits for the commit under way and writes the last batch", async () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    const store = openSqliteStore(file, "full");
+    store.messageStored(message(1));
+    store.retainedSet("r1", 1);
+    const first = store.commit();
+    store.messageStored(message(2));
+    store.retainedSet("r2", 2);
+    await store.close();
+    await first;
+    assert.equal(store.pending, false);
+    const summary = readStoreSummary(file);
+    assert.equal(summary.retained, 2);
+    assert.equal(summary.messages, 2);
   });
 });

@@ -1,7 +1,10 @@
 /**
  * The durable store: one SQLite file through `node:sqlite`, which Deno, Bun and Node all provide,
  * so this module has no per-runtime code. WAL journal; `sync: full` fsyncs every commit (durable
- * against power loss), `normal` only at checkpoints (durable against a process crash).
+ * against power loss), `normal` only at checkpoints (durable against a process crash). The main
+ * thread builds each batch (merging its records) and loads, migrates and counts on its own
+ * connection; the batch is committed on a thread of its own (`writer.ts`), so that the event loop
+ * never waits for a transaction.
  *
  * @module
  */
