@@ -105,14 +105,6 @@ function writerSetup(file: string, sync: SyncMode): WriterSetup {
   };
 }
 
-/**
- * The bytes of a payload alone: a view into a larger buffer (a chunk read from a socket) would
- * clone that whole buffer on its way to the writer.
- */
-function compact(payload: Uint8Array): Uint8Array {
-  return payload.byteLength === payload.buffer.byteLength ? payload : payload.slice();
-}
-
 /** Rows of one table by session and seq. */
 type BySession<T> = Map<string, Map<number, T>>;
 
@@ -522,7 +514,7 @@ class SqliteStore implements Store {
       S.saveWill,
       clientId,
       will.topic,
-      compact(will.payload),
+      will.payload,
       will.qos,
       bool(will.retain),
       propertiesToJson(will.properties),
@@ -751,7 +743,7 @@ class SqliteStore implements Store {
       ops.push(
         m.id,
         m.topic,
-        compact(m.payload),
+        m.payload,
         m.qos,
         bool(m.retain),
         propertiesToJson(m.properties),
