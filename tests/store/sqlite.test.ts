@@ -398,4 +398,23 @@ describe("the SQLite store", () => {
     assert.equal(summary.retained, 2);
     assert.equal(summary.messages, 2);
   });
+
+  test("an empty payload, alone in its batch or beside others, is written as one", async () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    const store = openSqliteStore(file, "normal");
+    store.messageStored({ ...message(1), payload: new Uint8Array(0) });
+    store.retainedSet("a", 1);
+    await store.commit();
+    store.messageStored({ ...message(2), payload: new Uint8Array(0) });
+    store.retainedSet("b", 2);
+    store.messageStored(message(3));
+    store.retainedSet("c", 3);
+    await store.commit();
+    await store.close();
+    const again = openSqliteStore(file, "normal");
+    const payloads = [...again.load().messages].map((m) => [m.id, [...m.payload]]);
+    assert.deepEqual(payloads, [[1, []], [2, []], [3, [3]]]);
+    await again.close();
+  });
 });

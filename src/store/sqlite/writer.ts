@@ -43,8 +43,8 @@ export interface WriterBatch {
 }
 
 /**
- * What the writer answers: ready once; per batch the message ids its reads returned, while the
- * transaction waits for the operations they call for (a {@link FollowUp}); then done, or why it failed.
+ * What the writer answers: ready once; per batch the message ids its reads returned, if any,
+ * while the transaction waits for the operations they call for; then done, or why it failed.
  */
 type Reply = "ready" | "closed" | "done" | { read: number[] } | { error: string };
 
@@ -63,10 +63,16 @@ interface Wire {
 /** `ops` as the thread receives them; each blob is copied once, into the wire's buffer. */
 function toWire(ops: SQLInputValue[], vacuum?: number): Wire {
   let size = 0;
-  for (const value of ops) if (value instanceof Uint8Array) size += value.byteLength;
+  let any = false;
+  for (const value of ops) {
+    if (value instanceof Uint8Array) {
+      size += value.byteLength;
+      any = true;
+    }
+  }
   const blobs = new Uint8Array(size);
   let at = 0;
-  const plain = size === 0 ? ops : ops.map((value) => {
+  const plain = !any ? ops : ops.map((value) => {
     if (!(value instanceof Uint8Array)) return value;
     blobs.set(value, at);
     at += value.byteLength;
@@ -103,7 +109,6 @@ const WRITER_SOURCE = `(async () => {
     // A wire's operations, with blobs as views of its buffer.
     const opsOf = (wire) => {
       const ops = JSON.parse(wire.text);
-      if (wire.blobs.byteLength === 0) return ops;
       for (let i = 0; i < ops.length; i++) {
         const value = ops[i];
         if (value !== null && typeof value === "object") {
