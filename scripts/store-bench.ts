@@ -143,11 +143,11 @@ function subscribeToCommands(store: Store, clientId: string): void {
 /** Records between two commits while filling (a busy broker's turn is far smaller). */
 const FILL_BATCH = 5_000;
 
-function fill(file: string): void {
+async function fill(file: string): Promise<void> {
   const store = openSqliteStore(file, "normal");
   let records = 0;
-  const step = () => {
-    if (++records % FILL_BATCH === 0) store.commit();
+  const step = async () => {
+    if (++records % FILL_BATCH === 0) await await store.commit();
   };
   let id = 0;
   const now = Date.now();
@@ -155,7 +155,7 @@ function fill(file: string): void {
     const topic = `sensors/${i % 100}/device/${i}`;
     storeMessage(store, ++id, topic, true);
     store.retainedSet(topic, id);
-    step();
+    await step();
   }
   for (let s = 0; s < counts.sessions; s++) {
     const clientId = `device-${s}`;
@@ -169,16 +169,16 @@ function fill(file: string): void {
       expiresAt,
     });
     subscribeToCommands(store, clientId);
-    step();
+    await step();
   }
   const perSession = Math.ceil(counts.queued / counts.sessions);
   for (let q = 0; q < counts.queued; q++) {
     const session = Math.floor(q / perSession);
     const clientId = `device-${session}`;
     queueCommand(store, ++id, clientId, (q % perSession) + 1);
-    step();
+    await step();
   }
-  store.close();
+  await store.close();
 }
 
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
@@ -282,7 +282,7 @@ function bytesOf(file: string): number {
 }
 
 /** One simulated hour of churn; returns the file's size after the first minute and the hour. */
-function churn(file: string): { minute: number; hour: number; commits: number } {
+async function churn(file: string): Promise<{ minute: number; hour: number; commits: number }> {
   const store: Store = openSqliteStore(file, "normal");
   const SESSIONS = 1_000;
   const TOPICS = 2_000;
@@ -303,7 +303,7 @@ function churn(file: string): { minute: number; hour: number; commits: number } 
     save(live[s], true);
     subscribeToCommands(store, live[s]);
   }
-  store.commit();
+  await store.commit();
   let id = 0;
   const seqs = new Map<string, number>();
   const nextSeq = (clientId: string) => {
@@ -345,7 +345,7 @@ function churn(file: string): { minute: number; hour: number; commits: number } 
         // 5 sessions a second lose their connection and come back.
         const clientId = live[(second * 5 + turn) % live.length];
         save(clientId, false);
-        store.commit();
+        await store.commit();
         save(clientId, true);
       }
       if (turn === 9) {
@@ -357,13 +357,13 @@ function churn(file: string): { minute: number; hour: number; commits: number } 
         save(live[index], true);
         subscribeToCommands(store, live[index]);
       }
-      store.commit();
+      await store.commit();
       commits++;
     }
     if (second === 59) minute = bytesOf(file);
   }
   const hour = bytesOf(file);
-  store.close();
+  await store.close();
   return { minute, hour, commits };
 }
 
@@ -379,7 +379,7 @@ const dir = process.env.STORE_BENCH_DIR ?? mkdtempSync(join(tmpdir(), "store-ben
 try {
   const source = join(dir, "filled.db");
   let started = performance.now();
-  fill(source);
+  await fill(source);
   console.log(
     `filled ${source}: ${counts.retained} retained, ${counts.sessions} sessions with a ` +
       `subscription each, ${counts.queued} queued; ${mb(bytesOf(source))}, ` +
@@ -402,7 +402,7 @@ try {
   }
   if (!values["skip-churn"]) {
     started = performance.now();
-    const { minute, hour, commits } = churn(join(dir, "churn.db"));
+    const { minute, hour, commits } = await churn(join(dir, "churn.db"));
     console.log("");
     console.log(
       `churn, one simulated hour (${commits} commits, ` +

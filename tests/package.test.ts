@@ -164,8 +164,9 @@ async function stop(broker: Started): Promise<void> {
 }
 
 /**
- * A configuration with a TCP and a WebSocket listener on free ports and the built-in plugins
- * auth_file and topic_acl, so a binary missing any of them fails here.
+ * A configuration with a TCP and a WebSocket listener on free ports, the built-in plugins
+ * auth_file and topic_acl, and a store (whose commits run on a worker thread), so a binary
+ * missing any of them fails here.
  */
 function writeConfig(dir: string): string {
   const path = join(dir, "broker.yaml");
@@ -187,6 +188,8 @@ function writeConfig(dir: string): string {
       "  acl:",
       '    alice: ["test/#"]',
       "plugins: [auth_file, topic_acl]",
+      "persistence:",
+      "  path: broker.db",
       "",
     ].join("\n"),
   );
@@ -213,14 +216,29 @@ async function exercise(
   const passwd = [...prefix, "passwd", join(dir, "passwd"), "alice", "--password", "s3cret", "-c"];
   await ok(cmd, passwd, { env, cwd });
   const config = writeConfig(dir);
+  const store = join(dir, "broker.db");
+  for (const suffix of ["", "-wal", "-shm"]) rmSync(store + suffix, { force: true });
   const broker = await startBroker(cmd, [...prefix, "-c", config], ["tcp", "ws"], env, cwd);
   try {
     const tcp = `mqtt://127.0.0.1:${broker.ports.get("tcp")}`;
     const ws = `ws://127.0.0.1:${broker.ports.get("ws")}/mqtt`;
     await roundTrip(ws, tcp, alice);
+    // Its PUBACK comes once the store's commit thread has written it.
+    const publisher = await connect(tcp, alice);
+    try {
+      await within(
+        publisher.publishAsync("test/kept", "1", { qos: 1, retain: true }),
+        5000,
+        "PUBACK of a retained message",
+      );
+    } finally {
+      publisher.end(true);
+    }
   } finally {
     await stop(broker);
   }
+  const summary = await ok(cmd, [...prefix, "store", store], { env, cwd });
+  assert.match(summary, /retained\s+1\b/);
 }
 
 describe("packaging", () => {

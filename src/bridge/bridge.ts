@@ -207,6 +207,7 @@ export class Bridge {
         down: (reason, accepted) => this.#closed(reason, accepted),
       },
       (release) => this.broker.holdForCommit(release),
+      () => this.broker.pendingCommit,
     );
   }
 

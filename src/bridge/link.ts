@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { HeldOutput } from "../broker/held_output.ts";
 import { concatBytes } from "../protocol/bytes.ts";
 import { decodePacket } from "../protocol/decode.ts";
 import { PacketFramer } from "../protocol/framer.ts";
@@ -41,7 +42,7 @@ export class Link {
   #out: Uint8Array[] = [];
   #outBytes = 0;
   /** Output from a held acknowledgement on, waiting for the local commit. */
-  #held: Uint8Array[] | undefined;
+  readonly #held = new HeldOutput();
   #accepted = false;
   #closed = false;
   #lastRead = Date.now();
@@ -50,6 +51,7 @@ export class Link {
 
   /**
    * @param hold asks whether output must wait for a local commit, and registers the release
+   * @param pendingCommit numbers the commit output held now waits for (`BridgeSeam.pendingCommit`)
    */
   constructor(
     address: string,
@@ -57,6 +59,7 @@ export class Link {
     readonly connect: ConnectFields,
     readonly events: LinkEvents,
     readonly hold: (release: () => void) => boolean,
+    readonly pendingCommit: () => number,
   ) {
     this.#timer = setTimeout(() => this.close("no CONNACK in time"), CONNECT_TIMEOUT_MS);
     this.#transport = openTransport(address, secrets, {
@@ -78,10 +81,10 @@ export class Link {
    */
   send(bytes: Uint8Array, durable = false): void {
     if (this.#closed) return;
-    if (this.#held || (durable && this.hold(this.#release))) {
-      (this.#held ??= []).push(bytes);
-      return;
-    }
+    if (
+      (durable || this.#held.holding) &&
+      this.#held.take(bytes, durable, this.pendingCommit(), () => this.hold(this.#release))
+    ) return;
     this.#queue(bytes);
   }
 
@@ -92,9 +95,7 @@ export class Link {
   }
 
   #release = (): void => {
-    const held = this.#held;
-    this.#held = undefined;
-    for (const bytes of held ?? []) this.#queue(bytes);
+    for (const bytes of this.#held.release()) this.#queue(bytes);
   };
 
   #flush = (): void => {
@@ -180,7 +181,7 @@ export class Link {
     this.#closed = true;
     clearTimeout(this.#timer);
     clearInterval(this.#timer);
-    this.#held = undefined;
+    this.#held.clear();
     this.events.down(reason, this.#accepted);
   }
 }

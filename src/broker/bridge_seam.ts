@@ -42,6 +42,8 @@ export interface BridgeSeam {
   storeMessage(message: RoutedMessage): number;
   /** Whether output must wait for the commit of records written before it; see `BrokerCore`. */
   holdForCommit(flush: () => void): boolean;
+  /** Numbers the commit that output held now waits for; see `BrokerCore`. */
+  readonly pendingCommit: number;
   /** Holds the acknowledgement of the message being routed; see `BrokerCore`. */
   holdAcknowledgement(hold: (flush: () => void) => void): void;
 }

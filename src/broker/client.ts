@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { HeldOutput } from "./held_output.ts";
 import { concatBytes } from "../protocol/bytes.ts";
 import { Codec } from "../protocol/codec.ts";
 import { PacketFramer } from "../protocol/framer.ts";
@@ -123,8 +124,8 @@ export class Client implements ByteListener, Timed {
    * Output from an acknowledgement on, waiting for the commit of what it acknowledges (see
    * {@link ACKNOWLEDGEMENTS}); what follows it waits too, so the stream keeps its order.
    */
-  #held: Uint8Array[] | undefined;
-  #heldBytes = 0;
+  readonly #held = new HeldOutput();
+  readonly #releaseHeld = () => this.#release();
   /** A flush waits for the end of the turn. */
   #flushQueued = false;
   /** A flush waits for the code running now (enough output for a write of its own). */
@@ -342,14 +343,17 @@ export class Client implements ByteListener, Timed {
     if (this.#closed) return;
     this.#pendingBytes += bytes.length;
     this.broker.stats.messagesSent++;
+    const promise = ACKNOWLEDGEMENTS.has(bytes[0] >> 4);
+    const broker = this.broker;
     if (
-      this.#held ||
-      (ACKNOWLEDGEMENTS.has(bytes[0] >> 4) && this.broker.holdOutput(() => this.#release()))
-    ) {
-      (this.#held ??= []).push(bytes);
-      this.#heldBytes += bytes.length;
-      return;
-    }
+      (promise || this.#held.holding) &&
+      this.#held.take(
+        bytes,
+        promise,
+        broker.pendingCommit,
+        () => broker.holdOutput(this.#releaseHeld),
+      )
+    ) return;
     this.#pending.push(bytes);
     if (!this.#flushQueued) {
       this.#flushQueued = true;
@@ -360,7 +364,7 @@ export class Client implements ByteListener, Timed {
       if (laterSlice) endOfTurn(flush);
       else queueMicrotask(flush);
     }
-    if (!this.#flushSoon && this.#pendingBytes - this.#heldBytes >= WRITE_AT_ONCE_BYTES) {
+    if (!this.#flushSoon && this.#pendingBytes - this.#held.bytes >= WRITE_AT_ONCE_BYTES) {
       this.#flushSoon = true;
       queueMicrotask(() => {
         this.#flushSoon = false;
@@ -369,13 +373,16 @@ export class Client implements ByteListener, Timed {
     }
   }
 
-  /** The commit came: the held output goes. */
+  /** A commit came: the output held for it goes. */
   #release(): void {
-    const held = this.#held;
-    if (!held) return;
-    this.#held = undefined;
-    this.#heldBytes = 0;
+    const held = this.#held.release();
+    if (held.length === 0) return;
     this.#pending.push(...held);
+    // Closing: its last bytes waited for this commit, and the socket for them.
+    if (this.#closed) {
+      if (this.#writing === 0) this.#closeFlushed();
+      return;
+    }
     this.#flush();
   }
 
@@ -384,10 +391,10 @@ export class Client implements ByteListener, Timed {
     if (this.#writing > 0 || this.#closed) return;
     const count = this.#pending.length;
     if (count === 0) return;
-    const size = this.#pendingBytes - this.#heldBytes;
+    const size = this.#pendingBytes - this.#held.bytes;
     const data = count === 1 ? this.#pending[0] : concatBytes(this.#pending, size);
     this.#pending = [];
-    this.#pendingBytes = this.#heldBytes;
+    this.#pendingBytes = this.#held.bytes;
     this.broker.stats.bytesSent += size;
     let taken: boolean;
     try {
@@ -479,13 +486,14 @@ export class Client implements ByteListener, Timed {
       this.disconnectDetails ??= { reasonCode: code!, sentBy: "server" };
       this.send(told);
     }
-    // Its last bytes go now, so what they acknowledge is committed now.
+    // What its last bytes acknowledge is committed now; they go when the commit reports, if it
+    // does before the socket's time to flush runs out.
     this.broker.commit();
     this.#flush();
     this.#closed = true;
     this.#authentication?.abort();
     this.broker.detach(this, reason);
-    if (this.#writing === 0) {
+    if (this.#writing === 0 && !this.#held.holding) {
       this.conn.close();
       return;
     }
@@ -497,8 +505,8 @@ export class Client implements ByteListener, Timed {
     const pending = this.#pending;
     if (pending.length > 0) {
       this.#pending = [];
-      const size = this.#pendingBytes - this.#heldBytes;
-      this.#pendingBytes = this.#heldBytes;
+      const size = this.#pendingBytes - this.#held.bytes;
+      this.#pendingBytes = this.#held.bytes;
       const data = pending.length === 1 ? pending[0] : concatBytes(pending, size);
       try {
         // Not taken whole: the next drain, or the timer, closes.
@@ -507,6 +515,8 @@ export class Client implements ByteListener, Timed {
         // Closed meanwhile: nothing more to send.
       }
     }
+    // Output held for a commit goes when it reports, or the timer closes without it.
+    if (this.#held.holding) return;
     clearTimeout(this.#closeTimer);
     this.conn.close();
   }

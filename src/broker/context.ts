@@ -115,6 +115,11 @@ export interface BrokerContext {
    * promises they are on disk); then `flush` runs after that commit.
    */
   holdOutput(flush: () => void): boolean;
+  /**
+   * Numbers the commit that output held now waits for: it grows with each commit, and is 0
+   * while nothing waits (see `HeldOutput`).
+   */
+  readonly pendingCommit: number;
   /** Commits the pending records now and lets out the output held for them. */
   commit(): void;
   /** Sends the retained messages matching a new subscription, as fast as the client takes them. */

@@ -93,7 +93,7 @@ const RETAIN_FLAG = 4;
 /** How often timeouts are checked. */
 const SWEEP_MS = 500;
 
-/** A commit longer than this is logged: it stalled the event loop that long. */
+/** A commit longer than this is logged: acknowledgements waited that long for it. */
 const SLOW_COMMIT_MS = 100;
 
 /** The first retry of a failed commit waits this long; each further one twice as long as the last. */
@@ -173,8 +173,14 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   readonly store: Store;
   /** The last store id given to a message. */
   #lastMessageId = 0;
-  /** Output held until the records it acknowledges are committed. */
+  /** Output held until the records it acknowledges, not handed to a commit yet, are committed. */
   #afterCommit: (() => void)[] = [];
+  /** Output held for the commit under way, which holds what it acknowledges. */
+  #afterInFlight: (() => void)[] = [];
+  #committing = false;
+  #commitsStarted = 0;
+  /** Set once close() hands the store its last commit: no other starts. */
+  #storeClosing = false;
   #commitTimer: ReturnType<typeof setTimeout> | undefined;
   /** Since when and how often commits failed, while they fail. */
   #failing: { since: number; attempts: number } | undefined;
@@ -254,21 +260,23 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   }
 
   /**
-   * Writes the pending records, then lets out the output that waited for them. A commit that
-   * fails keeps both: nothing is acknowledged that is not on disk. It is retried with backoff,
-   * logged once when it starts failing and once when it works again.
+   * Starts writing the pending records; the output that waited for them goes once the store
+   * reports them written. Records arriving meanwhile wait for the next commit, which starts as
+   * soon as this one ends (group commit). A commit that fails keeps both: nothing is
+   * acknowledged that is not on disk. It is retried with backoff, logged once when it starts
+   * failing and once when it works again.
    */
   readonly commit = (): void => {
     clearTimeout(this.#commitTimer);
     this.#commitTimer = undefined;
-    if (this.store.pending) {
-      const started = performance.now();
-      try {
-        this.store.commit();
-      } catch (error) {
-        this.#commitFailed(error as Error);
-        return;
-      }
+    if (this.#committing || this.#storeClosing || !this.store.pending) return;
+    this.#committing = true;
+    this.#commitsStarted++;
+    this.#afterInFlight = this.#afterCommit;
+    this.#afterCommit = [];
+    const started = performance.now();
+    this.store.commit().then(() => {
+      this.#committing = false;
       if (this.#failing) this.#commitRecovered();
       const took = performance.now() - started;
       if (took > this.longestCommitMs) {
@@ -277,11 +285,17 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
           this.logger.warn(`persistence: a commit took ${Math.round(took)} ms`);
         }
       }
-    }
-    const waiting = this.#afterCommit;
-    if (waiting.length === 0) return;
-    this.#afterCommit = [];
-    for (const flush of waiting) if (!this.#bus?.holdOutput(flush)) flush();
+      const waiting = this.#afterInFlight;
+      this.#afterInFlight = [];
+      for (const flush of waiting) if (!this.#bus?.holdOutput(flush)) flush();
+      this.commit();
+    }, (error: Error) => {
+      this.#committing = false;
+      // The store keeps the records: their output waits for the commit that retries them.
+      this.#afterCommit = this.#afterInFlight.concat(this.#afterCommit);
+      this.#afterInFlight = [];
+      this.#commitFailed(error);
+    });
   };
 
   #commitFailed(error: Error): void {
@@ -331,12 +345,23 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   }
 
   /**
+   * Numbers the commit that output held now waits for: the next one while records wait for a
+   * commit, else the one under way; 0 when none is. Grows with each commit, so that output
+   * held for one commit knows when what follows it needs the next (see `HeldOutput`).
+   */
+  get pendingCommit(): number {
+    if (this.store.pending) return this.#commitsStarted + 1;
+    return this.#committing ? this.#commitsStarted : 0;
+  }
+
+  /**
    * Whether output must wait for what was written before it: the store's commit, then the
    * cluster's write of the messages routed to other nodes (`holdOutput` without backpressure).
    */
   holdForCommit(flush: () => void): boolean {
-    if (!this.store.pending) return this.#bus?.holdOutput(flush) ?? false;
-    this.#afterCommit.push(flush);
+    if (this.store.pending) this.#afterCommit.push(flush);
+    else if (this.#committing) this.#afterInFlight.push(flush);
+    else return this.#bus?.holdOutput(flush) ?? false;
     return true;
   }
 
@@ -1469,9 +1494,9 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
         await this.hooks.teardown?.();
       } finally {
         try {
-          this.commit();
           clearTimeout(this.#commitTimer);
-          this.store.close();
+          this.#storeClosing = true;
+          await this.store.close();
         } catch (error) {
           this.logger.error(
             `${(error as Error).message}; the broker stops with records not written, whose ` +

@@ -1,7 +1,8 @@
 /**
  * What the broker writes through to durable storage and reads back at start. Memory stays
  * authoritative: the broker appends records as its state changes and the store batches them
- * until {@link Store.commit}. Nothing here names SQL, so that other back ends can implement it.
+ * until {@link Store.commit}, which writes them while the broker goes on: records that arrive
+ * meanwhile make the next batch. Nothing here names SQL, so that other back ends can implement it.
  *
  * @module
  */
@@ -142,7 +143,10 @@ export interface StoreHealth {
 export interface Store {
   /** False for the memory store: the broker then skips building records. */
   readonly durable: boolean;
-  /** Whether records wait for a commit. */
+  /**
+   * Whether records wait for a commit: recorded since the last one started, or kept from one
+   * that failed. Not those of a commit under way.
+   */
   readonly pending: boolean;
   /** Group-commit hook: called when a record arrives and none was pending, to schedule a commit. */
   onPending: (() => void) | undefined;
@@ -170,12 +174,15 @@ export interface Store {
   /** Everything stored, at start. */
   load(): StoredState;
   /**
-   * Writes the pending records in one transaction. Throws when it cannot (a full disk, an I/O
-   * error, a removed file), writing none of them and keeping all, for the next call to retry.
+   * Starts writing the pending records in one transaction; resolves once they are durable.
+   * Rejects when they cannot be (a full disk, an I/O error, a removed file), none of them
+   * written and all kept, for the next call to write before the records that came since. One
+   * commit at a time: call again only once the last one settled.
    */
-  commit(): void;
+  commit(): Promise<void>;
   /** Counts of commits and what waits for one, read when asked. */
   figures(): StoreFigures;
   summary(): StoreSummary;
-  close(): void;
+  /** Waits for a commit under way, commits what is pending and closes; rejects if that fails. */
+  close(): Promise<void>;
 }

@@ -12,7 +12,7 @@ import {
   startBroker,
   startCliListening,
 } from "../helpers/broker.ts";
-import { openSqliteStore } from "../../src/store/sqlite/sqlite.ts";
+import { readStoreSummary } from "../../src/store/sqlite/sqlite.ts";
 import { PacketFramer } from "../../src/protocol/framer.ts";
 import net from "node:net";
 import { brokerOn, counts, freePort, record } from "./helpers.ts";
@@ -121,7 +121,7 @@ test("the stored queue of a bridge no longer configured is dropped, with a warni
     for (let i = 0; i < 5; i++) await client.publishAsync("f/x", String(i), { qos: 1 });
     await client.endAsync();
     await edge.broker.close();
-    assert.equal(summarize(path).deliveries, 5);
+    assert.equal(readStoreSummary(path).deliveries, 5);
 
     const logger = memoryLogger();
     const again = await startBroker({ persistence: { path } }, logger);
@@ -132,22 +132,13 @@ test("the stored queue of a bridge no longer configured is dropped, with a warni
       ),
       logger.lines.join("\n"),
     );
-    const left = summarize(path);
+    const left = readStoreSummary(path);
     assert.equal(left.deliveries, 0);
     assert.equal(left.messages, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-function summarize(path: string) {
-  const store = openSqliteStore(path, "normal");
-  try {
-    return store.summary();
-  } finally {
-    store.close();
-  }
-}
 
 /**
  * A remote that speaks just enough 3.1.1 to a bridge: CONNACK with its session present, SUBACK,

@@ -36,12 +36,14 @@ function fillableStore(file: string): { store: Store; disk: { full: boolean } } 
   });
   store.commit = () => {
     if (disk.full) {
-      throw new StoreError(
-        `persistence: cannot commit to ${file} (database or disk is full): free space on the file system of ${file}`,
-        file,
+      return Promise.reject(
+        new StoreError(
+          `persistence: cannot commit to ${file} (database or disk is full): free space on the file system of ${file}`,
+          file,
+        ),
       );
     }
-    inner.commit();
+    return inner.commit();
   };
   return { store, disk };
 }
@@ -90,7 +92,7 @@ describe("a commit that fails", () => {
     // The message acknowledged after the recovery is on disk.
     const again = openSqliteStore(file, "normal");
     assert.equal(again.summary().retained, 1);
-    again.close();
+    await again.close();
   });
 
   test("a removed store file fails commits; /readyz is 503 and /metrics counts the failures", async () => {

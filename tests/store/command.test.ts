@@ -37,13 +37,13 @@ const session = (clientId: string) => ({
   expiresAt: 0,
 });
 
-test("broker store FILE reads a closed store without changing or adding a file", () => {
+test("broker store FILE reads a closed store without changing or adding a file", async () => {
   using f = folder();
   const file = join(f.dir, "b.db");
   const store = openSqliteStore(file, "normal");
   store.sessionSaved(session("c1"));
-  store.commit();
-  store.close();
+  await store.commit();
+  await store.close();
   const before = snapshot(f.dir);
   const { code, out, err } = run([file]);
   assert.equal(code, 0, err);
@@ -51,14 +51,14 @@ test("broker store FILE reads a closed store without changing or adding a file",
   assert.deepEqual(snapshot(f.dir), before);
 });
 
-test("broker store FILE reads a store a running broker holds open, WAL included, changing nothing", () => {
+test("broker store FILE reads a store a running broker holds open, WAL included, changing nothing", async () => {
   using f = folder();
   const file = join(f.dir, "b.db");
   const store = openSqliteStore(file, "normal");
   try {
     store.sessionSaved(session("c1"));
     store.sessionSaved(session("c2"));
-    store.commit();
+    await store.commit();
     // FILE-shm holds the readers' marks, which any reader changes: the data is in the others.
     const data = () => {
       const { "b.db-shm": _marks, ...rest } = snapshot(f.dir);
@@ -70,7 +70,7 @@ test("broker store FILE reads a store a running broker holds open, WAL included,
     assert.match(out, /sessions\s+2/);
     assert.deepEqual(data(), before);
   } finally {
-    store.close();
+    await store.close();
   }
 });
 

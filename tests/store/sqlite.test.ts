@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "../../src/store/sqlite/driver.ts";
-import { openSqliteStore } from "../../src/store/sqlite/sqlite.ts";
+import { openSqliteStore, readStoreSummary } from "../../src/store/sqlite/sqlite.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
 import { StoreError } from "../../src/store/error.ts";
 import type { Store, StoredDelivery, StoredMessage } from "../../src/store/types.ts";
@@ -46,7 +46,7 @@ function drain(store: Store): void {
 }
 
 describe("the SQLite store", () => {
-  test("what is committed is loaded again after reopening", () => {
+  test("what is committed is loaded again after reopening", async () => {
     using f = folder();
     const file = join(f.dir, "b.db");
     const store = openSqliteStore(file, "normal");
@@ -106,9 +106,9 @@ describe("the SQLite store", () => {
       dueAt: 123,
     });
     assert.equal(store.pending, true);
-    store.commit();
+    await store.commit();
     assert.equal(store.pending, false);
-    store.close();
+    await store.close();
 
     const again = openSqliteStore(file, "full");
     const loaded = again.load();
@@ -122,7 +122,7 @@ describe("the SQLite store", () => {
       awaitingRelease: [...loaded.awaitingRelease],
       wills: loaded.wills,
     };
-    again.close();
+    await again.close();
     assert.deepEqual(state.sessions, [{
       clientId: "c1",
       username: "u",
@@ -143,7 +143,7 @@ describe("the SQLite store", () => {
     assert.equal(state.wills.get("c1")?.dueAt, 123);
   });
 
-  test("load gives every row in key order, across many pages", () => {
+  test("load gives every row in key order, across many pages", async () => {
     using f = folder();
     const store = openSqliteStore(join(f.dir, "b.db"), "normal");
     // Ids and sequence numbers whose text order differs from their numeric order.
@@ -152,7 +152,7 @@ describe("the SQLite store", () => {
       store.messageStored(message(id, `t/${id}`));
       store.deliveryAdded(delivery(clients[id % 3], id, id));
     }
-    store.commit();
+    await store.commit();
     const state = store.load();
     assert.deepEqual(
       [...state.messages].map((m) => m.id),
@@ -162,10 +162,10 @@ describe("the SQLite store", () => {
       [...Array(2500).keys()].map((i) => i + 1).filter((id) => id % 3 === n).map((id) => [c, id])
     );
     assert.deepEqual([...state.deliveries].map((d) => [d.clientId, d.seq]), expected);
-    store.close();
+    await store.close();
   });
 
-  test("a message is stored once and goes with its last reference", () => {
+  test("a message is stored once and goes with its last reference", async () => {
     using f = folder();
     const store = openSqliteStore(join(f.dir, "b.db"), "normal");
     store.messageStored(message(1));
@@ -182,21 +182,21 @@ describe("the SQLite store", () => {
       });
     }
     store.retainedSet("a/b", 1);
-    store.commit();
+    await store.commit();
     assert.equal(store.summary().messages, 1);
     assert.equal(store.summary().deliveries, 2);
     store.deliveryRemoved("c1", 1, 1);
     store.sessionEnded("c2");
-    store.commit();
+    await store.commit();
     assert.equal(store.summary().messages, 1, "the retained topic still holds it");
     store.retainedCleared("a/b");
-    store.commit();
+    await store.commit();
     assert.equal(store.summary().messages, 0);
     // Stored and dropped within one batch: nothing is left either.
     store.messageStored(message(2));
-    store.commit();
+    await store.commit();
     assert.equal(store.summary().messages, 0);
-    store.close();
+    await store.close();
   });
 
   test("a missing folder, a damaged file and a newer schema are errors naming the file", () => {
@@ -224,17 +224,17 @@ describe("the SQLite store", () => {
     );
   });
 
-  test("reopening an older schema migrates it to the current version", () => {
+  test("reopening an older schema migrates it to the current version", async () => {
     using f = folder();
     const file = join(f.dir, "b.db");
-    openSqliteStore(file, "normal").close();
+    await openSqliteStore(file, "normal").close();
     const db = new DatabaseSync(file);
     assert.equal(Number(db.prepare("PRAGMA user_version").get()!.user_version), SCHEMA_VERSION);
     assert.equal(db.prepare("PRAGMA journal_mode").get()!.journal_mode, "wal");
     db.close();
   });
 
-  test("a version 2 store loses its indexes by message and its messages still go with their last reference", () => {
+  test("a version 2 store loses its indexes by message and its messages still go with their last reference", async () => {
     using f = folder();
     const file = join(f.dir, "b.db");
     const raw = new DatabaseSync(file);
@@ -260,19 +260,19 @@ describe("the SQLite store", () => {
       check.prepare("SELECT id FROM messages ORDER BY id").all().map((row) => row.id);
     store.deliveryRemoved("c1", 1, 1);
     store.sessionEnded("c2");
-    store.commit();
+    await store.commit();
     assert.deepEqual(messages(), [1, 2], "the retained topic holds 1, c1 holds 2");
     store.retainedCleared("r");
-    store.commit();
+    await store.commit();
     assert.deepEqual(messages(), [2]);
     store.deliveryRemoved("c1", 2, 2);
-    store.commit();
+    await store.commit();
     assert.deepEqual(messages(), []);
     check.close();
-    store.close();
+    await store.close();
   });
 
-  test("records of one batch are written as where they ended", () => {
+  test("records of one batch are written as where they ended", async () => {
     using f = folder();
     const file = join(f.dir, "b.db");
     const store = openSqliteStore(file, "normal");
@@ -287,8 +287,8 @@ describe("the SQLite store", () => {
     store.deliveryRemoved("c1", 6, 2);
     store.deliveryAdded(delivery("c2", 1, 1));
     store.sessionEnded("c2");
-    store.commit();
-    store.close();
+    await store.commit();
+    await store.close();
     const again = openSqliteStore(file, "normal");
     const state = again.load();
     assert.deepEqual([...state.messages].map((m) => m.id), [1]);
@@ -296,10 +296,10 @@ describe("the SQLite store", () => {
       [...state.deliveries].map((d) => [d.clientId, d.seq, d.packetId, d.released]),
       [["c1", 2, 7, false], ["c1", 5, 8, true]],
     );
-    again.close();
+    await again.close();
   });
 
-  test("a commit that fails after reading an ended session's references counts them once on retry", () => {
+  test("a commit that fails after reading an ended session's references counts them once on retry", async () => {
     using f = folder();
     const file = join(f.dir, "b.db");
     const store = openSqliteStore(file, "normal");
@@ -313,37 +313,99 @@ describe("the SQLite store", () => {
       expiryMs: Infinity,
       expiresAt: 0,
     });
-    store.commit();
+    await store.commit();
     const raw = new DatabaseSync(file);
     raw.exec(
       "CREATE TRIGGER refuse BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'refused'); END",
     );
     store.sessionEnded("c2");
-    assert.throws(() => store.commit(), StoreError);
+    await assert.rejects(store.commit(), StoreError);
     raw.exec("DROP TRIGGER refuse");
-    store.commit();
+    await store.commit();
     assert.equal(store.summary().messages, 1, "c1 still holds it");
     store.deliveryRemoved("c1", 1, 1);
-    store.commit();
+    await store.commit();
     assert.equal(store.summary().messages, 0);
     raw.close();
-    store.close();
+    await store.close();
   });
 
-  test("a retained topic set twice in one batch keeps only its last message", () => {
+  test("a retained topic set twice in one batch keeps only its last message", async () => {
     using f = folder();
     const store = openSqliteStore(join(f.dir, "b.db"), "normal");
     store.messageStored(message(1));
     store.retainedSet("r", 1);
-    store.commit();
+    await store.commit();
     store.messageStored(message(2));
     store.retainedSet("r", 2);
     store.messageStored(message(3));
     store.retainedSet("r", 3);
-    store.commit();
+    await store.commit();
     const state = store.load();
     assert.deepEqual([...state.messages].map((m) => m.id), [3]);
     assert.deepEqual([...state.retained], [["r", 3]]);
-    store.close();
+    await store.close();
+  });
+
+  test("records that arrive while a commit is under way make the next batch", async () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    const store = openSqliteStore(file, "normal");
+    store.messageStored(message(1));
+    store.deliveryAdded(delivery("c1", 1, 1));
+    const first = store.commit();
+    assert.equal(store.pending, false, "the batch left with the commit");
+    store.messageStored(message(2));
+    store.deliveryAdded(delivery("c1", 2, 2));
+    // Added and removed before its batch leaves: never written.
+    store.messageStored(message(3));
+    store.deliveryAdded(delivery("c1", 3, 3));
+    store.deliveryRemoved("c1", 3, 3);
+    assert.equal(store.pending, true);
+    await first;
+    const raw = new DatabaseSync(file, { readOnly: true });
+    const ids = () => raw.prepare("SELECT id FROM messages ORDER BY id").all().map((r) => r.id);
+    assert.deepEqual(ids(), [1], "the first commit holds only what came before it");
+    assert.equal(store.pending, true);
+    await store.commit();
+    assert.deepEqual(ids(), [1, 2]);
+    raw.close();
+    await store.close();
+  });
+
+  test("close waits for the commit under way and writes the last batch", async () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    const store = openSqliteStore(file, "full");
+    store.messageStored(message(1));
+    store.retainedSet("r1", 1);
+    const first = store.commit();
+    store.messageStored(message(2));
+    store.retainedSet("r2", 2);
+    await store.close();
+    await first;
+    assert.equal(store.pending, false);
+    const summary = readStoreSummary(file);
+    assert.equal(summary.retained, 2);
+    assert.equal(summary.messages, 2);
+  });
+
+  test("an empty payload, alone in its batch or beside others, is written as one", async () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    const store = openSqliteStore(file, "normal");
+    store.messageStored({ ...message(1), payload: new Uint8Array(0) });
+    store.retainedSet("a", 1);
+    await store.commit();
+    store.messageStored({ ...message(2), payload: new Uint8Array(0) });
+    store.retainedSet("b", 2);
+    store.messageStored(message(3));
+    store.retainedSet("c", 3);
+    await store.commit();
+    await store.close();
+    const again = openSqliteStore(file, "normal");
+    const payloads = [...again.load().messages].map((m) => [m.id, [...m.payload]]);
+    assert.deepEqual(payloads, [[1, []], [2, []], [3, [3]]]);
+    await again.close();
   });
 });

@@ -6,6 +6,7 @@
 import { emptyState, type Store, type StoreFigures, type StoreSummary } from "../types.ts";
 
 const nothing = (): void => {};
+const done = (): Promise<void> => Promise.resolve();
 
 /** A {@link Store} that keeps nothing; the broker's memory is all there is. */
 export function memoryStore(): Store {
@@ -29,7 +30,7 @@ export function memoryStore(): Store {
     receiveAdded: nothing,
     receiveRemoved: nothing,
     load: emptyState,
-    commit: nothing,
+    commit: done,
     figures: (): StoreFigures => ({
       commits: 0,
       failedCommits: 0,
@@ -46,6 +47,6 @@ export function memoryStore(): Store {
       retained: 0,
       bytes: 0,
     }),
-    close: nothing,
+    close: done,
   };
 }

@@ -1,7 +1,10 @@
 /**
  * The durable store: one SQLite file through `node:sqlite`, which Deno, Bun and Node all provide,
  * so this module has no per-runtime code. WAL journal; `sync: full` fsyncs every commit (durable
- * against power loss), `normal` only at checkpoints (durable against a process crash).
+ * against power loss), `normal` only at checkpoints (durable against a process crash). The main
+ * thread builds each batch (merging its records) and loads, migrates and counts on its own
+ * connection; the batch is committed on a thread of its own (`writer.ts`), so that the event loop
+ * never waits for a transaction.
  *
  * @module
  */
@@ -29,6 +32,7 @@ import type {
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
 import { propertiesFromJson, propertiesToJson } from "./properties.ts";
 import { RefCounts } from "./refs.ts";
+import { CommitWriter, OP, type WriterBatch, type WriterSetup } from "./writer.ts";
 
 /** How the store meets the disk. */
 export type SyncMode = "full" | "normal";
@@ -47,7 +51,7 @@ const SQL = {
   endWill: "DELETE FROM wills WHERE client_id = ?",
   endSubscriptions: "DELETE FROM subscriptions WHERE client_id = ?",
   endReceiving: "DELETE FROM receiving WHERE client_id = ?",
-  sessionMessages: "SELECT DISTINCT message_id FROM deliveries WHERE client_id = ?",
+  sessionMessages: "SELECT DISTINCT message_id AS id FROM deliveries WHERE client_id = ?",
   endDeliveries: "DELETE FROM deliveries WHERE client_id = ?",
   saveWill: "INSERT OR REPLACE INTO wills VALUES (?, ?, ?, ?, ?, ?, ?)",
   saveSubscription: "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -57,79 +61,48 @@ const SQL = {
     released = max(released, ?) WHERE client_id = ? AND seq = ?`,
   setRetained: "INSERT OR REPLACE INTO retained VALUES (?, ?)",
   clearRetained: "DELETE FROM retained WHERE topic = ?",
-  retainedOf: "SELECT message_id FROM retained WHERE topic = ?",
+  retainedOf: "SELECT message_id AS id FROM retained WHERE topic = ?",
   addReceive: "INSERT OR IGNORE INTO receiving VALUES (?, ?)",
   removeReceive: "DELETE FROM receiving WHERE client_id = ? AND packet_id = ?",
 } as const;
 
-type Statements = { [K in keyof typeof SQL]: StatementSync };
+/** Statements that return message ids, which the commit's writer reports back. */
+const READS = new Set<keyof typeof SQL>(["sessionMessages", "retainedOf"]);
+
+/** Each statement's index in the writer's list (see {@link WriterSetup}). */
+const S = Object.fromEntries(Object.keys(SQL).map((name, i) => [name, i])) as {
+  [K in keyof typeof SQL]: number;
+};
 
 /** Rows per multi-row INSERT: one call binding many rows costs less per row than a call each. */
 const BULK_ROWS = 32;
 
-/** An INSERT of {@link BULK_ROWS} rows at a time, and of one row at a time for the rest. */
-class BulkInsert {
-  readonly #many: StatementSync;
-  readonly #one: StatementSync;
-  readonly #columns: number;
-  readonly #values: SQLInputValue[];
-  #length = 0;
+/** The multi-row INSERTs, by their index in the writer's list. */
+const INSERT = { deliveries: 0, messages: 1 } as const;
 
-  /** `head` is the statement up to `VALUES`; each row has `columns` values. */
-  constructor(db: DatabaseSync, head: string, columns: number) {
-    const row = `(${Array(columns).fill("?").join(", ")})`;
-    this.#many = db.prepare(`${head} VALUES ${Array(BULK_ROWS).fill(row).join(", ")}`);
-    this.#one = db.prepare(`${head} VALUES ${row}`);
-    this.#columns = columns;
-    this.#values = Array(columns * BULK_ROWS).fill(null);
-  }
+/** The multi-row DELETEs, by their index in the writer's list. */
+const DELETE = { deliveries: 0, messages: 1 } as const;
 
-  /** Forgets rows added and not written (by a commit that failed). */
-  start(): void {
-    this.#length = 0;
-  }
-
-  add(...row: SQLInputValue[]): void {
-    const values = this.#values;
-    let n = this.#length;
-    for (let i = 0; i < row.length; i++) values[n++] = row[i];
-    if (n === values.length) {
-      this.#many.run(...values);
-      n = 0;
-    }
-    this.#length = n;
-  }
-
-  /** Writes the rows left. */
-  flush(): void {
-    const values = this.#values;
-    for (let i = 0; i < this.#length; i += this.#columns) {
-      this.#one.run(...values.slice(i, i + this.#columns));
-    }
-    this.#length = 0;
-  }
-}
-
-/** A DELETE of the rows whose last key is in a list: up to {@link BULK_ROWS} keys a call. */
-class BulkDelete {
-  /** By the number of keys each takes, most first. */
-  readonly #statements: [number, StatementSync][];
-
-  /** `head` is the statement up to the last key's column, which `IN (...)` follows. */
-  constructor(db: DatabaseSync, head: string) {
-    this.#statements = [BULK_ROWS, 8, 1].map((n) => [
-      n,
-      db.prepare(`${head} IN (${Array(n).fill("?").join(", ")})`),
-    ]);
-  }
-
-  /** Deletes the rows of `keys`, after the values `prefix` gives the key's first columns. */
-  run(prefix: SQLInputValue[], keys: number[]): void {
-    let i = 0;
-    for (const [n, statement] of this.#statements) {
-      for (; keys.length - i >= n; i += n) statement.run(...prefix, ...keys.slice(i, i + n));
-    }
-  }
+/** What the writer prepares for a store at `file`. */
+function writerSetup(file: string, sync: SyncMode): WriterSetup {
+  return {
+    file,
+    sync: sync === "full" ? "FULL" : "NORMAL",
+    statements: Object.entries(SQL).map(([name, sql]) => ({
+      sql,
+      params: sql.split("?").length - 1,
+      read: READS.has(name as keyof typeof SQL),
+    })),
+    inserts: [
+      { head: "INSERT OR REPLACE INTO deliveries", columns: 9 },
+      { head: "INSERT OR IGNORE INTO messages", columns: 7 },
+    ],
+    deletes: [
+      { head: "DELETE FROM deliveries WHERE client_id = ? AND seq", prefix: 1 },
+      { head: "DELETE FROM messages WHERE id", prefix: 0 },
+    ],
+    bulkRows: BULK_ROWS,
+  };
 }
 
 /** Rows of one table by session and seq. */
@@ -247,7 +220,7 @@ export function openSqliteStore(file: string, sync: SyncMode): Store {
     db.close();
     throw error;
   }
-  return new SqliteStore(db, file);
+  return new SqliteStore(db, file, sync);
 }
 
 function prepare(db: DatabaseSync, file: string, sync: SyncMode): void {
@@ -423,15 +396,15 @@ interface MovedDelivery {
 
 class SqliteStore implements Store {
   readonly durable = true;
+  /** The main thread's connection: it loads, migrates and counts; the writer commits. */
   readonly #db: DatabaseSync;
   readonly #file: string;
-  readonly #s: Statements;
-  readonly #insertDeliveries: BulkInsert;
-  readonly #insertMessages: BulkInsert;
-  readonly #deleteDeliveries: BulkDelete;
-  readonly #deleteMessages: BulkDelete;
-  /** Records other than deliveries and messages, in order, as steps of the commit. */
-  #steps: (() => void)[] = [];
+  readonly #writer: CommitWriter;
+  /**
+   * Records other than deliveries and messages, in order, as operations of the commit (see
+   * {@link WriterBatch.ops}).
+   */
+  #steps: SQLInputValue[] = [];
   /**
    * Deliveries recorded in this batch, by session and seq: one sent, released or removed in the
    * same batch changes or leaves this instead of adding a statement.
@@ -452,6 +425,16 @@ class SqliteStore implements Store {
    * retained topic's former message), counted again if it fails.
    */
   #readRefs: number[] = [];
+  /**
+   * The operations of a commit that failed, kept whole: the next commit writes them before the
+   * records that came since, in the same transaction.
+   */
+  #kept: SQLInputValue[] | undefined;
+  /** Records of the commit under way, or of the one kept. */
+  #unwrittenRecords = 0;
+  /** The commit under way, settled when the writer has answered. */
+  #committing: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
   #commits = 0;
   #failedCommits = 0;
   #pendingRecords = 0;
@@ -461,36 +444,24 @@ class SqliteStore implements Store {
   readonly #ino: number | bigint;
   onPending: (() => void) | undefined = undefined;
 
-  constructor(db: DatabaseSync, file: string) {
+  constructor(db: DatabaseSync, file: string, sync: SyncMode) {
     this.#db = db;
     this.#file = file;
     this.#ino = statSync(file).ino;
-    const s = {} as Record<string, StatementSync>;
-    for (const [name, sql] of Object.entries(SQL)) s[name] = db.prepare(sql);
-    this.#s = s as Statements;
-    this.#insertDeliveries = new BulkInsert(db, "INSERT OR REPLACE INTO deliveries", 9);
-    this.#insertMessages = new BulkInsert(db, "INSERT OR IGNORE INTO messages", 7);
-    this.#deleteDeliveries = new BulkDelete(
-      db,
-      "DELETE FROM deliveries WHERE client_id = ? AND seq",
-    );
-    this.#deleteMessages = new BulkDelete(db, "DELETE FROM messages WHERE id");
+    this.#writer = new CommitWriter(writerSetup(file, sync));
   }
 
   get pending(): boolean {
-    return this.#pendingRecords > 0;
+    return this.#pendingRecords > 0 || (this.#kept !== undefined && !this.#committing);
   }
 
   #note(): void {
     if (this.#pendingRecords++ === 0) this.onPending?.();
   }
 
-  #run(statement: StatementSync, ...params: SQLInputValue[]): void {
-    this.#add(() => statement.run(...params));
-  }
-
-  #add(step: () => void): void {
-    this.#steps.push(step);
+  /** Appends a run of statement `id` of {@link S} to the batch's steps. */
+  #run(id: number, ...params: SQLInputValue[]): void {
+    this.#steps.push(OP.run, id, ...params);
     this.#note();
   }
 
@@ -508,7 +479,7 @@ class SqliteStore implements Store {
   sessionSaved(session: StoredSession): void {
     const expiry = session.expiryMs === Infinity ? null : session.expiryMs;
     this.#run(
-      this.#s.saveSession,
+      S.saveSession,
       session.clientId,
       session.username ?? null,
       session.protocolVersion,
@@ -523,24 +494,24 @@ class SqliteStore implements Store {
       for (const d of fresh.values()) this.#unref(d.messageId);
       this.#fresh.delete(clientId);
     }
-    const s = this.#s;
-    // Runs after the batch's changes to deliveries in the file, before its new deliveries.
-    this.#add(() => {
-      for (const row of s.sessionMessages.all(clientId)) {
-        const id = num(row.message_id);
-        this.#unrefRead(id);
-      }
-      s.endDeliveries.run(clientId);
-      s.endSubscriptions.run(clientId);
-      s.endWill.run(clientId);
-      s.endReceiving.run(clientId);
-      s.endSession.run(clientId);
-    });
+    // Runs after the batch's changes to deliveries in the file, before its new deliveries. The
+    // message ids it reads lose a reference once the commit is reported.
+    for (
+      const id of [
+        S.sessionMessages,
+        S.endDeliveries,
+        S.endSubscriptions,
+        S.endWill,
+        S.endReceiving,
+        S.endSession,
+      ]
+    ) this.#steps.push(OP.run, id, clientId);
+    this.#note();
   }
 
   willSaved(clientId: string, will: StoredWill): void {
     this.#run(
-      this.#s.saveWill,
+      S.saveWill,
       clientId,
       will.topic,
       will.payload,
@@ -552,12 +523,12 @@ class SqliteStore implements Store {
   }
 
   willCleared(clientId: string): void {
-    this.#run(this.#s.endWill, clientId);
+    this.#run(S.endWill, clientId);
   }
 
   subscriptionAdded({ clientId, filter, options: o }: StoredSubscription): void {
     this.#run(
-      this.#s.saveSubscription,
+      S.saveSubscription,
       clientId,
       filter,
       o.qos,
@@ -570,7 +541,7 @@ class SqliteStore implements Store {
   }
 
   subscriptionRemoved(clientId: string, filter: string): void {
-    this.#run(this.#s.removeSubscription, clientId, filter);
+    this.#run(S.removeSubscription, clientId, filter);
   }
 
   messageStored(m: StoredMessage): void {
@@ -632,68 +603,53 @@ class SqliteStore implements Store {
     this.#note();
   }
 
-  #unrefRead(id: number): void {
-    if (this.#unref(id)) this.#readRefs.push(id);
-  }
-
   retainedSet(topic: string, messageId: number): void {
     this.#ref(messageId);
     this.#retainedOld(topic);
-    this.#run(this.#s.setRetained, topic, messageId);
+    this.#run(S.setRetained, topic, messageId);
   }
 
   retainedCleared(topic: string): void {
     this.#retainedOld(topic);
-    this.#run(this.#s.clearRetained, topic);
+    this.#run(S.clearRetained, topic);
   }
 
   /**
    * The topic's former message loses a reference, read from the file as the commit gets there
-   * (a map of every retained topic would cost a restart more than this query costs a publish).
+   * and dropped once it is reported (a map of every retained topic would cost a restart more
+   * than this query costs a publish).
    */
   #retainedOld(topic: string): void {
-    this.#add(() => {
-      const row = this.#s.retainedOf.get(topic);
-      if (row) this.#unrefRead(num(row.message_id));
-    });
+    this.#run(S.retainedOf, topic);
   }
 
   receiveAdded(clientId: string, packetId: number): void {
-    this.#run(this.#s.addReceive, clientId, packetId);
+    this.#run(S.addReceive, clientId, packetId);
   }
 
   receiveRemoved(clientId: string, packetId: number): void {
-    this.#run(this.#s.removeReceive, clientId, packetId);
+    this.#run(S.removeReceive, clientId, packetId);
   }
 
   /**
-   * Writes the batch in one transaction. On failure nothing of it is written and all of it is
-   * kept, so that the next commit tries it again; the error names the file and the fix.
+   * Hands the batch to the writer, which runs it in one transaction; records that arrive before
+   * it answers make the next batch. On failure nothing of it is written and all of it is kept,
+   * so that the next commit writes it first; the error names the file and the fix.
    */
-  commit(): void {
-    if (this.#pendingRecords === 0) return;
-    const started = performance.now();
-    const db = this.#db;
-    this.#readRefs = [];
+  commit(): Promise<void> {
+    if (this.#committing) throw new Error("a commit is under way");
+    if (this.#closing && !this.#db.isOpen) return Promise.reject(new Error("the store is closed"));
+    if (!this.pending) return Promise.resolve();
     try {
       this.#checkFile();
-      db.exec("BEGIN");
-      try {
-        this.#write();
-        db.exec("COMMIT");
-      } catch (error) {
-        // SQLite may have rolled back already (a full disk does): then there is nothing to undo.
-        try {
-          db.exec("ROLLBACK");
-        } catch { /* no transaction left */ }
-        throw error;
-      }
     } catch (error) {
-      // The retry reads them from the file again.
-      for (const id of this.#readRefs) this.#ref(id);
       this.#failedCommits++;
-      throw commitError(this.#file, error);
+      return Promise.reject(commitError(this.#file, error));
     }
+    const ops = this.#kept ?? [];
+    this.#kept = ops;
+    this.#encode(ops);
+    this.#unwrittenRecords += this.#pendingRecords;
     this.#pendingRecords = 0;
     this.#steps = [];
     this.#fresh.clear();
@@ -701,38 +657,67 @@ class SqliteStore implements Store {
     this.#removed.clear();
     this.#newMessages.clear();
     this.#unreferenced.clear();
-    const took = performance.now() - started;
-    this.#lastCommitMs = took;
-    this.#commitMsTotal += took;
-    if (++this.#commits % VACUUM_EVERY === 0) {
-      // Best effort: what one vacuum leaves, the next gives back.
-      try {
-        this.vacuum();
-      } catch { /* retried after the next VACUUM_EVERY commits */ }
-    }
+    const vacuum = (this.#commits + 1) % VACUUM_EVERY === 0 ? VACUUM_PAGES : 0;
+    const started = performance.now();
+    const batch: WriterBatch = { ops, vacuum };
+    this.#readRefs = [];
+    const write = this.#writer.write(batch, (read) => this.#dropRead(read));
+    return this.#committing = write.then(() => {
+      this.#committing = undefined;
+      this.#kept = undefined;
+      this.#unwrittenRecords = 0;
+      const took = performance.now() - started;
+      this.#commits++;
+      this.#lastCommitMs = took;
+      this.#commitMsTotal += took;
+    }, (error) => {
+      this.#committing = undefined;
+      // The retry reads them from the file again.
+      for (const id of this.#readRefs) this.#ref(id);
+      this.#failedCommits++;
+      throw commitError(this.#file, error);
+    });
   }
 
   /**
-   * The batch's statements. Changes to deliveries in the file come first: they name rows by
-   * their seq in the file, and a session ended later in the batch deletes what they leave (its
-   * own records cannot follow its end: a new session of the client id starts with deliveries of
-   * this batch, written last). Moves never meet removals: both name a row by its seq in the
-   * file, and a seq moved to is new to its session.
+   * The message ids the commit's reads returned lose a reference each; those left with none go
+   * in the same transaction. A reference the batch being built added keeps its message.
    */
-  #write(): void {
-    const s = this.#s;
+  #dropRead(read: number[]): SQLInputValue[] {
+    const gone: number[] = [];
+    for (const id of read) {
+      if (!this.#unref(id)) continue;
+      this.#readRefs.push(id);
+      if (!this.#refs.has(id)) gone.push(id);
+    }
+    if (gone.length === 0) return [];
+    return ([OP.delete, DELETE.messages, gone.length] as SQLInputValue[]).concat(gone);
+  }
+
+  /**
+   * Appends the batch's operations to `ops`. Changes to deliveries in the file come first: they
+   * name rows by their seq in the file, and a session ended later in the batch deletes what they
+   * leave (its own records cannot follow its end: a new session of the client id starts with
+   * deliveries of this batch, written last). Moves never meet removals: both name a row by its
+   * seq in the file, and a seq moved to is new to its session.
+   */
+  #encode(ops: SQLInputValue[]): void {
     for (const [clientId, moved] of this.#moved) {
       for (const [seq, m] of moved) {
-        s.moveDelivery.run(seq, m.packetId, m.released, clientId, m.from);
+        ops.push(OP.run, S.moveDelivery, seq, m.packetId, m.released, clientId, m.from);
       }
     }
-    for (const [clientId, seqs] of this.#removed) this.#deleteDeliveries.run([clientId], seqs);
-    for (const step of this.#steps) step();
-    const deliveries = this.#insertDeliveries;
-    deliveries.start();
+    for (const [clientId, seqs] of this.#removed) {
+      ops.push(OP.delete, DELETE.deliveries, clientId, seqs.length);
+      for (const seq of seqs) ops.push(seq);
+    }
+    for (const value of this.#steps) ops.push(value);
+    const deliveriesAt = ops.length;
+    ops.push(OP.insert, INSERT.deliveries, 0);
+    let rows = 0;
     for (const fresh of this.#fresh.values()) {
       for (const d of fresh.values()) {
-        deliveries.add(
+        ops.push(
           d.clientId,
           d.seq,
           d.messageId,
@@ -743,16 +728,19 @@ class SqliteStore implements Store {
           d.ids,
           d.share,
         );
+        rows++;
       }
     }
-    deliveries.flush();
+    if (rows > 0) ops[deliveriesAt + 2] = rows;
+    else ops.length = deliveriesAt;
     const refs = this.#refs;
-    const messages = this.#insertMessages;
-    messages.start();
+    const messagesAt = ops.length;
+    ops.push(OP.insert, INSERT.messages, 0);
+    rows = 0;
     for (const m of this.#newMessages.values()) {
       // Stored and dropped by every holder within the batch: never written.
       if (!refs.has(m.id)) continue;
-      messages.add(
+      ops.push(
         m.id,
         m.topic,
         m.payload,
@@ -761,13 +749,17 @@ class SqliteStore implements Store {
         propertiesToJson(m.properties),
         m.expiresAt,
       );
+      rows++;
     }
-    messages.flush();
-    const gone: number[] = [];
+    if (rows > 0) ops[messagesAt + 2] = rows;
+    else ops.length = messagesAt;
+    const goneAt = ops.length;
+    ops.push(OP.delete, DELETE.messages, 0);
     for (const id of this.#unreferenced) {
-      if (!refs.has(id) && !this.#newMessages.has(id)) gone.push(id);
+      if (!refs.has(id) && !this.#newMessages.has(id)) ops.push(id);
     }
-    this.#deleteMessages.run([], gone);
+    if (ops.length > goneAt + 3) ops[goneAt + 2] = ops.length - goneAt - 3;
+    else ops.length = goneAt;
   }
 
   /**
@@ -788,16 +780,11 @@ class SqliteStore implements Store {
     return {
       commits: this.#commits,
       failedCommits: this.#failedCommits,
-      pendingRecords: this.#pendingRecords,
+      pendingRecords: this.#pendingRecords + this.#unwrittenRecords,
       lastCommitMs: this.#lastCommitMs,
       commitMsTotal: this.#commitMsTotal,
       bytes: fileBytes(this.#file),
     };
-  }
-
-  /** Gives free pages back to the file system, a bounded number at a time. */
-  vacuum(): void {
-    this.#db.exec(`PRAGMA incremental_vacuum(${VACUUM_PAGES})`);
   }
 
   load(): StoredState {
@@ -871,13 +858,19 @@ class SqliteStore implements Store {
     return summarize(this.#db, this.#file);
   }
 
-  /** Commits what is pending and closes the file, also when that commit fails (it rethrows). */
-  close(): void {
-    if (!this.#db.isOpen) return;
-    try {
-      this.commit();
-    } finally {
-      this.#db.close();
-    }
+  /**
+   * Waits for the commit under way, commits what is pending and closes the file, also when that
+   * commit fails (it rethrows).
+   */
+  close(): Promise<void> {
+    return this.#closing ??= (async () => {
+      try {
+        await this.#committing?.catch(() => {});
+        await this.commit();
+      } finally {
+        await this.#writer.close();
+        this.#db.close();
+      }
+    })();
   }
 }
