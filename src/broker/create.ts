@@ -106,7 +106,8 @@ export async function createBroker(
     if (restored) held = core.restore(restored);
   } catch (error) {
     await cluster?.close();
-    store?.close();
+    // What failed the start is the error to report, not a close of a store that wrote nothing.
+    await store?.close().catch(() => {});
     throw error;
   }
   // Started after the listeners; the admin API may be asked before.

@@ -330,7 +330,7 @@ export class Cluster implements ClusterBus {
     for (const timer of this.#due.values()) clearTimeout(timer);
     this.#due.clear();
     await this.mirror.flush(this.cmd.status === "ready" ? CLOSE_MS : 0);
-    this.mirror.close();
+    await this.mirror.close();
     await this.#outbox.close(this.cmd.status === "ready" ? CLOSE_MS : 0);
     await this.#inbox?.close();
     this.sessions.close();

@@ -309,10 +309,19 @@ export class SessionMirror implements Store {
   }
 
   /**
-   * Sends what changed this turn: one script per session, in one pipeline. Never throws: a
-   * failure leaves the copies to be written whole once Redis is back.
+   * Sends what changed this turn and resolves at once: what waits for Redis's confirmation is
+   * held by the cluster's `holdOutput`, not by the commit. Never rejects.
    */
-  commit(): void {
+  commit(): Promise<void> {
+    this.#send();
+    return Promise.resolve();
+  }
+
+  /**
+   * One script per session, in one pipeline. Never throws: a failure leaves the copies to be
+   * written whole once Redis is back.
+   */
+  #send(): void {
     if (!this.pending) return;
     const redis = this.#redis;
     const leases = this.#leases;
@@ -523,7 +532,7 @@ export class SessionMirror implements Store {
 
   /** Writes what changed and waits for Redis to confirm, at most `ms`. */
   async flush(ms: number): Promise<void> {
-    this.commit();
+    this.#send();
     const until = Date.now() + ms;
     while (this.#confirmed < this.#sent && Date.now() < until) {
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -531,9 +540,10 @@ export class SessionMirror implements Store {
   }
 
   /** Nothing more is written; what waited for a write goes. */
-  close(): void {
+  close(): Promise<void> {
     this.#redis = undefined;
     this.#leases = undefined;
     this.linkDown();
+    return Promise.resolve();
   }
 }

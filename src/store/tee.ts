@@ -118,10 +118,13 @@ export class TeeStore implements Store {
     };
   }
 
-  /** The mirror's commit never throws; the primary's may, and then the broker retries both. */
-  commit(): void {
-    this.mirror.commit();
-    this.primary.commit();
+  /**
+   * The mirror's commit never fails (what it sends is held for by the cluster); the primary's
+   * may, and then the broker retries both.
+   */
+  async commit(): Promise<void> {
+    await this.mirror.commit();
+    await this.primary.commit();
   }
 
   figures(): StoreFigures {
@@ -132,8 +135,8 @@ export class TeeStore implements Store {
     return this.primary.summary();
   }
 
-  close(): void {
-    this.mirror.close();
-    this.primary.close();
+  async close(): Promise<void> {
+    await this.mirror.close();
+    await this.primary.close();
   }
 }
