@@ -6,9 +6,36 @@
  *
  * @module
  */
-import type { HandedSession } from "../broker/cluster_seam.ts";
+import type { HandedDelivery, HandedSession } from "../broker/cluster_seam.ts";
+import type { RoutedMessage } from "../broker/message.ts";
 import type { SubscriptionOptions } from "../broker/subscriptions.ts";
 import { decodeBatch, encodeBatch, encodeFrame } from "./frame.ts";
+
+/** A delivery's state without its message: qos, retain, packet id, released, ids, share. */
+export type DeliveryTuple = [1 | 2, boolean, number, boolean, number[] | null, string | null];
+
+/** The state of a delivery, handed over or stored. */
+export function deliveryTuple(
+  d: Omit<HandedDelivery, "message" | "share"> & { readonly share?: string },
+): DeliveryTuple {
+  return [d.qos, d.retain, d.packetId, d.released, d.ids ? [...d.ids] : null, d.share ?? null];
+}
+
+/** The delivery of `message` whose state is `tuple`. */
+export function handedDelivery(
+  message: RoutedMessage,
+  [qos, retain, packetId, released, ids, share]: DeliveryTuple,
+): HandedDelivery {
+  return {
+    message,
+    qos,
+    retain,
+    packetId,
+    released,
+    ids: ids ?? undefined,
+    share: share ?? undefined,
+  };
+}
 
 interface Header {
   /** The lease epoch of the node it is handed to. */
@@ -19,8 +46,7 @@ interface Header {
   /** Expiry in ms; -1 for never (JSON has no Infinity). */
   x: number;
   s: [string, SubscriptionOptions][];
-  /** Per delivery: qos, retain, packet id, released, ids, share. */
-  d: [1 | 2, boolean, number, boolean, number[] | null, string | null][];
+  d: DeliveryTuple[];
   a: number[];
   /** By origin, the last number of a message the session took in. */
   o: (readonly [string, number])[];
@@ -38,14 +64,7 @@ export function encodeSession(epoch: number, session: HandedSession): Uint8Array
     v: session.protocolVersion,
     x: session.expiryMs === Infinity ? -1 : session.expiryMs,
     s: session.subscriptions.map(([filter, options]) => [filter, options]),
-    d: session.deliveries.map((d) => [
-      d.qos,
-      d.retain,
-      d.packetId,
-      d.released,
-      d.ids ? [...d.ids] : null,
-      d.share ?? null,
-    ]),
+    d: session.deliveries.map(deliveryTuple),
     a: [...session.awaitingRelease],
     o: [...session.seen],
   };
@@ -76,15 +95,7 @@ export function decodeSession(bytes: Uint8Array): { epoch: number; session: Hand
     protocolVersion: h.v,
     expiryMs: h.x < 0 ? Infinity : h.x,
     subscriptions: h.s,
-    deliveries: h.d.map(([qos, retain, packetId, released, ids, share], i) => ({
-      message: frames[i].message,
-      qos,
-      retain,
-      packetId,
-      released,
-      ids: ids ?? undefined,
-      share: share ?? undefined,
-    })),
+    deliveries: h.d.map((tuple, i) => handedDelivery(frames[i].message, tuple)),
     awaitingRelease: h.a,
     seen: h.o,
   };

@@ -12,9 +12,10 @@ import type { HandedDelivery, HandedSession } from "../broker/cluster_seam.ts";
 import type { SubscriptionOptions } from "../broker/subscriptions.ts";
 import type { StoredDelivery, StoredSession, StoredSubscription } from "../store/types.ts";
 import { decodeBatch } from "./frame.ts";
+import { type DeliveryTuple, deliveryTuple, handedDelivery } from "./handover.ts";
 
 /** A delivery's state: seq, qos, retain, packet id, released, subscription ids, share. */
-type DeliveryState = [number, 1 | 2, boolean, number, boolean, number[] | null, string | null];
+type DeliveryState = [number, ...DeliveryTuple];
 
 /** The hash fields of a session's own record. */
 export function sessionFields(session: StoredSession): [string, string][] {
@@ -41,15 +42,7 @@ export function subscriptionValue(order: number, options: StoredSubscription["op
 
 /** The value of a delivery's state field. */
 export function deliveryValue(d: StoredDelivery): string {
-  const state: DeliveryState = [
-    d.seq,
-    d.qos,
-    d.retain,
-    d.packetId,
-    d.released,
-    d.ids ?? null,
-    d.share ?? null,
-  ];
+  const state: DeliveryState = [d.seq, ...deliveryTuple(d)];
   return JSON.stringify(state);
 }
 
@@ -73,18 +66,8 @@ export function decodeMirrored(clientId: string, fields: Record<string, Buffer>)
     else if (kind === "d:") {
       const message = fields[`m:${name.slice(2)}`];
       if (message === undefined) throw new Error(`cluster: the copy of ${clientId} lacks ${name}`);
-      const [seq, qos, retain, packetId, released, ids, share] = JSON.parse(
-        value.toString(),
-      ) as DeliveryState;
-      deliveries.push([seq, {
-        message: decodeBatch(message)[0].message,
-        qos,
-        retain,
-        packetId,
-        released,
-        ids: ids ?? undefined,
-        share: share ?? undefined,
-      }]);
+      const [seq, ...tuple] = JSON.parse(value.toString()) as DeliveryState;
+      deliveries.push([seq, handedDelivery(decodeBatch(message)[0].message, tuple)]);
     }
   }
   subscriptions.sort((a, b) => a[0] - b[0]);

@@ -10,6 +10,7 @@ import { StoreError } from "../../src/store/error.ts";
 import { openSqliteStore } from "../../src/store/sqlite/sqlite.ts";
 import type { Store } from "../../src/store/types.ts";
 import { eventually, memoryLogger, RawClient, sleep } from "../helpers/broker.ts";
+import { storeWithCommit } from "../helpers/store.ts";
 import { startAdminBroker } from "../admin/helpers.ts";
 
 function folder(): { dir: string; [Symbol.dispose](): void } {
@@ -19,22 +20,8 @@ function folder(): { dir: string; [Symbol.dispose](): void } {
 
 /** The SQLite store at `file`, whose commits fail as on a full disk while `full` is set. */
 function fillableStore(file: string): { store: Store; disk: { full: boolean } } {
-  const inner = openSqliteStore(file, "normal");
   const disk = { full: false };
-  const store = Object.create(inner) as Store;
-  // Methods of the real store run on the real store (its private fields), only commit differs.
-  for (const key of Object.getOwnPropertyNames(Object.getPrototypeOf(inner))) {
-    const value = (inner as unknown as Record<string, unknown>)[key];
-    if (typeof value === "function" && key !== "constructor") {
-      (store as unknown as Record<string, unknown>)[key] = value.bind(inner);
-    }
-  }
-  Object.defineProperty(store, "pending", { get: () => inner.pending });
-  Object.defineProperty(store, "onPending", {
-    get: () => inner.onPending,
-    set: (f) => inner.onPending = f,
-  });
-  store.commit = () => {
+  const store = storeWithCommit(file, (inner) => {
     if (disk.full) {
       return Promise.reject(
         new StoreError(
@@ -44,7 +31,7 @@ function fillableStore(file: string): { store: Store; disk: { full: boolean } } 
       );
     }
     return inner.commit();
-  };
+  });
   return { store, disk };
 }
 

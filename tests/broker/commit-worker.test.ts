@@ -10,6 +10,7 @@ import { DatabaseSync } from "../../src/store/sqlite/driver.ts";
 import { openSqliteStore, readStoreSummary } from "../../src/store/sqlite/sqlite.ts";
 import type { Store } from "../../src/store/types.ts";
 import { eventually, memoryLogger, RawClient, sleep } from "../helpers/broker.ts";
+import { storeWithCommit } from "../helpers/store.ts";
 
 function folder(): { dir: string; [Symbol.dispose](): void } {
   const dir = mkdtempSync(join(tmpdir(), "commit-worker-"));
@@ -21,28 +22,14 @@ function folder(): { dir: string; [Symbol.dispose](): void } {
  * handed to the writer at once, and its report waits for the next call of `report`.
  */
 function reportingStore(file: string): { store: Store; report: () => void; started: () => number } {
-  const inner = openSqliteStore(file, "normal");
-  const store = Object.create(inner) as Store;
-  // Methods of the real store run on the real store (its private fields), only commit differs.
-  for (const key of Object.getOwnPropertyNames(Object.getPrototypeOf(inner))) {
-    const value = (inner as unknown as Record<string, unknown>)[key];
-    if (typeof value === "function" && key !== "constructor") {
-      (store as unknown as Record<string, unknown>)[key] = value.bind(inner);
-    }
-  }
-  Object.defineProperty(store, "pending", { get: () => inner.pending });
-  Object.defineProperty(store, "onPending", {
-    get: () => inner.onPending,
-    set: (f) => inner.onPending = f,
-  });
   const gates: (() => void)[] = [];
   let started = 0;
-  store.commit = () => {
+  const store = storeWithCommit(file, (inner) => {
     started++;
     const written = inner.commit();
     const reported = new Promise<void>((resolve) => gates.push(resolve));
     return written.then(() => reported);
-  };
+  });
   return {
     store,
     report: () => gates.shift()?.(),
