@@ -20,11 +20,10 @@
  *
  * @module
  */
-import { performance } from "node:perf_hooks";
+import { HandOn } from "./hand_on.ts";
 import { listenWithNodeApis, serveWithNodeApis } from "./node.ts";
 import { closedError, listenError } from "./shared.ts";
 import { type ByteTransport, StreamConnection } from "./stream_connection.ts";
-import { afterIo } from "./turn.ts";
 import type { ListenOptions, RuntimeAdapter, Server } from "./types.ts";
 
 interface DenoNetAddr {
@@ -143,60 +142,20 @@ class DenoTcpTransport implements ByteTransport {
   }
 }
 
-/**
- * Time given to handing accepted connections on before the other sockets' I/O gets its turn.
- * While connections wait in the backlog each accept completes at once, and setting one up (its
- * transport, its client) costs some 30 us: a storm of a thousand was handed on in one go (15 ms
- * and more here), the connected clients' reads waiting behind it. Accepting itself is cheap and
- * goes on at full speed, so that the storm does not overflow the listen backlog (a dropped SYN
- * costs its client a second); only the handing on is sliced, a timer (see `afterIo`) apart.
- */
-const HAND_ON_SLICE_MS = 1;
-
-/** Accepted connections waiting to be handed on, at most: past it the kernel's backlog holds them. */
-const MAX_ACCEPTED = 1024;
-
 function serveListener(listener: DenoListener, options: ListenOptions) {
   let stopped = false;
-  const deliver = (conn: DenoConn) => {
+  // Handed on in slices (see hand_on.ts): on Deno a timer apart, which lets the sockets be polled.
+  const handOn = new HandOn<DenoConn>((conn) => {
     try {
       conn.setNoDelay?.(true);
     } catch {
       // Not every connection type supports it; the data still flows.
     }
     options.onConnection(new DenoTcpTransport(conn).conn);
-  };
-  /** Accepted, in arrival order, waiting for the next slice. */
-  let accepted: DenoConn[] = [];
-  /** When the current slice is spent (performance.now()). */
-  let sliceEnds = 0;
-  /** When the last connection was handed on. */
-  let handedOnAt = -Infinity;
-  let scheduled = false;
-  /** Resumes the accept loop that stopped at {@link MAX_ACCEPTED}. */
-  let room: (() => void) | undefined;
-  const handOn = () => {
-    scheduled = false;
-    if (stopped) return;
-    sliceEnds = performance.now() + HAND_ON_SLICE_MS;
-    let i = 0;
-    while (i < accepted.length && (i === 0 || performance.now() < sliceEnds)) {
-      deliver(accepted[i++]);
-    }
-    handedOnAt = performance.now();
-    accepted = accepted.slice(i);
-    if (accepted.length > 0) later();
-    room?.();
-    room = undefined;
-  };
-  const later = () => {
-    if (scheduled) return;
-    scheduled = true;
-    afterIo(handOn);
-  };
+  });
   const accept = async () => {
     while (!stopped) {
-      if (accepted.length >= MAX_ACCEPTED) await new Promise<void>((resolve) => room = resolve);
+      await handOn.room();
       if (stopped) return;
       let conn: DenoConn;
       try {
@@ -208,16 +167,7 @@ function serveListener(listener: DenoListener, options: ListenOptions) {
         continue;
       }
       if (stopped) return conn.close();
-      const now = performance.now();
-      // A connection after a pause starts a slice; one of a burst past its slice waits for the next.
-      if (now - handedOnAt > HAND_ON_SLICE_MS) sliceEnds = now + HAND_ON_SLICE_MS;
-      if (accepted.length === 0 && now < sliceEnds) {
-        deliver(conn);
-        handedOnAt = performance.now();
-      } else {
-        accepted.push(conn);
-        later();
-      }
+      handOn.offer(conn);
     }
   };
   const accepting = accept();
@@ -230,8 +180,7 @@ function serveListener(listener: DenoListener, options: ListenOptions) {
       closing ??= (async () => {
         stopped = true;
         listener.close();
-        for (const conn of accepted.splice(0)) conn.close();
-        room?.();
+        for (const conn of handOn.close()) conn.close();
         await accepting;
         await new Promise((resolve) => setTimeout(resolve, 0));
       })();
