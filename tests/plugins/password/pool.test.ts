@@ -41,10 +41,16 @@ test("the pool computes what the thread computes, and starts threads only when n
 
 /** The nice value of every thread of this process, from /proc (Linux keeps one per thread). */
 function threadNices(): number[] {
-  return readdirSync("/proc/self/task").map((tid) => {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+  return readdirSync("/proc/self/task").flatMap((tid) => {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+    } catch {
+      // A thread that ended since the listing (a runtime's own, or a terminated worker's).
+      return [];
+    }
     // Fields after the command name: state is the 3rd field of stat, nice the 19th.
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    return [Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16])];
   });
 }
 
