@@ -20,6 +20,7 @@
  *
  * @module
  */
+import { HandOn } from "./hand_on.ts";
 import { listenWithNodeApis, serveWithNodeApis } from "./node.ts";
 import { closedError, listenError } from "./shared.ts";
 import { type ByteTransport, StreamConnection } from "./stream_connection.ts";
@@ -143,16 +144,19 @@ class DenoTcpTransport implements ByteTransport {
 
 function serveListener(listener: DenoListener, options: ListenOptions) {
   let stopped = false;
-  const deliver = (conn: DenoConn) => {
+  // Handed on in slices (see hand_on.ts): on Deno a timer apart, which lets the sockets be polled.
+  const handOn = new HandOn<DenoConn>((conn) => {
     try {
       conn.setNoDelay?.(true);
     } catch {
       // Not every connection type supports it; the data still flows.
     }
     options.onConnection(new DenoTcpTransport(conn).conn);
-  };
+  });
   const accept = async () => {
     while (!stopped) {
+      await handOn.room();
+      if (stopped) return;
       let conn: DenoConn;
       try {
         conn = await listener.accept();
@@ -162,7 +166,8 @@ function serveListener(listener: DenoListener, options: ListenOptions) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
       }
-      deliver(conn);
+      if (stopped) return conn.close();
+      handOn.offer(conn);
     }
   };
   const accepting = accept();
@@ -175,6 +180,7 @@ function serveListener(listener: DenoListener, options: ListenOptions) {
       closing ??= (async () => {
         stopped = true;
         listener.close();
+        for (const conn of handOn.close()) conn.close();
         await accepting;
         await new Promise((resolve) => setTimeout(resolve, 0));
       })();

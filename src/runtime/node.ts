@@ -23,6 +23,7 @@ import {
   WS_MAX_MESSAGE_BYTES,
   WS_SEND_BUFFER_BYTES,
 } from "./shared.ts";
+import { HandOn } from "./hand_on.ts";
 import { type ByteTransport, StreamConnection } from "./stream_connection.ts";
 import type {
   Connection,
@@ -198,17 +199,15 @@ function reportFailedHandshakes(server: net.Server, options: ListenOptions): voi
   });
 }
 
+/** A TLS, WS or WSS server (plain TCP is {@link listenTcp}'s). */
 function createServer(options: ListenOptions): net.Server {
   const secure = options.tls !== undefined;
   if (options.type === "tcp") {
-    const transport: Transport = secure ? "tls" : "tcp";
-    const accept = (socket: net.Socket) => {
-      socket.setNoDelay(true);
-      options.onConnection(socketConnection(socket, transport));
-    };
-    if (!secure) return net.createServer(accept);
     const server = tls.createServer(tlsServerOptions(options));
-    server.on("secureConnection", accept);
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      socket.setNoDelay(true);
+      options.onConnection(socketConnection(socket, "tls"));
+    });
     reportFailedHandshakes(server, options);
     return server;
   }
@@ -269,8 +268,26 @@ function bind(
   });
 }
 
-/** Binds a server with Node's APIs; the Deno adapter uses it too. */
+/**
+ * Plain TCP, its connections handed on in slices (see hand_on.ts): libuv accepts every waiting
+ * connection in one go, so each stays paused, reading nothing, until its turn comes.
+ */
+function listenTcp(options: ListenOptions): Promise<Server> {
+  const handOn = new HandOn<net.Socket>((socket) => {
+    socket.setNoDelay(true);
+    options.onConnection(socketConnection(socket, "tcp"));
+    socket.resume();
+  });
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => handOn.offer(socket));
+  return bind(server, options.hostname, options.port, () => {
+    server.close();
+    for (const socket of handOn.close()) socket.destroy();
+  });
+}
+
+/** Binds a server with Node's APIs; the Deno adapter uses it too (not for plain TCP). */
 export function listenWithNodeApis(options: ListenOptions): Promise<Server> {
+  if (options.type === "tcp" && options.tls === undefined) return listenTcp(options);
   return bind(createServer(options), options.hostname, options.port);
 }
 

@@ -1,7 +1,7 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { getRuntimeAdapter } from "../../src/runtime/select.ts";
-import type { RuntimeAdapter, Server } from "../../src/runtime/types.ts";
+import type { Connection, RuntimeAdapter, Server } from "../../src/runtime/types.ts";
 import {
   assertPortTaken,
   assertWritesFail,
@@ -21,6 +21,8 @@ import {
 } from "./helpers.ts";
 
 const host = "127.0.0.1";
+/** Connections opened at once: more than one slice of handing on takes (see deno.ts). */
+const BURST = 300;
 
 describe("runtime adapter: TCP", () => {
   let adapter: RuntimeAdapter;
@@ -188,6 +190,39 @@ describe("runtime adapter: TCP", () => {
       await client.closed;
       await again?.close();
     }
+  });
+
+  test("a burst of connections at once: every one is handed on and served", async () => {
+    const server = await listenForTest(adapter, { type: "tcp" });
+    try {
+      const clients = await Promise.all(
+        Array.from({ length: BURST }, () => connectTcp(server.port)),
+      );
+      const sent = clients.map((_, i) => `client ${i}`.padEnd(12));
+      clients.forEach((client, i) => client.socket.write(sent[i]));
+      const echoed = await Promise.all(clients.map((client) => client.receive(12)));
+      assert.deepEqual(echoed.map(text), sent);
+      assert.equal(server.accepted.length, BURST);
+      for (const client of clients) client.socket.end();
+      await Promise.all(clients.map((client) => client.closed));
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("close() in a burst ends the connections accepted but not yet handed on", async () => {
+    const handedOn: Connection[] = [];
+    const server = await listenForTest(adapter, {
+      type: "tcp",
+      onConnection: (conn) => handedOn.push(conn),
+    });
+    const clients = await Promise.all(
+      Array.from({ length: BURST }, () => connectTcp(server.port)),
+    );
+    await server.close();
+    // Those handed on are the broker's to close; every other one the adapter (or the kernel) ends.
+    for (const conn of handedOn) conn.close();
+    await Promise.all(clients.map((client) => client.closed));
   });
 
   test("IPv6 loopback", async (t) => {

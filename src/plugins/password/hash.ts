@@ -28,6 +28,7 @@ import { type Hasher, IN_THREAD } from "./hasher.ts";
 import {
   formatScramEntry,
   parseScramEntry,
+  SCRAM_ENTRY_PREFIX,
   type ScramCredential,
   verifyPlainAgainstScram,
 } from "./scram.ts";
@@ -61,6 +62,8 @@ function bytes(password: Uint8Array | string): Uint8Array {
 
 /** The SCRAM credential a stored hash holds, or undefined when it is not a valid one. */
 function scramCredential(hash: string): ScramCredential | undefined {
+  // Most hashes are of another scheme: refusing them here spares an error (and its stack) a check.
+  if (!hash.startsWith(SCRAM_ENTRY_PREFIX)) return undefined;
   try {
     return parseScramEntry(hash);
   } catch {

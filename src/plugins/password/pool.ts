@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Hasher } from "./hasher.ts";
@@ -20,11 +21,12 @@ import { shaCryptDigest } from "./sha_crypt.ts";
 export const HASH_TIMEOUT_MS = 10_000;
 
 /**
- * A job as the worker receives it: one byte string, because structured cloning an object of
- * typed arrays costs twice what one array costs (on Deno most of all). Layout: the operation
- * (0 PBKDF2, 1 SHA-crypt), the hash (0 SHA-256, 1 SHA-512), iterations or rounds (float64, as
- * `$7$` allows ten digits), the output length (uint16, PBKDF2 only), the password's length
- * (uint32), the password, then the salt.
+ * A job as the worker receives it: its bytes as a Latin-1 string (one character a byte), because
+ * Deno clones a typed array, even a transferred one, several times slower than a string, on both
+ * sides (a plain object of typed arrays costs more still); Bun and Node pass strings fastest too.
+ * Layout of the bytes: the operation (0 PBKDF2, 1 SHA-crypt), the hash (0 SHA-256, 1 SHA-512),
+ * iterations or rounds (float64, as `$7$` allows ten digits), the output length (uint16, PBKDF2
+ * only), the password's length (uint32), the password, then the salt.
  */
 const HEADER_BYTES = 16;
 
@@ -35,9 +37,9 @@ function encodeJob(
   length: number,
   password: Uint8Array,
   salt: Uint8Array,
-): Uint8Array<ArrayBuffer> {
-  const job = new Uint8Array(HEADER_BYTES + password.length + salt.length);
-  const view = new DataView(job.buffer);
+): string {
+  const job = Buffer.allocUnsafe(HEADER_BYTES + password.length + salt.length);
+  const view = new DataView(job.buffer, job.byteOffset, job.byteLength);
   job[0] = op;
   job[1] = hash === "sha256" ? 0 : 1;
   view.setFloat64(2, count);
@@ -45,14 +47,14 @@ function encodeJob(
   view.setUint32(12, password.length);
   job.set(password, HEADER_BYTES);
   job.set(salt, HEADER_BYTES + password.length);
-  return job;
+  return job.toString("latin1");
 }
 
 /**
- * What the worker answers: `"ready"` once, then for each job its digest, or the message of the
- * error it threw.
+ * What the worker answers: `"ready"` once, then for each job its digest as a Latin-1 string (as
+ * jobs travel, see {@link HEADER_BYTES}), or the message of the error it threw.
  */
-type Reply = Uint8Array | string;
+type Reply = string | { error: string };
 
 /**
  * The nice value of a hashing thread: a storm of logins that keeps every worker busy must not
@@ -69,6 +71,7 @@ export const HASH_NICE = 10;
 const WORKER_SOURCE = `(async () => {
   const { parentPort } = await import("node:worker_threads");
   const { createHash, pbkdf2Sync } = await import("node:crypto");
+  const { Buffer } = await import("node:buffer");
   // Linux keeps a nice value per thread: this one alone yields to the event loop (see HASH_NICE).
   if ((await import("node:process")).platform === "linux") {
     try {
@@ -78,8 +81,9 @@ const WORKER_SOURCE = `(async () => {
     }
   }
   const shaCryptDigest = ${shaCryptDigest.toString()};
-  parentPort.on("message", (job) => {
+  parentPort.on("message", (text) => {
     try {
+      const job = Buffer.from(text, "latin1");
       const view = new DataView(job.buffer, job.byteOffset, job.byteLength);
       const hash = job[1] === 0 ? "sha256" : "sha512";
       const count = view.getFloat64(2);
@@ -89,9 +93,10 @@ const WORKER_SOURCE = `(async () => {
       const value = job[0] === 0
         ? pbkdf2Sync(password, salt, count, view.getUint16(10), hash)
         : shaCryptDigest(createHash, hash, password, salt, count);
-      parentPort.postMessage(new Uint8Array(value));
+      const digest = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      parentPort.postMessage(digest.toString("latin1"));
     } catch (error) {
-      parentPort.postMessage(String(error));
+      parentPort.postMessage({ error: String(error) });
     }
   });
   parentPort.postMessage("ready");
@@ -108,7 +113,7 @@ export interface HashPoolOptions {
 }
 
 interface Pending {
-  readonly job: Uint8Array<ArrayBuffer>;
+  readonly job: string;
   readonly resolve: (value: Uint8Array) => void;
   readonly reject: (error: Error) => void;
 }
@@ -178,7 +183,7 @@ export class HashPool implements Hasher {
     await Promise.all(exits);
   }
 
-  #run(job: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+  #run(job: string): Promise<Uint8Array> {
     if (this.#closed) return Promise.reject(new Error("the hashing pool is closed"));
     return new Promise((resolve, reject) => {
       this.#waiting.push({ job, resolve, reject });
@@ -213,7 +218,7 @@ export class HashPool implements Hasher {
     const pending = this.#waiting.shift()!;
     thread.jobs.push(pending);
     if (thread.jobs.length === 1) this.#running(thread);
-    thread.worker.postMessage(pending.job, [pending.job.buffer]);
+    thread.worker.postMessage(pending.job);
   }
 
   /** The oldest job of `thread` has started: its deadline runs from now, and the thread counts. */
@@ -231,15 +236,16 @@ export class HashPool implements Hasher {
     this.#threads.add(thread);
     worker.on("message", (reply: Reply) => {
       if (!this.#threads.has(thread)) return;
-      if (reply === "ready") {
-        thread.ready = true;
+      if (!thread.ready) {
+        thread.ready = reply === "ready";
         worker.unref();
       } else {
         const pending = thread.jobs.shift();
         this.#stopClock(thread);
         if (thread.jobs.length > 0) this.#running(thread);
-        if (typeof reply === "string") pending?.reject(new Error(reply));
-        else pending?.resolve(reply);
+        if (typeof reply === "string") {
+          pending?.resolve(new Uint8Array(Buffer.from(reply, "latin1")));
+        } else pending?.reject(new Error(reply.error));
       }
       this.#dispatch();
     });
