@@ -21,8 +21,11 @@ export interface WriterSetup {
   inserts: { head: string; columns: number }[];
   /** Multi-row DELETEs: the statement up to the last key's `IN (...)`, and the values before it. */
   deletes: { head: string; prefix: number }[];
-  /** Rows (or keys) per call of the largest multi-row statements. */
-  bulkRows: number;
+  /**
+   * Rows (or keys) per call of the multi-row statements, largest first, ending with 1: a batch's
+   * rows go through the largest that fits, then the next, so that few calls bind many values.
+   */
+  bulkSizes: number[];
 }
 
 /** Tags of the operations in {@link WriterBatch.ops}. */
@@ -98,13 +101,12 @@ const WRITER_SOURCE = `(async () => {
       const row = "(" + marks(columns) + ")";
       return {
         columns,
-        many: db.prepare(head + " VALUES " + Array(setup.bulkRows).fill(row).join(", ")),
-        one: db.prepare(head + " VALUES " + row),
+        sizes: setup.bulkSizes.map((n) => [n, db.prepare(head + " VALUES " + Array(n).fill(row).join(", "))]),
       };
     });
     const deletes = setup.deletes.map(({ head, prefix }) => ({
       prefix,
-      sizes: [setup.bulkRows, 8, 1].map((n) => [n, db.prepare(head + " IN (" + marks(n) + ")")]),
+      sizes: setup.bulkSizes.map((n) => [n, db.prepare(head + " IN (" + marks(n) + ")")]),
     }));
     // A wire's operations, with blobs as views of its buffer.
     const opsOf = (wire) => {
@@ -129,10 +131,9 @@ const WRITER_SOURCE = `(async () => {
         } else if (tag === ${OP.insert}) {
           const s = inserts[ops[i++]];
           let rows = ops[i++];
-          for (; rows >= setup.bulkRows; rows -= setup.bulkRows) {
-            s.many.run(...ops.slice(i, i += setup.bulkRows * s.columns));
+          for (const [n, statement] of s.sizes) {
+            for (; rows >= n; rows -= n) statement.run(...ops.slice(i, i += n * s.columns));
           }
-          for (; rows > 0; rows--) s.one.run(...ops.slice(i, i += s.columns));
         } else {
           const s = deletes[ops[i++]];
           const prefix = ops.slice(i, i += s.prefix);
