@@ -287,10 +287,8 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       }
       const waiting = this.#afterInFlight;
       this.#afterInFlight = [];
-      // The next commit starts before this one's output goes: its thread writes while the event
-      // loop sends, instead of waiting for it (output held from now on waits for that commit).
-      this.commit();
       for (const flush of waiting) if (!this.#bus?.holdOutput(flush)) flush();
+      this.commit();
     }, (error: Error) => {
       this.#committing = false;
       // The store keeps the records: their output waits for the commit that retries them.

@@ -101,48 +101,6 @@ describe("commits from the writer thread", () => {
     assert.equal(readStoreSummary(file).retained, 2);
   });
 
-  test("the next batch goes to the writer before the output the last one held", async () => {
-    using f = folder();
-    const file = join(f.dir, "b.db");
-    const { store, report, started } = reportingStore(file);
-    const events: string[] = [];
-    const commit = store.commit;
-    store.commit = () => {
-      events.push("commit");
-      return commit();
-    };
-    const { core } = await startCore(file, store);
-    const hold = core.holdForCommit.bind(core);
-    core.holdForCommit = (flush) =>
-      hold(() => {
-        events.push("flush");
-        flush();
-      });
-    const client = await RawClient.connect(core.listeners[0].port);
-    try {
-      const connack = client.handshake(persistent);
-      await eventually(() => started() === 1, 5000, "the session's commit");
-      report();
-      await connack;
-      client.send({ cmd: "publish", topic: "a", payload: "1", qos: 1, messageId: 1, retain: true });
-      await eventually(() => started() === 2, 5000, "the first publish's commit");
-      client.send({ cmd: "publish", topic: "b", payload: "2", qos: 1, messageId: 2, retain: true });
-      await sleep(100);
-      report();
-      assert.equal((await client.next("puback")).messageId, 1);
-      // The CONNACK's flush, then the second publish's batch before the first PUBACK's flush.
-      assert.deepEqual(events.slice(0, 5), ["commit", "flush", "commit", "commit", "flush"]);
-      report();
-      assert.equal((await client.next("puback")).messageId, 2);
-    } finally {
-      client.destroy();
-      const closing = core.close();
-      const reporting = setInterval(report, 10);
-      await closing;
-      clearInterval(reporting);
-    }
-  });
-
   test("a commit the writer fails is retried, then acknowledged", async () => {
     using f = folder();
     const file = join(f.dir, "b.db");
