@@ -408,4 +408,58 @@ describe("the SQLite store", () => {
     assert.deepEqual(payloads, [[1, []], [2, []], [3, [3]]]);
     await again.close();
   });
+
+  test("blobs among many rows, and in a batch kept after a failed commit, are written byte for byte", async () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    const raw = new DatabaseSync(file);
+    const store = openSqliteStore(file, "normal");
+    const bytesOf = (id: number) => new Uint8Array(id % 5).fill(id & 255);
+    const will = (payload: number[]) => ({
+      topic: "w",
+      payload: new Uint8Array(payload),
+      qos: 1 as const,
+      retain: false,
+      properties: undefined,
+      dueAt: 0,
+    });
+    store.sessionSaved({
+      clientId: "c",
+      username: undefined,
+      protocolVersion: 4,
+      expiryMs: Infinity,
+      expiresAt: 0,
+    });
+    store.willSaved("c", will([1, 2, 3]));
+    // 173 rows: the multi-row statements of each size and single rows.
+    for (let id = 1; id <= 173; id++) {
+      store.messageStored({ ...message(id), payload: bytesOf(id) });
+      store.deliveryAdded(delivery("c", id, id));
+    }
+    raw.exec("CREATE TRIGGER refuse BEFORE INSERT ON wills BEGIN SELECT RAISE(ABORT, 'no'); END");
+    await assert.rejects(store.commit(), StoreError);
+    raw.exec("DROP TRIGGER refuse");
+    // The retry writes the kept batch and these after it, in one transaction.
+    store.willSaved("d", will([4, 5]));
+    for (let id = 174; id <= 180; id++) {
+      store.messageStored({ ...message(id), payload: bytesOf(id) });
+      store.deliveryAdded(delivery("d", id, id));
+    }
+    await store.commit();
+    for (let id = 1; id <= 45; id++) store.deliveryRemoved("c", id, id);
+    await store.commit();
+    await store.close();
+    raw.close();
+    const again = openSqliteStore(file, "normal");
+    const state = again.load();
+    assert.deepEqual([...state.wills].map(([id, w]) => [id, [...w.payload]]), [
+      ["c", [1, 2, 3]],
+      ["d", [4, 5]],
+    ]);
+    const payloads = [...state.messages].map((m) => [m.id, [...m.payload]]);
+    const expected = [...Array(135).keys()].map((i) => i + 46).map((id) => [id, [...bytesOf(id)]]);
+    assert.deepEqual(payloads, expected);
+    assert.equal(again.summary().deliveries, 135);
+    await again.close();
+  });
 });

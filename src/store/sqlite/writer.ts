@@ -21,8 +21,11 @@ export interface WriterSetup {
   inserts: { head: string; columns: number }[];
   /** Multi-row DELETEs: the statement up to the last key's `IN (...)`, and the values before it. */
   deletes: { head: string; prefix: number }[];
-  /** Rows (or keys) per call of the largest multi-row statements. */
-  bulkRows: number;
+  /**
+   * Rows (or keys) per call of the multi-row statements, largest first, ending with 1: a batch's
+   * rows go through the largest that fits, then the next, so that few calls bind many values.
+   */
+  bulkSizes: number[];
 }
 
 /** Tags of the operations in {@link WriterBatch.ops}. */
@@ -38,6 +41,11 @@ export const OP = {
 /** One transaction, as plain data: operations in a flat array, and the pages to vacuum after. */
 export interface WriterBatch {
   ops: SQLInputValue[];
+  /**
+   * Where in `ops` each blob (`Uint8Array`) is, so that sending the batch finds them without
+   * looking at every value; a blob elsewhere would be sent as an object.
+   */
+  blobAt: number[];
   /** Free pages to give back after the commit; 0 for none. */
   vacuum: number;
 }
@@ -49,9 +57,11 @@ export interface WriterBatch {
 type Reply = "ready" | "closed" | "done" | { read: number[] } | { error: string };
 
 /**
- * Operations as the thread receives them: JSON text, with each blob a `[offset, length]` into
- * one buffer of all of them. Structured cloning an array of many values, and a typed array at all,
- * costs Deno many times what a string and a plain buffer cost (Node and Bun less so).
+ * Operations as the thread receives them: JSON text of `[blobAt, ops]`, with each blob's length
+ * in its place in `ops`, and one buffer of the blobs one after another. Structured cloning an
+ * array of many values, and a typed array at all, costs Deno many times what a string and a
+ * plain buffer cost (Node and Bun less so); and only the blobs' places are visited, not every
+ * value (a batch of a fan-out holds tens of thousands).
  */
 interface Wire {
   text: string;
@@ -61,24 +71,26 @@ interface Wire {
 }
 
 /** `ops` as the thread receives them; each blob is copied once, into the wire's buffer. */
-function toWire(ops: SQLInputValue[], vacuum?: number): Wire {
+function toWire(ops: SQLInputValue[], blobAt: readonly number[], vacuum?: number): Wire {
   let size = 0;
-  let any = false;
-  for (const value of ops) {
-    if (value instanceof Uint8Array) {
-      size += value.byteLength;
-      any = true;
-    }
-  }
+  for (const at of blobAt) size += (ops[at] as Uint8Array).byteLength;
   const blobs = new Uint8Array(size);
-  let at = 0;
-  const plain = !any ? ops : ops.map((value) => {
-    if (!(value instanceof Uint8Array)) return value;
-    blobs.set(value, at);
-    at += value.byteLength;
-    return [at - value.byteLength, value.byteLength];
-  });
-  return { text: JSON.stringify(plain), blobs: blobs.buffer, vacuum };
+  const taken: SQLInputValue[] = [];
+  let offset = 0;
+  // Each blob gives way to its length while the text is made, and is put back after: the
+  // caller keeps the batch whole, to retry it.
+  for (const at of blobAt) {
+    const blob = ops[at] as Uint8Array;
+    blobs.set(blob, offset);
+    offset += blob.byteLength;
+    taken.push(blob);
+    ops[at] = blob.byteLength;
+  }
+  try {
+    return { text: JSON.stringify([blobAt, ops]), blobs: blobs.buffer, vacuum };
+  } finally {
+    for (let i = 0; i < blobAt.length; i++) ops[blobAt[i]] = taken[i];
+  }
 }
 
 /**
@@ -98,22 +110,21 @@ const WRITER_SOURCE = `(async () => {
       const row = "(" + marks(columns) + ")";
       return {
         columns,
-        many: db.prepare(head + " VALUES " + Array(setup.bulkRows).fill(row).join(", ")),
-        one: db.prepare(head + " VALUES " + row),
+        sizes: setup.bulkSizes.map((n) => [n, db.prepare(head + " VALUES " + Array(n).fill(row).join(", "))]),
       };
     });
     const deletes = setup.deletes.map(({ head, prefix }) => ({
       prefix,
-      sizes: [setup.bulkRows, 8, 1].map((n) => [n, db.prepare(head + " IN (" + marks(n) + ")")]),
+      sizes: setup.bulkSizes.map((n) => [n, db.prepare(head + " IN (" + marks(n) + ")")]),
     }));
     // A wire's operations, with blobs as views of its buffer.
     const opsOf = (wire) => {
-      const ops = JSON.parse(wire.text);
-      for (let i = 0; i < ops.length; i++) {
-        const value = ops[i];
-        if (value !== null && typeof value === "object") {
-          ops[i] = new Uint8Array(wire.blobs, value[0], value[1]);
-        }
+      const [blobAt, ops] = JSON.parse(wire.text);
+      let offset = 0;
+      for (const at of blobAt) {
+        const length = ops[at];
+        ops[at] = new Uint8Array(wire.blobs, offset, length);
+        offset += length;
       }
       return ops;
     };
@@ -129,10 +140,9 @@ const WRITER_SOURCE = `(async () => {
         } else if (tag === ${OP.insert}) {
           const s = inserts[ops[i++]];
           let rows = ops[i++];
-          for (; rows >= setup.bulkRows; rows -= setup.bulkRows) {
-            s.many.run(...ops.slice(i, i += setup.bulkRows * s.columns));
+          for (const [n, statement] of s.sizes) {
+            for (; rows >= n; rows -= n) statement.run(...ops.slice(i, i += n * s.columns));
           }
-          for (; rows > 0; rows--) s.one.run(...ops.slice(i, i += s.columns));
         } else {
           const s = deletes[ops[i++]];
           const prefix = ops.slice(i, i += s.prefix);
@@ -227,7 +237,7 @@ export class CommitWriter {
   /**
    * Runs `batch` in one transaction: resolves once it is committed, rejects with why it could
    * not be (nothing of it is then written). If its reads return message ids, `onRead` is given
-   * them, in the transaction, and returns the operations that follow. The batch is copied, so
+   * them, in the transaction, and returns the operations that follow (no blobs among them). The batch is copied, so
    * that the caller keeps it whole to retry. Call again only once the last call settled.
    */
   write(batch: WriterBatch, onRead: (read: number[]) => SQLInputValue[]): Promise<void> {
@@ -240,7 +250,8 @@ export class CommitWriter {
   }
 
   #post(thread: Thread, job: Job): void {
-    thread.worker.postMessage(toWire(job.batch.ops, job.batch.vacuum));
+    const { ops, blobAt, vacuum } = job.batch;
+    thread.worker.postMessage(toWire(ops, blobAt, vacuum));
   }
 
   #start(): Thread {
@@ -259,7 +270,7 @@ export class CommitWriter {
       const job = this.#job;
       if (this.#thread !== thread || !job) return;
       if (typeof reply === "object" && "read" in reply) {
-        worker.postMessage(toWire(job.onRead(reply.read)));
+        worker.postMessage(toWire(job.onRead(reply.read), []));
         return;
       }
       this.#job = undefined;
