@@ -36,7 +36,13 @@ import { EventHub } from "./events.ts";
 import { ExpiryQueue } from "./expiry.ts";
 import { RoutedMessage } from "./message.ts";
 import { RetainedStore } from "./retained.ts";
-import { noteSeen, type Outgoing, Session, type SessionContext } from "./session.ts";
+import {
+  noteSeen,
+  type Outgoing,
+  queuedOutgoing,
+  Session,
+  type SessionContext,
+} from "./session.ts";
 import { newStats, type Stats } from "./stats.ts";
 import { sharedFilter } from "../protocol/topic.ts";
 import type { Store, StoredState, StoreHealth } from "../store/types.ts";
@@ -720,16 +726,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       if (
         !group && origin !== undefined && message.clusterSeq <= (seen.get(origin) ?? 0)
       ) continue;
-      session.restoreDelivery({
-        message,
-        qos,
-        retain,
-        packetId: 0,
-        released: false,
-        ids,
-        group,
-        seq: 0,
-      });
+      session.restoreDelivery(queuedOutgoing(message, qos, retain, ids, group));
     }
     for (const packetId of handed.awaitingRelease) session.awaitingRelease.add(packetId);
     // Its client may have gone while it was on its way: it waits as any disconnected session.

@@ -72,6 +72,17 @@ export interface Outgoing {
   seq: number;
 }
 
+/** `message` for one session, not sent yet and not stored yet. */
+export function queuedOutgoing(
+  message: RoutedMessage,
+  qos: 1 | 2,
+  retain: boolean,
+  ids: readonly number[] | undefined,
+  group: ShareGroup<Subscriber> | undefined,
+): Outgoing {
+  return { message, qos, retain, packetId: 0, released: false, ids, group, seq: 0 };
+}
+
 /** What sessions share with the broker. */
 export interface SessionContext {
   readonly limits: Limits;
@@ -240,16 +251,7 @@ export class Session implements Subscriber {
       if (sent > 0) this.#sent(codec.version, 0, sent);
       return;
     }
-    const outgoing: Outgoing = {
-      message,
-      qos,
-      retain,
-      packetId: 0,
-      released: false,
-      ids,
-      group,
-      seq: 0,
-    };
+    const outgoing = queuedOutgoing(message, qos, retain, ids, group);
     if (
       this.client && this.queue.length === 0 && this.#held === 0 && this.#room(this.client) &&
       this.client.canSend(message.encodedLength(this.client.codec.version, qos, ids))
