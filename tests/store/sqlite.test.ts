@@ -3,9 +3,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DatabaseSync } from "../../src/store/sqlite/driver.ts";
+import { DatabaseSync, type SQLInputValue } from "../../src/store/sqlite/driver.ts";
 import { openSqliteStore, readStoreSummary } from "../../src/store/sqlite/sqlite.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
+import { OP, pushDelete } from "../../src/store/sqlite/writer.ts";
 import { StoreError } from "../../src/store/error.ts";
 import type { Store, StoredDelivery, StoredMessage } from "../../src/store/types.ts";
 
@@ -197,6 +198,75 @@ describe("the SQLite store", () => {
     await store.commit();
     assert.equal(store.summary().messages, 0);
     await store.close();
+  });
+
+  test("deliveries and messages removed in runs and one by one are exactly those deleted", async () => {
+    using f = folder();
+    const file = join(f.dir, "b.db");
+    let store = openSqliteStore(file, "normal");
+    for (let seq = 1; seq <= 30; seq++) {
+      store.messageStored(message(seq));
+      store.deliveryAdded(delivery("c1", seq, seq));
+    }
+    // A neighbour with the same seqs, which no range of c1 may reach.
+    for (let seq = 1; seq <= 10; seq++) {
+      store.messageStored(message(100 + seq));
+      store.deliveryAdded(delivery("c2", seq, 100 + seq));
+    }
+    await store.commit();
+    const removed = [
+      27,
+      3,
+      9,
+      12,
+      2,
+      30,
+      16,
+      5,
+      13,
+      21,
+      7,
+      4,
+      11,
+      6,
+      20,
+      17,
+      14,
+      22,
+      23,
+      24,
+      25,
+      26,
+      28,
+      29,
+    ];
+    for (const seq of removed) store.deliveryRemoved("c1", seq, seq);
+    await store.commit();
+    await store.close();
+    store = openSqliteStore(file, "normal");
+    const state = store.load();
+    const left = [...state.deliveries].map((d) => `${d.clientId}:${d.seq}:${d.messageId}`);
+    const kept = [1, 8, 10, 15, 18, 19];
+    assert.deepEqual(
+      left.sort(),
+      [
+        ...kept.map((seq) => `c1:${seq}:${seq}`),
+        ...Array.from({ length: 10 }, (_, i) => `c2:${i + 1}:${101 + i}`),
+      ].sort(),
+    );
+    assert.deepEqual(
+      [...state.messages].map((m) => m.id).sort((a, b) => a - b),
+      [...kept, ...Array.from({ length: 10 }, (_, i) => 101 + i)],
+    );
+    drain(store);
+    await store.close();
+  });
+
+  test("runs of consecutive keys are deleted as ranges, the rest key by key", () => {
+    const ops: SQLInputValue[] = [];
+    pushDelete(ops, 0, ["c1"], [9, 3, 4, 5, 6, 1, 12, 13, 11, 10, 20, 21, 22]);
+    // 1 and the short run 20-22 one by one; 3-6 and 9-13 as ranges.
+    assert.deepEqual(ops, [OP.delete, 0, "c1", 4, 1, 20, 21, 22, 2, 3, 6, 9, 13]);
   });
 
   test("a missing folder, a damaged file and a newer schema are errors naming the file", () => {

@@ -32,7 +32,7 @@ import type {
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
 import { propertiesFromJson, propertiesToJson } from "./properties.ts";
 import { RefCounts } from "./refs.ts";
-import { CommitWriter, OP, type WriterBatch, type WriterSetup } from "./writer.ts";
+import { CommitWriter, OP, pushDelete, type WriterBatch, type WriterSetup } from "./writer.ts";
 
 /** How the store meets the disk. */
 export type SyncMode = "full" | "normal";
@@ -703,7 +703,9 @@ class SqliteStore implements Store {
       if (!this.#refs.has(id)) gone.push(id);
     }
     if (gone.length === 0) return [];
-    return ([OP.delete, DELETE.messages, gone.length] as SQLInputValue[]).concat(gone);
+    const ops: SQLInputValue[] = [];
+    pushDelete(ops, DELETE.messages, [], gone);
+    return ops;
   }
 
   /**
@@ -720,8 +722,7 @@ class SqliteStore implements Store {
       }
     }
     for (const [clientId, seqs] of this.#removed) {
-      ops.push(OP.delete, DELETE.deliveries, clientId, seqs.length);
-      for (const seq of seqs) ops.push(seq);
+      pushDelete(ops, DELETE.deliveries, [clientId], seqs);
     }
     for (const at of this.#stepBlobs) blobAt.push(ops.length + at);
     for (const value of this.#steps) ops.push(value);
@@ -767,13 +768,11 @@ class SqliteStore implements Store {
     }
     if (rows > 0) ops[messagesAt + 2] = rows;
     else ops.length = messagesAt;
-    const goneAt = ops.length;
-    ops.push(OP.delete, DELETE.messages, 0);
+    const gone: number[] = [];
     for (const id of this.#unreferenced) {
-      if (!refs.has(id) && !this.#newMessages.has(id)) ops.push(id);
+      if (!refs.has(id) && !this.#newMessages.has(id)) gone.push(id);
     }
-    if (ops.length > goneAt + 3) ops[goneAt + 2] = ops.length - goneAt - 3;
-    else ops.length = goneAt;
+    if (gone.length > 0) pushDelete(ops, DELETE.messages, [], gone);
   }
 
   /**

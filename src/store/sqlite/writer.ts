@@ -19,7 +19,10 @@ export interface WriterSetup {
   statements: { sql: string; params: number; read: boolean }[];
   /** Multi-row INSERTs: the statement up to `VALUES`, and the values a row has. */
   inserts: { head: string; columns: number }[];
-  /** Multi-row DELETEs: the statement up to the last key's `IN (...)`, and the values before it. */
+  /**
+   * Multi-row DELETEs: the statement up to the last key's `IN (...)` (or `BETWEEN`, for a run of
+   * keys), and the values before it.
+   */
   deletes: { head: string; prefix: number }[];
   /**
    * Rows (or keys) per call of the multi-row statements, largest first, ending with 1: a batch's
@@ -34,9 +37,40 @@ export const OP = {
   run: 0,
   /** `INSERT, insert, rows, ...values` */
   insert: 1,
-  /** `DELETE, delete, ...prefix, keys, ...keys` */
+  /** `DELETE, delete, ...prefix, keys, ...keys, runs, ...(first, last) per run`: see {@link pushDelete} */
   delete: 2,
 } as const;
+
+/** Consecutive keys from this many on are deleted as one range rather than key by key. */
+const MIN_RUN = 4;
+
+/**
+ * Appends to `ops` the deletion of `keys` (integers, each once; sorted here, in place) by
+ * multi-row DELETE `statement`. Runs of consecutive keys become one `BETWEEN` each: the acks
+ * of a subscriber and the messages they free come mostly in order, and SQLite removes a range
+ * for a fraction of what a lookup per key costs (a third, on Deno).
+ */
+export function pushDelete(
+  ops: SQLInputValue[],
+  statement: number,
+  prefix: readonly SQLInputValue[],
+  keys: number[],
+): void {
+  keys.sort((a, b) => a - b);
+  ops.push(OP.delete, statement, ...prefix, 0);
+  const countAt = ops.length - 1;
+  const runs: number[] = [];
+  for (let i = 0; i < keys.length;) {
+    let end = i + 1;
+    while (end < keys.length && keys[end] === keys[end - 1] + 1) end++;
+    if (end - i >= MIN_RUN) runs.push(keys[i], keys[end - 1]);
+    else for (let k = i; k < end; k++) ops.push(keys[k]);
+    i = end;
+  }
+  ops[countAt] = ops.length - countAt - 1;
+  ops.push(runs.length / 2);
+  for (const key of runs) ops.push(key);
+}
 
 /** One transaction, as plain data: operations in a flat array, and the pages to vacuum after. */
 export interface WriterBatch {
@@ -116,6 +150,7 @@ const WRITER_SOURCE = `(async () => {
     const deletes = setup.deletes.map(({ head, prefix }) => ({
       prefix,
       sizes: setup.bulkSizes.map((n) => [n, db.prepare(head + " IN (" + marks(n) + ")")]),
+      range: db.prepare(head + " BETWEEN ? AND ?"),
     }));
     // A wire's operations, with blobs as views of its buffer.
     const opsOf = (wire) => {
@@ -150,6 +185,7 @@ const WRITER_SOURCE = `(async () => {
           for (const [n, statement] of s.sizes) {
             for (; keys >= n; keys -= n) statement.run(...prefix, ...ops.slice(i, i += n));
           }
+          for (let runs = ops[i++]; runs > 0; runs--) s.range.run(...prefix, ops[i++], ops[i++]);
         }
       }
     };
