@@ -17,11 +17,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { helpOnRequest } from "./usage.ts";
 import mqtt from "mqtt";
 import mqttPacket from "mqtt-packet";
 import { type HashOptions, hashPassword } from "../src/plugins/password/mod.ts";
 import { spawnBroker } from "../tests/helpers/hostile.ts";
 
+helpOnRequest(import.meta.url);
 const { values } = parseArgs({
   options: {
     runtime: { type: "string", default: "node" },

@@ -126,6 +126,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { helpOnRequest } from "./usage.ts";
 import {
   AUTH_SCENARIOS,
   BENCH_USERS,
@@ -1632,21 +1633,14 @@ function pick<T extends string>(flag: string, value: string | undefined, all: re
 }
 
 async function main(): Promise<void> {
+  helpOnRequest(import.meta.url);
   const { values } = parseArgs({
     options: {
       quick: { type: "boolean", default: false },
       brokers: { type: "string" },
       scenarios: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
     },
   });
-  if (values.help) {
-    console.log(
-      "usage: npm run bench -- [--quick] [--brokers deno,bun,node,aedes,mosquitto] " +
-        `[--scenarios ${SCENARIO_IDS.join(",")}]`,
-    );
-    return;
-  }
   const names = pick("brokers", values.brokers, BROKER_NAMES);
   const scenarios = pick("scenarios", values.scenarios, SCENARIO_IDS)
     .filter((scenario) => values.scenarios !== undefined || !OPT_IN_SCENARIOS.has(scenario));

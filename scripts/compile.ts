@@ -18,8 +18,10 @@ import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { helpOnRequest } from "./usage.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+helpOnRequest(import.meta.url);
 const { values } = parseArgs({
   options: { outfile: { type: "string" }, target: { type: "string" } },
 });

@@ -12,10 +12,12 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { helpOnRequest } from "./usage.ts";
 import mqtt from "mqtt";
 import { statusKb } from "./bench/procfs.ts";
 import { fuzz, type FuzzCase, spawnBroker } from "../tests/helpers/hostile.ts";
 
+helpOnRequest(import.meta.url);
 const { values } = parseArgs({
   options: {
     cases: { type: "string", default: "1000000" },

@@ -14,9 +14,11 @@
  */
 import net from "node:net";
 import { parseArgs } from "node:util";
+import { helpOnRequest } from "./usage.ts";
 import mqttPacket from "mqtt-packet";
 import { spawnBroker } from "../tests/helpers/hostile.ts";
 
+helpOnRequest(import.meta.url);
 const { values } = parseArgs({
   options: {
     runtime: { type: "string", default: "node" },

@@ -25,6 +25,7 @@ import { Buffer } from "node:buffer";
 import net from "node:net";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { helpOnRequest } from "./usage.ts";
 import mqtt from "mqtt";
 import { statusKb } from "./bench/procfs.ts";
 import {
@@ -34,6 +35,7 @@ import {
   subscribePacket,
 } from "../tests/helpers/hostile.ts";
 
+helpOnRequest(import.meta.url);
 const { values } = parseArgs({
   options: {
     minutes: { type: "string", default: "3" },

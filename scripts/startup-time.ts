@@ -16,8 +16,10 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { helpOnRequest } from "./usage.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+helpOnRequest(import.meta.url);
 const { values } = parseArgs({ options: { runs: { type: "string", default: "7" } } });
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) {

@@ -44,6 +44,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { helpOnRequest } from "./usage.ts";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { openSqliteStore as OpenSqliteStore } from "../src/store/sqlite/sqlite.ts";
 import type { Store } from "../src/store/types.ts";
@@ -51,6 +52,7 @@ const HOST = "127.0.0.1";
 const RUNTIMES = ["deno", "bun", "node"] as const;
 type Runtime = typeof RUNTIMES[number];
 
+helpOnRequest(import.meta.url);
 const { values } = parseArgs({
   options: {
     scale: { type: "string", default: "1" },
@@ -58,15 +60,8 @@ const { values } = parseArgs({
     runs: { type: "string", default: "1" },
     "skip-churn": { type: "boolean", default: false },
     "broker-root": { type: "string" },
-    help: { type: "boolean", short: "h", default: false },
   },
 });
-if (values.help) {
-  const usage = readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n")
-    .slice(2, 11).map((line) => line.replace(/^ \* ?/, ""));
-  console.log(usage.join("\n"));
-  process.exit(0);
-}
 /** The checkout whose broker and store run: this one, or another to compare with. */
 const root = values["broker-root"] ?? fileURLToPath(new URL("..", import.meta.url));
 const { openSqliteStore } = await import(

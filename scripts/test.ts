@@ -14,7 +14,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
+import { helpOnRequest } from "./usage.ts";
 
+helpOnRequest(import.meta.url);
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
