@@ -402,7 +402,7 @@ export class Cluster implements ClusterBus {
           shares: [],
           marker: mark.marker,
         });
-        this.#outbox.add(mark.to, frame, seq, true);
+        this.#outbox.add(mark.to, frame, seq, true, true);
       } else {
         this.#nodesUp().then(
           (nodes) => this.sessions.markersFrom(barrier, nodes),

@@ -38,6 +38,8 @@ interface Batch {
   readonly first: number;
   readonly last: number;
   readonly count: number;
+  /** Of `count`, the markers: frames that are not messages, left out of `messages/out`. */
+  readonly markers: number;
   readonly bytes: Uint8Array;
 }
 
@@ -45,6 +47,7 @@ interface Turn {
   reliable: Uint8Array[];
   first: number;
   last: number;
+  markers: number;
   direct: Uint8Array[];
 }
 
@@ -123,11 +126,16 @@ export class Outbox {
     return this.#messages;
   }
 
-  /** Queues one encoded frame for `target`; `seq` comes from {@link Outbox.nextSeq}. */
-  add(target: string, frame: Uint8Array, seq: number, reliable: boolean): void {
+  /**
+   * Queues one encoded frame for `target`; `seq` comes from {@link Outbox.nextSeq}. A `marker`
+   * goes reliably like a message and is not counted as one.
+   */
+  add(target: string, frame: Uint8Array, seq: number, reliable: boolean, marker = false): void {
     if (this.#closed) return;
     let turn = this.#turn.get(target);
-    if (!turn) this.#turn.set(target, turn = { reliable: [], first: 0, last: 0, direct: [] });
+    if (!turn) {
+      this.#turn.set(target, turn = { reliable: [], first: 0, last: 0, markers: 0, direct: [] });
+    }
     if (!reliable) {
       if ((this.redis.stream?.writableLength ?? 0) > MAX_WRITE_BACKLOG) {
         this.counters.dropped++;
@@ -160,6 +168,7 @@ export class Outbox {
     }
     if (turn.reliable.length === 0) turn.first = seq;
     turn.last = seq;
+    if (marker) turn.markers++;
     turn.reliable.push(frame);
     this.#lastReliable = seq;
     this.#schedule();
@@ -351,6 +360,7 @@ export class Outbox {
           first: turn.first,
           last: turn.last,
           count: turn.reliable.length,
+          markers: turn.markers,
           bytes: encodeBatch(turn.reliable),
         });
       }
@@ -374,7 +384,7 @@ export class Outbox {
       () => {
         this.#inflight.delete(batch);
         if (this.#closed) return;
-        this.counters.messagesOut += batch.count;
+        this.counters.messagesOut += batch.count - batch.markers;
         let unread = this.#unread.get(batch.target);
         if (!unread) this.#unread.set(batch.target, unread = []);
         unread.push(batch);

@@ -109,6 +109,38 @@ describe("cluster inbox and outbox", { skip: redisSkip }, () => {
     }
   });
 
+  test("a marker goes in its target's stream and is not counted as a message", async () => {
+    const conn = await redisClient(redis);
+    const look = await redisClient(redis);
+    const count = counters();
+    const outbox = new Outbox(conn, "me/1", 100, count, memoryLogger());
+    try {
+      for (let i = 0; i < 2; i++) {
+        const seq = outbox.nextSeq();
+        outbox.add("marked", frame(seq, String(i)), seq, true);
+      }
+      const seq = outbox.nextSeq();
+      const marker = encodeFrame({
+        seq,
+        message: new RoutedMessage("", new Uint8Array(0), 1, false),
+        plain: false,
+        shares: [],
+        marker: "me/1 1 c",
+      });
+      outbox.add("marked", marker, seq, true, true);
+      await until(async () => (await look.xlen("mqtt:inbox:marked")) === 1, "the XADD");
+      await eventually(() => count.messagesOut > 0, 10_000, "Redis to answer");
+      assert.equal(count.messagesOut, 2);
+      assert.equal(outbox.buffered, 3, "the marker waits to be read like a message");
+      outbox.read("marked", seq);
+      assert.equal(outbox.buffered, 0);
+    } finally {
+      await outbox.close(1000);
+      conn.disconnect();
+      look.disconnect();
+    }
+  });
+
   test("while Redis is away messages wait up to the bound, then are dropped and counted", async () => {
     // Never connected: the link is down from the start.
     const away = new Redis(redis.url, { lazyConnect: true, enableOfflineQueue: false });
