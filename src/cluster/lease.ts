@@ -97,9 +97,12 @@ return 1
 /**
  * Writes the changes of one turn to the copy of one session, if the lease is at the epoch given.
  * ARGV: epoch; mode (`end` deletes the copy, `full` replaces it, `part` changes an existing
- * one); expiry (`` unchanged, `0` none, else the absolute time in ms); the number n of fields
- * set, n field-value pairs, then the fields deleted. Returns 1 when written, 0 when the lease is
- * another's (or gone), 2 when a part was to be written to a copy Redis no longer has.
+ * one); for a part, the epoch the copy was last written whole under by this node, which its
+ * field `e` must still hold (no other node wrote it since; a part under a newer epoch of this
+ * node carries `e` over to it); expiry (`` unchanged, `0` none, else the absolute time in ms);
+ * the number n of fields set, n field-value pairs, then the fields deleted. Returns 1 when
+ * written, 0 when the lease is another's (or gone), 2 when a part was for a copy Redis no longer
+ * has or another node wrote meanwhile.
  */
 const SESSION_WRITE = `
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
@@ -109,11 +112,12 @@ if mode == 'end' then
   return 1
 end
 if mode == 'full' then redis.call('DEL', KEYS[2])
-elseif redis.call('EXISTS', KEYS[2]) == 0 then return 2 end
-local n = tonumber(ARGV[4])
-for i = 5, 4 + 2 * n, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-for i = 5 + 2 * n, #ARGV do redis.call('HDEL', KEYS[2], ARGV[i]) end
-local at = ARGV[3]
+elseif redis.call('HGET', KEYS[2], 'e') ~= ARGV[3] then return 2 end
+if ARGV[3] ~= ARGV[1] then redis.call('HSET', KEYS[2], 'e', ARGV[1]) end
+local n = tonumber(ARGV[5])
+for i = 6, 5 + 2 * n, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+for i = 6 + 2 * n, #ARGV do redis.call('HDEL', KEYS[2], ARGV[i]) end
+local at = ARGV[4]
 if at == '0' then redis.call('PERSIST', KEYS[2])
 elseif at ~= '' then redis.call('PEXPIREAT', KEYS[2], at) end
 return 1
@@ -125,6 +129,8 @@ export interface SessionWrite {
   readonly epoch: number;
   /** `end`: the copy goes; `full`: it is replaced; `part`: fields of an existing one change. */
   readonly mode: "end" | "full" | "part";
+  /** For a part: the epoch this node last wrote the copy whole under (see SESSION_WRITE). */
+  readonly after?: number;
   /** `""`: unchanged; `"0"`: no expiry (connected, or never); else when it expires (ms). */
   readonly expireAt: string;
   readonly set: readonly (readonly [string, string | Buffer])[];
@@ -245,6 +251,7 @@ export class Leases {
         keys.session(w.clientId),
         w.epoch,
         w.mode,
+        w.after ?? "",
         w.expireAt,
         w.set.length,
       ];

@@ -5,7 +5,9 @@
  * session that outlives its connection, and after each turn writes what changed in one pipeline,
  * one script per session, fenced by the lease epoch this node holds for its client id (lease.ts):
  * a node that lost the lease can never overwrite the new holder's copy. A copy is written whole
- * the first time under an epoch (after a claim here), and in parts after that.
+ * the first time, and in parts after that, also under the epoch of a new claim here (a
+ * reconnect), as long as no other node wrote it meanwhile (the copy's field `e` tells);
+ * otherwise whole again.
  *
  * Acknowledgements that depend on a write wait for Redis to confirm it (`holdOutput`, through the
  * cluster's bus). While Redis is away nothing is held: what changed is written whole once the
@@ -65,7 +67,10 @@ interface Copy {
   readonly changedReceive: Set<number>;
   /** Delivery ids, true when the message is new too. */
   readonly changedDeliveries: Map<number, boolean>;
-  /** The epoch it was written whole under; undefined: it is to be written whole. */
+  /**
+   * The epoch it was last written whole under, or carried over to (see lease.ts); undefined: it
+   * is to be written whole.
+   */
   written: number | undefined;
   /** An epoch Redis refused writes under: another node holds the lease. */
   fenced: number | undefined;
@@ -346,8 +351,11 @@ export class SessionMirror implements Store {
         clearChanges(copy);
         continue;
       }
+      // Also under a new claim here (a reconnect): parts, unless another node wrote it since.
       writes.push(
-        copy.written === epoch ? this.#part(copy, epoch, frames) : this.#whole(copy, epoch, frames),
+        copy.written === undefined
+          ? this.#whole(copy, epoch, frames)
+          : this.#part(copy, epoch, frames, copy.written),
       );
       copies.push(copy);
       clearChanges(copy);
@@ -362,15 +370,23 @@ export class SessionMirror implements Store {
       this.#lastWriteMs = performance.now() - started;
       this.#writeMsTotal += this.#lastWriteMs;
       this.#failureLogged = false;
+      let missing = false;
       for (const [i, result] of results.entries()) {
         const copy = copies[i];
         if (!copy) continue;
         if (result === "fenced") copy.fenced = writes[i].epoch;
         else if (result === "missing") {
-          // Expired in Redis or lost with it: the next turn writes it whole.
+          // Expired in Redis, lost with it, or written by another node since: written whole.
           copy.written = undefined;
-          if (this.#copies.get(writes[i].clientId) === copy) this.#touch(writes[i].clientId);
+          if (this.#copies.get(writes[i].clientId) !== copy) continue;
+          this.#dirty.add(writes[i].clientId);
+          missing = true;
         }
+      }
+      if (missing) {
+        // Now, and what waited for the part waits for the whole.
+        this.#send();
+        for (const hold of this.#holds) if (hold.seq <= seq) hold.seq = this.#sent;
       }
       this.#settle(seq);
     }, (error) => {
@@ -419,7 +435,8 @@ export class SessionMirror implements Store {
     return { clientId, epoch, mode: "full", expireAt: expireAt(copy.record), set, deleted: [] };
   }
 
-  #part(copy: Copy, epoch: number, frames: Map<number, Buffer>): SessionWrite {
+  /** The changes since the copy was written, last written whole under epoch `after`. */
+  #part(copy: Copy, epoch: number, frames: Map<number, Buffer>, after: number): SessionWrite {
     const set: [string, string | Buffer][] = copy.sessionChanged ? sessionFields(copy.record) : [];
     const deleted: string[] = [];
     for (const filter of copy.changedSubscriptions) {
@@ -444,6 +461,7 @@ export class SessionMirror implements Store {
       clientId: copy.record.clientId,
       epoch,
       mode: "part",
+      after,
       expireAt: copy.sessionChanged ? expireAt(copy.record) : "",
       set,
       deleted,

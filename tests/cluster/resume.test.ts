@@ -247,6 +247,7 @@ describe("cluster: sessions of a dead node", { skip: redisSkip }, () => {
       first.sessionEnded(id);
       await first.flush(5000);
       assert.deepEqual(Object.keys(await one.hgetall(keys.session(id))).sort(), [
+        "e",
         "f:two/#",
         "u",
         "v",
@@ -260,6 +261,73 @@ describe("cluster: sessions of a dead node", { skip: redisSkip }, () => {
         keys.lease(id),
         keys.leases("stale-1"),
         keys.leases("stale-2"),
+      );
+      one.disconnect();
+      two.disconnect();
+    }
+  });
+
+  test("a session claimed again on its own node is written in parts; once another node wrote it, whole", async () => {
+    const one = await redisClient(redis);
+    const two = await redisClient(redis);
+    const id = "reclaimed";
+    const session = {
+      clientId: id,
+      username: "u",
+      protocolVersion: 4,
+      expiryMs: 60_000,
+      expiresAt: 0,
+    };
+    const first = new SessionMirror(memoryLogger());
+    const second = new SessionMirror(memoryLogger());
+    const fields = async () => Object.keys(await one.hgetall(keys.session(id))).sort();
+    try {
+      const leases1 = new Leases(one, "again-1");
+      const leases2 = new Leases(two, "again-2");
+      first.bind(one, leases1);
+      second.bind(two, leases2);
+      assert.ok((await leases1.claim(id, "u")).granted);
+      first.sessionSaved(session);
+      first.subscriptionAdded({ clientId: id, filter: "one/#", options });
+      await first.flush(5000);
+      // A field no write of this node makes: a whole write would remove it.
+      await one.hset(keys.session(id), "mark", "1");
+      // The client comes back to the same node: a new epoch, and only what changed is written.
+      const again = await leases1.claim(id, "u");
+      assert.ok(again.granted);
+      first.sessionSaved(session);
+      first.subscriptionAdded({ clientId: id, filter: "two/#", options });
+      await first.flush(5000);
+      assert.deepEqual(await fields(), ["e", "f:one/#", "f:two/#", "mark", "u", "v", "x"]);
+      assert.equal(await one.hget(keys.session(id), "e"), String(again.epoch));
+      // Another node takes the session over and writes it whole.
+      assert.ok((await leases2.claim(id, "u")).granted);
+      second.sessionSaved(session);
+      second.subscriptionAdded({ clientId: id, filter: "three/#", options });
+      await second.flush(5000);
+      // Back on the first node, which still has its own copy: its parts would mix two
+      // sessions, so Redis refuses them and the first node writes its copy whole.
+      const back = await leases1.claim(id, "u");
+      assert.ok(back.granted);
+      first.subscriptionAdded({ clientId: id, filter: "four/#", options });
+      const writes = first.figures().commits;
+      await first.commit();
+      let releasedAfter: number | undefined;
+      const held = first.holdOutput(() => releasedAfter = first.figures().commits - writes);
+      assert.ok(held, "an acknowledgement waits for Redis");
+      await first.flush(5000);
+      await eventually(() => releasedAfter !== undefined, 5000, "the held acknowledgement");
+      assert.equal(releasedAfter, 2, "it waited for the whole copy, not the refused part");
+      assert.deepEqual(await fields(), ["e", "f:four/#", "f:one/#", "f:two/#", "u", "v", "x"]);
+      assert.equal(await one.hget(keys.session(id), "e"), String(back.epoch));
+    } finally {
+      first.close();
+      second.close();
+      await one.del(
+        keys.session(id),
+        keys.lease(id),
+        keys.leases("again-1"),
+        keys.leases("again-2"),
       );
       one.disconnect();
       two.disconnect();
