@@ -5,8 +5,8 @@
  * file, so that it works unchanged from source, from the esbuild bundles in `dist/` and inside
  * the executable `bun build --compile` makes, where no module file sits beside the program.
  *
- * Fail closed: a job whose worker errors, exits or overruns `timeoutMs` rejects (the check is a
- * refusal) and the worker is terminated; the next job starts a fresh one. Workers start on first
+ * Fail closed: a job whose worker errors or exits, or whose batch overruns `timeoutMs`, rejects
+ * (the check is a refusal) and the worker is terminated; the next job starts a fresh one. Workers start on first
  * use and are not referenced while idle, so an idle pool keeps no process alive.
  *
  * @module
@@ -18,7 +18,7 @@ import { Worker } from "node:worker_threads";
 import type { Hasher } from "./hasher.ts";
 import { shaCryptDigest } from "./sha_crypt.ts";
 
-/** How long one hashing job may run before its worker is taken for stuck and terminated. */
+/** How long one batch of jobs may run before its worker is taken for stuck and terminated. */
 export const HASH_TIMEOUT_MS = 10_000;
 
 /**
