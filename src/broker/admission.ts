@@ -62,3 +62,21 @@ function drain(): void {
   beginSlice();
   do waiting.shift()!(); while (waiting.length > 0 && performance.now() < sliceEnds);
 }
+
+/**
+ * Runs `step`, the rest of a CONNECT whose authentication was pending, in a CONNECT slice: the
+ * checks of a storm end in bursts (a batch of digests at once), and what follows each (the
+ * session, CONNACK) waits its turn like a new CONNECT rather than holding up connected clients.
+ */
+export function inTurn<T>(step: () => T | Promise<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const run = (): void => {
+      try {
+        resolve(step());
+      } catch (error) {
+        reject(error);
+      }
+    };
+    if (connectNow(run)) run();
+  });
+}

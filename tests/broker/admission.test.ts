@@ -4,6 +4,8 @@ import { Buffer } from "node:buffer";
 import net from "node:net";
 import { eventually, withBroker } from "../helpers/broker.ts";
 import { connectPacket } from "../helpers/hostile.ts";
+import { performance } from "node:perf_hooks";
+import { connectNow, inTurn } from "../../src/broker/admission.ts";
 
 /** More CONNECTs than one turn's slice for them handles, on any machine this runs on. */
 const STORM = 300;
@@ -63,3 +65,23 @@ test("a connected client is answered between the CONNECTs of a storm, which all 
       for (const socket of sockets) socket.destroy();
     }
   }));
+
+test("the rest of a CONNECT whose check was pending waits for a slice when this one is spent", async () => {
+  // A slice begins with this first CONNECT; spinning past its millisecond spends it.
+  assert.equal(connectNow(() => {}), true);
+  const spent = performance.now() + 2;
+  while (performance.now() < spent) { /* spend the slice */ }
+  let ran = false;
+  const rest = inTurn(() => {
+    ran = true;
+    return "admitted";
+  });
+  assert.equal(ran, false, "it waits for a later turn");
+  assert.equal(await rest, "admitted");
+  await assert.rejects(
+    inTurn(() => {
+      throw new Error("refused");
+    }),
+    /refused/,
+  );
+});

@@ -14,6 +14,7 @@ import { authenticateConnect, authRequest, refuseConnect } from "../authenticati
 import type { Client } from "../client.ts";
 import { BRIDGE_SESSION_PREFIX } from "../bridge_seam.ts";
 import { sessionExpiryMs } from "../session.ts";
+import { inTurn } from "../admission.ts";
 
 const { UNSUPPORTED_PROTOCOL_VERSION, CLIENT_IDENTIFIER_NOT_VALID } = ReasonCode;
 
@@ -184,6 +185,6 @@ export function handleConnect(client: Client, packet: ConnectPacket): void | Pro
     refuseConnect(client, packet, decision.reasonCode, "authentication failed", decision);
   };
   const decision = client.broker.hooks.decideAuth(request);
-  if (decision instanceof Promise) return decision.then(decided);
+  if (decision instanceof Promise) return decision.then((answer) => inTurn(() => decided(answer)));
   return decided(decision);
 }

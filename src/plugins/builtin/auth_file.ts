@@ -21,8 +21,9 @@ import {
   decoyHash,
   hashPassword,
   hashShape,
+  type HashVerifier,
+  hashVerifier,
   parsePasswordFile,
-  verifyPassword,
 } from "../password/mod.ts";
 import { HashPool } from "../password/pool.ts";
 import { CheckQueue, MAX_PENDING_CHECKS } from "../password/queue.ts";
@@ -70,7 +71,9 @@ export function decoyFor(users: ReadonlyMap<string, string>): string {
 export function authFile(config: ResolvedConfig): AuthFilePlugin {
   const path = config.auth.passwordFile;
   let users = new Map<string, string>();
-  let decoy = decoyFor(users);
+  /** Each user's hash, parsed when the file is loaded rather than at each login. */
+  let verifiers = new Map<string, HashVerifier>();
+  let decoy = hashVerifier(decoyFor(users));
   let scramIterations = commonestScramIterations(users.values());
   let logger: Logger | undefined;
   const pool = new HashPool();
@@ -87,8 +90,10 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
     } catch (e) {
       throw new Error(`cannot read password file ${path}: ${(e as Error).message}`, { cause: e });
     }
-    users = parsePasswordFile(text, path);
-    decoy = decoyFor(users);
+    const loaded = parsePasswordFile(text, path);
+    verifiers = new Map([...loaded].map(([user, hash]) => [user, hashVerifier(hash)]));
+    users = loaded;
+    decoy = hashVerifier(decoyFor(users));
     scramIterations = commonestScramIterations(users.values());
     logger?.info(`${users.size} users loaded from ${path}`);
   }
@@ -117,13 +122,11 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
     },
     authenticate(request) {
       if (isAnonymous(request.username)) return undefined;
-      const hash = users.get(request.username);
+      const verify = verifiers.get(request.username);
       const password = request.password;
       // An unknown user, or a known one without a password, costs one check like any other, so
       // that timing does not tell which user names exist.
-      const check = checks.add(() =>
-        verifyPassword(password ?? new Uint8Array(), hash ?? decoy, pool)
-      );
+      const check = checks.add(() => (verify ?? decoy)(password ?? new Uint8Array(), pool));
       if (check === undefined) {
         if (!warnedFull) {
           logger?.warn(
@@ -136,7 +139,7 @@ export function authFile(config: ResolvedConfig): AuthFilePlugin {
       }
       return check.then((ok) => {
         if (checks.pending === 0) warnedFull = false;
-        return ok && hash !== undefined && password !== undefined;
+        return ok && verify !== undefined && password !== undefined;
       });
     },
   };

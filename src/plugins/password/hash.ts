@@ -30,7 +30,7 @@ import {
   parseScramEntry,
   SCRAM_ENTRY_PREFIX,
   type ScramCredential,
-  verifyPlainAgainstScram,
+  verifyPlainAgainstCredential,
 } from "./scram.ts";
 
 /** The hash schemes this module knows. */
@@ -89,6 +89,46 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
+ * A stored hash parsed once, which checks passwords against it (see {@link verifyPassword}):
+ * the password file's entries are parsed when it is loaded, not at each login.
+ */
+export type HashVerifier = (password: Uint8Array | string, hasher?: Hasher) => Promise<boolean>;
+
+const NEVER: HashVerifier = () => Promise.resolve(false);
+
+/** The {@link HashVerifier} of `hash`; for an unknown or malformed hash one that never matches. */
+export function hashVerifier(hash: string): HashVerifier {
+  const credential = scramCredential(hash);
+  if (credential) {
+    return (password, hasher) => verifyPlainAgainstCredential(password, credential, hasher);
+  }
+  const m = parseMosquittoHash(hash);
+  if (m?.id === "6") {
+    return (password) =>
+      new Promise((resolve) =>
+        resolve(equal(mosquittoDigest(bytes(password), m.id, m.salt, m.iterations), m.hash))
+      );
+  }
+  if (m) {
+    return async (password, hasher = IN_THREAD) => {
+      const key = bytes(password);
+      return equal(
+        await hasher.pbkdf2(key, m.salt, m.iterations, MOSQUITTO_HASH_BYTES, "sha512"),
+        m.hash,
+      );
+    };
+  }
+  const s = parseShaCrypt(hash);
+  if (!s || s.digest.length !== SHA_CRYPT_DIGEST_LENGTH[s.id]) return NEVER;
+  const stored = encoder.encode(hash);
+  return async (password, hasher = IN_THREAD) => {
+    const input = shaCryptInput(bytes(password), hash);
+    const digest = await hasher.shaCrypt(input.algorithm, input.key, input.salt, input.rounds);
+    return equal(encoder.encode(input.format(digest)), stored);
+  };
+}
+
+/**
  * Whether `password` matches the stored `hash`, in constant time; an unknown or malformed hash
  * never matches. The hashing runs on `hasher`: give the broker's pool, so that the event loop
  * only parses and compares.
@@ -98,19 +138,7 @@ export async function verifyPassword(
   hash: string,
   hasher: Hasher = IN_THREAD,
 ): Promise<boolean> {
-  if (scramCredential(hash)) return await verifyPlainAgainstScram(password, hash, hasher);
-  const key = bytes(password);
-  const m = parseMosquittoHash(hash);
-  if (m?.id === "6") return equal(mosquittoDigest(key, m.id, m.salt, m.iterations), m.hash);
-  if (m) {
-    const digest = await hasher.pbkdf2(key, m.salt, m.iterations, MOSQUITTO_HASH_BYTES, "sha512");
-    return equal(digest, m.hash);
-  }
-  const s = parseShaCrypt(hash);
-  if (!s || s.digest.length !== SHA_CRYPT_DIGEST_LENGTH[s.id]) return false;
-  const input = shaCryptInput(key, hash);
-  const digest = await hasher.shaCrypt(input.algorithm, input.key, input.salt, input.rounds);
-  return equal(encoder.encode(input.format(digest)), encoder.encode(hash));
+  return await hashVerifier(hash)(password, hasher);
 }
 
 /**

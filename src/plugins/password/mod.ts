@@ -9,6 +9,8 @@ export {
   hashPassword,
   hashScheme,
   hashShape,
+  type HashVerifier,
+  hashVerifier,
   type PasswordScheme,
   verifyPassword,
 } from "./hash.ts";

@@ -5,30 +5,35 @@
  * file, so that it works unchanged from source, from the esbuild bundles in `dist/` and inside
  * the executable `bun build --compile` makes, where no module file sits beside the program.
  *
- * Fail closed: a job whose worker errors, exits or overruns `timeoutMs` rejects (the check is a
- * refusal) and the worker is terminated; the next job starts a fresh one. Workers start on first
+ * Fail closed: a job whose worker errors or exits, or whose batch overruns `timeoutMs`, rejects
+ * (the check is a refusal) and the worker is terminated; the next job starts a fresh one. Workers start on first
  * use and are not referenced while idle, so an idle pool keeps no process alive.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
 import { availableParallelism } from "node:os";
+import { setImmediate } from "node:timers";
 import { Worker } from "node:worker_threads";
 import type { Hasher } from "./hasher.ts";
 import { shaCryptDigest } from "./sha_crypt.ts";
 
-/** How long one hashing job may run before its worker is taken for stuck and terminated. */
+/** How long one batch of jobs may run before its worker is taken for stuck and terminated. */
 export const HASH_TIMEOUT_MS = 10_000;
 
 /**
- * A job as the worker receives it: its bytes as a Latin-1 string (one character a byte), because
- * Deno clones a typed array, even a transferred one, several times slower than a string, on both
- * sides (a plain object of typed arrays costs more still); Bun and Node pass strings fastest too.
- * Layout of the bytes: the operation (0 PBKDF2, 1 SHA-crypt), the hash (0 SHA-256, 1 SHA-512),
- * iterations or rounds (float64, as `$7$` allows ten digits), the output length (uint16, PBKDF2
- * only), the password's length (uint32), the password, then the salt.
+ * Jobs cross to a worker in batches, several in one message, and their digests come back in one
+ * reply: a storm of logins read in one turn costs a few messages each way, not one per login,
+ * and a message costs both sides about what a default `$7$` hash costs.
+ *
+ * A batch travels as a Latin-1 string (one character a byte), because Deno clones a typed array,
+ * even a transferred one, several times slower than a string, on both sides (a plain object of
+ * typed arrays costs more still); Bun and Node pass strings fastest too. Each job in it: the
+ * operation (0 PBKDF2, 1 SHA-crypt), the hash (0 SHA-256, 1 SHA-512), iterations or rounds
+ * (float64, as `$7$` allows ten digits), the output length (uint16, PBKDF2 only), the password's
+ * length and the salt's (uint32 each), the password, then the salt.
  */
-const HEADER_BYTES = 16;
+const JOB_HEADER_BYTES = 20;
 
 function encodeJob(
   op: 0 | 1,
@@ -38,23 +43,28 @@ function encodeJob(
   password: Uint8Array,
   salt: Uint8Array,
 ): string {
-  const job = Buffer.allocUnsafe(HEADER_BYTES + password.length + salt.length);
-  const view = new DataView(job.buffer, job.byteOffset, job.byteLength);
+  const job = Buffer.allocUnsafe(JOB_HEADER_BYTES + password.length + salt.length);
   job[0] = op;
   job[1] = hash === "sha256" ? 0 : 1;
-  view.setFloat64(2, count);
-  view.setUint16(10, length);
-  view.setUint32(12, password.length);
-  job.set(password, HEADER_BYTES);
-  job.set(salt, HEADER_BYTES + password.length);
+  job.writeDoubleBE(count, 2);
+  job.writeUInt16BE(length, 10);
+  job.writeUInt32BE(password.length, 12);
+  job.writeUInt32BE(salt.length, 16);
+  job.set(password, JOB_HEADER_BYTES);
+  job.set(salt, JOB_HEADER_BYTES + password.length);
   return job.toString("latin1");
 }
 
 /**
- * What the worker answers: `"ready"` once, then for each job its digest as a Latin-1 string (as
- * jobs travel, see {@link HEADER_BYTES}), or the message of the error it threw.
+ * What the worker answers: `"ready"` once, then for each batch one Latin-1 string holding, for
+ * each of its jobs in order, a status byte (0 digest, 1 error), a uint32 length and that many
+ * bytes: the digest, or the UTF-8 message of the error the job threw. An object when the batch
+ * as a whole failed.
  */
 type Reply = string | { error: string };
+
+/** Bytes before each result's payload in a reply: the status and the length. */
+const RESULT_HEADER_BYTES = 5;
 
 /**
  * The nice value of a hashing thread: a storm of logins that keeps every worker busy must not
@@ -81,20 +91,37 @@ const WORKER_SOURCE = `(async () => {
     }
   }
   const shaCryptDigest = ${shaCryptDigest.toString()};
+  const run = (job, at) => {
+    const count = job.readDoubleBE(at + 2);
+    const split = at + ${JOB_HEADER_BYTES} + job.readUInt32BE(at + 12);
+    const end = split + job.readUInt32BE(at + 16);
+    const password = job.subarray(at + ${JOB_HEADER_BYTES}, split);
+    const salt = job.subarray(split, end);
+    const hash = job[at + 1] === 0 ? "sha256" : "sha512";
+    let result;
+    try {
+      const value = job[at] === 0
+        ? pbkdf2Sync(password, salt, count, job.readUInt16BE(at + 10), hash)
+        : shaCryptDigest(createHash, hash, password, salt, count);
+      result = [0, Buffer.from(value.buffer, value.byteOffset, value.byteLength)];
+    } catch (error) {
+      result = [1, Buffer.from(String(error))];
+    }
+    return { end, result };
+  };
   parentPort.on("message", (text) => {
     try {
-      const job = Buffer.from(text, "latin1");
-      const view = new DataView(job.buffer, job.byteOffset, job.byteLength);
-      const hash = job[1] === 0 ? "sha256" : "sha512";
-      const count = view.getFloat64(2);
-      const split = ${HEADER_BYTES} + view.getUint32(12);
-      const password = job.subarray(${HEADER_BYTES}, split);
-      const salt = job.subarray(split);
-      const value = job[0] === 0
-        ? pbkdf2Sync(password, salt, count, view.getUint16(10), hash)
-        : shaCryptDigest(createHash, hash, password, salt, count);
-      const digest = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-      parentPort.postMessage(digest.toString("latin1"));
+      const batch = Buffer.from(text, "latin1");
+      const parts = [];
+      for (let at = 0; at < batch.length;) {
+        const { end, result: [status, payload] } = run(batch, at);
+        const header = Buffer.allocUnsafe(${RESULT_HEADER_BYTES});
+        header[0] = status;
+        header.writeUInt32BE(payload.length, 1);
+        parts.push(header, payload);
+        at = end;
+      }
+      parentPort.postMessage(Buffer.concat(parts).toString("latin1"));
     } catch (error) {
       parentPort.postMessage({ error: String(error) });
     }
@@ -114,22 +141,34 @@ export interface HashPoolOptions {
 
 interface Pending {
   readonly job: string;
+  /** Iterations or rounds: what the job costs, roughly, whatever its scheme. */
+  readonly cost: number;
   readonly resolve: (value: Uint8Array) => void;
   readonly reject: (error: Error) => void;
 }
 
 /**
- * Jobs handed to one worker at once: while it hashes one, the next is already in its inbox, so
- * it does not sit idle for a message's round trip between jobs.
+ * Batches handed to one worker at once: while it hashes one, the next is already in its inbox, so
+ * it does not sit idle for a message's round trip between them.
  */
-export const JOBS_PER_THREAD = 4;
+export const BATCHES_PER_THREAD = 2;
 
-/** One worker and the jobs handed to it, oldest (the one it runs) first. */
+/** Jobs in one batch at most. */
+export const MAX_BATCH_JOBS = 64;
+
+/**
+ * Iterations or rounds in one batch at most (a costlier job goes alone): some milliseconds of
+ * hashing, so that the first login of a batch does not wait long for the last, and a batch stays
+ * far within {@link HASH_TIMEOUT_MS}, which it gets as a whole.
+ */
+export const MAX_BATCH_COST = 20_000;
+
+/** One worker and the batches handed to it, oldest (the one it runs) first. */
 interface Thread {
   readonly worker: Worker;
   ready: boolean;
-  readonly jobs: Pending[];
-  /** The running job's deadline. */
+  readonly batches: Pending[][];
+  /** The running batch's deadline. */
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -141,6 +180,8 @@ export class HashPool implements Hasher {
   readonly #source: string;
   readonly #threads = new Set<Thread>();
   readonly #waiting: Pending[] = [];
+  /** The jobs of this turn are handed out at its end, in batches (see {@link JOB_HEADER_BYTES}). */
+  #scheduled = false;
   #closed = false;
 
   /** Makes a pool; no thread starts before the first job. */
@@ -155,6 +196,11 @@ export class HashPool implements Hasher {
     return this.#threads.size;
   }
 
+  /** Jobs worth handing the pool at once: enough for full batches in every thread's inbox. */
+  get capacity(): number {
+    return this.size * BATCHES_PER_THREAD * MAX_BATCH_JOBS;
+  }
+
   pbkdf2(
     password: Uint8Array,
     salt: Uint8Array,
@@ -162,7 +208,7 @@ export class HashPool implements Hasher {
     length: number,
     digest: "sha256" | "sha512",
   ): Promise<Uint8Array> {
-    return this.#run(encodeJob(0, digest, iterations, length, password, salt));
+    return this.#run(encodeJob(0, digest, iterations, length, password, salt), iterations);
   }
 
   shaCrypt(
@@ -171,7 +217,7 @@ export class HashPool implements Hasher {
     salt: Uint8Array,
     rounds: number,
   ): Promise<Uint8Array> {
-    return this.#run(encodeJob(1, algorithm, rounds, 0, key, salt));
+    return this.#run(encodeJob(1, algorithm, rounds, 0, key, salt), rounds);
   }
 
   /** Rejects every waiting and running job, terminates every thread and takes no more jobs. */
@@ -183,30 +229,37 @@ export class HashPool implements Hasher {
     await Promise.all(exits);
   }
 
-  #run(job: string): Promise<Uint8Array> {
+  #run(job: string, cost: number): Promise<Uint8Array> {
     if (this.#closed) return Promise.reject(new Error("the hashing pool is closed"));
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ job, resolve, reject });
-      this.#dispatch();
+      this.#waiting.push({ job, cost, resolve, reject });
+      if (this.#scheduled) return;
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        if (!this.#closed) this.#dispatch();
+      });
     });
   }
 
-  /** Jobs the pool runs or holds in workers' inboxes at most: more wait in the pool. */
-  get capacity(): number {
-    return this.size * JOBS_PER_THREAD;
-  }
-
-  /** Hands waiting jobs to the least loaded ready threads, starting threads up to {@link size}. */
+  /**
+   * Hands waiting jobs in batches to the least loaded ready threads, an even share of them to
+   * each free place in the threads' inboxes, starting threads up to {@link size}.
+   */
   #dispatch(): void {
+    let free = (this.size - this.#threads.size) * BATCHES_PER_THREAD;
+    for (const thread of this.#threads) free += BATCHES_PER_THREAD - thread.batches.length;
+    const share = Math.ceil(this.#waiting.length / Math.max(1, free));
     while (this.#waiting.length > 0) {
       let best: Thread | undefined;
       for (const thread of this.#threads) {
-        if (thread.ready && thread.jobs.length < (best?.jobs.length ?? JOBS_PER_THREAD)) {
-          best = thread;
-        }
+        if (
+          thread.ready &&
+          thread.batches.length < (best?.batches.length ?? BATCHES_PER_THREAD)
+        ) best = thread;
       }
-      if (best === undefined || (best.jobs.length > 0 && this.#threads.size < this.size)) break;
-      this.#assign(best);
+      if (best === undefined || (best.batches.length > 0 && this.#threads.size < this.size)) break;
+      this.#assign(best, share);
     }
     const starting = [...this.#threads].filter((thread) => !thread.ready).length;
     if (this.#waiting.length > 0 && starting === 0 && this.#threads.size < this.size) {
@@ -214,14 +267,23 @@ export class HashPool implements Hasher {
     }
   }
 
-  #assign(thread: Thread): void {
-    const pending = this.#waiting.shift()!;
-    thread.jobs.push(pending);
-    if (thread.jobs.length === 1) this.#running(thread);
-    thread.worker.postMessage(pending.job);
+  /** Gives `thread` the oldest waiting jobs, up to `share` of them and the limits of a batch. */
+  #assign(thread: Thread, share: number): void {
+    const limit = Math.min(share, MAX_BATCH_JOBS);
+    let count = 1;
+    let cost = this.#waiting[0].cost;
+    while (count < limit && count < this.#waiting.length) {
+      cost += this.#waiting[count].cost;
+      if (cost > MAX_BATCH_COST) break;
+      count++;
+    }
+    const batch = this.#waiting.splice(0, count);
+    thread.batches.push(batch);
+    if (thread.batches.length === 1) this.#running(thread);
+    thread.worker.postMessage(count === 1 ? batch[0].job : batch.map((p) => p.job).join(""));
   }
 
-  /** The oldest job of `thread` has started: its deadline runs from now, and the thread counts. */
+  /** The oldest batch of `thread` has started: its deadline runs from now, and the thread counts. */
   #running(thread: Thread): void {
     thread.worker.ref();
     thread.timer = setTimeout(
@@ -232,7 +294,7 @@ export class HashPool implements Hasher {
 
   #start(): void {
     const worker = new Worker(this.#source, { eval: true });
-    const thread: Thread = { worker, ready: false, jobs: [], timer: undefined };
+    const thread: Thread = { worker, ready: false, batches: [], timer: undefined };
     this.#threads.add(thread);
     worker.on("message", (reply: Reply) => {
       if (!this.#threads.has(thread)) return;
@@ -240,12 +302,10 @@ export class HashPool implements Hasher {
         thread.ready = reply === "ready";
         worker.unref();
       } else {
-        const pending = thread.jobs.shift();
+        const batch = thread.batches.shift() ?? [];
         this.#stopClock(thread);
-        if (thread.jobs.length > 0) this.#running(thread);
-        if (typeof reply === "string") {
-          pending?.resolve(new Uint8Array(Buffer.from(reply, "latin1")));
-        } else pending?.reject(new Error(reply.error));
+        if (thread.batches.length > 0) this.#running(thread);
+        settle(batch, reply);
       }
       this.#dispatch();
     });
@@ -255,7 +315,7 @@ export class HashPool implements Hasher {
     });
   }
 
-  /** No job of `thread` is running: no deadline, and an idle worker keeps no process alive. */
+  /** No batch of `thread` is running: no deadline, and an idle worker keeps no process alive. */
   #stopClock(thread: Thread): void {
     clearTimeout(thread.timer);
     thread.timer = undefined;
@@ -266,10 +326,38 @@ export class HashPool implements Hasher {
   async #end(thread: Thread, error: Error): Promise<void> {
     if (!this.#threads.delete(thread)) return;
     this.#stopClock(thread);
-    for (const pending of thread.jobs.splice(0)) pending.reject(error);
+    for (const batch of thread.batches.splice(0)) {
+      for (const pending of batch) pending.reject(error);
+    }
     // A worker that died before it was ready would die again: fail the waiting jobs, not loop.
     if (!thread.ready) { for (const waiting of this.#waiting.splice(0)) waiting.reject(error); }
     if (!this.#closed) this.#dispatch();
     await thread.worker.terminate();
+  }
+}
+
+/**
+ * Settles the jobs of `batch` by the worker's `reply` (see {@link Reply}); a job the reply has no
+ * whole result for fails, so a garbled reply admits nobody.
+ */
+function settle(batch: readonly Pending[], reply: Reply): void {
+  if (typeof reply !== "string") {
+    const error = new Error(reply.error);
+    for (const pending of batch) pending.reject(error);
+    return;
+  }
+  const bytes = Buffer.from(reply, "latin1");
+  let at = 0;
+  for (const pending of batch) {
+    const start = at + RESULT_HEADER_BYTES;
+    const end = start + (start <= bytes.length ? bytes.readUInt32BE(at + 1) : 0);
+    if (start > bytes.length || end > bytes.length) {
+      pending.reject(new Error("a hashing worker answered with fewer results than jobs"));
+    } else if (bytes[at] === 0) {
+      pending.resolve(new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start));
+    } else {
+      pending.reject(new Error(bytes.toString("utf8", start, end)));
+    }
+    at = end;
   }
 }

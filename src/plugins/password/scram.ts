@@ -231,13 +231,27 @@ export async function createScramEntry(
  * can log in either way. A malformed entry, a password that is not UTF-8 or that SASLprep
  * prohibits never matches.
  */
-export async function verifyPlainAgainstScram(
+export function verifyPlainAgainstScram(
   password: string | Uint8Array,
   entry: string,
   hasher: Hasher = IN_THREAD,
 ): Promise<boolean> {
+  let credential: ScramCredential;
   try {
-    const credential = parseScramEntry(entry);
+    credential = parseScramEntry(entry);
+  } catch {
+    return Promise.resolve(false);
+  }
+  return verifyPlainAgainstCredential(password, credential, hasher);
+}
+
+/** {@link verifyPlainAgainstScram} against an entry already parsed. */
+export async function verifyPlainAgainstCredential(
+  password: string | Uint8Array,
+  credential: ScramCredential,
+  hasher: Hasher = IN_THREAD,
+): Promise<boolean> {
+  try {
     const text = typeof password === "string" ? password : strictUtf8.decode(password);
     const derived = await deriveScramCredential(
       text,

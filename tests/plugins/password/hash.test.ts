@@ -5,6 +5,7 @@ import {
   hashPassword,
   hashScheme,
   hashShape,
+  hashVerifier,
   parsePasswordFile,
   shaCrypt,
   verifyPassword,
@@ -111,6 +112,28 @@ test("malformed or unknown hashes are refused and never verify", async () => {
     assert.equal(await verifyPassword("secret", hash), false, hash);
   }
   assert.throws(() => shaCrypt("x", "$7$nope"));
+});
+
+test("a verifier made once from a hash answers each check as verifyPassword does", async () => {
+  const scram = await createScramEntry("pencil");
+  const cases: [string, string][] = [...OPENSSL, ...MOSQUITTO, ["pencil", scram]];
+  const pool = new HashPool({ size: 1 });
+  try {
+    for (const [password, hash] of cases) {
+      const verify = hashVerifier(hash);
+      for (let i = 0; i < 2; i++) {
+        assert.equal(await verify(password, pool), true, hash);
+        assert.equal(await verify(new TextEncoder().encode(password)), true, hash);
+        assert.equal(await verify(password + "x", pool), false, hash);
+        assert.equal(await verify(`!${password}`, pool), false, hash);
+      }
+    }
+  } finally {
+    await pool.close();
+  }
+  for (const hash of ["", "$1$abc$def", "$7$101$!!!!$AAAA", "$5$saltstring$"]) {
+    assert.equal(await hashVerifier(hash)("secret"), false, hash);
+  }
 });
 
 test("hashPassword makes fresh hashes of every scheme that verify", async () => {

@@ -99,16 +99,98 @@ test("a job that overruns its time fails, and a fresh worker takes the next one"
 
 test("a job crosses to the worker as a string and its digest comes back as one", async () => {
   // Deno clones typed arrays several times slower than strings: neither side may send one.
+  // The reply is one result: status 0, length 2, the digest's two bytes.
   const source = `(async () => {
     const { parentPort } = await import("node:worker_threads");
     parentPort.on("message", (job) => {
-      parentPort.postMessage(typeof job === "string" ? "\\u0001\\u00ff" : { error: typeof job });
+      parentPort.postMessage(
+        typeof job === "string" ? "\\u0000\\u0000\\u0000\\u0000\\u0002\\u0001\\u00ff" : { error: typeof job },
+      );
     });
     parentPort.postMessage("ready");
   })();`;
   const pool = new HashPool({ size: 1, source });
   try {
     assert.deepEqual(await pool.pbkdf2(password, salt, 1, 2, "sha512"), new Uint8Array([1, 255]));
+  } finally {
+    await pool.close();
+  }
+});
+
+/**
+ * A worker that answers each job of a batch with one byte: the number of the message that
+ * brought it (jobs are parsed as the real worker does: 20 header bytes, then the password and
+ * the salt whose lengths the header holds at offsets 12 and 16).
+ */
+const COUNTING_WORKER = `(async () => {
+  const { parentPort } = await import("node:worker_threads");
+  const { Buffer } = await import("node:buffer");
+  let messages = 0;
+  parentPort.on("message", (text) => {
+    messages++;
+    const batch = Buffer.from(text, "latin1");
+    let reply = "";
+    for (let at = 0; at < batch.length;) {
+      at += 20 + batch.readUInt32BE(at + 12) + batch.readUInt32BE(at + 16);
+      reply += "\\u0000\\u0000\\u0000\\u0000\\u0001" + String.fromCharCode(messages);
+    }
+    parentPort.postMessage(reply);
+  });
+  parentPort.postMessage("ready");
+})();`;
+
+test("jobs of one turn cross in a few batches, each answered by one reply", async () => {
+  const pool = new HashPool({ size: 1, source: COUNTING_WORKER });
+  try {
+    assert.deepEqual(await pool.pbkdf2(password, salt, 101, 64, "sha512"), new Uint8Array([1]));
+    const jobs = Array.from({ length: 100 }, () => pool.pbkdf2(password, salt, 101, 64, "sha512"));
+    const messages = new Set((await Promise.all(jobs)).map((digest) => digest[0]));
+    // A batch for the job the worker runs and one for its inbox.
+    assert.deepEqual([...messages], [2, 3]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("a reply with fewer results than its batch has jobs fails the jobs left over", async () => {
+  // One result (a digest of one byte) for whatever came, and a truncated second one.
+  const source = `(async () => {
+    const { parentPort } = await import("node:worker_threads");
+    parentPort.on("message", () => parentPort.postMessage("\\u0000\\u0000\\u0000\\u0000\\u0001\\u0007\\u0000\\u0000"));
+    parentPort.postMessage("ready");
+  })();`;
+  const pool = new HashPool({ size: 1, source });
+  try {
+    assert.deepEqual(await pool.pbkdf2(password, salt, 1, 1, "sha512"), new Uint8Array([7]));
+    const jobs = [1, 2, 3, 4, 5, 6].map((n) => pool.pbkdf2(password, salt, n, 1, "sha512"));
+    const results = await Promise.allSettled(jobs);
+    assert.deepEqual(results.map((r) => r.status), [
+      "fulfilled",
+      "rejected",
+      "rejected",
+      "fulfilled",
+      "rejected",
+      "rejected",
+    ]);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /fewer results/);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("a job of a batch that throws fails alone", async () => {
+  const pool = new HashPool({ size: 1 });
+  try {
+    const results = await Promise.allSettled([
+      pool.pbkdf2(password, salt, 1, 16, "sha512"),
+      pool.pbkdf2(password, salt, -1, 16, "sha512"),
+      pool.pbkdf2(password, salt, 2, 16, "sha512"),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+    assert.deepEqual(
+      (results[2] as PromiseFulfilledResult<Uint8Array>).value,
+      new Uint8Array(pbkdf2Sync(password, salt, 2, 16, "sha512")),
+    );
   } finally {
     await pool.close();
   }
