@@ -101,8 +101,9 @@ export class Client implements ByteListener, Timed {
   disconnectDetails: DisconnectDetails | undefined;
   /** The method a 5.0 client authenticated with in CONNECT, which re-authentication must use. */
   authMethod: string | undefined;
-  /** Its bucket in the broker's {@link Deadlines}. */
+  /** Its bucket in the broker's {@link Deadlines}, and its index there. */
   dueBucket = 0;
+  dueIndex = 0;
   #authentication: Authentication | undefined;
   #closed = false;
   /** `close` has begun: what is queued stays queued for the session. */
@@ -491,6 +492,8 @@ export class Client implements ByteListener, Timed {
     this.broker.commit();
     this.#flush();
     this.#closed = true;
+    // Its timeouts are over; left in its bucket it would stay alive until the bucket's tick.
+    this.broker.deadlines.cancel(this);
     this.#authentication?.abort();
     this.broker.detach(this, reason);
     if (this.#writing === 0 && !this.#held.holding) {
