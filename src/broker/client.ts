@@ -108,6 +108,8 @@ export class Client implements ByteListener, Timed {
   #closed = false;
   /** `close` has begun: what is queued stays queued for the session. */
   #closing = false;
+  /** Closed after the client's DISCONNECT (see `Connection.close`). */
+  #peerDone = false;
   #connecting = false;
   readonly #framer: PacketFramer;
   readonly #channel: ByteChannel;
@@ -496,11 +498,13 @@ export class Client implements ByteListener, Timed {
     this.broker.deadlines.cancel(this);
     this.#authentication?.abort();
     this.broker.detach(this, reason);
+    // After its DISCONNECT the client sends nothing more: the adapter may drop the socket at once.
+    this.#peerDone = reason === "disconnect";
     if (this.#writing === 0 && !this.#held.holding) {
-      this.conn.close();
+      this.conn.close(this.#peerDone);
       return;
     }
-    this.#closeTimer = setTimeout(() => this.conn.close(), CLOSE_FLUSH_MS);
+    this.#closeTimer = setTimeout(() => this.conn.close(this.#peerDone), CLOSE_FLUSH_MS);
   }
 
   /** Closing, the runtime took the last write: what queued behind it goes, then the socket. */
@@ -521,6 +525,6 @@ export class Client implements ByteListener, Timed {
     // Output held for a commit goes when it reports, or the timer closes without it.
     if (this.#held.holding) return;
     clearTimeout(this.#closeTimer);
-    this.conn.close();
+    this.conn.close(this.#peerDone);
   }
 }
