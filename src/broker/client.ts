@@ -101,12 +101,15 @@ export class Client implements ByteListener, Timed {
   disconnectDetails: DisconnectDetails | undefined;
   /** The method a 5.0 client authenticated with in CONNECT, which re-authentication must use. */
   authMethod: string | undefined;
-  /** Its bucket in the broker's {@link Deadlines}. */
+  /** Its bucket in the broker's {@link Deadlines}, and its index there. */
   dueBucket = 0;
+  dueIndex = 0;
   #authentication: Authentication | undefined;
   #closed = false;
   /** `close` has begun: what is queued stays queued for the session. */
   #closing = false;
+  /** Closed after the client's DISCONNECT (see `Connection.close`). */
+  #peerDone = false;
   #connecting = false;
   readonly #framer: PacketFramer;
   readonly #channel: ByteChannel;
@@ -491,13 +494,17 @@ export class Client implements ByteListener, Timed {
     this.broker.commit();
     this.#flush();
     this.#closed = true;
+    // Its timeouts are over; left in its bucket it would stay alive until the bucket's tick.
+    this.broker.deadlines.cancel(this);
     this.#authentication?.abort();
     this.broker.detach(this, reason);
+    // After its DISCONNECT the client sends nothing more: the adapter may drop the socket at once.
+    this.#peerDone = reason === "disconnect";
     if (this.#writing === 0 && !this.#held.holding) {
-      this.conn.close();
+      this.conn.close(this.#peerDone);
       return;
     }
-    this.#closeTimer = setTimeout(() => this.conn.close(), CLOSE_FLUSH_MS);
+    this.#closeTimer = setTimeout(() => this.conn.close(this.#peerDone), CLOSE_FLUSH_MS);
   }
 
   /** Closing, the runtime took the last write: what queued behind it goes, then the socket. */
@@ -518,6 +525,6 @@ export class Client implements ByteListener, Timed {
     // Output held for a commit goes when it reports, or the timer closes without it.
     if (this.#held.holding) return;
     clearTimeout(this.#closeTimer);
-    this.conn.close();
+    this.conn.close(this.#peerDone);
   }
 }

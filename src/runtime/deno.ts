@@ -55,7 +55,7 @@ interface DenoLike {
  * PINGREQ fits in this one). A read that fills its buffer means a busy connection: the next
  * reads use the largest at once, and only a long run of small reads goes back to the smallest.
  * The largest stays 16 KiB: a fresh 64 KiB buffer per read cut fan-in throughput to a fifth.
- * Reads much smaller than their buffer are copied out so the buffer can go.
+ * Reads much smaller than their buffer are copied out, and the buffer serves the next read.
  */
 const MIN_READ_SIZE = 256;
 const MAX_READ_SIZE = 16 * 1024;
@@ -89,9 +89,12 @@ class DenoTcpTransport implements ByteTransport {
     if (this.#reading) return;
     this.#reading = true;
     const connection = this.conn;
+    /** The last read's buffer, when what it read was copied out of it. */
+    let spare: Uint8Array | undefined;
     while (this.#flowing && !connection.closed) {
       const size = this.#size;
-      const buffer = new Uint8Array(size);
+      const buffer = spare?.byteLength === size ? spare : new Uint8Array(size);
+      spare = undefined;
       let n: number | null;
       try {
         n = await this.#conn.read(buffer);
@@ -109,7 +112,10 @@ class DenoTcpTransport implements ByteTransport {
         this.#size = MIN_READ_SIZE;
         this.#smallReads = 0;
       }
-      connection.push(n < size / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
+      if (n < size / 4) {
+        connection.push(buffer.slice(0, n));
+        spare = buffer;
+      } else connection.push(buffer.subarray(0, n));
     }
     this.#reading = false;
   }

@@ -66,10 +66,17 @@ class NodeTcpTransport implements ByteTransport {
     this.#socket.resume();
   }
 
-  close(): void {
+  close(_readingPaused: boolean, peerDone: boolean): void {
+    const socket = this.#socket;
+    // The peer is done and the kernel has every byte: closing the descriptor sends them and a
+    // FIN, as the half-close below would, without its shutdown, its stream callbacks and its
+    // timer (most of what closing costs here). Not for TLS, whose close alert `end` sends.
+    if (peerDone && socket.writableLength === 0 && !(socket instanceof tls.TLSSocket)) {
+      socket.destroy();
+      return;
+    }
     // Flush what Node still holds, send FIN, then free the socket; keep draining input so the
     // kernel does not answer the peer with a reset. A peer that never reads is dropped later.
-    const socket = this.#socket;
     socket.resume();
     socket.destroySoon();
     if (!socket.destroyed) {

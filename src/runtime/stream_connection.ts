@@ -23,9 +23,9 @@ export interface ByteTransport {
   resume(): void;
   /**
    * Lets the native connection go once `close()` has ended both streams; `readingPaused` says
-   * whether `pause()` is still in effect.
+   * whether `pause()` is still in effect, `peerDone` is {@link Connection.close}'s.
    */
-  close(readingPaused: boolean): void;
+  close(readingPaused: boolean, peerDone: boolean): void;
 }
 
 interface Waiter {
@@ -195,10 +195,10 @@ export class StreamConnection implements Connection, ByteChannel {
   }
 
   /** Ends both sides, then lets the native connection go. Idempotent. */
-  close(): void {
+  close(peerDone = false): void {
     if (this.#closed) return;
     const paused = this.#paused;
     this.shut();
-    this.transport.close(paused);
+    this.transport.close(paused, peerDone);
   }
 }

@@ -52,8 +52,12 @@ export interface Connection {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
   readonly remoteAddr: RemoteAddr;
-  /** Closes both directions at once; safe to call more than once. */
-  close(): void;
+  /**
+   * Closes both directions at once; safe to call more than once. `peerDone`: the peer said it
+   * sends nothing more (an MQTT DISCONNECT), so once its bytes are with the kernel the socket may
+   * go at once, rather than being half-closed and drained so that late input gets no reset.
+   */
+  close(peerDone?: boolean): void;
   /**
    * The byte-level fast path the broker's clients use: the connection's bytes and events go to
    * `listener` with no stream, promise or queue per connection, which is most of what an idle

@@ -8,6 +8,7 @@ const KEEPALIVE = 60_000;
 /** A connection that is due `KEEPALIVE` after its last read and counts how often it is checked. */
 class Idle implements Timed {
   dueBucket = 0;
+  dueIndex = 0;
   checks = 0;
   closedAt = 0;
   constructor(public lastRead: number) {}
@@ -60,4 +61,35 @@ test("an earlier deadline wins over a later one; a late tick runs every missed b
   assert.equal(item.closedAt, 10 * KEEPALIVE);
   deadlines.run(11 * KEEPALIVE);
   assert.equal(item.checks, 1);
+});
+
+test("a cancelled connection is never checked again, and the others of its bucket still are", () => {
+  const deadlines = new Deadlines(TICK, 0);
+  const items = Array.from({ length: 4 }, () => new Idle(0));
+  for (const item of items) deadlines.schedule(item, KEEPALIVE);
+  // One moved to an earlier bucket, then cancelled there: neither bucket holds it any more.
+  deadlines.schedule(items[3], 5_000);
+  deadlines.cancel(items[3]);
+  deadlines.cancel(items[0]);
+  deadlines.cancel(items[0]);
+  deadlines.run(KEEPALIVE + TICK);
+  assert.deepEqual(items.map((item) => item.checks), [0, 1, 1, 0]);
+  assert.equal(items[1].closedAt, KEEPALIVE + TICK);
+});
+
+test("a check that cancels another connection of the running bucket skips it", () => {
+  const deadlines = new Deadlines(TICK, 0);
+  const victim = new Idle(0);
+  const taker = new Idle(0);
+  taker.checkTimers = (now) => {
+    taker.checks++;
+    // As a takeover would: another connection closes during this check.
+    deadlines.cancel(victim);
+    return now + KEEPALIVE;
+  };
+  deadlines.schedule(taker, 1_000);
+  deadlines.schedule(victim, 1_000);
+  deadlines.run(1_000 + TICK);
+  assert.equal(taker.checks, 1);
+  assert.equal(victim.checks, 0);
 });

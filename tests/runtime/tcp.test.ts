@@ -134,6 +134,42 @@ describe("runtime adapter: TCP", () => {
     }
   });
 
+  test("close(peerDone) after the peer's last bytes: what was written arrives, then a clean end", async () => {
+    // Small enough for the kernel to take at once, and too big for that.
+    for (const size of [4, 8 * 1024 * 1024]) {
+      const answer = pattern(size);
+      const server = await listenForTest(adapter, {
+        type: "tcp",
+        onConnection(conn) {
+          const channel = conn.open({
+            onData() {
+              // The peer's last words (a DISCONNECT, say): answer and go, once the runtime has
+              // taken the answer, as the broker's clients do.
+              if (channel.write(answer)) conn.close(true);
+            },
+            onEnd() {},
+            onDrain: () => conn.close(true),
+            onClose() {},
+          });
+        },
+      });
+      try {
+        const client = await connectTcp(server.port);
+        let reset = false;
+        client.socket.on("error", () => reset = true);
+        const ended = new Promise<void>((resolve) => client.socket.once("end", resolve));
+        // Its last bytes, its side left open: the server closes first, as after a DISCONNECT.
+        client.socket.write("bye");
+        assert.ok(sameBytes(await client.receive(size), answer), `${size} bytes intact`);
+        await ended;
+        await client.closed;
+        assert.equal(reset, false, "ended by a FIN, not a reset");
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
   test("a client hanging up ends the readable; later writes reject quietly", async () => {
     const server = await listenReadingToEnd(adapter, "tcp");
     try {
