@@ -84,6 +84,12 @@ const MAX_UNREAD_BYTES = 64 * 1024;
 /** Output worth a write of its own: it goes without waiting for the end of the turn. */
 const WRITE_AT_ONCE_BYTES = 16 * 1024;
 
+/**
+ * What {@link Client.#pending} is while nothing is pending, so that an idle connection holds no
+ * array of its own; never added to (`send` replaces it first).
+ */
+const NO_OUTPUT: Uint8Array[] = [];
+
 /** A client connection, from accept to close. */
 export class Client implements ByteListener, Timed {
   /** Set once CONNECT is accepted. */
@@ -117,15 +123,15 @@ export class Client implements ByteListener, Timed {
   /** The peer sent its last byte. */
   #ended = false;
   /** Output of this turn of the event loop, written as one chunk at its end. */
-  #pending: Uint8Array[] = [];
+  #pending: Uint8Array[] = NO_OUTPUT;
   /** Bytes in {@link Client.#pending} and {@link Client.#held}. */
   #pendingBytes = 0;
   /**
    * Output from an acknowledgement on, waiting for the commit of what it acknowledges (see
-   * {@link ACKNOWLEDGEMENTS}); what follows it waits too, so the stream keeps its order.
+   * {@link ACKNOWLEDGEMENTS}); what follows it waits too, so the stream keeps its order. Made
+   * when output first has to wait: without a store that commits, none ever does.
    */
-  readonly #held = new HeldOutput();
-  readonly #releaseHeld = () => this.#release();
+  #held: HeldOutput | undefined;
   /** A flush waits for the end of the turn. */
   #flushQueued = false;
   /** A flush waits for the code running now (enough output for a write of its own). */
@@ -344,17 +350,9 @@ export class Client implements ByteListener, Timed {
     this.#pendingBytes += bytes.length;
     this.broker.stats.messagesSent++;
     const promise = ACKNOWLEDGEMENTS.has(bytes[0] >> 4);
-    const broker = this.broker;
-    if (
-      (promise || this.#held.holding) &&
-      this.#held.take(
-        bytes,
-        promise,
-        broker.pendingCommit,
-        () => broker.holdOutput(this.#releaseHeld),
-      )
-    ) return;
-    this.#pending.push(bytes);
+    if ((promise || this.#held?.holding) && this.#hold(bytes, promise)) return;
+    if (this.#pending === NO_OUTPUT) this.#pending = [bytes];
+    else this.#pending.push(bytes);
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       const flush = () => {
@@ -364,7 +362,7 @@ export class Client implements ByteListener, Timed {
       if (laterSlice) endOfTurn(flush);
       else queueMicrotask(flush);
     }
-    if (!this.#flushSoon && this.#pendingBytes - this.#held.bytes >= WRITE_AT_ONCE_BYTES) {
+    if (!this.#flushSoon && this.#pendingBytes - this.#heldBytes >= WRITE_AT_ONCE_BYTES) {
       this.#flushSoon = true;
       queueMicrotask(() => {
         this.#flushSoon = false;
@@ -373,11 +371,27 @@ export class Client implements ByteListener, Timed {
     }
   }
 
+  /** Holds `bytes` for a commit if they must wait (see {@link HeldOutput.take}). */
+  #hold(bytes: Uint8Array, promise: boolean): boolean {
+    const broker = this.broker;
+    // The release is made only when a commit is waited for, which few connections ever do.
+    const hold = () => broker.holdOutput(() => this.#release());
+    if (this.#held) return this.#held.take(bytes, promise, broker.pendingCommit, hold);
+    if (!hold()) return false;
+    this.#held = new HeldOutput();
+    return this.#held.take(bytes, promise, broker.pendingCommit, () => true);
+  }
+
+  /** Bytes of {@link Client.#pendingBytes} held for a commit. */
+  get #heldBytes(): number {
+    return this.#held?.bytes ?? 0;
+  }
+
   /** A commit came: the output held for it goes. */
   #release(): void {
-    const held = this.#held.release();
+    const held = this.#held?.release() ?? [];
     if (held.length === 0) return;
-    this.#pending.push(...held);
+    this.#pending = this.#pending.concat(held);
     // Closing: its last bytes waited for this commit, and the socket for them.
     if (this.#closed) {
       if (this.#writing === 0) this.#closeFlushed();
@@ -391,10 +405,10 @@ export class Client implements ByteListener, Timed {
     if (this.#writing > 0 || this.#closed) return;
     const count = this.#pending.length;
     if (count === 0) return;
-    const size = this.#pendingBytes - this.#held.bytes;
+    const size = this.#pendingBytes - this.#heldBytes;
     const data = count === 1 ? this.#pending[0] : concatBytes(this.#pending, size);
-    this.#pending = [];
-    this.#pendingBytes = this.#held.bytes;
+    this.#pending = NO_OUTPUT;
+    this.#pendingBytes = this.#heldBytes;
     this.broker.stats.bytesSent += size;
     let taken: boolean;
     try {
@@ -493,7 +507,7 @@ export class Client implements ByteListener, Timed {
     this.#closed = true;
     this.#authentication?.abort();
     this.broker.detach(this, reason);
-    if (this.#writing === 0 && !this.#held.holding) {
+    if (this.#writing === 0 && !this.#held?.holding) {
       this.conn.close();
       return;
     }
@@ -504,9 +518,9 @@ export class Client implements ByteListener, Timed {
   #closeFlushed(): void {
     const pending = this.#pending;
     if (pending.length > 0) {
-      this.#pending = [];
-      const size = this.#pendingBytes - this.#held.bytes;
-      this.#pendingBytes = this.#held.bytes;
+      this.#pending = NO_OUTPUT;
+      const size = this.#pendingBytes - this.#heldBytes;
+      this.#pendingBytes = this.#heldBytes;
       const data = pending.length === 1 ? pending[0] : concatBytes(pending, size);
       try {
         // Not taken whole: the next drain, or the timer, closes.
@@ -516,7 +530,7 @@ export class Client implements ByteListener, Timed {
       }
     }
     // Output held for a commit goes when it reports, or the timer closes without it.
-    if (this.#held.holding) return;
+    if (this.#held?.holding) return;
     clearTimeout(this.#closeTimer);
     this.conn.close();
   }
