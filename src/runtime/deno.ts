@@ -85,33 +85,31 @@ class DenoTcpTransport implements ByteTransport {
     this.#read();
   }
 
-  async #read(): Promise<void> {
-    if (this.#reading) return;
+  /**
+   * Starts the next read unless one is pending. A promise callback rather than an async loop:
+   * a loop suspended in its `await` keeps its whole frame per idle connection.
+   */
+  #read(): void {
+    if (this.#reading || !this.#flowing || this.conn.closed) return;
     this.#reading = true;
-    const connection = this.conn;
-    while (this.#flowing && !connection.closed) {
-      const size = this.#size;
-      const buffer = new Uint8Array(size);
-      let n: number | null;
-      try {
-        n = await this.#conn.read(buffer);
-      } catch {
-        n = null;
-      }
-      if (n === null) {
-        this.#reading = false;
-        return connection.close();
-      }
-      if (n === size) {
-        this.#size = MAX_READ_SIZE;
-        this.#smallReads = 0;
-      } else if (size > MIN_READ_SIZE && n < MIN_READ_SIZE && ++this.#smallReads >= QUIET_READS) {
-        this.#size = MIN_READ_SIZE;
-        this.#smallReads = 0;
-      }
-      connection.push(n < size / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
-    }
+    const buffer = new Uint8Array(this.#size);
+    this.#conn.read(buffer).then((n) => this.#onRead(buffer, n), () => this.#onRead(buffer, null));
+  }
+
+  #onRead(buffer: Uint8Array, n: number | null): void {
     this.#reading = false;
+    const connection = this.conn;
+    if (n === null) return connection.close();
+    const size = buffer.byteLength;
+    if (n === size) {
+      this.#size = MAX_READ_SIZE;
+      this.#smallReads = 0;
+    } else if (size > MIN_READ_SIZE && n < MIN_READ_SIZE && ++this.#smallReads >= QUIET_READS) {
+      this.#size = MIN_READ_SIZE;
+      this.#smallReads = 0;
+    }
+    connection.push(n < size / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
+    this.#read();
   }
 
   async write(chunk: Uint8Array): Promise<void> {
