@@ -51,13 +51,15 @@ interface DenoLike {
 
 /**
  * Read buffer sizes. A pending read holds its buffer, so a quiet connection waits on the smallest
- * one (idle RSS per connection: 42 KiB with 16 KiB buffers, 25 KiB with 1 KiB; a CONNECT or a
- * PINGREQ fits in this one). A read that fills its buffer means a busy connection: the next
- * reads use the largest at once, and only a long run of small reads goes back to the smallest.
- * The largest stays 16 KiB: a fresh 64 KiB buffer per read cut fan-in throughput to a fifth.
- * Reads much smaller than their buffer are copied out so the buffer can go.
+ * one (idle RSS per connection: 42 KiB with 16 KiB buffers, 25 KiB with 1 KiB; a PINGREQ or a
+ * short CONNECT fits in this one). A read that fills its buffer means more is coming: the next
+ * uses one twice as large, up to the largest, so that a busy connection gets there within a few
+ * reads and a longer CONNECT leaves its connection waiting on a small one; only a long run of
+ * small reads goes back to the smallest. The largest stays 16 KiB: a fresh 64 KiB buffer per
+ * read cut fan-in throughput to a fifth. Reads much smaller than their buffer are copied out so
+ * the buffer can go.
  */
-const MIN_READ_SIZE = 256;
+const MIN_READ_SIZE = 64;
 const MAX_READ_SIZE = 16 * 1024;
 /** Consecutive small reads after which a connection counts as quiet again. */
 const QUIET_READS = 16;
@@ -93,7 +95,10 @@ class DenoTcpTransport implements ByteTransport {
     if (this.#reading || !this.#flowing || this.conn.closed) return;
     this.#reading = true;
     const buffer = new Uint8Array(this.#size);
-    this.#conn.read(buffer).then((n) => this.#onRead(buffer, n), () => this.#onRead(buffer, null));
+    // One callback for both outcomes: a failed read ends the connection as the peer's end does.
+    const done = (n: number | null | Error) =>
+      this.#onRead(buffer, typeof n === "number" ? n : null);
+    this.#conn.read(buffer).then(done, done);
   }
 
   #onRead(buffer: Uint8Array, n: number | null): void {
@@ -102,7 +107,7 @@ class DenoTcpTransport implements ByteTransport {
     if (n === null) return connection.close();
     const size = buffer.byteLength;
     if (n === size) {
-      this.#size = MAX_READ_SIZE;
+      this.#size = Math.min(size * 2, MAX_READ_SIZE);
       this.#smallReads = 0;
     } else if (size > MIN_READ_SIZE && n < MIN_READ_SIZE && ++this.#smallReads >= QUIET_READS) {
       this.#size = MIN_READ_SIZE;
