@@ -90,6 +90,26 @@ const WRITE_AT_ONCE_BYTES = 16 * 1024;
  */
 const NO_OUTPUT: Uint8Array[] = [];
 
+/** The bits of `Client.#flags`. */
+const Flag = {
+  CLOSED: 1,
+  /** `close` has begun: what is queued stays queued for the session. */
+  CLOSING: 2,
+  /** Its CONNECT is being handled. */
+  CONNECTING: 4,
+  /** Handling waits for a packet's handler or for the next turn: bytes read meanwhile wait. */
+  BUSY: 8,
+  /** Reading stopped: too many bytes unread, or too much output not taken. */
+  PAUSED: 16,
+  /** The peer sent its last byte. */
+  ENDED: 32,
+  /** A flush waits for the end of the turn. */
+  FLUSH_QUEUED: 64,
+  /** A flush waits for the code running now (enough output for a write of its own). */
+  FLUSH_SOON: 128,
+} as const;
+type Flag = (typeof Flag)[keyof typeof Flag];
+
 /** A client connection, from accept to close. */
 export class Client implements ByteListener, Timed {
   /** Set once CONNECT is accepted. */
@@ -110,18 +130,13 @@ export class Client implements ByteListener, Timed {
   /** Its bucket in the broker's {@link Deadlines}. */
   dueBucket = 0;
   #authentication: Authentication | undefined;
-  #closed = false;
-  /** `close` has begun: what is queued stays queued for the session. */
-  #closing = false;
-  #connecting = false;
+  /**
+   * The connection's yes/no states as bits of one number (see {@link Flag}) rather than a field
+   * each: one slot instead of eight in every connection.
+   */
+  #flags = 0;
   readonly #framer: PacketFramer;
   readonly #channel: ByteChannel;
-  /** Handling waits for a packet's handler or for the next turn: bytes read meanwhile wait. */
-  #busy = false;
-  /** Reading stopped: too many bytes unread, or too much output not taken. */
-  #paused = false;
-  /** The peer sent its last byte. */
-  #ended = false;
   /** Output of this turn of the event loop, written as one chunk at its end. */
   #pending: Uint8Array[] = NO_OUTPUT;
   /** Bytes in {@link Client.#pending} and {@link Client.#held}. */
@@ -132,10 +147,6 @@ export class Client implements ByteListener, Timed {
    * when output first has to wait: without a store that commits, none ever does.
    */
   #held: HeldOutput | undefined;
-  /** A flush waits for the end of the turn. */
-  #flushQueued = false;
-  /** A flush waits for the code running now (enough output for a write of its own). */
-  #flushSoon = false;
   /** Bytes of the last write, which the runtime has not taken yet (it returned false). */
   #writing = 0;
   #lastProgress = 0;
@@ -152,6 +163,63 @@ export class Client implements ByteListener, Timed {
     this.#channel = conn.open(this);
     // Checked every tick until its CONNECT is admitted, which sets its keepalive.
     broker.deadlines.schedule(this, this.acceptedAt);
+  }
+
+  #is(flag: Flag): boolean {
+    return (this.#flags & flag) !== 0;
+  }
+
+  #set(flag: Flag, on: boolean): void {
+    this.#flags = on ? this.#flags | flag : this.#flags & ~flag;
+  }
+
+  get #closed(): boolean {
+    return this.#is(Flag.CLOSED);
+  }
+  set #closed(on: boolean) {
+    this.#set(Flag.CLOSED, on);
+  }
+  get #closing(): boolean {
+    return this.#is(Flag.CLOSING);
+  }
+  set #closing(on: boolean) {
+    this.#set(Flag.CLOSING, on);
+  }
+  get #connecting(): boolean {
+    return this.#is(Flag.CONNECTING);
+  }
+  set #connecting(on: boolean) {
+    this.#set(Flag.CONNECTING, on);
+  }
+  get #busy(): boolean {
+    return this.#is(Flag.BUSY);
+  }
+  set #busy(on: boolean) {
+    this.#set(Flag.BUSY, on);
+  }
+  get #paused(): boolean {
+    return this.#is(Flag.PAUSED);
+  }
+  set #paused(on: boolean) {
+    this.#set(Flag.PAUSED, on);
+  }
+  get #ended(): boolean {
+    return this.#is(Flag.ENDED);
+  }
+  set #ended(on: boolean) {
+    this.#set(Flag.ENDED, on);
+  }
+  get #flushQueued(): boolean {
+    return this.#is(Flag.FLUSH_QUEUED);
+  }
+  set #flushQueued(on: boolean) {
+    this.#set(Flag.FLUSH_QUEUED, on);
+  }
+  get #flushSoon(): boolean {
+    return this.#is(Flag.FLUSH_SOON);
+  }
+  set #flushSoon(on: boolean) {
+    this.#set(Flag.FLUSH_SOON, on);
   }
 
   /** Whether the connection has been closed. */
