@@ -135,7 +135,11 @@ export class Client implements ByteListener, Timed {
    * each: one slot instead of eight in every connection.
    */
   #flags = 0;
-  readonly #framer: PacketFramer;
+  /**
+   * Bytes read and not handled yet. Made when bytes arrive and let go once all of them were
+   * handled: an idle connection holds none.
+   */
+  #framer: PacketFramer | undefined;
   readonly #channel: ByteChannel;
   /** Output of this turn of the event loop, written as one chunk at its end. */
   #pending: Uint8Array[] = NO_OUTPUT;
@@ -158,7 +162,6 @@ export class Client implements ByteListener, Timed {
     readonly conn: Connection,
     readonly listener: string,
   ) {
-    this.#framer = new PacketFramer(broker.config.limits.maxPacketSize);
     this.codec = new Codec(broker.config.limits.topicAliasMaximum);
     this.#channel = conn.open(this);
     // Checked every tick until its CONNECT is admitted, which sets its keepalive.
@@ -252,9 +255,10 @@ export class Client implements ByteListener, Timed {
   onData(chunk: Uint8Array): void {
     if (this.#closed) return;
     this.broker.stats.bytesReceived += chunk.length;
-    this.#framer.push(chunk);
+    const framer = this.#framer ??= new PacketFramer(this.broker.config.limits.maxPacketSize);
+    framer.push(chunk);
     if (!this.#busy) this.#read();
-    else if (this.#framer.buffered > MAX_UNREAD_BYTES) this.#pause();
+    else if (framer.buffered > MAX_UNREAD_BYTES) this.#pause();
   }
 
   onEnd(): void {
@@ -297,7 +301,7 @@ export class Client implements ByteListener, Timed {
     let now = 0;
     try {
       let frame: Uint8Array | undefined;
-      while (!this.#closed && (frame = framer.next())) {
+      while (framer && !this.#closed && (frame = framer.next())) {
         // Only whole packets prove the client alive: a packet dribbled a byte at a time does not.
         now ||= Date.now();
         this.lastRead = now;
@@ -313,6 +317,7 @@ export class Client implements ByteListener, Timed {
     } catch (error) {
       return this.#fail(error);
     }
+    if (framer?.buffered === 0) this.#framer = undefined;
     if (this.#closed) return;
     if (this.#ended) return this.close("closed");
     this.#resumeIfRoom();
@@ -327,7 +332,7 @@ export class Client implements ByteListener, Timed {
   /** Handles the rest once `pending` settles; `slice`: it is the next turn (see `laterSlice`). */
   #wait(pending: Promise<void>, slice = false): void {
     this.#busy = true;
-    if (this.#framer.buffered > MAX_UNREAD_BYTES) this.#pause();
+    if ((this.#framer?.buffered ?? 0) > MAX_UNREAD_BYTES) this.#pause();
     pending.then(() => {
       this.#busy = false;
       if (this.#closed) return;
