@@ -18,6 +18,7 @@ import { ReasonCode, reasonName } from "../protocol/reason.ts";
 import type { ByteChannel, ByteListener, Connection } from "../runtime/types.ts";
 import { endOfTurn, nextTurn, PACKETS_PER_TURN, sliceDue } from "../runtime/turn.ts";
 import { connectNow } from "./admission.ts";
+import type { Listed } from "./connection_list.ts";
 import type { Timed } from "./deadlines.ts";
 import type { ClientInfo, DisconnectDetails, DisconnectReason } from "../plugins/types.ts";
 import type { Authentication } from "./authentication.ts";
@@ -111,7 +112,7 @@ const Flag = {
 type Flag = (typeof Flag)[keyof typeof Flag];
 
 /** A client connection, from accept to close. */
-export class Client implements ByteListener, Timed {
+export class Client implements ByteListener, Timed, Listed {
   /** Set once CONNECT is accepted. */
   session: Session | undefined;
   info: ClientInfo | undefined;
@@ -129,6 +130,8 @@ export class Client implements ByteListener, Timed {
   authMethod: string | undefined;
   /** Its bucket in the broker's {@link Deadlines}. */
   dueBucket = 0;
+  /** Its place among the broker's connections (see {@link ConnectionList}). */
+  listIndex = -1;
   #authentication: Authentication | undefined;
   /**
    * The connection's yes/no states as bits of one number (see {@link Flag}) rather than a field

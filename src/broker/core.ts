@@ -47,6 +47,7 @@ import { newStats, type Stats } from "./stats.ts";
 import { sharedFilter } from "../protocol/topic.ts";
 import type { Store, StoredState, StoreHealth } from "../store/types.ts";
 import { memoryStore } from "../store/memory/memory.ts";
+import { ConnectionList } from "./connection_list.ts";
 import { Deadlines } from "./deadlines.ts";
 import {
   messageFromRecord,
@@ -122,7 +123,7 @@ const CONNECTIONS_BY_VERSION = {
 export class BrokerCore implements BrokerContext, ClusterSeam {
   readonly stats: Stats = newStats();
   readonly #events: EventHub;
-  readonly #connections = new Set<Client>();
+  readonly #connections = new ConnectionList<Client>();
   /** The connections' timeouts, a tick being one sweep. */
   readonly deadlines: Deadlines = new Deadlines(SWEEP_MS);
   readonly #clients = new Map<string, Client>();
@@ -1483,7 +1484,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       clearInterval(this.#sweep);
       await Promise.all(this.#companions.splice(0).map((stop) => stop()));
       await this.#unbind();
-      for (const client of [...this.#connections]) client.close("shutdown");
+      for (const client of this.#connections.snapshot()) client.close("shutdown");
       this.deadlines.clear();
       for (const conn of this.#refusing) conn.close();
       this.emit("broker_post_shutdown");
