@@ -32,7 +32,7 @@ interface DenoNetAddr {
 }
 
 interface DenoConn {
-  readonly remoteAddr: DenoNetAddr;
+  readonly remoteAddr: DenoNetAddr & { transport: "tcp" };
   read(buffer: Uint8Array): Promise<number | null>;
   write(data: Uint8Array): Promise<number>;
   close(): void;
@@ -121,8 +121,9 @@ class DenoTcpTransport implements ByteTransport {
 
   constructor(conn: DenoConn) {
     this.#conn = conn;
-    const { hostname, port } = conn.remoteAddr;
-    this.conn = new StreamConnection(this, { hostname, port, transport: "tcp" });
+    // Deno's own address object has our shape, { transport: "tcp", hostname, port }: a copy
+    // would be one more object per connection.
+    this.conn = new StreamConnection(this, conn.remoteAddr);
     this.#read();
   }
 
