@@ -18,6 +18,7 @@ import { ReasonCode, reasonName } from "../protocol/reason.ts";
 import type { ByteChannel, ByteListener, Connection } from "../runtime/types.ts";
 import { endOfTurn, nextTurn, PACKETS_PER_TURN, sliceDue } from "../runtime/turn.ts";
 import { connectNow } from "./admission.ts";
+import type { Listed } from "./connection_list.ts";
 import type { Timed } from "./deadlines.ts";
 import type { ClientInfo, DisconnectDetails, DisconnectReason } from "../plugins/types.ts";
 import type { Authentication } from "./authentication.ts";
@@ -84,8 +85,36 @@ const MAX_UNREAD_BYTES = 64 * 1024;
 /** Output worth a write of its own: it goes without waiting for the end of the turn. */
 const WRITE_AT_ONCE_BYTES = 16 * 1024;
 
+/**
+ * What {@link Client.#pending} is while nothing is pending, so that an idle connection holds no
+ * array of its own; never added to (`send` replaces it first).
+ */
+const NO_OUTPUT: Uint8Array[] = [];
+
+/** The bits of `Client.#flags`. */
+const Flag = {
+  CLOSED: 1,
+  /** `close` has begun: what is queued stays queued for the session. */
+  CLOSING: 2,
+  /** Its CONNECT is being handled. */
+  CONNECTING: 4,
+  /** Handling waits for a packet's handler or for the next turn: bytes read meanwhile wait. */
+  BUSY: 8,
+  /** Reading stopped: too many bytes unread, or too much output not taken. */
+  PAUSED: 16,
+  /** The peer sent its last byte. */
+  ENDED: 32,
+  /** A flush waits for the end of the turn. */
+  FLUSH_QUEUED: 64,
+  /** A flush waits for the code running now (enough output for a write of its own). */
+  FLUSH_SOON: 128,
+  /** Closed after the client's DISCONNECT (see `Connection.close`). */
+  PEER_DONE: 256,
+} as const;
+type Flag = (typeof Flag)[keyof typeof Flag];
+
 /** A client connection, from accept to close. */
-export class Client implements ByteListener, Timed {
+export class Client implements ByteListener, Timed, Listed {
   /** Set once CONNECT is accepted. */
   session: Session | undefined;
   info: ClientInfo | undefined;
@@ -104,35 +133,30 @@ export class Client implements ByteListener, Timed {
   /** Its bucket in the broker's {@link Deadlines}, and its index there. */
   dueBucket = 0;
   dueIndex = 0;
+  /** Its place among the broker's connections (see {@link ConnectionList}). */
+  listIndex = -1;
   #authentication: Authentication | undefined;
-  #closed = false;
-  /** `close` has begun: what is queued stays queued for the session. */
-  #closing = false;
-  /** Closed after the client's DISCONNECT (see `Connection.close`). */
-  #peerDone = false;
-  #connecting = false;
-  readonly #framer: PacketFramer;
+  /**
+   * The connection's yes/no states as bits of one number (see {@link Flag}) rather than a field
+   * each: one slot instead of nine in every connection.
+   */
+  #flags = 0;
+  /**
+   * Bytes read and not handled yet. Made when bytes arrive and let go once all of them were
+   * handled: an idle connection holds none.
+   */
+  #framer: PacketFramer | undefined;
   readonly #channel: ByteChannel;
-  /** Handling waits for a packet's handler or for the next turn: bytes read meanwhile wait. */
-  #busy = false;
-  /** Reading stopped: too many bytes unread, or too much output not taken. */
-  #paused = false;
-  /** The peer sent its last byte. */
-  #ended = false;
   /** Output of this turn of the event loop, written as one chunk at its end. */
-  #pending: Uint8Array[] = [];
+  #pending: Uint8Array[] = NO_OUTPUT;
   /** Bytes in {@link Client.#pending} and {@link Client.#held}. */
   #pendingBytes = 0;
   /**
    * Output from an acknowledgement on, waiting for the commit of what it acknowledges (see
-   * {@link ACKNOWLEDGEMENTS}); what follows it waits too, so the stream keeps its order.
+   * {@link ACKNOWLEDGEMENTS}); what follows it waits too, so the stream keeps its order. Made
+   * when output first has to wait: without a store that commits, none ever does.
    */
-  readonly #held = new HeldOutput();
-  readonly #releaseHeld = () => this.#release();
-  /** A flush waits for the end of the turn. */
-  #flushQueued = false;
-  /** A flush waits for the code running now (enough output for a write of its own). */
-  #flushSoon = false;
+  #held: HeldOutput | undefined;
   /** Bytes of the last write, which the runtime has not taken yet (it returned false). */
   #writing = 0;
   #lastProgress = 0;
@@ -144,11 +168,73 @@ export class Client implements ByteListener, Timed {
     readonly conn: Connection,
     readonly listener: string,
   ) {
-    this.#framer = new PacketFramer(broker.config.limits.maxPacketSize);
     this.codec = new Codec(broker.config.limits.topicAliasMaximum);
     this.#channel = conn.open(this);
     // Checked every tick until its CONNECT is admitted, which sets its keepalive.
     broker.deadlines.schedule(this, this.acceptedAt);
+  }
+
+  #is(flag: Flag): boolean {
+    return (this.#flags & flag) !== 0;
+  }
+
+  #set(flag: Flag, on: boolean): void {
+    this.#flags = on ? this.#flags | flag : this.#flags & ~flag;
+  }
+
+  get #closed(): boolean {
+    return this.#is(Flag.CLOSED);
+  }
+  set #closed(on: boolean) {
+    this.#set(Flag.CLOSED, on);
+  }
+  get #closing(): boolean {
+    return this.#is(Flag.CLOSING);
+  }
+  set #closing(on: boolean) {
+    this.#set(Flag.CLOSING, on);
+  }
+  get #connecting(): boolean {
+    return this.#is(Flag.CONNECTING);
+  }
+  set #connecting(on: boolean) {
+    this.#set(Flag.CONNECTING, on);
+  }
+  get #busy(): boolean {
+    return this.#is(Flag.BUSY);
+  }
+  set #busy(on: boolean) {
+    this.#set(Flag.BUSY, on);
+  }
+  get #paused(): boolean {
+    return this.#is(Flag.PAUSED);
+  }
+  set #paused(on: boolean) {
+    this.#set(Flag.PAUSED, on);
+  }
+  get #ended(): boolean {
+    return this.#is(Flag.ENDED);
+  }
+  set #ended(on: boolean) {
+    this.#set(Flag.ENDED, on);
+  }
+  get #flushQueued(): boolean {
+    return this.#is(Flag.FLUSH_QUEUED);
+  }
+  set #flushQueued(on: boolean) {
+    this.#set(Flag.FLUSH_QUEUED, on);
+  }
+  get #flushSoon(): boolean {
+    return this.#is(Flag.FLUSH_SOON);
+  }
+  set #flushSoon(on: boolean) {
+    this.#set(Flag.FLUSH_SOON, on);
+  }
+  get #peerDone(): boolean {
+    return this.#is(Flag.PEER_DONE);
+  }
+  set #peerDone(on: boolean) {
+    this.#set(Flag.PEER_DONE, on);
   }
 
   /** Whether the connection has been closed. */
@@ -181,9 +267,10 @@ export class Client implements ByteListener, Timed {
   onData(chunk: Uint8Array): void {
     if (this.#closed) return;
     this.broker.stats.bytesReceived += chunk.length;
-    this.#framer.push(chunk);
+    const framer = this.#framer ??= new PacketFramer(this.broker.config.limits.maxPacketSize);
+    framer.push(chunk);
     if (!this.#busy) this.#read();
-    else if (this.#framer.buffered > MAX_UNREAD_BYTES) this.#pause();
+    else if (framer.buffered > MAX_UNREAD_BYTES) this.#pause();
   }
 
   onEnd(): void {
@@ -226,7 +313,7 @@ export class Client implements ByteListener, Timed {
     let now = 0;
     try {
       let frame: Uint8Array | undefined;
-      while (!this.#closed && (frame = framer.next())) {
+      while (framer && !this.#closed && (frame = framer.next())) {
         // Only whole packets prove the client alive: a packet dribbled a byte at a time does not.
         now ||= Date.now();
         this.lastRead = now;
@@ -242,6 +329,7 @@ export class Client implements ByteListener, Timed {
     } catch (error) {
       return this.#fail(error);
     }
+    if (framer?.buffered === 0) this.#framer = undefined;
     if (this.#closed) return;
     if (this.#ended) return this.close("closed");
     this.#resumeIfRoom();
@@ -256,7 +344,7 @@ export class Client implements ByteListener, Timed {
   /** Handles the rest once `pending` settles; `slice`: it is the next turn (see `laterSlice`). */
   #wait(pending: Promise<void>, slice = false): void {
     this.#busy = true;
-    if (this.#framer.buffered > MAX_UNREAD_BYTES) this.#pause();
+    if ((this.#framer?.buffered ?? 0) > MAX_UNREAD_BYTES) this.#pause();
     pending.then(() => {
       this.#busy = false;
       if (this.#closed) return;
@@ -347,17 +435,9 @@ export class Client implements ByteListener, Timed {
     this.#pendingBytes += bytes.length;
     this.broker.stats.messagesSent++;
     const promise = ACKNOWLEDGEMENTS.has(bytes[0] >> 4);
-    const broker = this.broker;
-    if (
-      (promise || this.#held.holding) &&
-      this.#held.take(
-        bytes,
-        promise,
-        broker.pendingCommit,
-        () => broker.holdOutput(this.#releaseHeld),
-      )
-    ) return;
-    this.#pending.push(bytes);
+    if ((promise || this.#held?.holding) && this.#hold(bytes, promise)) return;
+    if (this.#pending === NO_OUTPUT) this.#pending = [bytes];
+    else this.#pending.push(bytes);
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       const flush = () => {
@@ -367,7 +447,7 @@ export class Client implements ByteListener, Timed {
       if (laterSlice) endOfTurn(flush);
       else queueMicrotask(flush);
     }
-    if (!this.#flushSoon && this.#pendingBytes - this.#held.bytes >= WRITE_AT_ONCE_BYTES) {
+    if (!this.#flushSoon && this.#pendingBytes - this.#heldBytes >= WRITE_AT_ONCE_BYTES) {
       this.#flushSoon = true;
       queueMicrotask(() => {
         this.#flushSoon = false;
@@ -376,11 +456,27 @@ export class Client implements ByteListener, Timed {
     }
   }
 
+  /** Holds `bytes` for a commit if they must wait (see {@link HeldOutput.take}). */
+  #hold(bytes: Uint8Array, promise: boolean): boolean {
+    const broker = this.broker;
+    // The release is made only when a commit is waited for, which few connections ever do.
+    const hold = () => broker.holdOutput(() => this.#release());
+    if (this.#held) return this.#held.take(bytes, promise, broker.pendingCommit, hold);
+    if (!hold()) return false;
+    this.#held = new HeldOutput();
+    return this.#held.take(bytes, promise, broker.pendingCommit, () => true);
+  }
+
+  /** Bytes of {@link Client.#pendingBytes} held for a commit. */
+  get #heldBytes(): number {
+    return this.#held?.bytes ?? 0;
+  }
+
   /** A commit came: the output held for it goes. */
   #release(): void {
-    const held = this.#held.release();
+    const held = this.#held?.release() ?? [];
     if (held.length === 0) return;
-    this.#pending.push(...held);
+    this.#pending = this.#pending.concat(held);
     // Closing: its last bytes waited for this commit, and the socket for them.
     if (this.#closed) {
       if (this.#writing === 0) this.#closeFlushed();
@@ -394,10 +490,10 @@ export class Client implements ByteListener, Timed {
     if (this.#writing > 0 || this.#closed) return;
     const count = this.#pending.length;
     if (count === 0) return;
-    const size = this.#pendingBytes - this.#held.bytes;
+    const size = this.#pendingBytes - this.#heldBytes;
     const data = count === 1 ? this.#pending[0] : concatBytes(this.#pending, size);
-    this.#pending = [];
-    this.#pendingBytes = this.#held.bytes;
+    this.#pending = NO_OUTPUT;
+    this.#pendingBytes = this.#heldBytes;
     this.broker.stats.bytesSent += size;
     let taken: boolean;
     try {
@@ -500,7 +596,7 @@ export class Client implements ByteListener, Timed {
     this.broker.detach(this, reason);
     // After its DISCONNECT the client sends nothing more: the adapter may drop the socket at once.
     this.#peerDone = reason === "disconnect";
-    if (this.#writing === 0 && !this.#held.holding) {
+    if (this.#writing === 0 && !this.#held?.holding) {
       this.conn.close(this.#peerDone);
       return;
     }
@@ -511,9 +607,9 @@ export class Client implements ByteListener, Timed {
   #closeFlushed(): void {
     const pending = this.#pending;
     if (pending.length > 0) {
-      this.#pending = [];
-      const size = this.#pendingBytes - this.#held.bytes;
-      this.#pendingBytes = this.#held.bytes;
+      this.#pending = NO_OUTPUT;
+      const size = this.#pendingBytes - this.#heldBytes;
+      this.#pendingBytes = this.#heldBytes;
       const data = pending.length === 1 ? pending[0] : concatBytes(pending, size);
       try {
         // Not taken whole: the next drain, or the timer, closes.
@@ -523,7 +619,7 @@ export class Client implements ByteListener, Timed {
       }
     }
     // Output held for a commit goes when it reports, or the timer closes without it.
-    if (this.#held.holding) return;
+    if (this.#held?.holding) return;
     clearTimeout(this.#closeTimer);
     this.conn.close(this.#peerDone);
   }

@@ -9,9 +9,15 @@
 /** Below this many taken slots the array is not worth compacting. */
 const COMPACT_AT = 1024;
 
+/**
+ * What an empty FIFO holds instead of an array of its own: most of them (a session's queue) are
+ * empty nearly always. Never added to: the first item replaces it.
+ */
+const NO_ITEMS: never[] = [];
+
 /** A FIFO, with `unshift` for putting an item back at the head. */
 export class Fifo<T> {
-  #items: (T | undefined)[] = [];
+  #items: (T | undefined)[] = NO_ITEMS;
   #head = 0;
 
   /** Number of items. */
@@ -21,12 +27,14 @@ export class Fifo<T> {
 
   /** Adds at the tail. */
   push(item: T): void {
-    this.#items.push(item);
+    if (this.#items === NO_ITEMS) this.#items = [item];
+    else this.#items.push(item);
   }
 
   /** Puts back at the head. */
   unshift(item: T): void {
     if (this.#head > 0) this.#items[--this.#head] = item;
+    else if (this.#items === NO_ITEMS) this.#items = [item];
     else this.#items.unshift(item);
   }
 
@@ -40,7 +48,9 @@ export class Fifo<T> {
     if (this.#head === this.#items.length) return undefined;
     const item = this.#items[this.#head];
     this.#items[this.#head++] = undefined;
-    if (this.#head >= COMPACT_AT && this.#head * 2 >= this.#items.length) {
+    // Drained: the array goes too, rather than waiting empty for the next item.
+    if (this.#head === this.#items.length) this.clear();
+    else if (this.#head >= COMPACT_AT && this.#head * 2 >= this.#items.length) {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
@@ -54,7 +64,7 @@ export class Fifo<T> {
 
   /** Empties it. */
   clear(): void {
-    this.#items = [];
+    this.#items = NO_ITEMS;
     this.#head = 0;
   }
 
@@ -66,7 +76,7 @@ export class Fifo<T> {
       const item = this.#items[i]!;
       (take(item) ? taken : kept).push(item);
     }
-    this.#items = kept;
+    this.#items = kept.length > 0 ? kept : NO_ITEMS;
     this.#head = 0;
     return taken;
   }

@@ -19,3 +19,22 @@ test("Fifo: order, unshift, peek, extract and compaction past many shifts", () =
   fifo.unshift(7);
   assert.equal(fifo.shift(), 7);
 });
+
+test("Fifo: queues that were empty or drained share no items", () => {
+  const a = new Fifo<number>();
+  const b = new Fifo<number>();
+  a.push(1);
+  assert.equal(a.shift(), 1);
+  a.unshift(2);
+  b.push(3);
+  a.push(4);
+  assert.deepEqual([...a], [2, 4]);
+  assert.deepEqual([...b], [3]);
+  assert.deepEqual(b.extract(() => true), [3]);
+  a.clear();
+  b.unshift(5);
+  a.push(6);
+  assert.deepEqual([...a], [6]);
+  assert.deepEqual([...b], [5]);
+  assert.deepEqual([...new Fifo<number>()], []);
+});

@@ -246,6 +246,28 @@ describe("runtime adapter: TCP", () => {
     }
   });
 
+  test("small reads on many connections at once stay apart, round after round", async () => {
+    // Quiet connections' reads may share memory (Deno's read slots): each must get its own bytes.
+    const server = await listenForTest(adapter, { type: "tcp" });
+    try {
+      const clients = await Promise.all(Array.from({ length: 100 }, () => connectTcp(server.port)));
+      const sent = clients.map(() => "");
+      for (let round = 0; round < 5; round++) {
+        clients.forEach((client, i) => {
+          const message = `client ${i} round ${round}`.padEnd(24, ".");
+          sent[i] += message;
+          client.socket.write(message);
+        });
+        const echoed = await Promise.all(clients.map((c, i) => c.receive(sent[i].length)));
+        assert.deepEqual(echoed.map(text), sent);
+      }
+      for (const client of clients) client.socket.end();
+      await Promise.all(clients.map((client) => client.closed));
+    } finally {
+      await server.close();
+    }
+  });
+
   test("close() in a burst ends the connections accepted but not yet handed on", async () => {
     const handedOn: Connection[] = [];
     const server = await listenForTest(adapter, {
