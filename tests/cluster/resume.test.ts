@@ -9,6 +9,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { collect, connect, eventually, memoryLogger, RawClient } from "../helpers/broker.ts";
+import type { Redis } from "ioredis";
 import {
   propagated,
   redisClient,
@@ -16,6 +17,7 @@ import {
   startChildNode,
   startNode,
   suiteRedis,
+  type TestRedis,
 } from "./helpers.ts";
 import * as keys from "../../src/cluster/keys.ts";
 import { Leases } from "../../src/cluster/lease.ts";
@@ -33,6 +35,49 @@ const options = {
   subscriptionId: undefined,
   shareGroup: undefined,
 };
+
+/** Two nodes' session mirrors over their own Redis connections, with a lease each. */
+interface TwoMirrors {
+  one: Redis;
+  first: SessionMirror;
+  second: SessionMirror;
+  leases1: Leases;
+  leases2: Leases;
+}
+
+/** Runs `body` with {@link TwoMirrors} for client id `id`, then removes what they wrote. */
+async function withTwoMirrors(
+  redis: TestRedis,
+  id: string,
+  body: (m: TwoMirrors) => Promise<void>,
+): Promise<void> {
+  const one = await redisClient(redis);
+  const two = await redisClient(redis);
+  const first = new SessionMirror(memoryLogger());
+  const second = new SessionMirror(memoryLogger());
+  const leases1 = new Leases(one, `${id}-1`);
+  const leases2 = new Leases(two, `${id}-2`);
+  first.bind(one, leases1);
+  second.bind(two, leases2);
+  try {
+    await body({ one, first, second, leases1, leases2 });
+  } finally {
+    first.close();
+    second.close();
+    await one.del(keys.session(id), keys.lease(id), keys.leases(`${id}-1`), keys.leases(`${id}-2`));
+    one.disconnect();
+    two.disconnect();
+  }
+}
+
+/** A durable session record of user `u`. */
+const durable = (clientId: string) => ({
+  clientId,
+  username: "u",
+  protocolVersion: 4,
+  expiryMs: 60_000,
+  expiresAt: 0,
+});
 
 describe("cluster: sessions of a dead node", { skip: redisSkip }, () => {
   const redis = suiteRedis();
@@ -214,23 +259,9 @@ describe("cluster: sessions of a dead node", { skip: redisSkip }, () => {
   });
 
   test("a node that lost the lease cannot overwrite the copy the new holder wrote, nor delete it", async () => {
-    const one = await redisClient(redis);
-    const two = await redisClient(redis);
     const id = "stale-copy";
-    const session = {
-      clientId: id,
-      username: "u",
-      protocolVersion: 4,
-      expiryMs: 60_000,
-      expiresAt: 0,
-    };
-    const first = new SessionMirror(memoryLogger());
-    const second = new SessionMirror(memoryLogger());
-    try {
-      const leases1 = new Leases(one, "stale-1");
-      const leases2 = new Leases(two, "stale-2");
-      first.bind(one, leases1);
-      second.bind(two, leases2);
+    await withTwoMirrors(redis, id, async ({ one, first, second, leases1, leases2 }) => {
+      const session = durable(id);
       assert.ok((await leases1.claim(id, "u")).granted);
       first.sessionSaved(session);
       first.subscriptionAdded({ clientId: id, filter: "one/#", options });
@@ -253,39 +284,14 @@ describe("cluster: sessions of a dead node", { skip: redisSkip }, () => {
         "v",
         "x",
       ]);
-    } finally {
-      first.close();
-      second.close();
-      await one.del(
-        keys.session(id),
-        keys.lease(id),
-        keys.leases("stale-1"),
-        keys.leases("stale-2"),
-      );
-      one.disconnect();
-      two.disconnect();
-    }
+    });
   });
 
   test("a session claimed again on its own node is written in parts; once another node wrote it, whole", async () => {
-    const one = await redisClient(redis);
-    const two = await redisClient(redis);
     const id = "reclaimed";
-    const session = {
-      clientId: id,
-      username: "u",
-      protocolVersion: 4,
-      expiryMs: 60_000,
-      expiresAt: 0,
-    };
-    const first = new SessionMirror(memoryLogger());
-    const second = new SessionMirror(memoryLogger());
-    const fields = async () => Object.keys(await one.hgetall(keys.session(id))).sort();
-    try {
-      const leases1 = new Leases(one, "again-1");
-      const leases2 = new Leases(two, "again-2");
-      first.bind(one, leases1);
-      second.bind(two, leases2);
+    await withTwoMirrors(redis, id, async ({ one, first, second, leases1, leases2 }) => {
+      const session = durable(id);
+      const fields = async () => Object.keys(await one.hgetall(keys.session(id))).sort();
       assert.ok((await leases1.claim(id, "u")).granted);
       first.sessionSaved(session);
       first.subscriptionAdded({ clientId: id, filter: "one/#", options });
@@ -320,18 +326,7 @@ describe("cluster: sessions of a dead node", { skip: redisSkip }, () => {
       assert.equal(releasedAfter, 2, "it waited for the whole copy, not the refused part");
       assert.deepEqual(await fields(), ["e", "f:four/#", "f:one/#", "f:two/#", "u", "v", "x"]);
       assert.equal(await one.hget(keys.session(id), "e"), String(back.epoch));
-    } finally {
-      first.close();
-      second.close();
-      await one.del(
-        keys.session(id),
-        keys.lease(id),
-        keys.leases("again-1"),
-        keys.leases("again-2"),
-      );
-      one.disconnect();
-      two.disconnect();
-    }
+    });
   });
 
   test("another user cannot resume a dead node's session from its copy, nor wipe it with a clean start", async () => {
