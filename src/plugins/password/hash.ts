@@ -121,10 +121,11 @@ export function hashVerifier(hash: string): HashVerifier {
   const s = parseShaCrypt(hash);
   if (!s || s.digest.length !== SHA_CRYPT_DIGEST_LENGTH[s.id]) return NEVER;
   const stored = encoder.encode(hash);
+  // The algorithm, salt and rounds are the hash's: only the key is the login's.
+  const { algorithm, salt, rounds, format } = shaCryptInput(new Uint8Array(0), hash);
   return async (password, hasher = IN_THREAD) => {
-    const input = shaCryptInput(bytes(password), hash);
-    const digest = await hasher.shaCrypt(input.algorithm, input.key, input.salt, input.rounds);
-    return equal(encoder.encode(input.format(digest)), stored);
+    const digest = await hasher.shaCrypt(algorithm, bytes(password), salt, rounds);
+    return equal(encoder.encode(format(digest)), stored);
   };
 }
 
