@@ -109,6 +109,16 @@ const RETRY_MIN_MS = 50;
 /** The longest wait between two retries of a failed commit. */
 const RETRY_MAX_MS = 5000;
 
+/**
+ * Turns a commit waits, whatever comes, for the acknowledgements of deliveries its batch sent
+ * (see `Store.awaitingAck`), and the most it waits while they keep coming. A turn is a timer,
+ * about a millisecond: the subscribers' PUBACKs are a round trip away, beyond the next poll. In
+ * a fan-out to persistent subscribers this writes a fraction of the deliveries (measured: from
+ * 16 of 20 per message to 2) for a few milliseconds more before the publishers' PUBACKs.
+ */
+const ACK_WAIT_TURNS = 2;
+const ACK_WAIT_MAX_TURNS = 4;
+
 /** Connections over `max-connections` waiting at once for a CONNECT to refuse with CONNACK. */
 const MAX_REFUSING = 64;
 
@@ -191,6 +201,9 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
   #afterInFlight: (() => void)[] = [];
   #committing = false;
   #commitsStarted = 0;
+  /** Turns the next commit waited for acknowledgements, and how many it waited for at the last. */
+  #ackWaits = 0;
+  #awaitingAck = 0;
   /** Set once close() hands the store its last commit: no other starts. */
   #storeClosing = false;
   #commitTimer: ReturnType<typeof setTimeout> | undefined;
@@ -282,6 +295,7 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
     clearTimeout(this.#commitTimer);
     this.#commitTimer = undefined;
     if (this.#committing || this.#storeClosing || !this.store.pending) return;
+    if (this.#waitForAcks()) return;
     this.#committing = true;
     this.#commitsStarted++;
     this.#afterInFlight = this.#afterCommit;
@@ -309,6 +323,27 @@ export class BrokerCore implements BrokerContext, ClusterSeam {
       this.#commitFailed(error);
     });
   };
+
+  /**
+   * Whether the commit waits a turn for the acknowledgements of what its batch sent: the first
+   * {@link ACK_WAIT_TURNS} turns, and then while they come, up to {@link ACK_WAIT_MAX_TURNS}. A
+   * client that does not acknowledge delays it by the first turns only.
+   */
+  #waitForAcks(): boolean {
+    const awaiting = this.#closing ? 0 : this.store.awaitingAck;
+    const waits = this.#ackWaits;
+    if (
+      awaiting === 0 || waits === ACK_WAIT_MAX_TURNS ||
+      (waits >= ACK_WAIT_TURNS && awaiting >= this.#awaitingAck)
+    ) {
+      this.#ackWaits = 0;
+      return false;
+    }
+    this.#ackWaits = waits + 1;
+    this.#awaitingAck = awaiting;
+    this.#commitTimer = setTimeout(this.commit, 0);
+    return true;
+  }
 
   #commitFailed(error: Error): void {
     const failing = this.#failing ??= { since: Date.now(), attempts: 0 };

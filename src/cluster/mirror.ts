@@ -108,6 +108,8 @@ function expireAt(record: StoredSession): string {
 export class SessionMirror implements Store {
   readonly durable = true;
   onPending: (() => void) | undefined;
+  /** A copy is written per session, whole or in parts, however soon its deliveries are acknowledged. */
+  readonly awaitingAck = 0;
   #redis: Redis | undefined;
   #leases: Leases | undefined;
   readonly #copies = new Map<string, Copy>();

@@ -29,6 +29,10 @@ export class TeeStore implements Store {
     return this.primary.pending || this.mirror.pending;
   }
 
+  get awaitingAck(): number {
+    return this.primary.awaitingAck + this.mirror.awaitingAck;
+  }
+
   get onPending(): (() => void) | undefined {
     return this.#onPending;
   }

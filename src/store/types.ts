@@ -150,6 +150,13 @@ export interface Store {
   readonly pending: boolean;
   /** Group-commit hook: called when a record arrives and none was pending, to schedule a commit. */
   onPending: (() => void) | undefined;
+  /**
+   * Deliveries recorded since the last commit started that were sent and wait for their
+   * acknowledgement, when they are what the commit mostly writes: one acknowledged before the
+   * commit spares writing it and deleting it in the next, so the broker lets a commit wait a
+   * little while they come. 0 when waiting would spare little (a store that writes them anyway).
+   */
+  readonly awaitingAck: number;
   /** Created or changed. */
   sessionSaved(session: StoredSession): void;
   /** Ends the session and everything it held (subscriptions, deliveries, will, receive state). */

@@ -25,6 +25,11 @@ export function storeWithCommit(
     }
   }
   Object.defineProperty(store, "pending", { get: () => inner.pending });
+  // Configurable: a test may answer for the store.
+  Object.defineProperty(store, "awaitingAck", {
+    get: () => inner.awaitingAck,
+    configurable: true,
+  });
   Object.defineProperty(store, "onPending", {
     get: () => inner.onPending,
     set: (f) => inner.onPending = f,

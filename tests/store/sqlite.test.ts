@@ -443,6 +443,44 @@ describe("the SQLite store", () => {
     await store.close();
   });
 
+  test("awaitingAck counts the batch's sent, unacknowledged deliveries of a fan-out only", async () => {
+    using f = folder();
+    const store = openSqliteStore(join(f.dir, "b.db"), "normal");
+    const sent = (clientId: string, seq: number, messageId: number): StoredDelivery => ({
+      ...delivery(clientId, seq, messageId),
+      packetId: seq,
+    });
+    store.messageStored(message(1));
+    for (const clientId of ["c1", "c2", "c3", "c4"]) store.deliveryAdded(sent(clientId, 1, 1));
+    assert.equal(store.awaitingAck, 4, "four sent deliveries of one message");
+    store.deliveryAdded(delivery("c5", 1, 1));
+    assert.equal(store.awaitingAck, 4, "a queued delivery waits for no acknowledgement");
+    store.deliverySent("c5", 1, 2, 9);
+    assert.equal(store.awaitingAck, 5, "sent now");
+    store.deliverySent("c5", 2, 3, 9);
+    assert.equal(store.awaitingAck, 5, "sent again: still one");
+    store.deliveryReleased("c5", 3, 4);
+    assert.equal(store.awaitingAck, 5, "a PUBREC leaves it waiting for PUBCOMP");
+    store.deliveryRemoved("c1", 1, 1);
+    store.sessionEnded("c2");
+    assert.equal(store.awaitingAck, 0, "three deliveries of one message: not a fan-out");
+    store.deliveryAdded(sent("c6", 1, 1));
+    store.deliveryAdded(sent("c7", 1, 1));
+    assert.equal(store.awaitingAck, 5);
+    // Two messages to five subscribers, then a one-to-one: under four deliveries per message.
+    store.messageStored(message(2));
+    store.deliveryAdded(sent("c8", 1, 2));
+    assert.equal(store.awaitingAck, 0);
+    store.deliveryAdded(sent("c9", 1, 2));
+    store.deliveryAdded(sent("c10", 1, 2));
+    assert.equal(store.awaitingAck, 8);
+    await store.commit();
+    assert.equal(store.awaitingAck, 0, "what was sent is the commit's now");
+    store.deliveryRemoved("c3", 1, 1);
+    assert.equal(store.awaitingAck, 0, "an acknowledgement of a delivery in the file");
+    await store.close();
+  });
+
   test("close waits for the commit under way and writes the last batch", async () => {
     using f = folder();
     const file = join(f.dir, "b.db");

@@ -14,6 +14,7 @@ export function memoryStore(): Store {
     durable: false,
     pending: false,
     onPending: undefined,
+    awaitingAck: 0,
     sessionSaved: nothing,
     sessionEnded: nothing,
     willSaved: nothing,

@@ -400,6 +400,9 @@ interface MovedDelivery {
   released: number;
 }
 
+/** Sent deliveries per message recorded from which a commit waits for their acknowledgements. */
+const FAN_OUT = 4;
+
 class SqliteStore implements Store {
   readonly durable = true;
   /** The main thread's connection: it loads, migrates and counts; the writer commits. */
@@ -418,6 +421,8 @@ class SqliteStore implements Store {
    * same batch changes or leaves this instead of adding a statement.
    */
   #fresh: BySession<FreshDelivery> = new Map();
+  /** Deliveries in {@link SqliteStore.#fresh} that were sent and are not acknowledged yet. */
+  #sentFresh = 0;
   /** Deliveries in the file moved in this batch, by session and the seq they have now. */
   #moved: BySession<MovedDelivery> = new Map();
   /** Seqs in the file of each session's deliveries removed in this batch. */
@@ -463,6 +468,12 @@ class SqliteStore implements Store {
     return this.#pendingRecords > 0 || (this.#kept !== undefined && !this.#committing);
   }
 
+  get awaitingAck(): number {
+    // Each message went to one subscriber or two: a commit that waits spares the publishers
+    // less than they wait. A fan-out's deliveries outweigh its messages many times.
+    return this.#sentFresh >= FAN_OUT * this.#newMessages.size ? this.#sentFresh : 0;
+  }
+
   #note(): void {
     if (this.#pendingRecords++ === 0) this.onPending?.();
   }
@@ -503,7 +514,10 @@ class SqliteStore implements Store {
   sessionEnded(clientId: string): void {
     const fresh = this.#fresh.get(clientId);
     if (fresh) {
-      for (const d of fresh.values()) this.#unref(d.messageId);
+      for (const d of fresh.values()) {
+        this.#unref(d.messageId);
+        if (d.packetId !== 0) this.#sentFresh--;
+      }
       this.#fresh.delete(clientId);
     }
     // Runs after the batch's changes to deliveries in the file, before its new deliveries. The
@@ -563,8 +577,12 @@ class SqliteStore implements Store {
 
   deliveryAdded(d: StoredDelivery): void {
     this.#ref(d.messageId);
+    if (d.packetId !== 0) this.#sentFresh++;
     const replaced = take(this.#fresh, d.clientId, d.seq);
-    if (replaced) this.#unref(replaced.messageId);
+    if (replaced) {
+      this.#unref(replaced.messageId);
+      if (replaced.packetId !== 0) this.#sentFresh--;
+    }
     put(this.#fresh, d.clientId, d.seq, {
       clientId: d.clientId,
       seq: d.seq,
@@ -586,6 +604,7 @@ class SqliteStore implements Store {
 
   deliverySent(clientId: string, oldSeq: number, seq: number, packetId: number): void {
     const d = take(this.#fresh, clientId, oldSeq) ?? this.#takeMoved(clientId, oldSeq);
+    if ("seq" in d && d.packetId === 0) this.#sentFresh++;
     d.packetId = packetId;
     if ("seq" in d) {
       d.seq = seq;
@@ -605,7 +624,10 @@ class SqliteStore implements Store {
   }
 
   deliveryRemoved(clientId: string, seq: number, messageId: number): void {
-    if (!take(this.#fresh, clientId, seq)) {
+    const fresh = take(this.#fresh, clientId, seq);
+    if (fresh) {
+      if (fresh.packetId !== 0) this.#sentFresh--;
+    } else {
       const from = take(this.#moved, clientId, seq)?.from ?? seq;
       const removed = this.#removed.get(clientId);
       if (removed) removed.push(from);
@@ -666,6 +688,7 @@ class SqliteStore implements Store {
     this.#steps = [];
     this.#stepBlobs = [];
     this.#fresh.clear();
+    this.#sentFresh = 0;
     this.#moved.clear();
     this.#removed.clear();
     this.#newMessages.clear();
