@@ -32,6 +32,7 @@ import type {
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
 import { propertiesFromJson, propertiesToJson } from "./properties.ts";
 import { RefCounts } from "./refs.ts";
+import { BatchRows } from "./batch_rows.ts";
 import { CommitWriter, OP, pushDelete, type WriterBatch, type WriterSetup } from "./writer.ts";
 
 /** How the store meets the disk. */
@@ -109,23 +110,6 @@ function writerSetup(file: string, sync: SyncMode): WriterSetup {
     ],
     bulkSizes: BULK_SIZES,
   };
-}
-
-/** Rows of one table by session and seq. */
-type BySession<T> = Map<string, Map<number, T>>;
-
-/** The row at `seq` of `clientId`, taken out of `rows`. */
-function take<T>(rows: BySession<T>, clientId: string, seq: number): T | undefined {
-  const session = rows.get(clientId);
-  const row = session?.get(seq);
-  if (row !== undefined) session!.delete(seq);
-  return row;
-}
-
-function put<T>(rows: BySession<T>, clientId: string, seq: number, row: T): void {
-  let session = rows.get(clientId);
-  if (session === undefined) rows.set(clientId, session = new Map());
-  session.set(seq, row);
 }
 
 /**
@@ -420,11 +404,11 @@ class SqliteStore implements Store {
    * Deliveries recorded in this batch, by session and seq: one sent, released or removed in the
    * same batch changes or leaves this instead of adding a statement.
    */
-  #fresh: BySession<FreshDelivery> = new Map();
+  readonly #fresh = new BatchRows<FreshDelivery>();
   /** Deliveries in {@link SqliteStore.#fresh} that were sent and are not acknowledged yet. */
   #sentFresh = 0;
   /** Deliveries in the file moved in this batch, by session and the seq they have now. */
-  #moved: BySession<MovedDelivery> = new Map();
+  readonly #moved = new BatchRows<MovedDelivery>();
   /** Seqs in the file of each session's deliveries removed in this batch. */
   #removed = new Map<string, number[]>();
   /** Messages recorded in this batch: written only if something refers to them at the commit. */
@@ -512,14 +496,10 @@ class SqliteStore implements Store {
   }
 
   sessionEnded(clientId: string): void {
-    const fresh = this.#fresh.get(clientId);
-    if (fresh) {
-      for (const d of fresh.values()) {
-        this.#unref(d.messageId);
-        if (d.packetId !== 0) this.#sentFresh--;
-      }
-      this.#fresh.delete(clientId);
-    }
+    this.#fresh.takeSession(clientId, (d) => {
+      this.#unref(d.messageId);
+      if (d.packetId !== 0) this.#sentFresh--;
+    });
     // Runs after the batch's changes to deliveries in the file, before its new deliveries. The
     // message ids it reads lose a reference once the commit is reported.
     for (
@@ -578,12 +558,12 @@ class SqliteStore implements Store {
   deliveryAdded(d: StoredDelivery): void {
     this.#ref(d.messageId);
     if (d.packetId !== 0) this.#sentFresh++;
-    const replaced = take(this.#fresh, d.clientId, d.seq);
+    const replaced = this.#fresh.take(d.clientId, d.seq);
     if (replaced) {
       this.#unref(replaced.messageId);
       if (replaced.packetId !== 0) this.#sentFresh--;
     }
-    put(this.#fresh, d.clientId, d.seq, {
+    this.#fresh.put(d.clientId, d.seq, {
       clientId: d.clientId,
       seq: d.seq,
       messageId: d.messageId,
@@ -599,36 +579,36 @@ class SqliteStore implements Store {
 
   /** Where the delivery in the file at `seq` came from, taken out of the batch's moves. */
   #takeMoved(clientId: string, seq: number): MovedDelivery {
-    return take(this.#moved, clientId, seq) ?? { from: seq, packetId: null, released: 0 };
+    return this.#moved.take(clientId, seq) ?? { from: seq, packetId: null, released: 0 };
   }
 
   deliverySent(clientId: string, oldSeq: number, seq: number, packetId: number): void {
-    const d = take(this.#fresh, clientId, oldSeq) ?? this.#takeMoved(clientId, oldSeq);
+    const d = this.#fresh.take(clientId, oldSeq) ?? this.#takeMoved(clientId, oldSeq);
     if ("seq" in d && d.packetId === 0) this.#sentFresh++;
     d.packetId = packetId;
     if ("seq" in d) {
       d.seq = seq;
-      put(this.#fresh, clientId, seq, d);
-    } else put(this.#moved, clientId, seq, d);
+      this.#fresh.put(clientId, seq, d);
+    } else this.#moved.put(clientId, seq, d);
     this.#note();
   }
 
   deliveryReleased(clientId: string, oldSeq: number, seq: number): void {
-    const d = take(this.#fresh, clientId, oldSeq) ?? this.#takeMoved(clientId, oldSeq);
+    const d = this.#fresh.take(clientId, oldSeq) ?? this.#takeMoved(clientId, oldSeq);
     d.released = 1;
     if ("seq" in d) {
       d.seq = seq;
-      put(this.#fresh, clientId, seq, d);
-    } else put(this.#moved, clientId, seq, d);
+      this.#fresh.put(clientId, seq, d);
+    } else this.#moved.put(clientId, seq, d);
     this.#note();
   }
 
   deliveryRemoved(clientId: string, seq: number, messageId: number): void {
-    const fresh = take(this.#fresh, clientId, seq);
+    const fresh = this.#fresh.take(clientId, seq);
     if (fresh) {
       if (fresh.packetId !== 0) this.#sentFresh--;
     } else {
-      const from = take(this.#moved, clientId, seq)?.from ?? seq;
+      const from = this.#moved.take(clientId, seq)?.from ?? seq;
       const removed = this.#removed.get(clientId);
       if (removed) removed.push(from);
       else this.#removed.set(clientId, [from]);
@@ -739,11 +719,9 @@ class SqliteStore implements Store {
    * seq in the file, and a seq moved to is new to its session.
    */
   #encode(ops: SQLInputValue[], blobAt: number[]): void {
-    for (const [clientId, moved] of this.#moved) {
-      for (const [seq, m] of moved) {
-        ops.push(OP.run, S.moveDelivery, seq, m.packetId, m.released, clientId, m.from);
-      }
-    }
+    this.#moved.forEach((m, clientId, seq) => {
+      ops.push(OP.run, S.moveDelivery, seq, m.packetId, m.released, clientId, m.from);
+    });
     for (const [clientId, seqs] of this.#removed) {
       pushDelete(ops, DELETE.deliveries, [clientId], seqs);
     }
@@ -752,22 +730,20 @@ class SqliteStore implements Store {
     const deliveriesAt = ops.length;
     ops.push(OP.insert, INSERT.deliveries, 0);
     let rows = 0;
-    for (const fresh of this.#fresh.values()) {
-      for (const d of fresh.values()) {
-        ops.push(
-          d.clientId,
-          d.seq,
-          d.messageId,
-          d.qos,
-          d.retain,
-          d.packetId,
-          d.released,
-          d.ids,
-          d.share,
-        );
-        rows++;
-      }
-    }
+    this.#fresh.forEach((d) => {
+      ops.push(
+        d.clientId,
+        d.seq,
+        d.messageId,
+        d.qos,
+        d.retain,
+        d.packetId,
+        d.released,
+        d.ids,
+        d.share,
+      );
+      rows++;
+    });
     if (rows > 0) ops[deliveriesAt + 2] = rows;
     else ops.length = deliveriesAt;
     const refs = this.#refs;
