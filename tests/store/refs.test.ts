@@ -36,3 +36,19 @@ test("a reference made before a load and one read by it count together", () => {
   assert.equal(refs.drop(7), 0);
   assert.equal(refs.drop(7), -1);
 });
+
+test("references added in a run to one id, then to others, all count", () => {
+  const refs = new RefCounts();
+  for (let i = 0; i < 20; i++) refs.add(5);
+  assert.equal(refs.has(5), true);
+  refs.add(6);
+  for (let i = 0; i < 3; i++) refs.add(5);
+  refs.read(6);
+  assert.equal(refs.drop(6), 1, "added once beside the run, read once");
+  for (let left = 22; left >= 0; left--) assert.equal(refs.drop(5), left);
+  assert.equal(refs.has(5), false);
+  assert.equal(refs.drop(5), -1);
+  refs.add(6);
+  refs.add(6);
+  assert.equal(refs.drop(6), 2, "a run on an id read at load adds to its count");
+});

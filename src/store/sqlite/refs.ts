@@ -16,8 +16,17 @@ export class RefCounts {
   /** Ids read at load, sorted and unique, with their counts. */
   #ids = new Float64Array(0);
   #counts = new Uint32Array(0);
-  /** Counts of messages not read at load. */
-  #more = new Map<number, number>();
+  /**
+   * Counts of messages not read at load, each in a box: dropping one of many references is one
+   * look-up, not a look-up and a store.
+   */
+  #more = new Map<number, { n: number }>();
+  /**
+   * References to `#lastId` not counted in place yet: a fan-out adds one id once per
+   * subscriber in a row, and that costs one look-up rather than one each.
+   */
+  #lastId = -1;
+  #lastAdds = 0;
 
   /** Counts a reference read from the store at load. */
   read(id: number): void {
@@ -30,23 +39,42 @@ export class RefCounts {
   }
 
   add(id: number): void {
+    if (id === this.#lastId) {
+      this.#lastAdds++;
+      return;
+    }
+    this.#settleAdds();
+    this.#lastId = id;
+    this.#lastAdds = 1;
+  }
+
+  #settleAdds(): void {
+    const n = this.#lastAdds;
+    if (n === 0) return;
+    this.#lastAdds = 0;
+    const id = this.#lastId;
     const i = this.#index(id);
-    if (i >= 0) this.#counts[i]++;
-    else this.#more.set(id, (this.#more.get(id) ?? 0) + 1);
+    if (i >= 0) this.#counts[i] += n;
+    else {
+      const count = this.#more.get(id);
+      if (count) count.n += n;
+      else this.#more.set(id, { n });
+    }
   }
 
   /** Drops a reference: the count left, or -1 if there was none to drop. */
   drop(id: number): number {
+    this.#settleAdds();
     const i = this.#index(id);
     if (i >= 0) return this.#counts[i] === 0 ? -1 : --this.#counts[i];
-    const n = this.#more.get(id);
-    if (n === undefined) return -1;
-    if (n > 1) this.#more.set(id, n - 1);
-    else this.#more.delete(id);
-    return n - 1;
+    const count = this.#more.get(id);
+    if (count === undefined) return -1;
+    if (--count.n === 0) this.#more.delete(id);
+    return count.n;
   }
 
   has(id: number): boolean {
+    this.#settleAdds();
     const i = this.#index(id);
     return i >= 0 ? this.#counts[i] > 0 : this.#more.has(id);
   }
@@ -87,7 +115,7 @@ export class RefCounts {
     this.#counts = counts;
     this.#read = new Float64Array(1024);
     this.#readLength = 0;
-    for (const [id, n] of this.#more) {
+    for (const [id, { n }] of this.#more) {
       const i = this.#index(id);
       if (i < 0) continue;
       counts[i] += n;
