@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { BrokerCore } from "../../src/broker/core.ts";
 import { resolveConfig } from "../../src/config/resolve.ts";
 import { eventually, memoryLogger } from "../helpers/broker.ts";
-import { storeWithCommit } from "../helpers/store.ts";
+import { storedSession, storeWithCommit } from "../helpers/store.ts";
 
 /**
  * A core over a SQLite store whose `awaitingAck` answers from `answers` (the last one again once
@@ -31,14 +31,7 @@ async function setup(answers: number[]) {
   return {
     seen,
     /** A record, which schedules a commit. */
-    record: () =>
-      store.sessionSaved({
-        clientId: "c",
-        username: undefined,
-        protocolVersion: 4,
-        expiryMs: Infinity,
-        expiresAt: 0,
-      }),
+    record: () => store.sessionSaved(storedSession("c")),
     async [Symbol.asyncDispose]() {
       await core.close();
       rmSync(dir, { recursive: true, force: true });

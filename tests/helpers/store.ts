@@ -4,7 +4,7 @@
  * @module
  */
 import { openSqliteStore } from "../../src/store/sqlite/sqlite.ts";
-import type { Store } from "../../src/store/types.ts";
+import type { Store, StoredSession } from "../../src/store/types.ts";
 
 /**
  * The SQLite store at `file`, with `commit` replaced: `commit(inner)` is called for each of the
@@ -36,4 +36,15 @@ export function storeWithCommit(
   });
   store.commit = () => commit(inner);
   return store;
+}
+
+/** A 3.1.1 session record of `clientId` that never expires. */
+export function storedSession(clientId: string): StoredSession {
+  return {
+    clientId,
+    username: undefined,
+    protocolVersion: 4,
+    expiryMs: Infinity,
+    expiresAt: 0,
+  };
 }

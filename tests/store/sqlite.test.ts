@@ -9,6 +9,7 @@ import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
 import { OP, pushDelete } from "../../src/store/sqlite/writer.ts";
 import { StoreError } from "../../src/store/error.ts";
 import type { Store, StoredDelivery, StoredMessage } from "../../src/store/types.ts";
+import { storedSession } from "../helpers/store.ts";
 
 function folder(): { dir: string; [Symbol.dispose](): void } {
   const dir = mkdtempSync(join(tmpdir(), "store-"));
@@ -531,13 +532,7 @@ describe("the SQLite store", () => {
       properties: undefined,
       dueAt: 0,
     });
-    store.sessionSaved({
-      clientId: "c",
-      username: undefined,
-      protocolVersion: 4,
-      expiryMs: Infinity,
-      expiresAt: 0,
-    });
+    store.sessionSaved(storedSession("c"));
     store.willSaved("c", will([1, 2, 3]));
     // 173 rows: the multi-row statements of each size and single rows.
     for (let id = 1; id <= 173; id++) {
