@@ -133,19 +133,18 @@ export async function floodAcrossCuts(
 }
 
 /**
- * Waits until the marker sent last each way has arrived: `mark-l` at the remote and `mark-r`
- * here. A loop's copies of what was sent before would be on the way before them.
+ * Waits until the markers sent last each way have arrived on both sides: `mark-l` crossing to
+ * the remote and `mark-r` crossing here, and each where it was sent, whose own subscriber may
+ * get it after the bridge does. A loop's copies of what was sent before would be on the way
+ * before them.
  */
 export async function markersArrived(
   atLocal: { payload: string }[],
   atRemote: { payload: string }[],
 ): Promise<void> {
-  await eventually(
-    () =>
-      atRemote.some((m) => m.payload === "mark-l") && atLocal.some((m) => m.payload === "mark-r"),
-    20000,
-    "the markers",
-  );
+  const both = (payload: string) =>
+    atRemote.some((m) => m.payload === payload) && atLocal.some((m) => m.payload === payload);
+  await eventually(() => both("mark-l") && both("mark-r"), 20000, "the markers");
 }
 
 /** How often each payload arrived. */
