@@ -14,7 +14,16 @@ import { afterIo } from "./turn.ts";
 /** Time a slice hands connections on before the other sockets' I/O gets its turn. */
 export const HAND_ON_SLICE_MS = 1;
 
-/** Accepted connections a {@link HandOn} holds at most before {@link HandOn.full} says so. */
+/**
+ * A connection offered this long after the last was handed on starts a slice of its own. A
+ * storm's connections come back to back, microseconds apart; a client connecting after another
+ * on loopback comes a round trip later, about 0.3 ms. With the slice's length as the pause, a
+ * steady sequence of such clients ran past each slice, and on Deno every fourth waited for a
+ * timer (2 to 4 ms before its CONNACK).
+ */
+const PAUSE_MS = 0.25;
+
+/** Accepted connections a {@link HandOn} holds at most before {@link HandOn.room} holds the accepting back. */
 export const MAX_WAITING = 1024;
 
 /** The connections of one listener on their way to the broker. */
@@ -39,7 +48,7 @@ export class HandOn<T> {
   offer(conn: T): void {
     const now = performance.now();
     // A connection after a pause starts a slice; one of a burst past its slice waits for the next.
-    if (now - this.#handedOnAt > HAND_ON_SLICE_MS) this.#sliceEnds = now + HAND_ON_SLICE_MS;
+    if (now - this.#handedOnAt > PAUSE_MS) this.#sliceEnds = now + HAND_ON_SLICE_MS;
     if (this.#waiting.length === 0 && now < this.#sliceEnds) {
       this.#deliver(conn);
       this.#handedOnAt = performance.now();
