@@ -9,6 +9,7 @@ import { resolveConfig } from "../config/resolve.ts";
 import { createLogger, type Logger, type LogLevel } from "../log.ts";
 import { PluginManager } from "../plugins/manager.ts";
 import { brokerSys } from "../plugins/builtin/broker_sys.ts";
+import { growDescriptorTable } from "../runtime/descriptors.ts";
 import { getRuntimeAdapter } from "../runtime/select.ts";
 import type { RuntimeAdapter } from "../runtime/types.ts";
 import { type Bridges, startBridges } from "../bridge/start.ts";
@@ -21,6 +22,15 @@ import { SessionMirror } from "../cluster/mirror.ts";
 import { memoryStore } from "../store/memory/memory.ts";
 import { TeeStore } from "../store/tee.ts";
 import type { HeldBridge } from "./bridge_seam.ts";
+
+/**
+ * The descriptor table is grown at start to hold this many (see descriptors.ts), or more with
+ * many stored sessions, whose clients come back at once after a restart: a quarter of this beside
+ * one per session, up to {@link MAX_DESCRIPTORS}.
+ */
+const DESCRIPTORS_AT_START = 4096;
+/** Past this, growing at start would cost more than the pauses it spares (about 1 s of opens). */
+const MAX_DESCRIPTORS = 65536;
 
 /** Options that are not part of the configuration schema. */
 export interface CreateBrokerOptions {
@@ -152,6 +162,13 @@ export async function createBroker(
     await core.close();
     throw error;
   }
+  let sessions = 0;
+  for (const _ of core.sessions) sessions++;
+  // In the background: the listeners are open and the opens run off the event loop.
+  const growing = growDescriptorTable(
+    Math.min(Math.max(DESCRIPTORS_AT_START, sessions + DESCRIPTORS_AT_START / 4), MAX_DESCRIPTORS),
+  );
+  core.onClose(() => growing.then(() => {}));
   const started = startBridges(
     resolved.bridges,
     core,
