@@ -1241,9 +1241,19 @@ class Crowd {
   /** One storm: resolves when every client of it has been answered. */
   async storm(name: string): Promise<StormRound> {
     this.#child.stdin!.write(`go ${name}\n`);
+    return JSON.parse(await this.#line()) as StormRound;
+  }
+
+  /** The last storm's clients DISCONNECT: resolves when every one has closed. */
+  async end(): Promise<void> {
+    this.#child.stdin!.write("end\n");
+    await this.#line();
+  }
+
+  async #line(): Promise<string> {
     const line = await this.#lines.next();
     if (line.done === true) throw new Failure("the storm's client process ended");
-    return JSON.parse(line.value) as StormRound;
+    return line.value;
   }
 
   close(): void {
@@ -1254,7 +1264,8 @@ class Crowd {
 /**
  * One pair exchanging QoS 0 at {@link STORM_PAIR_RATE} while, {@link STORM_ROUNDS} times,
  * 1,000 clients CONNECT at once (from another process, storm.ts); the pair's round trips
- * are recorded from the start of each storm until its last client has been answered.
+ * are recorded from the start of each storm until its last client has been answered. Its
+ * clients DISCONNECT after that, untimed.
  */
 async function storm(run: Run, job: Job): Promise<LoadResult> {
   const crowd = new Crowd(job);
@@ -1304,6 +1315,7 @@ async function storm(run: Run, job: Job): Promise<LoadResult> {
       totals.refused += result.refused;
       totals.lost += result.lost;
       totals.slowestMs = Math.max(totals.slowestMs, result.ms);
+      await crowd.end();
       await run.sleep(300);
     }
     const window = between(a, snapshot(job, 0));

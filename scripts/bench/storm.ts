@@ -4,7 +4,9 @@
  * loadgen.ts as `node --import tsx scripts/bench/storm.ts PORT AUTH` (AUTH `1` logs every client
  * in with the bench credentials); each line `go ROUND` on stdin makes {@link STORM_CLIENTS}
  * clients CONNECT at once, and when every one has its CONNACK (or lost its connection) one line
- * of JSON, a {@link StormRound}, goes to stdout; the clients then DISCONNECT.
+ * of JSON, a {@link StormRound}, goes to stdout. The line `end` makes them DISCONNECT, and `ended`
+ * goes to stdout once every one has closed: the load generator stops timing the pair before
+ * that, so what it times is the storm of CONNECTs, not the burst of DISCONNECTs after it.
  *
  * @module
  */
@@ -38,8 +40,10 @@ function client(
   });
 }
 
+/** The clients of the last round, until `end`. */
+let open: Socket[] = [];
+
 async function round(port: number, auth: boolean, name: string): Promise<StormRound> {
-  const open: Socket[] = [];
   const began = performance.now();
   const codes = await Promise.all(
     Array.from(
@@ -49,7 +53,6 @@ async function round(port: number, auth: boolean, name: string): Promise<StormRo
     ),
   );
   const ms = performance.now() - began;
-  for (const socket of open) socket.end(DISCONNECT);
   return {
     accepted: codes.filter((code) => code === 0).length,
     refused: codes.filter((code) => code > 0).length,
@@ -62,6 +65,18 @@ const port = Number(process.argv[2]);
 const auth = process.argv[3] === "1";
 for await (const line of createInterface({ input: process.stdin })) {
   const [command, name] = line.split(" ");
-  if (command !== "go") continue;
-  process.stdout.write(`${JSON.stringify(await round(port, auth, name ?? "0"))}\n`);
+  if (command === "go") {
+    process.stdout.write(`${JSON.stringify(await round(port, auth, name ?? "0"))}\n`);
+  } else if (command === "end") {
+    const closing = open.map((socket) =>
+      new Promise<void>((resolve) => {
+        if (socket.destroyed) return resolve();
+        socket.once("close", () => resolve());
+        socket.end(DISCONNECT);
+      })
+    );
+    open = [];
+    await Promise.all(closing);
+    process.stdout.write("ended\n");
+  }
 }
