@@ -436,6 +436,14 @@ const ROWS: Row[] = [
     ratios: true,
   },
   {
+    scenario: "storm",
+    key: "endP99Ms",
+    label: "the same while the 1,000 DISCONNECT",
+    unit: "ms",
+    better: "lower",
+    ratios: true,
+  },
+  {
     scenario: "storm-auth",
     key: "p99Ms",
     label: "the same, the 1,000 logging in with $7$",

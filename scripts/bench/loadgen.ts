@@ -26,7 +26,8 @@
  * - idle: `rssPerConnKb`, `rssBeforeKb`, `rssAfterKb`, `connected`, `connectPerSec`
  * - connrate, connrate-auth: `rate` (CONNECT+CONNACK per second), `connections`
  * - storm, storm-auth: `p99Ms` and `maxMs` (the pair's round trip during the storms), `calmP99Ms`
- *   (before them), `samples`, `slowestStormMs` (first CONNECT to last CONNACK), `refused`
+ *   (before them), `endP99Ms` (while each storm's clients DISCONNECT), `samples`,
+ *   `slowestStormMs` (first CONNECT to last CONNACK), `refused`
  * - idle50k: `connected` subscribed connections that ping, `rssPerConnKb`, `rssBeforeKb`,
  *   `rssAfterKb`, `connectPerSec`, and `p50Ms`, `p99Ms`, `maxMs` of one QoS 0 publisher →
  *   subscriber pair's round trip while they sit there
@@ -1264,8 +1265,8 @@ class Crowd {
 /**
  * One pair exchanging QoS 0 at {@link STORM_PAIR_RATE} while, {@link STORM_ROUNDS} times,
  * 1,000 clients CONNECT at once (from another process, storm.ts); the pair's round trips
- * are recorded from the start of each storm until its last client has been answered. Its
- * clients DISCONNECT after that, untimed.
+ * are recorded from the start of each storm until its last client has been answered, and apart
+ * from those, while its clients DISCONNECT, until every one has closed.
  */
 async function storm(run: Run, job: Job): Promise<LoadResult> {
   const crowd = new Crowd(job);
@@ -1273,12 +1274,20 @@ async function storm(run: Run, job: Job): Promise<LoadResult> {
   const samples = new Float64Array(capacity);
   let recorded = 0;
   let recording = false;
+  /** Round trips while the storms' clients DISCONNECT. */
+  const ends = new Float64Array(capacity);
+  let endsRecorded = 0;
+  let ending = false;
   const subscriber = new Client(run, job.port, "bench-sub-0", {
     ...login(job, 0),
     handler: (_type, flags, buf, start) => {
-      if (!recording || recorded >= capacity) return;
-      samples[recorded++] = performance.now() -
-        buf.readDoubleLE(payloadStart(buf, start, flags, 4));
+      if (recording && recorded < capacity) {
+        samples[recorded++] = performance.now() -
+          buf.readDoubleLE(payloadStart(buf, start, flags, 4));
+      } else if (ending && endsRecorded < capacity) {
+        ends[endsRecorded++] = performance.now() -
+          buf.readDoubleLE(payloadStart(buf, start, flags, 4));
+      }
     },
   });
   await subscriber.subscribe("bench/storm", 0);
@@ -1315,7 +1324,9 @@ async function storm(run: Run, job: Job): Promise<LoadResult> {
       totals.refused += result.refused;
       totals.lost += result.lost;
       totals.slowestMs = Math.max(totals.slowestMs, result.ms);
+      ending = true;
       await crowd.end();
+      ending = false;
       await run.sleep(300);
     }
     const window = between(a, snapshot(job, 0));
@@ -1327,6 +1338,7 @@ async function storm(run: Run, job: Job): Promise<LoadResult> {
         p99Ms: percentile(sorted, 0.99),
         maxMs: recorded === 0 ? NaN : sorted[recorded - 1],
         calmP99Ms: percentile(calm, 0.99),
+        endP99Ms: percentile(ends.subarray(0, endsRecorded).sort(), 0.99),
         samples: recorded,
         slowestStormMs: totals.slowestMs,
         accepted: totals.accepted,
