@@ -66,7 +66,9 @@ export async function growDescriptorTable(wanted: number): Promise<number | unde
   let highest = -1;
   try {
     while (highest < target - 1) {
-      const fds = await Promise.all(Array.from({ length: BATCH }, openNull));
+      // No more than fit below the target: one past it would double the table once more.
+      const count = Math.min(BATCH, target - 1 - highest);
+      const fds = await Promise.all(Array.from({ length: count }, openNull));
       let failed = false;
       for (const fd of fds) {
         if (fd === undefined) failed = true;
