@@ -29,7 +29,7 @@ import type { HeldBridge } from "./bridge_seam.ts";
  * one per session, up to {@link MAX_DESCRIPTORS}.
  */
 const DESCRIPTORS_AT_START = 4096;
-/** Past this, growing at start would cost more than the pauses it spares (about 1 s of opens). */
+/** Past this, growing at start would cost more than the pauses it spares (some 0.3 s of opens). */
 const MAX_DESCRIPTORS = 65536;
 
 /** Options that are not part of the configuration schema. */
@@ -164,7 +164,7 @@ export async function createBroker(
   }
   let sessions = 0;
   for (const _ of core.sessions) sessions++;
-  // In the background: the listeners are open and the opens run off the event loop.
+  // In the background, between the other sockets' turns: the listeners are open.
   const growing = growDescriptorTable(
     Math.min(Math.max(DESCRIPTORS_AT_START, sessions + DESCRIPTORS_AT_START / 4), MAX_DESCRIPTORS),
   );
