@@ -24,7 +24,7 @@ const OPENS_PER_TURN = 256;
  * need the rest meanwhile.
  */
 export function descriptorTarget(wanted: number, softLimit: number): number {
-  return Math.max(0, Math.min(wanted, Math.floor(softLimit / 2)));
+  return Math.min(wanted, Math.floor(softLimit / 2));
 }
 
 /** A number from a `/proc/self` file, or undefined when there is none (not Linux). */
@@ -41,6 +41,11 @@ function procNumber(file: string, pattern: RegExp): number | undefined {
 /** Slots in this process's descriptor table now, or undefined when it cannot be known. */
 export function descriptorTableSize(): number | undefined {
   return procNumber("/proc/self/status", /^FDSize:\s*(\d+)/m);
+}
+
+/** This process's soft limit on open descriptors (Infinity when unlimited), or undefined (not Linux). */
+export function descriptorLimit(): number | undefined {
+  return procNumber("/proc/self/limits", /^Max open files\s+(\S+)/m);
 }
 
 function openNull(): Promise<number | undefined> {
@@ -69,7 +74,7 @@ function openNullSync(): number | undefined {
  */
 export async function growDescriptorTable(wanted: number): Promise<number | undefined> {
   let slots = descriptorTableSize();
-  const soft = procNumber("/proc/self/limits", /^Max open files\s+(\S+)/m);
+  const soft = descriptorLimit();
   if (slots === undefined || soft === undefined) return slots;
   const target = descriptorTarget(wanted, soft);
   if (slots >= target) return slots;
