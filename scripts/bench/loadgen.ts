@@ -24,7 +24,8 @@
  *   plus `loadRate` (its deliveries per second) and `loadLost` (acknowledged, not delivered after
  *   the drain)
  * - idle: `rssPerConnKb`, `rssBeforeKb`, `rssAfterKb`, `connected`, `connectPerSec`
- * - connrate, connrate-auth: `rate` (CONNECT+CONNACK per second), `connections`
+ * - connrate, connrate-auth: `rate` (CONNECT+CONNACK per second), `connections`, `cpuUsPerConn`
+ *   (broker CPU time per cycle, in µs: what the broker itself spent, whoever was the limit)
  * - storm, storm-auth: `p99Ms` and `maxMs` (the pair's round trip during the storms), `calmP99Ms`
  *   (before them), `endP99Ms` (while each storm's clients DISCONNECT), `samples`,
  *   `slowestStormMs` (first CONNECT to last CONNACK), `refused`
@@ -1218,7 +1219,11 @@ async function connrate(run: Run, job: Job): Promise<LoadResult> {
   run.stopping = true;
   return {
     status: "ok",
-    metrics: { rate: window.rate, connections: connacks },
+    metrics: {
+      rate: window.rate,
+      connections: connacks,
+      cpuUsPerConn: window.brokerCpuPct * 1e4 / window.rate,
+    },
     brokerCpuPct: window.brokerCpuPct,
     loadgenCpuPct: window.loadgenCpuPct,
     otherCpuPct: window.otherCpuPct,
