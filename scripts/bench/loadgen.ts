@@ -1215,14 +1215,15 @@ async function connrate(run: Run, job: Job): Promise<LoadResult> {
   await batches(job.warmupMs);
   const a = snapshot(job, connacks);
   await batches(job.windowMs);
-  const window = between(a, snapshot(job, connacks));
+  const b = snapshot(job, connacks);
+  const window = between(a, b);
   run.stopping = true;
   return {
     status: "ok",
     metrics: {
       rate: window.rate,
       connections: connacks,
-      cpuUsPerConn: window.brokerCpuPct * 1e4 / window.rate,
+      cpuUsPerConn: ((b.broker - a.broker) * 1e6) / (b.count - a.count),
     },
     brokerCpuPct: window.brokerCpuPct,
     loadgenCpuPct: window.loadgenCpuPct,
