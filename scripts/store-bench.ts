@@ -29,17 +29,10 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import {
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { freePort } from "./bench/ports.ts";
+import { cpuSeconds } from "./bench/procfs.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -205,12 +198,10 @@ function accepts(port: number): Promise<boolean> {
 }
 
 /** CPU seconds (user and system) process `pid` used so far, where /proc tells (Linux). */
-function cpuSeconds(pid: number | undefined): number | undefined {
+function cpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return cpuSeconds(pid);
   } catch {
     return undefined;
   }
@@ -257,7 +248,7 @@ async function restartOnce(
       if (performance.now() - started > 120_000) {
         throw new Error(`${runtime}: not listening after 120 s`);
       }
-      if (await accepts(port)) return [performance.now() - started, cpuSeconds(child.pid)];
+      if (await accepts(port)) return [performance.now() - started, cpuSecondsOf(child.pid)];
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   } finally {

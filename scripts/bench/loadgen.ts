@@ -25,7 +25,8 @@
  *   the drain)
  * - idle: `rssPerConnKb`, `rssBeforeKb`, `rssAfterKb`, `connected`, `connectPerSec`
  * - connrate, connrate-auth: `rate` (CONNECT+CONNACK per second), `connections`, `cpuUsPerConn`
- *   (broker CPU time per cycle, in µs: what the broker itself spent, whoever was the limit)
+ *   (broker CPU time per cycle, in µs: what the broker itself spent, whoever was the limit) and
+ *   `userUsPerConn` (the part of it in user space; the rest is the kernel's, for the broker)
  * - storm, storm-auth: `p99Ms` and `maxMs` (the pair's round trip during the storms), `calmP99Ms`
  *   (before them), `endP99Ms` (while each storm's clients DISCONNECT), `samples`,
  *   `slowestStormMs` (first CONNECT to last CONNACK), `refused`
@@ -70,7 +71,7 @@ import {
   type Version,
   writePuback,
 } from "./mqtt.ts";
-import { cpuSeconds, machineBusySeconds, statusKb } from "./procfs.ts";
+import { cpuTimes, machineBusySeconds, statusKb } from "./procfs.ts";
 import {
   AUTH_SCENARIOS,
   benchCredentials,
@@ -415,15 +416,23 @@ function flood(client: Client, chunk: Buffer): void {
 interface Snapshot {
   at: number;
   count: number;
+  /** The broker's CPU seconds, user and system. */
   broker: number;
+  /** The part of {@link Snapshot.broker} in user space. */
+  brokerUser: number;
   machine: number;
   self: NodeJS.CpuUsage;
 }
 
 function snapshot(job: Job, count: number): Snapshot {
   let broker = 0;
+  let brokerUser = 0;
   try {
-    for (const pid of [job.brokerPid, ...job.peerPids ?? []]) broker += cpuSeconds(pid);
+    for (const pid of [job.brokerPid, ...job.peerPids ?? []]) {
+      const { user, system } = cpuTimes(pid);
+      broker += user + system;
+      brokerUser += user;
+    }
   } catch {
     throw new Failure("broker process is gone", "brokerDown");
   }
@@ -431,6 +440,7 @@ function snapshot(job: Job, count: number): Snapshot {
     at: performance.now(),
     count,
     broker,
+    brokerUser,
     machine: machineBusySeconds(),
     self: process.cpuUsage(),
   };
@@ -1224,6 +1234,7 @@ async function connrate(run: Run, job: Job): Promise<LoadResult> {
       rate: window.rate,
       connections: connacks,
       cpuUsPerConn: ((b.broker - a.broker) * 1e6) / (b.count - a.count),
+      userUsPerConn: ((b.brokerUser - a.brokerUser) * 1e6) / (b.count - a.count),
     },
     brokerCpuPct: window.brokerCpuPct,
     loadgenCpuPct: window.loadgenCpuPct,

@@ -8,12 +8,21 @@ import { readFileSync } from "node:fs";
 /** Linux exports CPU times to user space in USER_HZ, which is 100 on every architecture we run. */
 const TICKS_PER_SECOND = 100;
 
-/** User plus system CPU time of `pid` (all its threads), in seconds. */
-export function cpuSeconds(pid: number): number {
+/** CPU time of `pid` (all its threads), in seconds: in user space, and in the kernel for it. */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // The command name may hold spaces and parentheses, so fields are counted from the last ')'.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  return {
+    user: Number(fields[11]) / TICKS_PER_SECOND,
+    system: Number(fields[12]) / TICKS_PER_SECOND,
+  };
+}
+
+/** User plus system CPU time of `pid` (all its threads), in seconds. */
+export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuTimes(pid);
+  return user + system;
 }
 
 /** A `Vm*` line of /proc/PID/status, in KiB. */
