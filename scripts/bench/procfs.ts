@@ -8,8 +8,11 @@ import { readFileSync } from "node:fs";
 /** Linux exports CPU times to user space in USER_HZ, which is 100 on every architecture we run. */
 const TICKS_PER_SECOND = 100;
 
-/** CPU time of `pid` (all its threads), in seconds: in user space, and in the kernel for it. */
-export function cpuTimes(pid: number): { user: number; system: number } {
+/**
+ * CPU time of `pid` (all its threads), in seconds: in user space, and in the kernel for it.
+ * `"thread-self"`: the calling thread's alone.
+ */
+export function cpuTimes(pid: number | "thread-self"): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // The command name may hold spaces and parentheses, so fields are counted from the last ')'.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
